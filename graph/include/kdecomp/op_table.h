@@ -1,0 +1,51 @@
+// What kdecomp knows about each op kind: its category, its fusion pattern and how to count
+// its FLOPs. The knowledge is data, one table per op namespace (aten_op_table.cpp,
+// prim_op_table.cpp); an op missing from every table is reported by name, never defaulted.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace kdecomp {
+
+// compute: does arithmetic; data_movement: launches a copy (cat, contiguous, pad, gather);
+// metadata: plumbing that only changes a view or passes values around (view, size, lists).
+enum class OpCategory { Compute, DataMovement, Metadata };
+
+// TVM Relay's op patterns (FuseOps).
+enum class FusionPattern { Elementwise, Broadcast, Injective, CommReduce, OutElementwiseFusable, Opaque };
+
+// How the analysis counts FLOPs (2 per multiply-add, 1 per output element for elementwise).
+enum class FlopRule {
+  Zero,            // metadata and pure data movement: no arithmetic by definition
+  PerOutput,       // `flops_per_element` per output element
+  PerInput,        // `flops_per_element` per element of the first tensor input (reductions)
+  Convolution,     // 2 * out_elems * (C_in / groups) * prod(kernel)
+  Linear,          // 2 * M * N * K (+ M * N with bias)
+  Matmul,          // 2 * batch * M * N * K, shapes broadcast as torch.matmul does
+  Addmm,           // matmul plus the bias add
+  Pool,            // prod(kernel) per output element
+  AdaptivePool,    // input elements (each read once)
+  BatchNorm,       // 2 per element (eval: scale and shift)
+  LayerNorm,       // 5 per element (mean, var, normalise, scale, shift)
+  Recurrent,       // LSTM / GRU / RNN cells: gate matmuls plus gate elementwise work
+  ScaledDotProductAttention,
+  None,            // no formula: listed by name in the analysis
+};
+
+struct OpInfo {
+  const char* kind;
+  OpCategory category;
+  FusionPattern pattern;
+  FlopRule flops;
+  double flops_per_element;  // PerOutput / PerInput
+  bool nondeterministic;     // draws random numbers
+};
+
+// nullptr when the op is in no table.
+const OpInfo* findOpInfo(const std::string& kind);
+
+const char* toString(OpCategory category);
+const char* toString(FusionPattern pattern);
+
+}  // namespace kdecomp

@@ -1,0 +1,234 @@
+#include "kdecomp/analysis.h"
+
+#include <algorithm>
+#include <set>
+
+#include "kdecomp/op_table.h"
+
+namespace kdecomp {
+
+const char* const kFlopConvention =
+    "FLOPs: 2 per multiply-add (conv, linear, matmul, recurrent gates); elementwise ops count per output element "
+    "(1, or a fixed cost for transcendental activations); reductions 1 per input element; metadata and data "
+    "movement 0. Bytes: tensor operands read once, outputs written once.";
+
+namespace {
+
+int64_t product(const std::vector<int64_t>& v, size_t from = 0, size_t to = SIZE_MAX) {
+  int64_t p = 1;
+  for (size_t i = from; i < std::min(to, v.size()); ++i) p *= v[i];
+  return p;
+}
+
+const Value* operandValue(const Graph& g, const Node& n, size_t operand_index) {
+  if (operand_index >= n.operands.size() || !n.operands[operand_index].isValue()) return nullptr;
+  return &g.values[n.operands[operand_index].value];
+}
+
+const Value* firstTensorInput(const Graph& g, const Node& n) {
+  for (int id : n.inputs) {
+    if (g.values[id].kind == ValueKind::Tensor) return &g.values[id];
+  }
+  return nullptr;
+}
+
+const Value* firstTensorOutput(const Graph& g, const Node& n) {
+  for (int id : n.outputs) {
+    if (g.values[id].kind == ValueKind::Tensor) return &g.values[id];
+  }
+  return nullptr;
+}
+
+int64_t convolutionFlops(const Graph& g, const Node& n) {
+  const Value* weight = operandValue(g, n, 1);
+  const Value* out = firstTensorOutput(g, n);
+  if (!weight || !out || weight->shape.size() < 2) return -1;
+  bool transposed = n.kind == "aten::conv_transpose2d";
+  if (const AttributeValue* t = n.attribute("transposed")) transposed = std::get_if<bool>(t) && std::get<bool>(*t);
+  if (transposed) {
+    // Each input element scatters into C_out/groups * prod(kernel) outputs.
+    const Value* in = operandValue(g, n, 0);
+    if (!in) return -1;
+    return 2 * in->numel() * weight->shape[1] * product(weight->shape, 2);
+  }
+  // weight: [C_out, C_in / groups, k...]; each output element is a dot product of that size.
+  return 2 * out->numel() * weight->shape[1] * product(weight->shape, 2);
+}
+
+int64_t linearFlops(const Graph& g, const Node& n) {
+  const Value* in = operandValue(g, n, 0);
+  const Value* weight = operandValue(g, n, 1);
+  const Value* out = firstTensorOutput(g, n);
+  if (!in || !weight || !out || in->shape.empty()) return -1;
+  int64_t k = in->shape.back();
+  int64_t flops = 2 * out->numel() * k;
+  if (operandValue(g, n, 2)) flops += out->numel();  // bias
+  return flops;
+}
+
+int64_t matmulFlops(const Graph& g, const Node& n) {
+  // Every output element is a dot product over the shared dimension K.
+  size_t a_index = n.kind == "aten::baddbmm" || n.kind == "aten::addmm" ? 1 : 0;
+  const Value* a = operandValue(g, n, a_index);
+  const Value* out = firstTensorOutput(g, n);
+  if (!a || !out || a->shape.empty()) return -1;
+  int64_t k = a->shape.back();
+  int64_t flops = 2 * out->numel() * k;
+  if (a_index == 1) flops += out->numel();  // the added input (scaled)
+  return flops;
+}
+
+int64_t poolFlops(const Graph& g, const Node& n) {
+  const Value* out = firstTensorOutput(g, n);
+  const AttributeValue* kernel = n.attribute("kernel_size");
+  if (!out || !kernel) return -1;
+  if (auto k = std::get_if<std::vector<int64_t>>(kernel)) {
+    int64_t window = product(*k);
+    if (k->size() == 1 && n.kind.find("2d") != std::string::npos) window *= (*k)[0];
+    return out->numel() * window;
+  }
+  if (auto k = std::get_if<int64_t>(kernel)) return out->numel() * *k * (n.kind.find("2d") != std::string::npos ? *k : 1);
+  return -1;
+}
+
+// LSTM: 4 gates, GRU: 3, RNN: 1; each gate does x@W_ih + h@W_hh plus elementwise work.
+int64_t recurrentFlops(const Graph& g, const Node& n) {
+  int64_t gates = n.kind == "aten::lstm" ? 4 : n.kind == "aten::gru" ? 3 : 1;
+  const Value* in = operandValue(g, n, 0);
+  const Value* params = nullptr;
+  for (const Operand& op : n.operands) {
+    if (op.isValue() && op.name == "params") params = &g.values[op.value];
+  }
+  if (!in || !params || params->element_shapes.empty() || in->shape.size() < 2) return -1;
+  bool batch_first = false;
+  if (const AttributeValue* bf = n.attribute("batch_first")) batch_first = std::get_if<bool>(bf) && std::get<bool>(*bf);
+  int64_t seq = batch_first ? in->shape[1] : in->shape[0];
+  int64_t batch = batch_first ? in->shape[0] : in->shape[1];
+  int64_t flops = 0;
+  // Weights come as (w_ih, w_hh[, b_ih, b_hh]) per layer and direction: count the matrices.
+  for (const auto& shape : params->element_shapes) {
+    if (shape.size() == 2) flops += 2 * seq * batch * shape[0] * shape[1];
+    if (shape.size() == 1) flops += seq * batch * shape[0];
+  }
+  // Gate nonlinearities and state updates: about 3 elementwise ops per gate element.
+  const Value* out = firstTensorOutput(g, n);
+  if (out) flops += 3 * gates * out->numel();
+  return flops;
+}
+
+}  // namespace
+
+NodeCost nodeCost(const Graph& g, const Node& n) {
+  NodeCost cost;
+  const OpInfo* info = findOpInfo(n.kind);
+  for (int id : n.inputs) cost.bytes_read += g.values[id].bytes();
+  for (int id : n.outputs) cost.bytes_written += g.values[id].bytes();
+  if (info && info->category == OpCategory::Metadata) {
+    // Views and plumbing move no data of their own.
+    cost.bytes_read = cost.bytes_written = 0;
+  }
+  if (!info) {
+    cost.has_formula = false;
+    return cost;
+  }
+  int64_t flops = 0;
+  switch (info->flops) {
+    case FlopRule::Zero: flops = 0; break;
+    case FlopRule::PerOutput: {
+      const Value* out = firstTensorOutput(g, n);
+      flops = out ? static_cast<int64_t>(info->flops_per_element * out->numel()) : -1;
+      break;
+    }
+    case FlopRule::PerInput: {
+      const Value* in = firstTensorInput(g, n);
+      flops = in ? static_cast<int64_t>(info->flops_per_element * in->numel()) : -1;
+      break;
+    }
+    case FlopRule::Convolution: flops = convolutionFlops(g, n); break;
+    case FlopRule::Linear: flops = linearFlops(g, n); break;
+    case FlopRule::Matmul:
+    case FlopRule::Addmm: flops = matmulFlops(g, n); break;
+    case FlopRule::Pool: flops = poolFlops(g, n); break;
+    case FlopRule::AdaptivePool: {
+      const Value* in = firstTensorInput(g, n);
+      flops = in ? in->numel() : -1;
+      break;
+    }
+    case FlopRule::BatchNorm: {
+      const Value* out = firstTensorOutput(g, n);
+      flops = out ? 2 * out->numel() : -1;
+      break;
+    }
+    case FlopRule::LayerNorm: {
+      const Value* out = firstTensorOutput(g, n);
+      flops = out ? 5 * out->numel() : -1;
+      break;
+    }
+    case FlopRule::Recurrent: flops = recurrentFlops(g, n); break;
+    case FlopRule::ScaledDotProductAttention:
+    case FlopRule::None: flops = -1; break;
+  }
+  if (flops < 0) {
+    cost.has_formula = false;
+    flops = 0;
+  }
+  cost.flops = flops;
+  return cost;
+}
+
+GraphAnalysis analyze(const Graph& g) {
+  GraphAnalysis a;
+  std::set<std::string> no_formula, not_in_table;
+  std::map<std::string, size_t> module_index;
+  for (const ModuleInfo& m : g.modules) {
+    ModuleCost mc;
+    mc.path = m.path;
+    mc.class_name = m.class_name;
+    mc.depth = m.path.empty() ? 0 : 1 + static_cast<int>(std::count(m.path.begin(), m.path.end(), '.'));
+    module_index[m.path] = a.modules.size();
+    a.modules.push_back(mc);
+  }
+  // Adds to a module and every ancestor ("layer1.0.conv1" -> "layer1.0" -> "layer1" -> "").
+  auto for_each_ancestor = [&](std::string path, auto&& fn) {
+    while (true) {
+      auto it = module_index.find(path);
+      if (it != module_index.end()) fn(a.modules[it->second]);
+      if (path.empty()) break;
+      auto dot = path.rfind('.');
+      path = dot == std::string::npos ? "" : path.substr(0, dot);
+    }
+  };
+  for (const Node& n : g.nodes) {
+    NodeCost cost = nodeCost(g, n);
+    a.nodes.push_back(cost);
+    a.op_histogram[n.kind]++;
+    const OpInfo* info = findOpInfo(n.kind);
+    if (!info) not_in_table.insert(n.kind);
+    if (!cost.has_formula) no_formula.insert(n.kind);
+    bool is_work = !info || info->category != OpCategory::Metadata;
+    if (is_work) ++a.compute_ops;
+    a.total_flops += cost.flops;
+    a.total_bytes += cost.bytes_read + cost.bytes_written;
+    for_each_ancestor(n.module_path, [&](ModuleCost& mc) {
+      mc.ops++;
+      if (is_work) mc.compute_ops++;
+      mc.flops += cost.flops;
+      mc.bytes += cost.bytes_read + cost.bytes_written;
+    });
+  }
+  for (const Parameter& p : g.parameters) {
+    const Value& v = g.values[p.value];
+    if (p.kind == ParameterKind::Parameter) {
+      a.param_count += v.numel();
+      a.param_bytes += v.bytes();
+    }
+    auto dot = p.name.rfind('.');
+    std::string owner = dot == std::string::npos ? "" : p.name.substr(0, dot);
+    if (p.kind == ParameterKind::Parameter) for_each_ancestor(owner, [&](ModuleCost& mc) { mc.params += v.numel(); });
+  }
+  a.ops_without_formula.assign(no_formula.begin(), no_formula.end());
+  a.ops_not_in_table.assign(not_in_table.begin(), not_in_table.end());
+  return a;
+}
+
+}  // namespace kdecomp

@@ -1,0 +1,53 @@
+// Importers: model files -> kdecomp IR with exact shapes and module paths.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "kdecomp/graph.h"
+
+namespace kdecomp {
+
+// Bad input (unreadable, corrupt or unsupported model file): the CLI exits with code 2.
+class ImportError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ImportOptions {
+  // The exact input tensors (a list saved with torch.save); default: inputs.pt beside the model.
+  std::string inputs_path;
+  int num_threads = 0;  // 0: leave LibTorch's default
+};
+
+struct ImportTimings {
+  double load_s = 0;        // torch::jit::load
+  double transform_s = 0;   // inlining, lifting module state, specialisation, IR building
+  double forward_s = 0;     // shape-recording runs on the exact inputs
+  int forward_runs = 0;
+};
+
+// Keeps the loaded TorchScript program alive for the stages that execute it (record, verify).
+struct TorchScriptProgram;
+
+struct ImportedModel {
+  Graph graph;
+  std::string format;  // "scripted" | "traced" | "torchscript" (method unknown)
+  std::string source_path;
+  ImportTimings timings;
+  std::shared_ptr<TorchScriptProgram> program;
+};
+
+// Loads a TorchScript file and builds the IR; throws ImportError naming the file and cause.
+ImportedModel importTorchScript(const std::string& path, const ImportOptions& options = {});
+
+// The plain `torch::jit::load` of `path`, for benchmarks that compare against it. Seconds.
+double timeBareTorchScriptLoad(const std::string& path);
+
+// Resolves the module instance names of an inlined call stack ("transformer", "0",
+// "self_attn") to a full module path ("transformer.layers.0.self_attn"), walking through
+// container modules that a call stack skips. Exposed for tests.
+std::string resolveModulePath(const std::vector<ModuleInfo>& modules, const std::vector<std::string>& instance_names);
+
+}  // namespace kdecomp

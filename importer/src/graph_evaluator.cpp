@@ -1,0 +1,146 @@
+#include "graph_evaluator.h"
+
+#include <stdexcept>
+
+namespace kdecomp {
+
+using torch::jit::Block;
+using torch::jit::Node;
+using torch::jit::Value;
+
+namespace {
+
+// The top-level node that contains `node` (itself when it is top-level).
+Node* topLevelAncestor(Node* node, Block* top) {
+  while (node->owningBlock() != top) node = node->owningBlock()->owningNode();
+  return node;
+}
+
+}  // namespace
+
+GraphEvaluator::GraphEvaluator(std::shared_ptr<torch::jit::Graph> graph) : graph_(std::move(graph)) {
+  Block* top = graph_->block();
+  std::unordered_map<const Value*, Node*> last_use;
+  auto note_uses = [&](const Value* v) {
+    for (const torch::jit::Use& use : v->uses()) {
+      Node* user = topLevelAncestor(use.user, top);
+      if (user->kind() == c10::prim::Return) continue;  // graph outputs stay alive
+      Node*& last = last_use[v];
+      if (!last || last->isBefore(user)) last = user;
+    }
+  };
+  for (const Value* in : graph_->inputs()) note_uses(in);
+  for (Node* n : top->nodes()) {
+    for (const Value* out : n->outputs()) note_uses(out);
+  }
+  std::unordered_map<const Value*, bool> is_output;
+  for (const Value* out : graph_->outputs()) is_output[out] = true;
+  for (const auto& [value, node] : last_use) {
+    if (!is_output.count(value)) dies_after_[node].push_back(value);
+  }
+}
+
+torch::jit::Operation& GraphEvaluator::operationFor(Node* node) {
+  auto it = operations_.find(node);
+  if (it != operations_.end()) return it->second;
+  if (!node->maybeOperator()) {
+    throw std::runtime_error("no JIT operator for node kind " + std::string(node->kind().toQualString()));
+  }
+  return operations_.emplace(node, node->getOperation()).first->second;
+}
+
+std::vector<c10::IValue> GraphEvaluator::run(std::vector<c10::IValue> inputs, const ValueObserver& observe) {
+  auto graph_inputs = graph_->inputs();
+  if (inputs.size() != graph_inputs.size()) {
+    throw std::runtime_error("graph takes " + std::to_string(graph_inputs.size()) + " inputs, got " +
+                             std::to_string(inputs.size()));
+  }
+  Env env;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (observe) observe(graph_inputs[i], inputs[i]);
+    env[graph_inputs[i]] = std::move(inputs[i]);
+  }
+  runBlock(graph_->block(), env, observe, /*free_dead_values=*/true);
+  std::vector<c10::IValue> outputs;
+  for (const Value* out : graph_->outputs()) outputs.push_back(env.at(out));
+  return outputs;
+}
+
+void GraphEvaluator::runBlock(Block* block, Env& env, const ValueObserver& observe, bool free_dead_values) {
+  for (Node* node : block->nodes()) {
+    runNode(node, env, observe);
+    if (!free_dead_values) continue;
+    auto dead = dies_after_.find(node);
+    if (dead != dies_after_.end()) {
+      for (const Value* v : dead->second) env.erase(v);
+    }
+  }
+}
+
+void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe) {
+  auto bind_outputs = [&](at::ArrayRef<Value*> outs, std::vector<c10::IValue>& values) {
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (observe) observe(outs[i], values[i]);
+      env[outs[i]] = std::move(values[i]);
+    }
+  };
+  auto read = [&](const Value* v) -> const c10::IValue& {
+    auto it = env.find(v);
+    if (it == env.end()) throw std::runtime_error("value %" + v->debugName() + " used before it was computed");
+    return it->second;
+  };
+
+  switch (node->kind()) {
+    case c10::prim::Constant: {
+      std::vector<c10::IValue> values{*torch::jit::toIValue(node->output())};
+      bind_outputs(node->outputs(), values);
+      return;
+    }
+    case c10::prim::If: {
+      Block* taken = read(node->input(0)).toBool() ? node->blocks()[0] : node->blocks()[1];
+      runBlock(taken, env, observe, false);
+      std::vector<c10::IValue> values;
+      for (const Value* out : taken->outputs()) values.push_back(read(out));
+      bind_outputs(node->outputs(), values);
+      return;
+    }
+    case c10::prim::Loop: {
+      // inputs: max_trip_count, initial condition, carried...; body params: iteration,
+      // carried...; body outputs: condition, carried...
+      Block* body = node->blocks()[0];
+      int64_t max_trips = read(node->input(0)).toInt();
+      bool condition = read(node->input(1)).toBool();
+      std::vector<c10::IValue> carried;
+      for (size_t i = 2; i < node->inputs().size(); ++i) carried.push_back(read(node->input(i)));
+      for (int64_t trip = 0; trip < max_trips && condition; ++trip) {
+        std::vector<c10::IValue> params{c10::IValue(trip)};
+        params.insert(params.end(), carried.begin(), carried.end());
+        bind_outputs(body->inputs(), params);
+        runBlock(body, env, observe, false);
+        condition = read(body->outputs()[0]).toBool();
+        for (size_t i = 1; i < body->outputs().size(); ++i) carried[i - 1] = read(body->outputs()[i]);
+      }
+      bind_outputs(node->outputs(), carried);
+      return;
+    }
+    default: {
+      torch::jit::Stack stack;
+      stack.reserve(node->inputs().size());
+      for (const Value* in : node->inputs()) stack.push_back(read(in));
+      try {
+        operationFor(node)(stack);
+      } catch (const std::exception& e) {
+        std::string what = e.what();
+        throw std::runtime_error(std::string(node->kind().toQualString()) + " failed: " + what.substr(0, what.find('\n')));
+      }
+      if (stack.size() != node->outputs().size()) {
+        throw std::runtime_error(std::string(node->kind().toQualString()) + " returned " + std::to_string(stack.size()) +
+                                 " values, the graph expects " + std::to_string(node->outputs().size()));
+      }
+      bind_outputs(node->outputs(), stack);
+      return;
+    }
+  }
+}
+
+}  // namespace kdecomp

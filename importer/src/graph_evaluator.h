@@ -1,0 +1,36 @@
+// Runs a TorchScript graph node by node with the JIT's own operators, so that every value
+// can be observed as it is produced and freed as soon as its last user has run. Peak memory
+// stays that of a plain interpreter run, while the caller sees shapes and scalar values.
+#pragma once
+
+#include <torch/script.h>
+
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+namespace kdecomp {
+
+using ValueObserver = std::function<void(const torch::jit::Value*, const c10::IValue&)>;
+
+class GraphEvaluator {
+ public:
+  explicit GraphEvaluator(std::shared_ptr<torch::jit::Graph> graph);
+
+  // Runs the graph on `inputs` (one per graph input) and returns its outputs. `observe` is
+  // called once for every value each time it is produced, graph inputs included.
+  std::vector<c10::IValue> run(std::vector<c10::IValue> inputs, const ValueObserver& observe);
+
+ private:
+  using Env = std::unordered_map<const torch::jit::Value*, c10::IValue>;
+  void runBlock(torch::jit::Block* block, Env& env, const ValueObserver& observe, bool free_dead_values);
+  void runNode(torch::jit::Node* node, Env& env, const ValueObserver& observe);
+  torch::jit::Operation& operationFor(torch::jit::Node* node);
+
+  std::shared_ptr<torch::jit::Graph> graph_;
+  // Values of the top-level block to drop after each top-level node (their last use).
+  std::unordered_map<const torch::jit::Node*, std::vector<const torch::jit::Value*>> dies_after_;
+  std::unordered_map<const torch::jit::Node*, torch::jit::Operation> operations_;
+};
+
+}  // namespace kdecomp

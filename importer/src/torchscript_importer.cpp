@@ -1,0 +1,545 @@
+// TorchScript importer: torch::jit::load -> inline -> lift module state -> specialise to the
+// exact inputs -> record shapes from a run -> kdecomp IR.
+#include <torch/csrc/jit/passes/constant_pooling.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/passes/remove_dropout.h>
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/script.h>
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "graph_evaluator.h"
+#include "kdecomp/op_table.h"
+#include "torchscript_program.h"
+
+namespace kdecomp {
+
+namespace fs = std::filesystem;
+namespace jit = torch::jit;
+
+namespace {
+
+constexpr const char* kExportExtraFile = "kdecomp/export.json";
+constexpr int kMaxSpecialisationRounds = 4;
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+std::string dtypeName(c10::ScalarType t) {
+  switch (t) {
+    case c10::ScalarType::Float: return "float32";
+    case c10::ScalarType::Double: return "float64";
+    case c10::ScalarType::Half: return "float16";
+    case c10::ScalarType::BFloat16: return "bfloat16";
+    case c10::ScalarType::Long: return "int64";
+    case c10::ScalarType::Int: return "int32";
+    case c10::ScalarType::Short: return "int16";
+    case c10::ScalarType::Char: return "int8";
+    case c10::ScalarType::Byte: return "uint8";
+    case c10::ScalarType::Bool: return "bool";
+    case c10::ScalarType::ComplexFloat: return "complex64";
+    default: return c10::toString(t);
+  }
+}
+
+// Shapes and kinds of every value, from a run on the exact inputs (the last run wins).
+struct ShapeObservations {
+  struct Entry {
+    ValueKind kind = ValueKind::Other;
+    std::string dtype;
+    std::vector<int64_t> shape;
+    std::vector<std::vector<int64_t>> element_shapes;
+    std::vector<std::string> element_dtypes;
+  };
+  std::unordered_map<const jit::Value*, Entry> values;
+
+  void observe(const jit::Value* v, const c10::IValue& iv) {
+    Entry e;
+    if (iv.isTensor()) {
+      const at::Tensor& t = iv.toTensor();
+      e.kind = ValueKind::Tensor;
+      e.dtype = dtypeName(t.scalar_type());
+      e.shape = t.sizes().vec();
+    } else if (iv.isTensorList()) {
+      e.kind = ValueKind::TensorList;
+      for (const at::Tensor& t : iv.toTensorVector()) {
+        e.element_shapes.push_back(t.sizes().vec());
+        e.element_dtypes.push_back(dtypeName(t.scalar_type()));
+      }
+    } else if (iv.isTuple()) {
+      e.kind = ValueKind::Tuple;
+      for (const c10::IValue& el : iv.toTupleRef().elements()) {
+        if (!el.isTensor()) continue;
+        e.element_shapes.push_back(el.toTensor().sizes().vec());
+        e.element_dtypes.push_back(dtypeName(el.toTensor().scalar_type()));
+      }
+    } else if (iv.isInt()) {
+      e.kind = ValueKind::Int;
+    } else if (iv.isDouble()) {
+      e.kind = ValueKind::Float;
+    } else if (iv.isBool()) {
+      e.kind = ValueKind::Bool;
+    } else if (iv.isIntList()) {
+      e.kind = ValueKind::IntList;
+    } else if (iv.isDoubleList()) {
+      e.kind = ValueKind::FloatList;
+    } else if (iv.isBoolList()) {
+      e.kind = ValueKind::BoolList;
+    } else if (iv.isNone()) {
+      e.kind = ValueKind::None;
+    } else if (iv.isString()) {
+      e.kind = ValueKind::String;
+    } else if (iv.isDevice()) {
+      e.kind = ValueKind::Device;
+    }
+    values[v] = std::move(e);
+  }
+};
+
+bool hasControlFlow(jit::Block* block) {
+  for (jit::Node* n : block->nodes()) {
+    if (n->kind() == c10::prim::If || n->kind() == c10::prim::Loop) return true;
+  }
+  return false;
+}
+
+int countInnerOps(jit::Node* node) {
+  int count = 0;
+  for (jit::Block* b : node->blocks()) {
+    for (jit::Node* inner : b->nodes()) {
+      if (inner->kind() != c10::prim::Constant) ++count;
+      count += countInnerOps(inner);
+    }
+  }
+  return count;
+}
+
+// Values used inside a control-flow node's blocks but defined outside it.
+std::vector<jit::Value*> capturedValues(jit::Node* node) {
+  std::vector<jit::Value*> captured;
+  std::set<const jit::Value*> seen;
+  std::function<void(jit::Block*)> visit = [&](jit::Block* b) {
+    for (jit::Node* inner : b->nodes()) {
+      for (jit::Value* in : inner->inputs()) {
+        bool defined_inside = false;
+        for (jit::Node* owner = in->node(); owner; owner = owner->owningBlock() ? owner->owningBlock()->owningNode() : nullptr) {
+          if (owner == node) {
+            defined_inside = true;
+            break;
+          }
+        }
+        if (in->node()->kind() == c10::prim::Param && in->node()->owningBlock() != in->owningGraph()->block()) {
+          defined_inside = true;  // a block parameter of a nested block
+        }
+        if (!defined_inside && seen.insert(in).second) captured.push_back(in);
+      }
+      for (jit::Block* nested : inner->blocks()) visit(nested);
+    }
+    for (jit::Value* out : b->outputs()) {
+      bool defined_inside = out->node()->owningBlock() && out->node()->owningBlock()->owningNode() == node;
+      if (!defined_inside && out->node()->owningGraph()->block() == out->node()->owningBlock() && seen.insert(out).second) {
+        captured.push_back(out);
+      }
+    }
+  };
+  for (jit::Block* b : node->blocks()) visit(b);
+  return captured;
+}
+
+std::optional<AttributeValue> toAttribute(const c10::IValue& iv) {
+  if (iv.isNone()) return AttributeValue{std::monostate{}};
+  if (iv.isBool()) return AttributeValue{iv.toBool()};
+  if (iv.isInt()) return AttributeValue{static_cast<int64_t>(iv.toInt())};
+  if (iv.isDouble()) return AttributeValue{iv.toDouble()};
+  if (iv.isString()) return AttributeValue{iv.toStringRef()};
+  if (iv.isDevice()) return AttributeValue{iv.toDevice().str()};
+  if (iv.isIntList()) return AttributeValue{iv.toIntVector()};
+  if (iv.isDoubleList()) return AttributeValue{iv.toDoubleVector()};
+  if (iv.isBoolList()) {
+    std::vector<bool> v;
+    for (bool b : iv.toBoolList()) v.push_back(b);
+    return AttributeValue{v};
+  }
+  return std::nullopt;
+}
+
+// The constant an operand folds to, if it is one (a prim::Constant, or a list of them).
+std::optional<AttributeValue> constantOperand(jit::Value* v) {
+  if (v->type()->kind() == c10::TypeKind::TensorType) return std::nullopt;
+  if (auto iv = torch::jit::toIValue(v)) return toAttribute(*iv);
+  return std::nullopt;
+}
+
+std::vector<std::string> callStackInstanceNames(jit::Node* node) {
+  std::vector<std::string> names;
+  auto cs = node->callstack();
+  if (!cs) return names;
+  for (const auto& entry : (*cs)->vec()) {
+    const auto& info = std::get<2>(entry);
+    if (info) names.push_back(info->instance_name());
+  }
+  return names;
+}
+
+std::string sourceLocation(jit::Node* node) {
+  auto flc = node->sourceRange().file_line_col();
+  if (!flc) return "";
+  return fs::path(std::get<0>(*flc)).filename().string() + ":" + std::to_string(std::get<1>(*flc));
+}
+
+std::vector<ModuleInfo> moduleTable(const torch::jit::Module& root) {
+  std::vector<ModuleInfo> modules;
+  for (const auto& m : root.named_modules()) {
+    ModuleInfo info;
+    info.path = m.name;
+    info.class_name = m.value.type()->name() ? m.value.type()->name()->name() : "Module";
+    for (const auto& child : m.value.named_children()) info.children.push_back(m.name.empty() ? child.name : m.name + "." + child.name);
+    modules.push_back(std::move(info));
+  }
+  return modules;
+}
+
+std::string commonModulePrefix(const std::string& a, const std::string& b) {
+  if (a == b) return a;
+  std::string prefix;
+  size_t i = 0;
+  while (i < a.size() && i < b.size()) {
+    size_t ea = a.find('.', i), eb = b.find('.', i);
+    std::string ca = a.substr(i, ea - i), cb = b.substr(i, eb - i);
+    if (ca != cb) break;
+    prefix = a.substr(0, ea == std::string::npos ? a.size() : ea);
+    if (ea == std::string::npos || eb == std::string::npos) break;
+    i = ea + 1;
+  }
+  return prefix;
+}
+
+class IrBuilder {
+ public:
+  IrBuilder(TorchScriptProgram& program, const ShapeObservations& shapes, const LiftedState& lifted,
+            const std::vector<std::string>& input_names, std::vector<ModuleInfo> modules)
+      : program_(program), shapes_(shapes), lifted_(lifted), input_names_(input_names) {
+    graph_.modules = std::move(modules);
+  }
+
+  Graph build() {
+    auto inputs = program_.graph->inputs();
+    size_t n_model_inputs = inputs.size() - lifted_.tensors.size();
+    for (size_t i = 0; i < n_model_inputs; ++i) {
+      if (!inputs[i]->hasUses()) continue;  // an optional argument folded to its default
+      int id = addValue(inputs[i]);
+      graph_.inputs.push_back({input_names_.at(i), id});
+    }
+    for (size_t i = 0; i < lifted_.tensors.size(); ++i) {
+      jit::Value* v = inputs[n_model_inputs + i];
+      if (!v->hasUses()) continue;
+      int id = addValue(v);
+      graph_.parameters.push_back({lifted_.names[i], lifted_.kinds[i], id});
+    }
+    for (jit::Node* node : program_.graph->block()->nodes()) addNode(node);
+    for (jit::Value* out : program_.graph->outputs()) graph_.outputs.push_back(valueId(out));
+    assignGlueModules();
+    assignStableIds();
+    graph_.rebuildUses();
+    return std::move(graph_);
+  }
+
+ private:
+  int addValue(const jit::Value* v) {
+    kdecomp::Value& value = graph_.addValue(ValueKind::Other);
+    value.debug_name = v->debugName();
+    auto it = shapes_.values.find(v);
+    if (it != shapes_.values.end()) {
+      value.kind = it->second.kind;
+      value.dtype = it->second.dtype;
+      value.shape = it->second.shape;
+      value.element_shapes = it->second.element_shapes;
+      value.element_dtypes = it->second.element_dtypes;
+    } else {
+      graph_.warnings.push_back("no observed type for value %" + v->debugName());
+    }
+    ids_[v] = value.id;
+    program_.ir_values.push_back(v);
+    return value.id;
+  }
+
+  int valueId(const jit::Value* v) {
+    auto it = ids_.find(v);
+    if (it != ids_.end()) return it->second;
+    if (v->node()->kind() == c10::prim::Constant && v->type()->kind() == c10::TypeKind::TensorType) {
+      // A tensor baked into a traced graph: a parameter of kind constant.
+      int id = addValue(v);
+      graph_.values[id].kind = ValueKind::Tensor;
+      at::Tensor t = torch::jit::toIValue(v)->toTensor();
+      graph_.values[id].dtype = dtypeName(t.scalar_type());
+      graph_.values[id].shape = t.sizes().vec();
+      graph_.parameters.push_back({"constant." + std::to_string(constant_count_++), ParameterKind::Constant, id});
+      return id;
+    }
+    throw ImportError("internal: value %" + v->debugName() + " used before definition");
+  }
+
+  bool isFoldedConstant(jit::Node* node) {
+    if (node->kind() == c10::prim::Constant) return true;
+    if (node->kind() == c10::prim::ListConstruct) {
+      for (jit::Value* in : node->inputs()) {
+        if (!constantOperand(in)) return false;
+      }
+      return true;
+    }
+    return false;
+  }
+
+  void addNode(jit::Node* jit_node) {
+    if (isFoldedConstant(jit_node)) return;
+    kdecomp::Node node;
+    node.kind = jit_node->kind().toQualString();
+    const c10::FunctionSchema* schema = jit_node->maybeSchema();
+    if (schema) {
+      std::ostringstream s;
+      s << *schema;
+      node.schema = s.str();
+    }
+    std::vector<jit::Value*> operand_values(jit_node->inputs().begin(), jit_node->inputs().end());
+    if (jit_node->kind() == c10::prim::If || jit_node->kind() == c10::prim::Loop) {
+      node.opaque_control_flow = true;
+      node.inner_op_count = countInnerOps(jit_node);
+      for (jit::Value* v : capturedValues(jit_node)) operand_values.push_back(v);
+      graph_.warnings.push_back(node.kind + " with a data-dependent condition kept as one opaque node (" +
+                                std::to_string(node.inner_op_count) + " inner ops)");
+    }
+    for (size_t i = 0; i < operand_values.size(); ++i) {
+      Operand op;
+      op.name = schema && i < schema->arguments().size() ? schema->arguments()[i].name() : "arg" + std::to_string(i);
+      if (auto c = constantOperand(operand_values[i])) {
+        op.constant = *c;
+      } else {
+        op.value = valueId(operand_values[i]);
+      }
+      node.operands.push_back(std::move(op));
+    }
+    for (jit::Value* out : jit_node->outputs()) node.outputs.push_back(addValue(out));
+    auto names = callStackInstanceNames(jit_node);
+    has_call_stack_.push_back(!names.empty());
+    node.module_path = names.empty() ? "" : resolveModulePath(graph_.modules, names);
+    if (const ModuleInfo* m = graph_.findModule(node.module_path)) node.module_class = m->class_name;
+    node.source_location = sourceLocation(jit_node);
+    const OpInfo* info = findOpInfo(node.kind);
+    node.nondeterministic = info && info->nondeterministic;
+    node.index = static_cast<int>(graph_.nodes.size());
+    graph_.nodes.push_back(std::move(node));
+    program_.ir_nodes.push_back(jit_node);
+  }
+
+  // Glue created outside any module call (list construction, views at the top level of a
+  // forward) belongs to the nearest common module of its users.
+  void assignGlueModules() {
+    graph_.rebuildUses();
+    for (int i = static_cast<int>(graph_.nodes.size()) - 1; i >= 0; --i) {
+      kdecomp::Node& node = graph_.nodes[i];
+      if (has_call_stack_[i]) continue;
+      const OpInfo* info = findOpInfo(node.kind);
+      if (!info || info->category != OpCategory::Metadata) continue;
+      std::optional<std::string> common;
+      for (int out : node.outputs) {
+        for (int user : graph_.values[out].users) {
+          const std::string& p = graph_.nodes[user].module_path;
+          common = common ? commonModulePrefix(*common, p) : p;
+        }
+      }
+      if (!common) continue;
+      node.module_path = *common;
+      const ModuleInfo* m = graph_.findModule(node.module_path);
+      node.module_class = m ? m->class_name : "";
+    }
+  }
+
+  void assignStableIds() {
+    std::map<std::pair<std::string, std::string>, int> ordinals;
+    for (kdecomp::Node& node : graph_.nodes) {
+      int ordinal = ordinals[{node.module_path, node.kind}]++;
+      node.id = (node.module_path.empty() ? "root" : node.module_path) + "/" + node.opName() + "#" + std::to_string(ordinal);
+    }
+  }
+
+  TorchScriptProgram& program_;
+  const ShapeObservations& shapes_;
+  const LiftedState& lifted_;
+  const std::vector<std::string>& input_names_;
+  Graph graph_;
+  std::unordered_map<const jit::Value*, int> ids_;
+  std::vector<bool> has_call_stack_;
+  int constant_count_ = 0;
+};
+
+std::vector<c10::IValue> loadInputs(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ImportError(path + ": cannot read the inputs file (export the model with `kdecomp export` first)");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  c10::IValue loaded;
+  try {
+    loaded = torch::jit::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    throw ImportError(path + ": not a tensor list saved with torch.save: " + firstLine(e.what()));
+  }
+  std::vector<c10::IValue> inputs;
+  if (loaded.isTensor()) {
+    inputs.push_back(loaded);
+  } else if (loaded.isList() || loaded.isTuple()) {
+    auto elements = loaded.isList() ? loaded.toListRef().vec() : loaded.toTupleRef().elements().vec();
+    for (const c10::IValue& e : elements) {
+      if (!e.isTensor()) throw ImportError(path + ": inputs must be tensors, found " + e.tagKind());
+      inputs.push_back(e);
+    }
+  } else {
+    throw ImportError(path + ": expected a list of tensors, found " + loaded.tagKind());
+  }
+  return inputs;
+}
+
+// Real models read flags that select fused fast paths (nn.TransformerEncoderLayer checks
+// torch.is_grad_enabled()): we decompose the reference path that autograd-enabled execution
+// takes, which computes the same values with ordinary ops.
+void preferDecomposedPaths(torch::jit::Graph& graph, std::vector<std::string>& warnings) {
+  std::vector<jit::Node*> queries;
+  std::function<void(jit::Block*)> visit = [&](jit::Block* b) {
+    for (jit::Node* n : b->nodes()) {
+      if (n->kind() == c10::Symbol::fromQualString("aten::is_grad_enabled")) queries.push_back(n);
+      for (jit::Block* nested : n->blocks()) visit(nested);
+    }
+  };
+  visit(graph.block());
+  for (jit::Node* n : queries) {
+    torch::jit::WithInsertPoint guard(n);
+    n->output()->replaceAllUsesWith(graph.insertConstant(true));
+  }
+  if (!queries.empty()) {
+    warnings.push_back("torch.is_grad_enabled() taken as True so that fused fast paths decompose into their ops");
+  }
+}
+
+}  // namespace
+
+ImportedModel importTorchScript(const std::string& path, const ImportOptions& options) {
+  if (options.num_threads > 0) at::set_num_threads(options.num_threads);
+  if (!fs::is_regular_file(path)) throw ImportError(path + ": no such file");
+  ImportedModel result;
+  result.source_path = path;
+  auto program = std::make_shared<TorchScriptProgram>();
+
+  auto t0 = std::chrono::steady_clock::now();
+  torch::jit::ExtraFilesMap extra{{kExportExtraFile, ""}};
+  try {
+    program->module = torch::jit::load(path, c10::Device(c10::kCPU), extra);
+  } catch (const std::exception& e) {
+    throw ImportError(path + ": not a loadable TorchScript file: " + firstLine(e.what()));
+  }
+  program->module.eval();
+  result.timings.load_s = secondsSince(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  result.format = "torchscript";
+  if (!extra[kExportExtraFile].empty()) {
+    try {
+      auto meta = nlohmann::json::parse(extra[kExportExtraFile]);
+      std::string method = meta.value("method", "");
+      if (method == "script") result.format = "scripted";
+      if (method == "trace") result.format = "traced";
+    } catch (const std::exception&) {
+      // An unreadable export note only loses the method label.
+    }
+  }
+  auto method = program->module.find_method("forward");
+  if (!method) throw ImportError(path + ": the module has no forward method");
+  const c10::FunctionSchema& schema = method->function().getSchema();
+  std::vector<std::string> input_names;
+  for (size_t i = 1; i < schema.arguments().size(); ++i) input_names.push_back(schema.arguments()[i].name());
+
+  std::string inputs_path = options.inputs_path.empty() ? (fs::path(path).parent_path() / "inputs.pt").string() : options.inputs_path;
+  program->model_inputs = loadInputs(inputs_path);
+  std::vector<c10::IValue> run_inputs = program->model_inputs;
+  if (run_inputs.size() > input_names.size()) {
+    throw ImportError(path + ": forward takes " + std::to_string(input_names.size()) + " inputs, " + inputs_path + " has " +
+                      std::to_string(run_inputs.size()));
+  }
+  for (size_t i = run_inputs.size(); i < input_names.size(); ++i) {
+    const auto& def = schema.arguments()[i + 1].default_value();
+    if (!def) throw ImportError(path + ": forward argument '" + input_names[i] + "' has no default and no input");
+    run_inputs.push_back(*def);
+  }
+
+  auto graph = method->graph()->copy();
+  torch::jit::Inline(*graph);
+  LiftedState lifted;
+  try {
+    lifted = liftModuleState(*graph, program->module);
+  } catch (const ImportError& e) {
+    throw ImportError(path + ": " + e.what());
+  }
+  flattenTupleOutputs(*graph);
+  preferDecomposedPaths(*graph, result.graph.warnings);
+  torch::jit::ConstantPropagation(graph);
+  torch::jit::removeDropout(graph);
+  torch::jit::EliminateDeadCode(graph);
+  for (const at::Tensor& t : lifted.tensors) run_inputs.push_back(t);
+  result.timings.transform_s += secondsSince(t0);
+
+  // Run, specialise on what was observed, and run again while that changes the graph.
+  ShapeObservations shapes;
+  std::vector<std::string> warnings;
+  for (int round = 0;; ++round) {
+    ScalarObservations scalars;
+    GraphEvaluator evaluator(graph);
+    t0 = std::chrono::steady_clock::now();
+    try {
+      c10::InferenceMode no_autograd;
+      evaluator.run(run_inputs, [&](const jit::Value* v, const c10::IValue& iv) {
+        shapes.observe(v, iv);
+        scalars.observe(v, iv);
+      });
+    } catch (const std::exception& e) {
+      throw ImportError(path + ": running the graph on the exact inputs failed: " + firstLine(e.what()));
+    }
+    result.timings.forward_s += secondsSince(t0);
+    ++result.timings.forward_runs;
+    if (round >= kMaxSpecialisationRounds || !hasControlFlow(graph->block())) break;
+    t0 = std::chrono::steady_clock::now();
+    Specialisation outcome = specializeOnObservedScalars(graph, scalars, warnings);
+    result.timings.transform_s += secondsSince(t0);
+    // Folding keeps the surviving values (and their observed shapes); unrolled loop bodies are
+    // new values and remaining control flow may fold further: both need another run.
+    if (!outcome.changed || (!outcome.unrolled_loops && !hasControlFlow(graph->block()))) break;
+    shapes.values.clear();
+  }
+  t0 = std::chrono::steady_clock::now();
+  torch::jit::ConstantPooling(graph);
+  program->graph = graph;
+  program->parameter_tensors = lifted.tensors;
+  IrBuilder builder(*program, shapes, lifted, input_names, moduleTable(program->module));
+  result.graph = builder.build();
+  result.graph.name = fs::path(path).parent_path().filename().string();
+  for (auto& w : warnings) result.graph.warnings.push_back(std::move(w));
+  result.timings.transform_s += secondsSince(t0);
+  result.program = std::move(program);
+  return result;
+}
+
+double timeBareTorchScriptLoad(const std::string& path) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto module = torch::jit::load(path);
+  return secondsSince(t0);
+}
+
+}  // namespace kdecomp

@@ -1,0 +1,252 @@
+// Graph preparation passes of the TorchScript importer: lifting module state, flattening
+// tuple outputs and specialising to the observed scalars. Each is one entry function.
+#include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/loop_unrolling.h>
+
+#include <unordered_set>
+
+#include "torchscript_program.h"
+
+namespace kdecomp {
+namespace jit = torch::jit;
+
+
+namespace {
+
+std::vector<jit::Node*> allNodes(jit::Block* block) {
+  std::vector<jit::Node*> nodes;
+  for (jit::Node* n : block->nodes()) {
+    nodes.push_back(n);
+    for (jit::Block* b : n->blocks()) {
+      auto inner = allNodes(b);
+      nodes.insert(nodes.end(), inner.begin(), inner.end());
+    }
+  }
+  return nodes;
+}
+
+}  // namespace
+
+LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module) {
+  // state_dict names by tensor identity: a tensor reached through another attribute (an
+  // RNN's `_flat_weights` list) keeps its registered name.
+  std::unordered_map<const c10::TensorImpl*, std::pair<std::string, ParameterKind>> registered;
+  for (const auto& p : module.named_parameters(true)) registered.emplace(p.value.unsafeGetTensorImpl(), std::make_pair(p.name, ParameterKind::Parameter));
+  for (const auto& b : module.named_buffers(true)) registered.emplace(b.value.unsafeGetTensorImpl(), std::make_pair(b.name, ParameterKind::Buffer));
+
+  LiftedState state;
+  std::unordered_map<const c10::TensorImpl*, jit::Value*> lifted;
+  auto lift_tensor = [&](const at::Tensor& t, const std::string& attr_path) -> jit::Value* {
+    auto it = lifted.find(t.unsafeGetTensorImpl());
+    if (it != lifted.end()) return it->second;
+    auto reg = registered.find(t.unsafeGetTensorImpl());
+    std::string name = reg != registered.end() ? reg->second.first : attr_path;
+    ParameterKind kind = reg != registered.end() ? reg->second.second : ParameterKind::Buffer;
+    jit::Value* input = graph.addInput(name);
+    input->setType(c10::TensorType::get());
+    state.names.push_back(name);
+    state.kinds.push_back(kind);
+    state.tensors.push_back(t);
+    lifted.emplace(t.unsafeGetTensorImpl(), input);
+    return input;
+  };
+
+  jit::Value* self = graph.inputs().at(0);
+  std::unordered_map<const jit::Value*, std::pair<c10::IValue, std::string>> objects{{self, {module._ivalue(), ""}}};
+  for (jit::Node* node : allNodes(graph.block())) {
+    if (node->kind() != c10::prim::GetAttr) continue;
+    auto parent = objects.find(node->input(0));
+    if (parent == objects.end()) continue;  // an attribute of something other than a module
+    const std::string name = node->s(c10::attr::name);
+    const std::string path = parent->second.second.empty() ? name : parent->second.second + "." + name;
+    c10::IValue attr = parent->second.first.toObject()->getAttr(name);
+    jit::Value* replacement = nullptr;
+    torch::jit::WithInsertPoint guard(node);
+    if (attr.isObject()) {
+      objects.emplace(node->output(), std::make_pair(attr, path));
+      continue;
+    } else if (attr.isTensor()) {
+      replacement = lift_tensor(attr.toTensor(), path);
+    } else if (attr.isTensorList()) {
+      std::vector<jit::Value*> items;
+      auto list = attr.toTensorList();
+      for (size_t i = 0; i < list.size(); ++i) items.push_back(lift_tensor(list.get(i), path + "." + std::to_string(i)));
+      replacement = graph.insertNode(graph.createList(c10::TensorType::get(), items))->output();
+    } else {
+      auto constant = torch::jit::tryInsertConstant(graph, attr);
+      if (!constant) {
+        throw ImportError("module attribute '" + path + "' of type " + attr.type()->repr_str() +
+                          " cannot be folded into a constant");
+      }
+      replacement = *constant;
+    }
+    node->output()->replaceAllUsesWith(replacement);
+  }
+  torch::jit::EliminateDeadCode(graph.block());
+  if (self->hasUses()) {
+    throw ImportError("the forward graph still uses the module object after lifting its state (" +
+                      std::string(self->uses()[0].user->kind().toQualString()) + ")");
+  }
+  graph.eraseInput(0);
+  return state;
+}
+
+void flattenTupleOutputs(jit::Graph& graph) {
+  std::vector<jit::Value*> flat;
+  std::function<void(jit::Value*)> flatten = [&](jit::Value* v) {
+    if (v->node()->kind() != c10::prim::TupleConstruct) {
+      flat.push_back(v);
+      return;
+    }
+    for (jit::Value* element : v->node()->inputs()) flatten(element);
+  };
+  for (jit::Value* out : graph.outputs()) flatten(out);
+  while (!graph.outputs().empty()) graph.eraseOutput(0);
+  for (jit::Value* v : flat) graph.registerOutput(v);
+  torch::jit::EliminateDeadCode(graph.block());
+}
+
+void ScalarObservations::observe(const jit::Value* v, const c10::IValue& iv) {
+  if (iv.isTensor() || iv.isTensorList() || iv.isTuple() || iv.isObject() || iv.isGenericDict() || iv.isList()) {
+    // Only scalars and lists of scalars are specialisation candidates.
+    if (!(iv.isIntList() || iv.isDoubleList() || iv.isBoolList())) return;
+  }
+  Entry& e = values[v];
+  if (e.count == 0) {
+    e.value = iv;
+  } else if (e.consistent && !(e.value == iv)) {
+    e.consistent = false;
+  }
+  ++e.count;
+}
+
+namespace {
+
+// Ops that read metadata of a tensor (shape, dtype, device, flags), never its data.
+bool isMetadataQuery(c10::Symbol kind) {
+  static const std::unordered_set<std::string> kinds = {
+      "aten::size",        "aten::sizes",       "aten::dim",         "aten::len",        "aten::numel",
+      "prim::device",      "prim::dtype",       "prim::layout",      "prim::is_cuda",    "prim::is_nested",
+      "prim::is_sparse",   "prim::is_mkldnn",   "prim::is_quantized", "prim::requires_grad",
+      "aten::is_floating_point", "aten::__is__", "aten::__isnot__", "aten::is_grad_enabled",
+      "aten::is_autocast_enabled", "aten::__contains__"};
+  return kinds.count(kind.toQualString()) > 0;
+}
+
+bool isNondeterministic(c10::Symbol kind) {
+  static const std::unordered_set<std::string> kinds = {"aten::rand", "aten::randn", "aten::randn_like",
+                                                        "aten::rand_like", "aten::randint", "aten::normal",
+                                                        "aten::bernoulli", "aten::multinomial"};
+  return kinds.count(kind.toQualString()) > 0;
+}
+
+// Forward dataflow: a value is "data" when it depends on tensor contents or random numbers.
+// Only values that are not data may be replaced by what was observed.
+class DataDependence {
+ public:
+  explicit DataDependence(jit::Graph& graph) {
+    for (jit::Value* in : graph.inputs()) {
+      if (in->type()->kind() == c10::TypeKind::TensorType || in->type()->kind() == c10::TypeKind::ListType) mark(in);
+    }
+    visitBlock(graph.block());
+  }
+  bool isData(const jit::Value* v) const { return data_.count(v) > 0; }
+
+ private:
+  void mark(const jit::Value* v) { data_.insert(v); }
+  bool anyInputIsData(jit::Node* n) const {
+    for (jit::Value* in : n->inputs()) {
+      if (isData(in)) return true;
+    }
+    return false;
+  }
+  void visitBlock(jit::Block* block) {
+    for (jit::Node* n : block->nodes()) visitNode(n);
+  }
+  void visitNode(jit::Node* n) {
+    if (n->kind() == c10::prim::If) {
+      bool cond = isData(n->input(0));
+      for (jit::Block* b : n->blocks()) visitBlock(b);
+      for (size_t i = 0; i < n->outputs().size(); ++i) {
+        if (cond || isData(n->blocks()[0]->outputs()[i]) || isData(n->blocks()[1]->outputs()[i])) mark(n->output(i));
+      }
+      return;
+    }
+    if (n->kind() == c10::prim::Loop) {
+      jit::Block* body = n->blocks()[0];
+      if (isData(n->input(0))) mark(body->inputs()[0]);
+      // Twice: a carried value may become data only after one trip through the body.
+      for (int pass = 0; pass < 2; ++pass) {
+        for (size_t i = 2; i < n->inputs().size(); ++i) {
+          if (isData(n->input(i)) || isData(body->outputs()[i - 1])) mark(body->inputs()[i - 1]);
+        }
+        visitBlock(body);
+      }
+      bool cond = isData(n->input(1)) || isData(body->outputs()[0]) || isData(n->input(0));
+      for (size_t i = 0; i < n->outputs().size(); ++i) {
+        if (cond || isData(body->outputs()[i + 1]) || isData(n->input(i + 2))) mark(n->output(i));
+      }
+      return;
+    }
+    for (jit::Block* b : n->blocks()) visitBlock(b);
+    bool data = isNondeterministic(n->kind()) || (!isMetadataQuery(n->kind()) && anyInputIsData(n));
+    if (data) {
+      for (jit::Value* out : n->outputs()) mark(out);
+    }
+  }
+  std::unordered_set<const jit::Value*> data_;
+};
+
+int countControlFlow(jit::Block* block) {
+  int count = 0;
+  for (jit::Node* n : block->nodes()) {
+    if (n->kind() == c10::prim::If || n->kind() == c10::prim::Loop) ++count;
+    for (jit::Block* b : n->blocks()) count += countControlFlow(b);
+  }
+  return count;
+}
+
+}  // namespace
+
+Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, const ScalarObservations& observed,
+                                          std::vector<std::string>& warnings) {
+  DataDependence dependence(*graph);
+  std::vector<std::pair<jit::Value*, c10::IValue>> replacements;
+  auto consider = [&](jit::Value* v) {
+    if (v->node()->kind() == c10::prim::Constant || dependence.isData(v)) return;
+    auto it = observed.values.find(v);
+    if (it == observed.values.end() || !it->second.consistent || it->second.count == 0) return;
+    replacements.emplace_back(v, it->second.value);
+  };
+  for (jit::Value* in : graph->inputs()) consider(in);
+  for (jit::Node* n : allNodes(graph->block())) {
+    for (jit::Value* out : n->outputs()) consider(out);
+  }
+  Specialisation outcome;
+  int control_flow_before = countControlFlow(graph->block());
+  for (auto& [value, ivalue] : replacements) {
+    torch::jit::WithInsertPoint guard(graph->block()->nodes().front());
+    auto constant = torch::jit::tryInsertConstant(*graph, ivalue);
+    if (!constant) continue;
+    value->replaceAllUsesWith(*constant);
+    outcome.changed = true;
+  }
+  if (!outcome.changed) return outcome;
+  torch::jit::ConstantPropagation(graph);
+  torch::jit::EliminateDeadCode(graph);
+  if (countControlFlow(graph->block()) > 0 && torch::jit::UnrollConstantLoops(graph)) {
+    outcome.unrolled_loops = true;
+    torch::jit::ConstantPropagation(graph);
+    torch::jit::EliminateDeadCode(graph);
+  }
+  int folded = control_flow_before - countControlFlow(graph->block());
+  if (folded > 0) {
+    warnings.push_back(std::to_string(folded) +
+                       " control-flow nodes specialised to the exact inputs (conditions on shapes, flags and defaults)");
+  }
+  return outcome;
+}
+
+}  // namespace kdecomp

@@ -1,0 +1,59 @@
+// The loaded TorchScript program behind an ImportedModel, for the stages that execute it.
+#pragma once
+
+#include <torch/script.h>
+
+#include <unordered_map>
+#include <vector>
+
+#include "kdecomp/importer.h"
+
+namespace kdecomp {
+
+struct TorchScriptProgram {
+  torch::jit::Module module;
+  // Inlined, specialised forward graph: model inputs first, then one input per lifted
+  // parameter/buffer (in Graph::parameters order, constants excluded).
+  std::shared_ptr<torch::jit::Graph> graph;
+  std::vector<c10::IValue> model_inputs;  // the exact inputs, as loaded
+  std::vector<at::Tensor> parameter_tensors;
+  std::vector<const torch::jit::Value*> ir_values;  // IR value id -> JIT value
+  std::vector<torch::jit::Node*> ir_nodes;          // IR node index -> JIT node
+};
+
+// Graph preparation passes (torchscript_passes.cpp).
+struct LiftedState {
+  std::vector<std::string> names;
+  std::vector<ParameterKind> kinds;
+  std::vector<at::Tensor> tensors;
+};
+
+// Replaces every prim::GetAttr on `self` by a graph input (tensors, named by their state_dict
+// name) or a constant (everything else: `training`, sizes, flags). Erases the `self` input.
+LiftedState liftModuleState(torch::jit::Graph& graph, const torch::jit::Module& module);
+
+// Graph outputs that are tuples become one graph output per element (recursively).
+void flattenTupleOutputs(torch::jit::Graph& graph);
+
+// Specialises the graph to what a run on the exact inputs observed: scalars that depend only
+// on shapes, flags and constants (never on tensor data or random numbers) become constants,
+// then constant propagation folds the control flow they decide and unrolls constant loops.
+struct ScalarObservations;
+struct Specialisation {
+  bool changed = false;
+  bool unrolled_loops = false;  // created values that no run has observed yet
+};
+Specialisation specializeOnObservedScalars(std::shared_ptr<torch::jit::Graph>& graph, const ScalarObservations& observed,
+                                 std::vector<std::string>& warnings);
+
+struct ScalarObservations {
+  struct Entry {
+    c10::IValue value;
+    int count = 0;
+    bool consistent = true;
+  };
+  std::unordered_map<const torch::jit::Value*, Entry> values;
+  void observe(const torch::jit::Value* v, const c10::IValue& iv);
+};
+
+}  // namespace kdecomp

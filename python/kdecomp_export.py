@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""kdecomp exporter: a KernelBench-format model file -> TorchScript + exact inputs + metadata.
+
+Run with Debian's interpreter (/usr/bin/python3, torch 1.13.1). Writes into the output
+directory atomically: everything goes to a temporary sibling directory that is renamed into
+place only when every file is complete, so a failure leaves no output directory behind.
+
+Output files:
+  model.pt     TorchScript (torch.jit.script, falling back to torch.jit.trace on the exact
+               inputs); carries `kdecomp/export.json` (the module hierarchy) as an extra file.
+  inputs.pt    the exact input tensors as a tuple, written with torch.save (C++ reads it with
+               torch::pickle_load).
+  meta.json    provenance, method and fallback reason, input/output names/shapes/dtypes.
+  model.onnx   with --onnx (opset 17; external data for models over 2 GiB).
+"""
+
+import argparse
+import hashlib
+import importlib.util
+import inspect
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+
+SEED = 42
+EXTRA_FILE = "kdecomp/export.json"
+SHIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kdecomp_shims")
+FORMAT_VERSION = 1
+
+
+class ExportError(Exception):
+    """A problem with the user's model file: reported as one line, exit code 2."""
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def first_line(exc):
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+
+
+def ensure_einops():
+    """Puts our einops stand-in on the path when the real package is missing."""
+    try:
+        import einops  # noqa: F401
+
+        return False
+    except ImportError:
+        sys.path.insert(0, SHIM_DIR)
+        return True
+
+
+def load_model_module(path):
+    name = "kdecomp_model_" + hashlib.sha1(path.encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ExportError("not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, os.path.dirname(path))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file: any exception is bad input
+        raise ExportError(f"import failed: {first_line(exc)}") from exc
+    for attr in ("Model", "get_inputs", "get_init_inputs"):
+        if not hasattr(module, attr):
+            raise ExportError(f"missing `{attr}` (a KernelBench model file defines Model, get_inputs, get_init_inputs)")
+    return module
+
+
+def flatten_tensors(obj):
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for item in obj for t in flatten_tensors(item)]
+    if isinstance(obj, dict):
+        return [t for key in sorted(obj) for t in flatten_tensors(obj[key])]
+    return []
+
+
+def describe(name, tensor):
+    return {"name": name, "shape": list(tensor.shape), "dtype": str(tensor.dtype).replace("torch.", "")}
+
+
+def jsonable(value):
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return repr(value)
+
+
+def module_hierarchy(model):
+    """Every named module with its class, in named_modules() order (parents before children)."""
+    return [
+        {"path": path, "class": type(module).__name__, "children": [name for name, _ in module.named_children()]}
+        for path, module in model.named_modules()
+    ]
+
+
+def needs_grad_for_trace(model):
+    """nn.TransformerEncoderLayer / MultiheadAttention take a fused fast path under no_grad that
+    hides the whole layer in one op; tracing with grad enabled keeps the decomposed ops."""
+    import torch.nn as nn
+
+    fused = (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer, nn.MultiheadAttention)
+    return any(isinstance(m, fused) for m in model.modules())
+
+
+def export_torchscript(model, inputs, out_path, extra_files, method):
+    """Returns (method_used, fallback_reason)."""
+    import torch
+
+    fallback_reason = None
+    if method in ("auto", "script"):
+        try:
+            scripted = torch.jit.script(model)
+        except Exception as exc:
+            fallback_reason = f"torch.jit.script failed: {first_line(exc)}"
+        else:
+            try:
+                torch.jit.save(scripted, out_path, _extra_files=extra_files)
+                return "script", None
+            except Exception as exc:
+                fallback_reason = f"torch.jit.save of the scripted module failed: {first_line(exc)}"
+        if method == "script":
+            raise ExportError(fallback_reason)
+    grad = needs_grad_for_trace(model)
+    try:
+        with torch.set_grad_enabled(grad):
+            traced = torch.jit.trace(model, tuple(inputs), check_trace=False)
+        torch.jit.save(traced, out_path, _extra_files=extra_files)
+    except Exception as exc:
+        raise ExportError(f"torch.jit.trace failed ({fallback_reason or 'trace requested'}): {first_line(exc)}") from exc
+    return "trace", fallback_reason
+
+
+def export_onnx(model, inputs, out_dir, input_names, output_names):
+    import torch
+
+    path = os.path.join(out_dir, "model.onnx")
+    try:
+        torch.onnx.export(
+            model, tuple(inputs), path, opset_version=17, input_names=input_names, output_names=output_names
+        )
+    except Exception as exc:
+        return {"status": "failed", "reason": first_line(exc)}
+    return {"status": "ok", "opset": 17, "external_data": any(f != "model.onnx" for f in os.listdir(out_dir) if not f.endswith((".pt", ".json")))}
+
+
+def run_export(args):
+    import torch
+
+    source = os.path.abspath(args.model)
+    if not os.path.isfile(source):
+        raise ExportError("no such file")
+    shim_used = ensure_einops()
+    module = load_model_module(source)
+
+    timings = {}
+    t0 = time.perf_counter()
+    try:
+        torch.manual_seed(SEED)
+        init_inputs = list(module.get_init_inputs())
+        model = module.Model(*init_inputs).eval()
+        torch.manual_seed(SEED)
+        inputs = list(module.get_inputs())
+    except Exception as exc:
+        raise ExportError(f"building Model(*get_init_inputs()) or get_inputs() failed: {first_line(exc)}") from exc
+    if not all(isinstance(t, torch.Tensor) for t in inputs):
+        raise ExportError("get_inputs() must return tensors only")
+    timings["build_s"] = time.perf_counter() - t0
+
+    try:
+        forward_params = list(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        forward_params = []
+    input_names = [forward_params[i] if i < len(forward_params) else f"input{i}" for i in range(len(inputs))]
+
+    t0 = time.perf_counter()
+    try:
+        with torch.no_grad():
+            outputs = flatten_tensors(model(*inputs))
+    except Exception as exc:
+        raise ExportError(f"forward raised: {first_line(exc)}") from exc
+    timings["forward_s"] = time.perf_counter() - t0
+    output_names = [f"output{i}" for i in range(len(outputs))]
+
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "source_file": source,
+        "source_sha256": sha256_of(source),
+        "model_name": os.path.splitext(os.path.basename(source))[0],
+        "source_level": os.path.basename(os.path.dirname(source)),
+        "torch_version": torch.__version__,
+        "seed": SEED,
+        "init_inputs": jsonable(init_inputs),
+        "inputs": [describe(n, t) for n, t in zip(input_names, inputs)],
+        "outputs": [describe(n, t) for n, t in zip(output_names, outputs)],
+        "einops_shim": shim_used,
+    }
+    extra = {"format_version": FORMAT_VERSION, "inputs": meta["inputs"], "outputs": meta["outputs"],
+             "modules": module_hierarchy(model)}
+
+    out_dir = os.path.abspath(args.output)
+    parent = os.path.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".kdecomp-export-", dir=parent)
+    try:
+        t0 = time.perf_counter()
+        method, reason = export_torchscript(
+            model, inputs, os.path.join(staging, "model.pt"), {EXTRA_FILE: json.dumps(extra, sort_keys=True)}, args.method
+        )
+        timings["torchscript_s"] = time.perf_counter() - t0
+        meta["method"] = method
+        meta["fallback_reason"] = reason
+        # A tuple: the C++ unpickler (torch::pickle_load) lacks the APPEND opcode a 1-element list uses.
+        torch.save(tuple(inputs), os.path.join(staging, "inputs.pt"))
+        if args.onnx:
+            t0 = time.perf_counter()
+            meta["onnx"] = export_onnx(model, inputs, staging, input_names, output_names)
+            timings["onnx_s"] = time.perf_counter() - t0
+        meta["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        # ru_maxrss is KiB on Linux: the batch scheduler's memory estimate for this model.
+        meta["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        with open(os.path.join(staging, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=2, sort_keys=True)
+            f.write("\n")
+        if os.path.exists(out_dir):
+            shutil.rmtree(out_dir)
+        os.rename(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return meta
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="kdecomp export", description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="KernelBench-format .py file")
+    parser.add_argument("-o", "--output", required=True, help="output directory (replaced atomically)")
+    parser.add_argument("--method", choices=["auto", "script", "trace"], default="auto")
+    parser.add_argument("--onnx", action="store_true", help="also write model.onnx (opset 17)")
+    parser.add_argument("--debug", action="store_true", help="print the full traceback on failure")
+    args = parser.parse_args(argv)
+    try:
+        meta = run_export(args)
+    except ExportError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"kdecomp export: error: {args.model}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"kdecomp export: error: {args.model}: {first_line(exc)}", file=sys.stderr)
+        return 2
+    note = f" (fallback: {meta['fallback_reason']})" if meta["fallback_reason"] else ""
+    print(f"exported {meta['model_name']} via {meta['method']}{note} -> {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+// The kdecomp command line: wires the stages together, owns no logic of its own.
+// Exit codes: 0 ok, 1 a check failed, 2 bad input or usage.
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kdecomp/analysis.h"
+#include "kdecomp/graph.h"
+#include "kdecomp/importer.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+constexpr int kExitOk = 0;
+constexpr int kExitBadInput = 2;
+
+std::string envOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+// Runs the Python exporter (Debian's interpreter by default: that is where torch lives).
+int runExporter(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx) {
+  std::string python = envOr("KDECOMP_PYTHON", "/usr/bin/python3");
+  std::string script = envOr("KDECOMP_PYTHON_DIR", KDECOMP_PYTHON_DIR) + "/kdecomp_export.py";
+  std::vector<std::string> args = {python, script, model, "-o", out_dir, "--method", method};
+  if (onnx) args.push_back("--onnx");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawn(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+    std::cerr << "kdecomp export: error: cannot run " << python << " (set KDECOMP_PYTHON)\n";
+    return kExitBadInput;
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) return WEXITSTATUS(status) == 0 ? kExitOk : kExitBadInput;
+  std::cerr << "kdecomp export: error: " << model << ": exporter killed by signal " << WTERMSIG(status) << "\n";
+  return kExitBadInput;
+}
+
+// A model argument may be a .pt, an export directory, or a .py (exported to `work_dir` first).
+std::string resolveTorchScript(const std::string& model, const std::string& work_dir, int& exit_code) {
+  exit_code = kExitOk;
+  fs::path p(model);
+  if (fs::is_directory(p)) return (p / "model.pt").string();
+  if (p.extension() == ".py") {
+    fs::path out = work_dir.empty() ? fs::temp_directory_path() / ("kdecomp-" + std::to_string(getpid())) / p.stem()
+                                    : fs::path(work_dir);
+    exit_code = runExporter(model, out.string(), "auto", false);
+    return (out / "model.pt").string();
+  }
+  return model;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kdecomp: PyTorch models -> trees of verified unit tests"};
+  app.require_subcommand(1);
+
+  auto* export_cmd = app.add_subcommand("export", "Export a KernelBench-format .py to TorchScript + exact inputs");
+  std::string export_model, export_out, export_method = "auto";
+  bool export_onnx = false;
+  export_cmd->add_option("model", export_model, "KernelBench-format model file (.py)")->required();
+  export_cmd->add_option("-o,--output", export_out, "output directory (written atomically)")->required();
+  export_cmd->add_option("--method", export_method, "auto | script | trace")->check(CLI::IsMember({"auto", "script", "trace"}));
+  export_cmd->add_flag("--onnx", export_onnx, "also write model.onnx (opset 17)");
+
+  auto* inspect_cmd = app.add_subcommand("inspect", "Import a model and print its IR and static analysis");
+  std::string inspect_model, inspect_inputs, inspect_work;
+  bool inspect_json = false, inspect_ir = false;
+  int threads = 0;
+  inspect_cmd->add_option("model", inspect_model, "model.pt, an export directory, or a .py")->required();
+  inspect_cmd->add_option("--inputs", inspect_inputs, "exact inputs (default: inputs.pt beside the model)");
+  inspect_cmd->add_option("--work-dir", inspect_work, "where a .py is exported (default: a temporary directory)");
+  inspect_cmd->add_flag("--json", inspect_json, "machine-readable analysis");
+  inspect_cmd->add_flag("--ir", inspect_ir, "print the IR dump (the golden-test format)");
+  inspect_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitBadInput;
+  }
+
+  if (*export_cmd) return runExporter(export_model, export_out, export_method, export_onnx);
+
+  if (*inspect_cmd) {
+    int rc = kExitOk;
+    std::string pt = resolveTorchScript(inspect_model, inspect_work, rc);
+    if (rc != kExitOk) return rc;
+    try {
+      kdecomp::ImportOptions options;
+      options.inputs_path = inspect_inputs;
+      options.num_threads = threads;
+      kdecomp::ImportedModel model = kdecomp::importTorchScript(pt, options);
+      if (inspect_ir) {
+        std::cout << kdecomp::dumpGraph(model.graph);
+        return kExitOk;
+      }
+      kdecomp::GraphAnalysis analysis = kdecomp::analyze(model.graph);
+      std::cout << (inspect_json ? kdecomp::formatAnalysisJson(model.graph, analysis)
+                                 : kdecomp::formatAnalysisText(model.graph, analysis));
+    } catch (const kdecomp::ImportError& e) {
+      std::cerr << "kdecomp inspect: error: " << e.what() << "\n";
+      return kExitBadInput;
+    }
+    return kExitOk;
+  }
+  return kExitBadInput;
+}
