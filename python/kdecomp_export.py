@@ -119,9 +119,13 @@ def needs_grad_for_trace(model):
     return any(isinstance(m, fused) for m in model.modules())
 
 
-def export_torchscript(model, inputs, out_path, extra_files, method):
-    """Returns (method_used, fallback_reason)."""
+def export_torchscript(model, inputs, out_path, extra, method):
+    """Returns (method_used, fallback_reason). `extra` (a dict) is saved inside model.pt with
+    the method that produced it."""
     import torch
+
+    def extra_files(used):
+        return {EXTRA_FILE: json.dumps(dict(extra, method=used), sort_keys=True)}
 
     fallback_reason = None
     if method in ("auto", "script"):
@@ -131,7 +135,7 @@ def export_torchscript(model, inputs, out_path, extra_files, method):
             fallback_reason = f"torch.jit.script failed: {first_line(exc)}"
         else:
             try:
-                torch.jit.save(scripted, out_path, _extra_files=extra_files)
+                torch.jit.save(scripted, out_path, _extra_files=extra_files("script"))
                 return "script", None
             except Exception as exc:
                 fallback_reason = f"torch.jit.save of the scripted module failed: {first_line(exc)}"
@@ -141,7 +145,7 @@ def export_torchscript(model, inputs, out_path, extra_files, method):
     try:
         with torch.set_grad_enabled(grad):
             traced = torch.jit.trace(model, tuple(inputs), check_trace=False)
-        torch.jit.save(traced, out_path, _extra_files=extra_files)
+        torch.jit.save(traced, out_path, _extra_files=extra_files("trace"))
     except Exception as exc:
         raise ExportError(f"torch.jit.trace failed ({fallback_reason or 'trace requested'}): {first_line(exc)}") from exc
     return "trace", fallback_reason
@@ -221,7 +225,7 @@ def run_export(args):
     try:
         t0 = time.perf_counter()
         method, reason = export_torchscript(
-            model, inputs, os.path.join(staging, "model.pt"), {EXTRA_FILE: json.dumps(extra, sort_keys=True)}, args.method
+            model, inputs, os.path.join(staging, "model.pt"), extra, args.method
         )
         timings["torchscript_s"] = time.perf_counter() - t0
         meta["method"] = method

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -108,8 +109,18 @@ int main(int argc, char** argv) {
         return kExitOk;
       }
       kdecomp::GraphAnalysis analysis = kdecomp::analyze(model.graph);
-      std::cout << (inspect_json ? kdecomp::formatAnalysisJson(model.graph, analysis)
-                                 : kdecomp::formatAnalysisText(model.graph, analysis));
+      if (inspect_json) {
+        auto j = nlohmann::json::parse(kdecomp::formatAnalysisJson(model.graph, analysis));
+        j["format"] = model.format;
+        j["source"] = pt;
+        j["import"] = {{"load_s", model.timings.load_s},
+                       {"transform_s", model.timings.transform_s},
+                       {"forward_s", model.timings.forward_s},
+                       {"forward_runs", model.timings.forward_runs}};
+        std::cout << j.dump(2) << "\n";
+      } else {
+        std::cout << kdecomp::formatAnalysisText(model.graph, analysis);
+      }
     } catch (const kdecomp::ImportError& e) {
       std::cerr << "kdecomp inspect: error: " << e.what() << "\n";
       return kExitBadInput;
