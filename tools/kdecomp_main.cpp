@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
         j["format"] = model.format;
         j["source"] = pt;
         j["import"] = {{"load_s", model.timings.load_s},
+                       {"inputs_s", model.timings.inputs_s},
                        {"transform_s", model.timings.transform_s},
                        {"forward_s", model.timings.forward_s},
                        {"forward_runs", model.timings.forward_runs}};

@@ -123,6 +123,47 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe)
       bind_outputs(node->outputs(), carried);
       return;
     }
+    // Container ops are interpreter instructions, not registered operators.
+    case c10::prim::ListConstruct: {
+      c10::impl::GenericList list(node->output()->type()->expectRef<c10::ListType>().getElementType());
+      for (const Value* in : node->inputs()) list.push_back(read(in));
+      std::vector<c10::IValue> values{c10::IValue(std::move(list))};
+      bind_outputs(node->outputs(), values);
+      return;
+    }
+    case c10::prim::ListUnpack: {
+      std::vector<c10::IValue> values = read(node->input(0)).toListRef().vec();
+      if (values.size() != node->outputs().size()) throw std::runtime_error("prim::ListUnpack: list size mismatch");
+      bind_outputs(node->outputs(), values);
+      return;
+    }
+    case c10::prim::TupleConstruct: {
+      std::vector<c10::IValue> elements;
+      for (const Value* in : node->inputs()) elements.push_back(read(in));
+      std::vector<c10::IValue> values{c10::ivalue::Tuple::create(std::move(elements))};
+      bind_outputs(node->outputs(), values);
+      return;
+    }
+    case c10::prim::TupleUnpack: {
+      std::vector<c10::IValue> values = read(node->input(0)).toTupleRef().elements().vec();
+      bind_outputs(node->outputs(), values);
+      return;
+    }
+    case c10::prim::TupleIndex: {
+      const auto& elements = read(node->input(0)).toTupleRef().elements();
+      int64_t index = read(node->input(1)).toInt();
+      std::vector<c10::IValue> values{elements.at(index < 0 ? index + elements.size() : index)};
+      bind_outputs(node->outputs(), values);
+      return;
+    }
+    case c10::prim::Uninitialized: {
+      std::vector<c10::IValue> values{c10::IValue()};
+      bind_outputs(node->outputs(), values);
+      return;
+    }
+    case c10::prim::RaiseException:
+      throw std::runtime_error("the model raised: " + (node->inputs().empty() ? std::string("exception")
+                                                                              : read(node->input(0)).toStringRef()));
     default: {
       torch::jit::Stack stack;
       stack.reserve(node->inputs().size());

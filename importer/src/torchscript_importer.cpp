@@ -387,7 +387,10 @@ class IrBuilder {
 std::vector<c10::IValue> loadInputs(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ImportError(path + ": cannot read the inputs file (export the model with `kdecomp export` first)");
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.seekg(0, std::ios::end);
+  std::vector<char> bytes(static_cast<size_t>(in.tellg()));
+  in.seekg(0, std::ios::beg);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   c10::IValue loaded;
   try {
     loaded = torch::jit::pickle_load(bytes);
@@ -468,7 +471,11 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   for (size_t i = 1; i < schema.arguments().size(); ++i) input_names.push_back(schema.arguments()[i].name());
 
   std::string inputs_path = options.inputs_path.empty() ? (fs::path(path).parent_path() / "inputs.pt").string() : options.inputs_path;
+  result.timings.transform_s += secondsSince(t0);
+  auto inputs_start = std::chrono::steady_clock::now();
   program->model_inputs = loadInputs(inputs_path);
+  result.timings.inputs_s = secondsSince(inputs_start);
+  t0 = std::chrono::steady_clock::now();
   std::vector<c10::IValue> run_inputs = program->model_inputs;
   if (run_inputs.size() > input_names.size()) {
     throw ImportError(path + ": forward takes " + std::to_string(input_names.size()) + " inputs, " + inputs_path + " has " +
@@ -491,6 +498,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   flattenTupleOutputs(*graph);
   preferDecomposedPaths(*graph, result.graph.warnings);
   torch::jit::ConstantPropagation(graph);
+  functionalizeListAppends(*graph);
   torch::jit::removeDropout(graph);
   torch::jit::EliminateDeadCode(graph);
   for (const at::Tensor& t : lifted.tensors) run_inputs.push_back(t);

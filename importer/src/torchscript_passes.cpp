@@ -108,6 +108,47 @@ void flattenTupleOutputs(jit::Graph& graph) {
   torch::jit::EliminateDeadCode(graph.block());
 }
 
+bool functionalizeListAppends(jit::Graph& graph) {
+  // `features = [x]; features.append(y); torch.cat(features)` mutates one list in place, so
+  // the dataflow edge y -> cat is invisible. Rewrite each append on a top-level list into a
+  // new list construction that later users read instead.
+  static const c10::Symbol kAppend = c10::Symbol::fromQualString("aten::append");
+  auto only_appends_at_top_level = [&](jit::Value* list) {
+    for (const jit::Use& use : list->uses()) {
+      if (use.user->owningBlock() != graph.block()) return false;
+      if (use.user->kind() == kAppend && use.offset != 0) return false;  // appended into another list
+      if (use.user->kind() != kAppend && use.user->kind().is_aten()) {
+        const c10::FunctionSchema* schema = use.user->maybeSchema();
+        if (!schema || schema->is_mutable()) return false;  // insert, pop, extend, setitem, clear
+      }
+    }
+    return true;
+  };
+  bool changed = false;
+  for (auto it = graph.block()->nodes().begin(); it != graph.block()->nodes().end();) {
+    jit::Node* node = *it++;
+    if (node->kind() != kAppend) continue;
+    jit::Value* list = node->input(0);
+    jit::Node* construct = list->node();
+    if (construct->kind() != c10::prim::ListConstruct || construct->owningBlock() != graph.block() ||
+        !only_appends_at_top_level(list)) {
+      continue;
+    }
+    std::vector<jit::Value*> elements(construct->inputs().begin(), construct->inputs().end());
+    elements.push_back(node->input(1));
+    jit::Node* grown = graph.create(c10::prim::ListConstruct, elements);
+    grown->output()->setType(list->type());
+    grown->insertAfter(node);
+    grown->copyMetadata(node);
+    node->output()->replaceAllUsesWith(grown->output());
+    list->replaceAllUsesAfterNodeWith(grown, grown->output());
+    node->destroy();
+    changed = true;
+  }
+  if (changed) torch::jit::EliminateDeadCode(graph.block());
+  return changed;
+}
+
 void ScalarObservations::observe(const jit::Value* v, const c10::IValue& iv) {
   if (iv.isTensor() || iv.isTensorList() || iv.isTuple() || iv.isObject() || iv.isGenericDict() || iv.isList()) {
     // Only scalars and lists of scalars are specialisation candidates.
@@ -241,6 +282,7 @@ Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, c
     torch::jit::ConstantPropagation(graph);
     torch::jit::EliminateDeadCode(graph);
   }
+  functionalizeListAppends(*graph);
   int folded = control_flow_before - countControlFlow(graph->block());
   if (folded > 0) {
     warnings.push_back(std::to_string(folded) +

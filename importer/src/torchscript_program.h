@@ -9,6 +9,7 @@
 #include "kdecomp/importer.h"
 
 namespace kdecomp {
+namespace jit = torch::jit;
 
 struct TorchScriptProgram {
   torch::jit::Module module;
@@ -31,6 +32,10 @@ struct LiftedState {
 // Replaces every prim::GetAttr on `self` by a graph input (tensors, named by their state_dict
 // name) or a constant (everything else: `training`, sizes, flags). Erases the `self` input.
 LiftedState liftModuleState(torch::jit::Graph& graph, const torch::jit::Module& module);
+
+// Rewrites `list.append(x)` on a top-level list into a fresh list construction, so that list
+// values are immutable and every dataflow edge is explicit. Returns true when it changed the graph.
+bool functionalizeListAppends(jit::Graph& graph);
 
 // Graph outputs that are tuples become one graph output per element (recursively).
 void flattenTupleOutputs(torch::jit::Graph& graph);

@@ -23,6 +23,7 @@ struct ImportOptions {
 
 struct ImportTimings {
   double load_s = 0;        // torch::jit::load
+  double inputs_s = 0;      // reading the exact input tensors
   double transform_s = 0;   // inlining, lifting module state, specialisation, IR building
   double forward_s = 0;     // shape-recording runs on the exact inputs
   int forward_runs = 0;
