@@ -66,6 +66,14 @@ def human(x, unit=""):
     return (f"{value:.0f}" if i == 0 else f"{value:.1f}{units[i]}") + unit
 
 
+def count(x):
+    return "-" if x is None else str(x)
+
+
+def gflops(flops):
+    return "-" if flops is None else f"{flops / 1e9:.2f}"
+
+
 def seconds(x):
     return "-" if x is None else f"{x:.2f}"
 
@@ -202,8 +210,12 @@ def get(record, *path):
 
 
 def import_s(record):
+    """The import excluding the shape-recording forward: load + transform (+ reading the
+    inputs, where the importer times that separately)."""
     load, transform = get(record, "inspect", "import", "load_s"), get(record, "inspect", "import", "transform_s")
-    return None if load is None or transform is None else load + transform
+    if load is None or transform is None:
+        return None
+    return load + transform + (get(record, "inspect", "import", "inputs_s") or 0)
 
 
 def method_cell(record):
@@ -228,26 +240,25 @@ def status_cell(record):
 def sum_of(fn):
     def total(records):
         values = [fn(r) for r in records if fn(r) is not None]
-        return values and sum(values)
+        return sum(values) if values else None
     return total
 
 
 COLUMNS = [
     Column("model", lambda r: r["model"], "left", lambda rs: f"**total ({len(rs)})**"),
     Column("method", method_cell, "left"),
-    Column("nodes", lambda r: human(get(r, "inspect", "totals", "nodes")),
-           total=lambda rs: human(sum_of(lambda r: get(r, "inspect", "totals", "nodes"))(rs))),
-    Column("compute ops", lambda r: human(get(r, "inspect", "totals", "compute_ops")),
-           total=lambda rs: human(sum_of(lambda r: get(r, "inspect", "totals", "compute_ops"))(rs))),
+    Column("nodes", lambda r: count(get(r, "inspect", "totals", "nodes")),
+           total=lambda rs: count(sum_of(lambda r: get(r, "inspect", "totals", "nodes"))(rs))),
+    Column("compute ops", lambda r: count(get(r, "inspect", "totals", "compute_ops")),
+           total=lambda rs: count(sum_of(lambda r: get(r, "inspect", "totals", "compute_ops"))(rs))),
     Column("params", lambda r: human(get(r, "inspect", "parameters", "count")),
            total=lambda rs: human(sum_of(lambda r: get(r, "inspect", "parameters", "count"))(rs))),
-    Column("GFLOPs", lambda r: "-" if get(r, "inspect", "totals", "flops") is None
-           else f"{get(r, 'inspect', 'totals', 'flops') / 1e9:.2f}",
-           total=lambda rs: f"{(sum_of(lambda r: get(r, 'inspect', 'totals', 'flops'))(rs) or 0) / 1e9:.1f}"),
-    Column("export s", export_cell, total=lambda rs: seconds(sum_of(lambda r: get(r, "export", "wall_s"))(rs) or 0)),
-    Column("import s", lambda r: seconds(import_s(r)), total=lambda rs: seconds(sum_of(import_s)(rs) or 0)),
+    Column("GFLOPs", lambda r: gflops(get(r, "inspect", "totals", "flops")),
+           total=lambda rs: gflops(sum_of(lambda r: get(r, "inspect", "totals", "flops"))(rs))),
+    Column("export s", export_cell, total=lambda rs: seconds(sum_of(lambda r: get(r, "export", "wall_s"))(rs))),
+    Column("import s", lambda r: seconds(import_s(r)), total=lambda rs: seconds(sum_of(import_s)(rs))),
     Column("forward s", lambda r: seconds(get(r, "inspect", "import", "forward_s")),
-           total=lambda rs: seconds(sum_of(lambda r: get(r, "inspect", "import", "forward_s"))(rs) or 0)),
+           total=lambda rs: seconds(sum_of(lambda r: get(r, "inspect", "import", "forward_s"))(rs))),
     Column("shapes ok", shapes_cell, "left"),
     Column("status", status_cell, "left"),
 ]
