@@ -168,6 +168,10 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe)
       torch::jit::Stack stack;
       stack.reserve(node->inputs().size());
       for (const Value* in : node->inputs()) stack.push_back(read(in));
+      // Vararg operators (aten::format, ...) read their argument count from the stack, as
+      // the interpreter pushes it.
+      const c10::FunctionSchema* schema = node->maybeSchema();
+      if (schema && schema->is_vararg()) stack.emplace_back(static_cast<int64_t>(node->inputs().size()));
       try {
         operationFor(node)(stack);
       } catch (const std::exception& e) {

@@ -4,6 +4,7 @@
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/loop_unrolling.h>
+#include <torch/csrc/jit/passes/lower_tuples.h>
 
 #include <unordered_set>
 
@@ -273,6 +274,11 @@ Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, c
     if (!constant) continue;
     value->replaceAllUsesWith(*constant);
     outcome.changed = true;
+    // Flag queries count as side-effecting for dead-code elimination: drop them by hand.
+    jit::Node* producer = value->node();
+    if (producer->kind() != c10::prim::Param && isMetadataQuery(producer->kind()) && !producer->hasUses()) {
+      producer->destroy();
+    }
   }
   if (!outcome.changed) return outcome;
   torch::jit::ConstantPropagation(graph);
@@ -283,6 +289,8 @@ Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, c
     torch::jit::EliminateDeadCode(graph);
   }
   functionalizeListAppends(*graph);
+  torch::jit::LowerSimpleTuples(graph);
+  torch::jit::EliminateDeadCode(graph);
   int folded = control_flow_before - countControlFlow(graph->block());
   if (folded > 0) {
     warnings.push_back(std::to_string(folded) +
