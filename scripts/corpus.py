@@ -306,8 +306,8 @@ def summary(records, corpus_size):
     traced = sum(1 for r in exported if r["meta"]["method"] == "trace")
     failed = [r for r in records if r.get("failure")]
     total = lambda fn: sum_of(fn)(records) or 0  # noqa: E731
-    selected = "" if len(records) == corpus_size else f" ({len(records)} of the corpus's {corpus_size} selected)"
-    text = (f"{len(exported)}/{len(records)} exported{selected} ({scripted} scripted, {traced} traced), "
+    selected = "" if len(records) == corpus_size else f"{len(records)} of {corpus_size} corpus models selected; "
+    text = (f"{selected}{len(exported)}/{len(records)} exported ({scripted} scripted, {traced} traced), "
             f"{len(imported)} imported, {len(matched)} shapes match, {len(failed)} failed; "
             f"totals: {total(lambda r: get(r, 'inspect', 'totals', 'nodes'))} nodes, "
             f"{total(lambda r: get(r, 'inspect', 'totals', 'compute_ops'))} compute ops, "
