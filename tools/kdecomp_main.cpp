@@ -3,6 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <chrono>
+#include <ctime>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <spawn.h>
@@ -12,6 +15,7 @@
 #include "kdecomp/analysis.h"
 #include "kdecomp/graph.h"
 #include "kdecomp/importer.h"
+#include "kdecomp/partition.h"
 
 extern char** environ;
 
@@ -61,6 +65,46 @@ std::string resolveTorchScript(const std::string& model, const std::string& work
   return model;
 }
 
+// Provenance of a model: meta.json written by the exporter beside model.pt, when present.
+kdecomp::TreeMetadata treeMetadata(const std::string& pt, const kdecomp::ImportedModel& model) {
+  kdecomp::TreeMetadata meta;
+  fs::path dir = fs::path(pt).parent_path();
+  meta.source_file = pt;
+  meta.model_name = fs::path(pt).stem().string() == "model" ? dir.filename().string() : fs::path(pt).stem().string();
+  meta.source_level = dir.parent_path().filename().string();
+  std::ifstream in(dir / "meta.json");
+  if (in) {
+    try {
+      auto j = nlohmann::json::parse(in);
+      meta.source_file = j.value("source_file", meta.source_file);
+      meta.model_name = j.value("model_name", meta.model_name);
+      meta.source_level = j.value("source_level", meta.source_level);
+    } catch (const std::exception&) {
+      // A damaged meta.json only loses provenance: names fall back to the paths.
+    }
+  }
+  meta.input_format = model.format;
+  meta.tool_version = KDECOMP_VERSION;
+  std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  meta.timestamp = buf;
+  return meta;
+}
+
+// Writes `text` to `path` through a temporary file and a rename: readers never see half a file.
+void writeAtomically(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  fs::path tmp = path;
+  tmp += ".tmp-" + std::to_string(getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,14 +121,27 @@ int main(int argc, char** argv) {
 
   auto* inspect_cmd = app.add_subcommand("inspect", "Import a model and print its IR and static analysis");
   std::string inspect_model, inspect_inputs, inspect_work;
-  bool inspect_json = false, inspect_ir = false;
+  bool inspect_json = false, inspect_ir = false, inspect_partitions = false;
   int threads = 0;
   inspect_cmd->add_option("model", inspect_model, "model.pt, an export directory, or a .py")->required();
   inspect_cmd->add_option("--inputs", inspect_inputs, "exact inputs (default: inputs.pt beside the model)");
   inspect_cmd->add_option("--work-dir", inspect_work, "where a .py is exported (default: a temporary directory)");
   inspect_cmd->add_flag("--json", inspect_json, "machine-readable analysis");
   inspect_cmd->add_flag("--ir", inspect_ir, "print the IR dump (the golden-test format)");
+  inspect_cmd->add_flag("--partitions", inspect_partitions, "print the tier tree (model / layer / fusion / kernel)");
   inspect_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+
+  auto* partition_cmd = app.add_subcommand("partition", "Import and partition a model; write decomposition_tree.json and the analysis");
+  std::string partition_model, partition_out, partition_inputs, partition_work;
+  bool partition_dot = false;
+  partition_cmd->add_option("model", partition_model, "model.pt, an export directory, or a .py")->required();
+  partition_cmd->add_option("-o,--output", partition_out, "output root: OUT/{source_level}/{model_name}/")->required();
+  partition_cmd->add_option("--inputs", partition_inputs, "exact inputs (default: inputs.pt beside the model)");
+  partition_cmd->add_option("--work-dir", partition_work, "where a .py is exported (default: a temporary directory)");
+  partition_cmd->add_flag("--dot", partition_dot, "also write decomposition_tree.dot (Graphviz)");
+  std::string partition_summary;
+  partition_cmd->add_option("--summary-json", partition_summary, "write import timings, analysis totals and tier counts here");
+  partition_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
 
   try {
     app.parse(argc, argv);
@@ -108,6 +165,10 @@ int main(int argc, char** argv) {
         std::cout << kdecomp::dumpGraph(model.graph);
         return kExitOk;
       }
+      if (inspect_partitions) {
+        std::cout << kdecomp::formatPartitionTree(model.graph, kdecomp::partitionGraph(model.graph));
+        return kExitOk;
+      }
       kdecomp::GraphAnalysis analysis = kdecomp::analyze(model.graph);
       if (inspect_json) {
         auto j = nlohmann::json::parse(kdecomp::formatAnalysisJson(model.graph, analysis));
@@ -124,6 +185,65 @@ int main(int argc, char** argv) {
       }
     } catch (const kdecomp::ImportError& e) {
       std::cerr << "kdecomp inspect: error: " << e.what() << "\n";
+      return kExitBadInput;
+    } catch (const kdecomp::PartitionError& e) {
+      std::cerr << "kdecomp inspect: error: " << inspect_model << ": " << e.what() << "\n";
+      return kExitBadInput;
+    }
+    return kExitOk;
+  }
+
+  if (*partition_cmd) {
+    int rc = kExitOk;
+    std::string pt = resolveTorchScript(partition_model, partition_work, rc);
+    if (rc != kExitOk) return rc;
+    try {
+      kdecomp::ImportOptions options;
+      options.inputs_path = partition_inputs;
+      options.num_threads = threads;
+      kdecomp::ImportedModel model = kdecomp::importTorchScript(pt, options);
+      auto partition_start = std::chrono::steady_clock::now();
+      kdecomp::PartitionTree tree = kdecomp::partitionGraph(model.graph);
+      double partition_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - partition_start).count();
+      kdecomp::TreeMetadata meta = treeMetadata(pt, model);
+      fs::path dir = fs::path(partition_out) / meta.source_level / meta.model_name;
+      writeAtomically(dir / "decomposition_tree.json", kdecomp::decompositionTreeJson(model.graph, tree, meta));
+      writeAtomically(dir / "decomposition_analysis.md", kdecomp::decompositionAnalysisMarkdown(model.graph, tree, meta));
+      if (partition_dot) writeAtomically(dir / "decomposition_tree.dot", kdecomp::partitionTreeDot(model.graph, tree));
+      if (!partition_summary.empty()) {
+        kdecomp::GraphAnalysis analysis = kdecomp::analyze(model.graph);
+        nlohmann::json j;
+        j["model"] = meta.model_name;
+        j["format"] = model.format;
+        j["import"] = {{"load_s", model.timings.load_s}, {"inputs_s", model.timings.inputs_s},
+                       {"transform_s", model.timings.transform_s}, {"forward_s", model.timings.forward_s},
+                       {"forward_runs", model.timings.forward_runs}, {"partition_s", partition_s}};
+        j["totals"] = {{"nodes", model.graph.nodes.size()}, {"compute_ops", analysis.compute_ops},
+                       {"flops", analysis.total_flops}, {"bytes", analysis.total_bytes}};
+        j["parameters"] = {{"count", analysis.param_count}, {"bytes", analysis.param_bytes}};
+        j["outputs"] = nlohmann::json::array();
+        for (int id : model.graph.outputs) j["outputs"].push_back(model.graph.values[id].shape);
+        j["tiers"] = {{"layer", tree.count(kdecomp::Tier::Layer)}, {"fusion", tree.count(kdecomp::Tier::Fusion)},
+                      {"kernel", tree.count(kdecomp::Tier::Kernel)}};
+        int unique_kernels = 0;
+        for (const auto& w : tree.workloads) unique_kernels += w.tier == kdecomp::Tier::Kernel;
+        j["unique_kernels"] = unique_kernels;
+        j["source_ops"] = tree.source_ops;
+        j["covered_ops"] = tree.covered_ops;
+        j["warnings"] = model.graph.warnings;
+        writeAtomically(partition_summary, j.dump(2) + "\n");
+      }
+      std::cerr << "partitioned " << meta.model_name << ": " << tree.count(kdecomp::Tier::Layer) << " layers, "
+                << tree.count(kdecomp::Tier::Fusion) << " fusions, " << tree.count(kdecomp::Tier::Kernel) << " kernels -> "
+                << dir.string() << "\n";
+    } catch (const kdecomp::ImportError& e) {
+      std::cerr << "kdecomp partition: error: " << e.what() << "\n";
+      return kExitBadInput;
+    } catch (const kdecomp::PartitionError& e) {
+      std::cerr << "kdecomp partition: error: " << partition_model << ": " << e.what() << "\n";
+      return kExitBadInput;
+    } catch (const std::exception& e) {
+      std::cerr << "kdecomp partition: error: " << partition_model << ": " << e.what() << "\n";
       return kExitBadInput;
     }
     return kExitOk;

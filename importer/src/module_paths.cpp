@@ -47,7 +47,7 @@ std::string resolveModulePath(const std::vector<ModuleInfo>& modules, const std:
         if (it != by_path.end()) queue.push_back(it->second);
       }
     }
-    if (found.empty()) break;  // not a module of this model (a free function's frame)
+    if (found.empty()) continue;  // a frame of a method or function of the current module
     current = found;
   }
   return current;

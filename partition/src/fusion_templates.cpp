@@ -1,0 +1,106 @@
+// Template labels of fusion groups. A label names the master (conv, linear, matmul, pool) and
+// its epilogue in order, or a recognised whole pattern (attention_core, layer_norm, gelu_tanh).
+// The tables below are the vocabulary; extend them here, nowhere else.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "partition_internal.h"
+
+namespace kdecomp::detail {
+
+namespace {
+
+// Op short name -> the word it contributes to a label.
+const std::map<std::string, std::string> kLabelWords = {
+    {"conv1d", "conv"},       {"conv2d", "conv"},         {"conv3d", "conv"},        {"_convolution", "conv"},
+    {"conv_transpose2d", "conv_transpose"},
+    {"linear", "linear"},     {"addmm", "linear"},        {"matmul", "matmul"},      {"mm", "matmul"},
+    {"bmm", "matmul"},        {"baddbmm", "matmul"},
+    {"max_pool2d", "maxpool"}, {"max_pool1d", "maxpool"},  {"avg_pool2d", "avgpool"}, {"avg_pool1d", "avgpool"},
+    {"adaptive_avg_pool2d", "avgpool"}, {"adaptive_avg_pool1d", "avgpool"}, {"adaptive_max_pool2d", "maxpool"},
+    {"batch_norm", "bn"},     {"relu", "relu"},           {"relu_", "relu"},         {"relu6", "relu6"},
+    {"hardtanh", "relu6"},    {"hardtanh_", "relu6"},     {"gelu", "gelu"},          {"sigmoid", "sigmoid"},
+    {"silu", "silu"},         {"tanh", "tanh"},           {"add", "add"},            {"add_", "add"},
+    {"sub", "sub"},           {"mul", "mul"},             {"div", "div"},            {"softmax", "softmax"},
+    {"_softmax", "softmax"},  {"layer_norm", "layer_norm"}, {"masked_fill", "mask"},  {"cat", "cat"},
+    {"hardswish", "hardswish"}, {"leaky_relu", "leaky_relu"}, {"elu", "elu"},
+};
+
+const std::set<std::string> kMasters = {"conv", "conv_transpose", "linear", "matmul", "maxpool", "avgpool"};
+const std::set<std::string> kGeluTanhOps = {"mul", "pow", "add", "tanh"};
+const std::set<std::string> kGeluErfOps = {"mul", "erf", "add", "div"};
+
+std::string word(const std::string& op) {
+  auto it = kLabelWords.find(op);
+  return it == kLabelWords.end() ? op : it->second;
+}
+
+bool matchesChain(const std::vector<std::string>& ops, size_t from, const std::set<std::string>& allowed,
+                  const std::string& required) {
+  if (from >= ops.size()) return false;
+  bool has_required = false;
+  for (size_t i = from; i < ops.size(); ++i) {
+    if (!allowed.count(ops[i])) return false;
+    has_required |= ops[i] == required;
+  }
+  return has_required;
+}
+
+}  // namespace
+
+std::string shortOpName(const std::string& kind) {
+  auto pos = kind.find("::");
+  return pos == std::string::npos ? kind : kind.substr(pos + 2);
+}
+
+std::string fusionTemplate(const std::vector<std::string>& op_kinds) {
+  std::vector<std::string> ops;
+  for (const std::string& k : op_kinds) ops.push_back(shortOpName(k));
+  auto has = [&](const std::string& w) {
+    return std::any_of(ops.begin(), ops.end(), [&](const std::string& o) { return word(o) == w; });
+  };
+  if (has("softmax") && has("matmul")) return "attention_core";
+  if (has("layer_norm")) return "layer_norm";
+
+  // master + epilogue
+  size_t master = ops.size();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (kMasters.count(word(ops[i]))) {
+      master = i;
+      break;
+    }
+  }
+  size_t epilogue_start = master == ops.size() ? 0 : master + 1;
+  std::string gelu;
+  if (matchesChain(ops, epilogue_start, kGeluTanhOps, "tanh")) gelu = "gelu_tanh";
+  if (matchesChain(ops, epilogue_start, kGeluErfOps, "erf")) gelu = "gelu";
+  if (master == ops.size()) {
+    if (!gelu.empty()) return gelu;
+    if (has("softmax")) return "softmax";
+    bool all_elementwise = std::all_of(ops.begin(), ops.end(), [](const std::string& o) {
+      const OpInfo* info = findOpInfo("aten::" + o);
+      return info && (info->pattern == FusionPattern::Elementwise || info->pattern == FusionPattern::Broadcast);
+    });
+    if (all_elementwise) return "elementwise_chain";
+  }
+  std::string label;
+  auto append = [&](const std::string& w) {
+    if (!label.empty() && label.size() >= w.size() && label.compare(label.size() - w.size(), w.size(), w) == 0) return;
+    label += (label.empty() ? "" : "_") + w;
+  };
+  if (master == ops.size()) {
+    for (const std::string& o : ops) append(word(o));
+    return label;
+  }
+  for (size_t i = 0; i < master; ++i) append(word(ops[i]));  // prologue (e.g. a mask computation)
+  append(word(ops[master]));
+  if (!gelu.empty()) {
+    append(gelu);
+  } else {
+    for (size_t i = epilogue_start; i < ops.size(); ++i) append(word(ops[i]));
+  }
+  return label;
+}
+
+}  // namespace kdecomp::detail

@@ -1,0 +1,252 @@
+// Workloads: partitions with the same (op or template, boundary shapes, dtypes, attributes)
+// share one test. Names follow DECOMPOSITION.md: `{op}_{shape signature}_{dtype}`, lowercase,
+// no numeric suffixes: where two different workloads would share a name, the signature grows
+// (first input shape, then every input shape, then a hash of the identity) until they differ.
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "partition_internal.h"
+
+namespace kdecomp::detail {
+
+namespace {
+
+std::string dims(const std::vector<int64_t>& shape) {
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "x" : "") + std::to_string(shape[i]);
+  return s.empty() ? "scalar" : s;
+}
+
+std::string shortDtype(const std::string& dtype) {
+  static const std::map<std::string, std::string> names = {
+      {"float32", "fp32"}, {"float16", "fp16"}, {"bfloat16", "bf16"}, {"float64", "fp64"},
+      {"int64", "i64"},    {"int32", "i32"},    {"bool", "bool"},     {"uint8", "u8"}, {"int8", "i8"}};
+  auto it = names.find(dtype);
+  return it == names.end() ? dtype : it->second;
+}
+
+std::string sanitize(std::string s) {
+  for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+  return s;
+}
+
+std::string snakeCase(const std::string& camel) {
+  std::string s;
+  for (size_t i = 0; i < camel.size(); ++i) {
+    char c = camel[i];
+    bool boundary = i > 0 && std::isupper(static_cast<unsigned char>(c)) &&
+                    (std::islower(static_cast<unsigned char>(camel[i - 1])) ||
+                     (i + 1 < camel.size() && std::islower(static_cast<unsigned char>(camel[i + 1]))));
+    if (boundary) s += '_';
+    s += c;
+  }
+  return sanitize(s);
+}
+
+std::vector<int64_t> intList(const Node& n, const std::string& name) {
+  const AttributeValue* a = n.attribute(name);
+  if (!a) return {};
+  if (auto v = std::get_if<std::vector<int64_t>>(a)) return *v;
+  if (auto v = std::get_if<int64_t>(a)) return {*v};
+  return {};
+}
+
+std::string compact(const std::vector<int64_t>& v) {
+  if (v.empty()) return "";
+  bool same = std::all_of(v.begin(), v.end(), [&](int64_t x) { return x == v[0]; });
+  return same ? std::to_string(v[0]) : dims(v);
+}
+
+const Value* operandValue(const Graph& g, const Node& n, size_t i) {
+  return i < n.operands.size() && n.operands[i].isValue() ? &g.values[n.operands[i].value] : nullptr;
+}
+
+// Kernel base names: the op and what a kernel engineer recognises it by.
+std::string kernelBase(const Graph& g, const Node& n) {
+  std::string op = n.opName();
+  if (op.size() > 1 && op.back() == '_' && op[op.size() - 2] != '_') op.pop_back();  // relu_ computes relu
+  const Value* w = operandValue(g, n, 1);
+  if (op.find("conv") != std::string::npos && w && w->shape.size() >= 3) {
+    int64_t groups = 1;
+    if (auto a = n.attribute("groups")) {
+      if (auto v = std::get_if<int64_t>(a)) groups = *v;
+    }
+    std::vector<int64_t> kernel(w->shape.begin() + 2, w->shape.end());
+    std::string s = op + "_" + std::to_string(w->shape[1] * groups) + "x" + std::to_string(w->shape[0]) + "_k" +
+                    compact(kernel) + "s" + compact(intList(n, "stride")) + "p" + compact(intList(n, "padding"));
+    auto dil = intList(n, "dilation");
+    if (!dil.empty() && std::any_of(dil.begin(), dil.end(), [](int64_t d) { return d != 1; })) s += "d" + compact(dil);
+    if (groups != 1) s += "g" + std::to_string(groups);
+    return s;
+  }
+  if (op == "linear" && w && w->shape.size() == 2) return op + "_" + std::to_string(w->shape[1]) + "x" + std::to_string(w->shape[0]);
+  if (op == "addmm") {
+    const Value* b = operandValue(g, n, 2);
+    if (b && b->shape.size() == 2) return op + "_" + dims(b->shape);
+  }
+  if (op == "matmul" || op == "bmm" || op == "mm" || op == "baddbmm") {
+    const Value* a = operandValue(g, n, op == "baddbmm" ? 1 : 0);
+    const Value* b = operandValue(g, n, op == "baddbmm" ? 2 : 1);
+    if (a && b) return op + "_" + dims(a->shape) + "_" + dims(b->shape);
+  }
+  if (op == "layer_norm") return op + "_" + compact(intList(n, "normalized_shape"));
+  if (op == "batch_norm" && w) return op + "_" + dims(w->shape);
+  if (op.find("pool") != std::string::npos && op.find("adaptive") == std::string::npos) {
+    std::string s = op + "_k" + compact(intList(n, "kernel_size"));
+    auto stride = intList(n, "stride");
+    if (!stride.empty()) s += "s" + compact(stride);
+    auto pad = intList(n, "padding");
+    if (!pad.empty() && std::any_of(pad.begin(), pad.end(), [](int64_t p) { return p != 0; })) s += "p" + compact(pad);
+    return s;
+  }
+  if (op == "adaptive_avg_pool2d" || op == "adaptive_max_pool2d") return op + "_" + compact(intList(n, "output_size"));
+  if (op == "lstm" || op == "gru" || op == "rnn_tanh" || op == "rnn_relu") {
+    for (const Operand& o : n.operands) {
+      if (o.isValue() && o.name == "params" && !g.values[o.value].element_shapes.empty()) {
+        const auto& w_ih = g.values[o.value].element_shapes[0];
+        int64_t gates = op == "lstm" ? 4 : op == "gru" ? 3 : 1;
+        if (w_ih.size() == 2) return op + "_" + std::to_string(w_ih[1]) + "x" + std::to_string(w_ih[0] / gates);
+      }
+    }
+  }
+  return op;
+}
+
+std::string dtypeOf(const Graph& g, const Partition& p) {
+  for (int v : p.inputs) {
+    if (g.values[v].kind == ValueKind::Tensor) return shortDtype(g.values[v].dtype);
+  }
+  for (int v : p.outputs) {
+    if (g.values[v].kind == ValueKind::Tensor) return shortDtype(g.values[v].dtype);
+  }
+  return "none";
+}
+
+std::string identity(const Graph& g, const Partition& p, const std::set<int>& parameters) {
+  std::ostringstream key;
+  key << toString(p.tier) << "|" << p.template_label;
+  if (p.tier == Tier::Layer) key << "|" << p.module_class;  // kernels and fusions are the same work anywhere
+  for (int n : p.nodes) {
+    const Node& node = g.nodes[n];
+    key << "|" << node.kind << "(";
+    for (const Operand& o : node.operands) {
+      if (!o.isValue()) key << o.name << "=" << formatAttributeValue(o.constant) << ",";
+    }
+    key << ")";
+  }
+  for (int v : p.inputs) key << "|in:" << (parameters.count(v) ? "param:" : "") << formatType(g.values[v]);
+  for (int v : p.outputs) key << "|out:" << formatType(g.values[v]);
+  return key.str();
+}
+
+std::string hash(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a: stable across runs and platforms
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return std::string(buf).substr(0, 8);
+}
+
+std::string activationSignature(const Graph& g, const Partition& p, const std::set<int>& parameters, bool all) {
+  std::string s;
+  for (int v : p.inputs) {
+    if (parameters.count(v) || g.values[v].kind != ValueKind::Tensor) continue;
+    s += (s.empty() ? "" : "_") + dims(g.values[v].shape);
+    if (!all) break;
+  }
+  return s.empty() ? "noinput" : s;
+}
+
+}  // namespace
+
+void assignWorkloads(const Graph& g, PartitionTree& tree, const std::string& model_name) {
+  std::set<int> parameters;
+  for (const Parameter& p : g.parameters) parameters.insert(p.value);
+
+  // Group partitions by identity, tier by tier, in partition order (deterministic).
+  std::map<std::string, int> by_key;
+  for (Partition& p : tree.partitions) {
+    std::string key = identity(g, p, parameters);
+    auto it = by_key.find(key);
+    if (it == by_key.end()) {
+      Workload w;
+      w.tier = p.tier;
+      w.key = key;
+      it = by_key.emplace(key, static_cast<int>(tree.workloads.size())).first;
+      tree.workloads.push_back(std::move(w));
+    }
+    p.workload = it->second;
+    tree.workloads[it->second].instances.push_back(p.index);
+  }
+
+  auto base_of = [&](const Partition& p) -> std::string {
+    switch (p.tier) {
+      case Tier::Model: return sanitize(model_name.empty() ? "model" : model_name);
+      case Tier::Layer: {
+        // A container's class says nothing ("Sequential"): its attribute name does ("downsample").
+        static const std::set<std::string> containers = {"Sequential", "ModuleList", "ModuleDict"};
+        std::string last = p.module_path.substr(p.module_path.rfind('.') == std::string::npos ? 0 : p.module_path.rfind('.') + 1);
+        std::string cls = containers.count(p.module_class) && !last.empty() ? sanitize(last)
+                                                                          : snakeCase(p.module_class.empty() ? "layer" : p.module_class);
+        auto stage = p.id.rfind(".stage");
+        if (stage == std::string::npos) stage = p.id.find(":stage");
+        return stage == std::string::npos ? cls : cls + "_stage";
+      }
+      case Tier::Fusion: {
+        for (int c : p.children) {
+          const Partition& k = tree.partitions[c];
+          const OpInfo* info = findOpInfo(g.nodes[k.kernel_node].kind);
+          if (info && info->pattern == FusionPattern::OutElementwiseFusable) {
+            std::string kb = kernelBase(g, g.nodes[k.kernel_node]);
+            auto us = kb.find('_');
+            return p.template_label + (us == std::string::npos ? "" : kb.substr(us));
+          }
+        }
+        return p.template_label;
+      }
+      case Tier::Kernel: return sanitize(kernelBase(g, g.nodes[p.kernel_node]));
+    }
+    return "partition";
+  };
+
+  // Escalate the signature level of colliding names until every name in a tier is unique.
+  // Layers always carry their input shape: a class name alone says little about the workload.
+  std::vector<int> level(tree.workloads.size(), 0);
+  for (size_t w = 0; w < tree.workloads.size(); ++w) level[w] = tree.workloads[w].tier == Tier::Layer ? 1 : 0;
+  for (int round = 0; round < 4; ++round) {
+    std::map<std::pair<Tier, std::string>, std::vector<int>> names;
+    for (size_t w = 0; w < tree.workloads.size(); ++w) {
+      const Partition& p = tree.partitions[tree.workloads[w].instances[0]];
+      std::string name = base_of(p);
+      if (level[w] >= 1) name += "_" + activationSignature(g, p, parameters, level[w] >= 2);
+      if (level[w] >= 2) {
+        for (int n : p.nodes) {
+          const OpInfo* info = findOpInfo(g.nodes[n].kind);
+          if (info && info->category == OpCategory::Metadata && g.nodes[n].kind.rfind("aten::", 0) == 0) {
+            name += "_" + g.nodes[n].opName();  // the views that tell two such workloads apart
+          }
+        }
+      }
+      if (level[w] >= 3) name += "_" + hash(tree.workloads[w].key);
+      if (p.tier != Tier::Model) name += "_" + dtypeOf(g, p);
+      tree.workloads[w].name = sanitize(name);
+      names[{p.tier, tree.workloads[w].name}].push_back(static_cast<int>(w));
+    }
+    bool collided = false;
+    for (const auto& [name, ws] : names) {
+      if (ws.size() < 2) continue;
+      collided = true;
+      for (int w : ws) level[w] = std::min(level[w] + 1, 3);
+    }
+    if (!collided) return;
+  }
+}
+
+}  // namespace kdecomp::detail
