@@ -2,6 +2,7 @@
 // calls (iterating a ModuleList inlines its items directly), so the path is rebuilt from the
 // module hierarchy: each instance name is looked up among the children of the current module,
 // then among descendants reached through modules that were not on the call stack.
+#include <algorithm>
 #include <deque>
 #include <unordered_map>
 
@@ -18,16 +19,34 @@ std::string lastComponent(const std::string& path) {
 
 }  // namespace
 
-std::string resolveModulePath(const std::vector<ModuleInfo>& modules, const std::vector<std::string>& instance_names) {
+std::string resolveModulePath(const std::vector<ModuleInfo>& modules, const std::vector<std::string>& instance_names,
+                              const std::vector<std::string>& type_names) {
   std::unordered_map<std::string, const ModuleInfo*> by_path;
-  for (const ModuleInfo& m : modules) by_path.emplace(m.path, &m);
+  std::unordered_map<std::string, std::vector<std::string>> paths_of_type;
+  for (const ModuleInfo& m : modules) {
+    by_path.emplace(m.path, &m);
+    if (!m.type_name.empty()) paths_of_type[m.type_name].push_back(m.path);
+  }
 
   std::string current;
-  for (const std::string& name : instance_names) {
+  for (size_t frame = 0; frame < instance_names.size(); ++frame) {
+    const std::string& name = instance_names[frame];
+    const std::string type = frame < type_names.size() ? type_names[frame] : "";
+    auto typed = paths_of_type.find(type);
+    if (!type.empty() && typed != paths_of_type.end() && typed->second.size() == 1 &&
+        lastComponent(typed->second[0]) == name) {
+      current = typed->second[0];
+      continue;
+    }
+    auto type_matches = [&](const std::string& path) {
+      if (type.empty() || typed == paths_of_type.end()) return true;
+      const auto& ps = typed->second;
+      return std::find(ps.begin(), ps.end(), path) != ps.end();
+    };
     auto here = by_path.find(current);
     if (here == by_path.end()) break;
     std::string direct = current.empty() ? name : current + "." + name;
-    if (by_path.count(direct)) {
+    if (by_path.count(direct) && type_matches(direct)) {
       current = direct;
       continue;
     }
@@ -39,7 +58,7 @@ std::string resolveModulePath(const std::vector<ModuleInfo>& modules, const std:
       const ModuleInfo* m = queue.front();
       queue.pop_front();
       for (const std::string& child : m->children) {
-        if (lastComponent(child) == name) {
+        if (lastComponent(child) == name && type_matches(child)) {
           found = child;
           break;
         }

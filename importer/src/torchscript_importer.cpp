@@ -182,15 +182,23 @@ std::optional<AttributeValue> constantOperand(jit::Value* v) {
   return std::nullopt;
 }
 
-std::vector<std::string> callStackInstanceNames(jit::Node* node) {
-  std::vector<std::string> names;
+struct CallStackFrames {
+  std::vector<std::string> instance_names;
+  std::vector<std::string> type_names;
+};
+
+CallStackFrames callStackFrames(jit::Node* node) {
+  CallStackFrames frames;
   auto cs = node->callstack();
-  if (!cs) return names;
+  if (!cs) return frames;
   for (const auto& entry : (*cs)->vec()) {
     const auto& info = std::get<2>(entry);
-    if (info) names.push_back(info->instance_name());
+    if (!info) continue;
+    frames.instance_names.push_back(info->instance_name());
+    auto type = info->class_type();
+    frames.type_names.push_back(type && type->name() ? type->name()->qualifiedName() : "");
   }
-  return names;
+  return frames;
 }
 
 std::string sourceLocation(jit::Node* node) {
@@ -205,6 +213,7 @@ std::vector<ModuleInfo> moduleTable(const torch::jit::Module& root) {
     ModuleInfo info;
     info.path = m.name;
     info.class_name = m.value.type()->name() ? m.value.type()->name()->name() : "Module";
+    info.type_name = m.value.type()->name() ? m.value.type()->name()->qualifiedName() : "";
     for (const auto& child : m.value.named_children()) info.children.push_back(m.name.empty() ? child.name : m.name + "." + child.name);
     modules.push_back(std::move(info));
   }
@@ -331,9 +340,11 @@ class IrBuilder {
       node.operands.push_back(std::move(op));
     }
     for (jit::Value* out : jit_node->outputs()) node.outputs.push_back(addValue(out));
-    auto names = callStackInstanceNames(jit_node);
-    has_call_stack_.push_back(!names.empty());
-    node.module_path = names.empty() ? "" : resolveModulePath(graph_.modules, names);
+    CallStackFrames frames = callStackFrames(jit_node);
+    has_call_stack_.push_back(!frames.instance_names.empty());
+    node.module_path = frames.instance_names.empty()
+                           ? ""
+                           : resolveModulePath(graph_.modules, frames.instance_names, frames.type_names);
     if (const ModuleInfo* m = graph_.findModule(node.module_path)) node.module_class = m->class_name;
     node.source_location = sourceLocation(jit_node);
     const OpInfo* info = findOpInfo(node.kind);
@@ -522,7 +533,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
     }
     result.timings.forward_s += secondsSince(t0);
     ++result.timings.forward_runs;
-    if (round >= kMaxSpecialisationRounds || !hasControlFlow(graph->block())) break;
+    if (round >= kMaxSpecialisationRounds) break;
     t0 = std::chrono::steady_clock::now();
     Specialisation outcome = specializeOnObservedScalars(graph, scalars, warnings);
     result.timings.transform_s += secondsSince(t0);

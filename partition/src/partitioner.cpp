@@ -415,7 +415,8 @@ class TreeBuilder {
         return tree_.partitions[a].nodes.front() < tree_.partitions[b].nodes.front();
       });
       std::set<int> member(nodes.begin(), nodes.end());
-      std::set<int> produced, inputs, outputs;
+      std::set<int> produced, seen_inputs, outputs;
+      std::vector<int> inputs;  // in order of first use: the order of a replay function's arguments
       for (int n : nodes) {
         for (int out : g_.nodes[n].outputs) produced.insert(out);
       }
@@ -423,7 +424,7 @@ class TreeBuilder {
       for (int n : nodes) {
         p.flops += costs[n].flops;
         for (int in : g_.nodes[n].inputs) {
-          if (!produced.count(in)) inputs.insert(in);
+          if (!produced.count(in) && seen_inputs.insert(in).second) inputs.push_back(in);
         }
         for (int out : g_.nodes[n].outputs) {
           bool escapes = model_outputs.count(out) > 0;
@@ -431,7 +432,7 @@ class TreeBuilder {
           if (escapes) outputs.insert(out);
         }
       }
-      p.inputs.assign(inputs.begin(), inputs.end());
+      p.inputs = inputs;
       p.outputs.assign(outputs.begin(), outputs.end());
       p.bytes = 0;
       p.params = 0;

@@ -49,6 +49,9 @@ double timeBareTorchScriptLoad(const std::string& path);
 // Resolves the module instance names of an inlined call stack ("transformer", "0",
 // "self_attn") to a full module path ("transformer.layers.0.self_attn"), walking through
 // container modules that a call stack skips. Exposed for tests.
-std::string resolveModulePath(const std::vector<ModuleInfo>& modules, const std::vector<std::string>& instance_names);
+// `type_names` (same length, may hold empty strings) are the frames' module type names: where a
+// type belongs to one module only (traced models), it decides; otherwise it filters candidates.
+std::string resolveModulePath(const std::vector<ModuleInfo>& modules, const std::vector<std::string>& instance_names,
+                              const std::vector<std::string>& type_names = {});
 
 }  // namespace kdecomp

@@ -36,7 +36,7 @@ struct Partition {
   std::vector<int> children;    // partition indices, in topological order of their first node
   std::vector<int> glue;        // IR nodes owned directly (metadata plumbing replayed with this group)
   std::vector<int> nodes;       // every IR node of the subtree, ascending (topological)
-  std::vector<int> inputs;      // value ids read from outside the subtree (parameters included), ascending
+  std::vector<int> inputs;      // value ids read from outside the subtree (parameters included), by first use
   std::vector<int> outputs;     // value ids used outside the subtree or returned by the model, ascending
   int kernel_node = -1;         // kernels: the IR node that does the work
   std::string module_path;
