@@ -527,3 +527,31 @@ TEST_CASE("analyze is deterministic and its renderings are stable", "[analysis]"
   CHECK(kdecomp::formatAnalysisText(b.g, a1) == kdecomp::formatAnalysisText(b.g, a2));
   CHECK_THAT(kdecomp::formatAnalysisText(b.g, a1), Catch::Contains("FLOPs (" + std::to_string(2 * 2 * 4 * 8) + ")"));
 }
+
+TEST_CASE("lstm FLOPs: gate elementwise work is counted in every layer", "[analysis][flops][recurrent]") {
+  // nn.LSTM(input_size=10, hidden_size=20, num_layers=2), seq 5, batch 3. Layer 1 reads
+  // layer 0's hidden state: W_ih_l1 is [80, 20]. The gate nonlinearities and state updates
+  // (~3 ops per gate element, as for one layer above) run in both layers, not only in the
+  // layer whose output is returned.
+  GraphBuilder b;
+  int x = b.input("x", {5, 3, 10});
+  Value& params = b.g.addValue(ValueKind::TensorList);
+  params.element_shapes = {{80, 10}, {80, 20}, {80}, {80}, {80, 20}, {80, 20}, {80}, {80}};
+  params.element_dtypes = std::vector<std::string>(8, "float32");
+  int p = params.id;
+  int hx = b.g.addValue(ValueKind::TensorList).id;
+  int out = b.tensor({5, 3, 20});
+  int hn = b.tensor({2, 3, 20});
+  int cn = b.tensor({2, 3, 20});
+  b.node("aten::lstm",
+         {V("input", x), V("hx", hx), V("params", p), C("has_biases", AttributeValue{true}),
+          C("num_layers", i64(2)), C("dropout", AttributeValue{0.0}), C("train", AttributeValue{false}),
+          C("bidirectional", AttributeValue{false}), C("batch_first", AttributeValue{false})},
+         {out, hn, cn});
+  const int64_t steps = 5 * 3;
+  const int64_t matmuls = 2 * steps * 80 * 10 + 2 * steps * 80 * 20    // layer 0
+                          + 2 * steps * 80 * 20 + 2 * steps * 80 * 20;  // layer 1
+  const int64_t biases = 2 * (steps * 80 * 2);
+  const int64_t gates = 2 * (3 * 4 * (5 * 3 * 20));  // both layers
+  CHECK(lastNodeCost(b).flops == matmuls + biases + gates);
+}
