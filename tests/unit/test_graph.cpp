@@ -42,7 +42,7 @@ TEST_CASE("Value::bytes uses the element size of the dtype", "[ir]") {
   CHECK(b.g.values[b.tensor({2, 3}, "complex128")].bytes() == 6 * 16);
 }
 
-TEST_CASE("Value::bytes of tensor lists and tuples sums the elements; scalars are 0", "[ir]") {
+TEST_CASE("Value::bytes of tensor lists and tuples sums the elements, scalars are 0", "[ir]") {
   Graph g;
   Value& list = g.addValue(ValueKind::TensorList);
   list.element_shapes = {{2, 2}, {3}};
