@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates the golden IR dumps tests/golden/<name>.ir from examples/models/<name>.py:
-# exports each example with `kdecomp export` and writes `kdecomp inspect --ir`.
+# Regenerates the golden files: IR dumps and tier trees of examples/models/*.py and the tier
+# trees of the KernelBench models listed in tests/golden/kernelbench.txt (exact dimensions):
+# exports each model with `kdecomp export` and writes `kdecomp inspect --ir` / `--partitions`.
 #
 #   scripts/regen_goldens.sh [BUILD_DIR]    (default: build; the kdecomp binary is BUILD_DIR/kdecomp)
 #

@@ -52,13 +52,38 @@ int runExporter(const std::string& model, const std::string& out_dir, const std:
 }
 
 // A model argument may be a .pt, an export directory, or a .py (exported to `work_dir` first).
-std::string resolveTorchScript(const std::string& model, const std::string& work_dir, int& exit_code) {
+// A temporary export directory, removed when the command ends (it can hold gigabytes).
+struct ScratchDirectory {
+  std::string path;
+  ScratchDirectory& operator=(const std::string& p) {
+    path = p;
+    return *this;
+  }
+  ~ScratchDirectory() {
+    std::error_code ignored;
+    if (!path.empty()) fs::remove_all(path, ignored);
+  }
+};
+
+std::string resolveTorchScript(const std::string& model, const std::string& work_dir, int& exit_code,
+                               ScratchDirectory& scratch) {
   exit_code = kExitOk;
   fs::path p(model);
   if (fs::is_directory(p)) return (p / "model.pt").string();
   if (p.extension() == ".py") {
-    fs::path out = work_dir.empty() ? fs::temp_directory_path() / ("kdecomp-" + std::to_string(getpid())) / p.stem()
-                                    : fs::path(work_dir);
+    fs::path out;
+    if (work_dir.empty()) {
+      std::string pattern = (fs::temp_directory_path() / "kdecomp-XXXXXX").string();
+      if (!mkdtemp(pattern.data())) {
+        std::cerr << "kdecomp: error: cannot create a temporary directory\n";
+        exit_code = kExitBadInput;
+        return "";
+      }
+      scratch = pattern;
+      out = fs::path(pattern) / p.stem();
+    } else {
+      out = work_dir;
+    }
     exit_code = runExporter(model, out.string(), "auto", false);
     return (out / "model.pt").string();
   }
@@ -154,7 +179,8 @@ int main(int argc, char** argv) {
 
   if (*inspect_cmd) {
     int rc = kExitOk;
-    std::string pt = resolveTorchScript(inspect_model, inspect_work, rc);
+    ScratchDirectory scratch;
+    std::string pt = resolveTorchScript(inspect_model, inspect_work, rc, scratch);
     if (rc != kExitOk) return rc;
     try {
       kdecomp::ImportOptions options;
@@ -195,7 +221,8 @@ int main(int argc, char** argv) {
 
   if (*partition_cmd) {
     int rc = kExitOk;
-    std::string pt = resolveTorchScript(partition_model, partition_work, rc);
+    ScratchDirectory scratch;
+    std::string pt = resolveTorchScript(partition_model, partition_work, rc, scratch);
     if (rc != kExitOk) return rc;
     try {
       kdecomp::ImportOptions options;

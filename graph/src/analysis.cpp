@@ -110,9 +110,14 @@ int64_t recurrentFlops(const Graph& g, const Node& n) {
     if (shape.size() == 2) flops += 2 * seq * batch * shape[0] * shape[1];
     if (shape.size() == 1) flops += seq * batch * shape[0];
   }
-  // Gate nonlinearities and state updates: about 3 elementwise ops per gate element.
+  // Gate nonlinearities and state updates: about 3 elementwise ops per gate element, in every
+  // layer (the output holds one layer's hidden states, both directions included).
+  int64_t layers = 1;
+  if (const AttributeValue* nl = n.attribute("num_layers")) {
+    if (auto v = std::get_if<int64_t>(nl)) layers = *v;
+  }
   const Value* out = firstTensorOutput(g, n);
-  if (out) flops += 3 * gates * out->numel();
+  if (out) flops += 3 * gates * out->numel() * layers;
   return flops;
 }
 

@@ -10,6 +10,7 @@
 #include <torch/script.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -178,8 +179,14 @@ std::optional<AttributeValue> toAttribute(const c10::IValue& iv) {
 // The constant an operand folds to, if it is one (a prim::Constant, or a list of them).
 std::optional<AttributeValue> constantOperand(jit::Value* v) {
   if (v->type()->kind() == c10::TypeKind::TensorType) return std::nullopt;
-  if (auto iv = torch::jit::toIValue(v)) return toAttribute(*iv);
-  return std::nullopt;
+  auto iv = torch::jit::toIValue(v);
+  if (!iv) return std::nullopt;
+  if (auto attr = toAttribute(*iv)) return attr;
+  if (iv->isTensor() || iv->isTensorList()) return std::nullopt;
+  // Other constants (tuples, lists of optionals): kept readable; replay uses the JIT graph.
+  std::ostringstream repr;
+  repr << *iv;
+  return AttributeValue{repr.str()};
 }
 
 struct CallStackFrames {
@@ -287,15 +294,30 @@ class IrBuilder {
   int valueId(const jit::Value* v) {
     auto it = ids_.find(v);
     if (it != ids_.end()) return it->second;
-    if (v->node()->kind() == c10::prim::Constant && v->type()->kind() == c10::TypeKind::TensorType) {
-      // A tensor baked into a traced graph: a parameter of kind constant.
-      int id = addValue(v);
-      graph_.values[id].kind = ValueKind::Tensor;
-      at::Tensor t = torch::jit::toIValue(v)->toTensor();
-      graph_.values[id].dtype = dtypeName(t.scalar_type());
-      graph_.values[id].shape = t.sizes().vec();
-      graph_.parameters.push_back({"constant." + std::to_string(constant_count_++), ParameterKind::Constant, id});
-      return id;
+    if (v->node()->kind() == c10::prim::Constant) {
+      // A tensor (or list of tensors, e.g. an RNN's folded zero state) baked into the graph:
+      // a parameter of kind constant.
+      c10::IValue constant = *torch::jit::toIValue(v);
+      if (constant.isTensor() || constant.isTensorList()) {
+        int id = addValue(v);
+        kdecomp::Value& value = graph_.values[id];
+        if (constant.isTensor()) {
+          value.kind = ValueKind::Tensor;
+          value.dtype = dtypeName(constant.toTensor().scalar_type());
+          value.shape = constant.toTensor().sizes().vec();
+        } else {
+          value.kind = ValueKind::TensorList;
+          for (const at::Tensor& t : constant.toTensorVector()) {
+            value.element_shapes.push_back(t.sizes().vec());
+            value.element_dtypes.push_back(dtypeName(t.scalar_type()));
+          }
+        }
+        graph_.warnings.erase(std::remove(graph_.warnings.begin(), graph_.warnings.end(),
+                                          "no observed type for value %" + v->debugName()),
+                              graph_.warnings.end());
+        graph_.parameters.push_back({"constant." + std::to_string(constant_count_++), ParameterKind::Constant, id});
+        return id;
+      }
     }
     throw ImportError("internal: value %" + v->debugName() + " used before definition");
   }
@@ -547,7 +569,11 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   program->graph = graph;
   program->parameter_tensors = lifted.tensors;
   IrBuilder builder(*program, shapes, lifted, input_names, moduleTable(program->module));
-  result.graph = builder.build();
+  try {
+    result.graph = builder.build();
+  } catch (const ImportError& e) {
+    throw ImportError(path + ": " + e.what());
+  }
   result.graph.name = fs::path(path).parent_path().filename().string();
   for (auto& w : warnings) result.graph.warnings.push_back(std::move(w));
   result.timings.transform_s += secondsSince(t0);

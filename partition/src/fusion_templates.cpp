@@ -82,7 +82,8 @@ std::string fusionTemplate(const std::vector<std::string>& op_kinds) {
       const OpInfo* info = findOpInfo("aten::" + o);
       return info && (info->pattern == FusionPattern::Elementwise || info->pattern == FusionPattern::Broadcast);
     });
-    if (all_elementwise) return "elementwise_chain";
+    // Short chains read best as their ops (bn_relu, add_relu); longer ones by their kind.
+    if (all_elementwise && ops.size() > 3) return "elementwise_chain";
   }
   std::string label;
   auto append = [&](const std::string& w) {

@@ -193,6 +193,11 @@ void assignWorkloads(const Graph& g, PartitionTree& tree, const std::string& mod
         // A container's class says nothing ("Sequential"): its attribute name does ("downsample").
         static const std::set<std::string> containers = {"Sequential", "ModuleList", "ModuleDict"};
         std::string last = p.module_path.substr(p.module_path.rfind('.') == std::string::npos ? 0 : p.module_path.rfind('.') + 1);
+        if (!last.empty() && std::all_of(last.begin(), last.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+          // An item of a ModuleList ("layers.3"): the list's name says what it is.
+          std::string parent = p.module_path.substr(0, p.module_path.size() - last.size() - (p.module_path.size() > last.size() ? 1 : 0));
+          last = parent.substr(parent.rfind('.') == std::string::npos ? 0 : parent.rfind('.') + 1);
+        }
         std::string cls = containers.count(p.module_class) && !last.empty() ? sanitize(last)
                                                                           : snakeCase(p.module_class.empty() ? "layer" : p.module_class);
         auto stage = p.id.rfind(".stage");

@@ -74,7 +74,7 @@ TEST_CASE("conv + batch_norm + relu fuse into one conv_bn_relu group under the m
   CHECK(t.covered_ops == 3);
 }
 
-TEST_CASE("a module with two or more kernels is a layer; containers are transparent", "[partition]") {
+TEST_CASE("a module with two or more kernels is a layer, containers are transparent", "[partition]") {
   GraphBuilder b("blocks");
   module(b.g, "", "Model", {"blocks"});
   module(b.g, "blocks", "Sequential", {"blocks.0", "blocks.1"});
@@ -146,7 +146,7 @@ TEST_CASE("a flat container of single-op modules is cut into stages at pooling",
   CHECK(t.count(Tier::Kernel) == 7);
 }
 
-TEST_CASE("a residual add joins the first producer's group in topological order; opaque ops never fuse", "[partition]") {
+TEST_CASE("a residual add joins the first producer's group in topological order, opaque ops never fuse", "[partition]") {
   GraphBuilder b("residual");
   module(b.g, "", "Model", {});
   int x = b.input("x", {1, 4, 8, 8});
@@ -182,7 +182,7 @@ TEST_CASE("a residual add joins the first producer's group in topological order;
   CHECK(opaque_break);
 }
 
-TEST_CASE("matmul, scale and softmax form attention_core; the second matmul starts a new group", "[partition]") {
+TEST_CASE("matmul, scale and softmax form attention_core, the second matmul starts a new group", "[partition]") {
   GraphBuilder b("attention");
   module(b.g, "", "Model", {});
   int q = b.input("q", {2, 16, 8});
@@ -210,7 +210,7 @@ TEST_CASE("an op missing from the op table is an error naming the op", "[partiti
   REQUIRE_THROWS_WITH(kdecomp::partitionGraph(b.g), Catch::Contains("aten::frobnicate"));
 }
 
-TEST_CASE("same op at different shapes: names grow a shape signature instead of a numeric suffix", "[partition]") {
+TEST_CASE("same op at different shapes - names grow a shape signature instead of a numeric suffix", "[partition]") {
   GraphBuilder b("relus");
   int x = b.input("x", {4, 4});
   int y = b.op("aten::relu", {V("self", x)}, {4, 4});
