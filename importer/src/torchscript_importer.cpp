@@ -109,6 +109,15 @@ struct ShapeObservations {
   }
 };
 
+int countControlFlowNodes(jit::Block* block) {
+  int count = 0;
+  for (jit::Node* n : block->nodes()) {
+    if (n->kind() == c10::prim::If || n->kind() == c10::prim::Loop) ++count;
+    for (jit::Block* b : n->blocks()) count += countControlFlowNodes(b);
+  }
+  return count;
+}
+
 bool hasControlFlow(jit::Block* block) {
   for (jit::Node* n : block->nodes()) {
     if (n->kind() == c10::prim::If || n->kind() == c10::prim::Loop) return true;
@@ -540,6 +549,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   // Run, specialise on what was observed, and run again while that changes the graph.
   ShapeObservations shapes;
   std::vector<std::string> warnings;
+  int control_flow_before = countControlFlowNodes(graph->block());
   for (int round = 0;; ++round) {
     ScalarObservations scalars;
     GraphEvaluator evaluator(graph);
@@ -563,6 +573,11 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
     // new values and remaining control flow may fold further: both need another run.
     if (!outcome.changed || (!outcome.unrolled_loops && !hasControlFlow(graph->block()))) break;
     shapes.values.clear();
+  }
+  int specialised = control_flow_before - countControlFlowNodes(graph->block());
+  if (specialised > 0) {
+    warnings.push_back(std::to_string(specialised) +
+                       " control-flow nodes specialised to the exact inputs (conditions on shapes, flags and defaults)");
   }
   t0 = std::chrono::steady_clock::now();
   torch::jit::ConstantPooling(graph);

@@ -83,3 +83,28 @@ TEST_CASE("two independent exports of one model give the same IR and the same in
   REQUIRE(ib.exit_code == 0);
   CHECK(ia.out == ib.out);
 }
+
+TEST_CASE("partition writes identical trees across runs, timestamp aside", "[e2e][determinism]") {
+  const Export& e = exportKernelBench("8_ResNetBasicBlock");
+  INFO(e.result.err);
+  REQUIRE(e.result.exit_code == 0);
+  std::vector<std::string> trees;
+  for (const char* run_name : {"first", "second"}) {
+    std::string out = sessionDir() / (std::string("partition-") + run_name);
+    RunResult r = kdecomp({"partition", e.dir, "-o", out, "--dot"});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    // OUT/{source_level}/{model_name}/ with source_level from meta.json (the corpus folder).
+    std::string dir = out + "/level3/8_ResNetBasicBlock";
+    REQUIRE(exists(dir + "/decomposition_tree.json"));
+    REQUIRE(exists(dir + "/decomposition_analysis.md"));
+    REQUIRE(exists(dir + "/decomposition_tree.dot"));
+    auto tree = nlohmann::json::parse(readFile(dir + "/decomposition_tree.json"));
+    CHECK(tree["metadata"]["source_op_count"] == tree["metadata"]["covered_op_count"]);
+    CHECK(tree["nodes"].contains("root"));
+    CHECK_FALSE(tree["metadata"]["timestamp"].get<std::string>().empty());
+    tree["metadata"].erase("timestamp");
+    trees.push_back(tree.dump(2));
+  }
+  CHECK(trees[0] == trees[1]);
+}
