@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,6 +89,20 @@ std::string resolveTorchScript(const std::string& model, const std::string& work
     return (out / "model.pt").string();
   }
   return model;
+}
+
+// Resolves a model argument (exporting a .py first) and imports it. Returns nothing when the
+// exporter failed: it has already said why on stderr. Throws ImportError for a bad model file.
+std::optional<kdecomp::ImportedModel> importModelArgument(const std::string& model, const std::string& inputs,
+                                                          const std::string& work_dir, int threads,
+                                                          ScratchDirectory& scratch, std::string& pt) {
+  int rc = kExitOk;
+  pt = resolveTorchScript(model, work_dir, rc, scratch);
+  if (rc != kExitOk) return std::nullopt;
+  kdecomp::ImportOptions options;
+  options.inputs_path = inputs;
+  options.num_threads = threads;
+  return kdecomp::importTorchScript(pt, options);
 }
 
 // Provenance of a model: meta.json written by the exporter beside model.pt, when present.
@@ -178,15 +193,12 @@ int main(int argc, char** argv) {
   if (*export_cmd) return runExporter(export_model, export_out, export_method, export_onnx);
 
   if (*inspect_cmd) {
-    int rc = kExitOk;
     ScratchDirectory scratch;
-    std::string pt = resolveTorchScript(inspect_model, inspect_work, rc, scratch);
-    if (rc != kExitOk) return rc;
+    std::string pt;
     try {
-      kdecomp::ImportOptions options;
-      options.inputs_path = inspect_inputs;
-      options.num_threads = threads;
-      kdecomp::ImportedModel model = kdecomp::importTorchScript(pt, options);
+      auto imported = importModelArgument(inspect_model, inspect_inputs, inspect_work, threads, scratch, pt);
+      if (!imported) return kExitBadInput;
+      const kdecomp::ImportedModel& model = *imported;
       if (inspect_ir) {
         std::cout << kdecomp::dumpGraph(model.graph);
         return kExitOk;
@@ -220,15 +232,12 @@ int main(int argc, char** argv) {
   }
 
   if (*partition_cmd) {
-    int rc = kExitOk;
     ScratchDirectory scratch;
-    std::string pt = resolveTorchScript(partition_model, partition_work, rc, scratch);
-    if (rc != kExitOk) return rc;
+    std::string pt;
     try {
-      kdecomp::ImportOptions options;
-      options.inputs_path = partition_inputs;
-      options.num_threads = threads;
-      kdecomp::ImportedModel model = kdecomp::importTorchScript(pt, options);
+      auto imported = importModelArgument(partition_model, partition_inputs, partition_work, threads, scratch, pt);
+      if (!imported) return kExitBadInput;
+      const kdecomp::ImportedModel& model = *imported;
       auto partition_start = std::chrono::steady_clock::now();
       kdecomp::PartitionTree tree = kdecomp::partitionGraph(model.graph);
       double partition_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - partition_start).count();
