@@ -28,7 +28,7 @@ std::vector<std::string> childIds(const PartitionTree& t, const kdecomp::Partiti
 }
 
 void module(Graph& g, const std::string& path, const std::string& cls, std::vector<std::string> children = {}) {
-  g.modules.push_back({path, cls, "", std::move(children)});
+  g.modules.push_back({path, cls, std::move(children), ""});
 }
 
 // x -> conv -> batch_norm -> relu  (module "block": Conv2d, BatchNorm2d, ReLU)

@@ -90,8 +90,8 @@ struct Parameter {
 struct ModuleInfo {
   std::string path;  // "" for the root
   std::string class_name;
-  std::string type_name;  // the TorchScript type's qualified name (unique per traced instance)
   std::vector<std::string> children;  // child paths in registration order
+  std::string type_name = {};  // the TorchScript type's qualified name (unique per traced instance)
 };
 
 struct GraphInput {
