@@ -109,22 +109,6 @@ struct ShapeObservations {
   }
 };
 
-int countControlFlowNodes(jit::Block* block) {
-  int count = 0;
-  for (jit::Node* n : block->nodes()) {
-    if (n->kind() == c10::prim::If || n->kind() == c10::prim::Loop) ++count;
-    for (jit::Block* b : n->blocks()) count += countControlFlowNodes(b);
-  }
-  return count;
-}
-
-bool hasControlFlow(jit::Block* block) {
-  for (jit::Node* n : block->nodes()) {
-    if (n->kind() == c10::prim::If || n->kind() == c10::prim::Loop) return true;
-  }
-  return false;
-}
-
 int countInnerOps(jit::Node* node) {
   int count = 0;
   for (jit::Block* b : node->blocks()) {
@@ -292,7 +276,7 @@ class IrBuilder {
       value.shape = it->second.shape;
       value.element_shapes = it->second.element_shapes;
       value.element_dtypes = it->second.element_dtypes;
-    } else {
+    } else if (v->node()->kind() != c10::prim::Constant) {  // constants are typed from their value
       graph_.warnings.push_back("no observed type for value %" + v->debugName());
     }
     ids_[v] = value.id;
@@ -321,9 +305,6 @@ class IrBuilder {
             value.element_dtypes.push_back(dtypeName(t.scalar_type()));
           }
         }
-        graph_.warnings.erase(std::remove(graph_.warnings.begin(), graph_.warnings.end(),
-                                          "no observed type for value %" + v->debugName()),
-                              graph_.warnings.end());
         graph_.parameters.push_back({"constant." + std::to_string(constant_count_++), ParameterKind::Constant, id});
         return id;
       }
@@ -549,7 +530,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   // Run, specialise on what was observed, and run again while that changes the graph.
   ShapeObservations shapes;
   std::vector<std::string> warnings;
-  int control_flow_before = countControlFlowNodes(graph->block());
+  int control_flow_before = countControlFlow(graph->block());
   for (int round = 0;; ++round) {
     ScalarObservations scalars;
     GraphEvaluator evaluator(graph);
@@ -567,14 +548,14 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
     ++result.timings.forward_runs;
     if (round >= kMaxSpecialisationRounds) break;
     t0 = std::chrono::steady_clock::now();
-    Specialisation outcome = specializeOnObservedScalars(graph, scalars, warnings);
+    Specialisation outcome = specializeOnObservedScalars(graph, scalars);
     result.timings.transform_s += secondsSince(t0);
     // Folding keeps the surviving values (and their observed shapes); unrolled loop bodies are
     // new values and remaining control flow may fold further: both need another run.
-    if (!outcome.changed || (!outcome.unrolled_loops && !hasControlFlow(graph->block()))) break;
+    if (!outcome.changed || (!outcome.unrolled_loops && countControlFlow(graph->block()) == 0)) break;
     shapes.values.clear();
   }
-  int specialised = control_flow_before - countControlFlowNodes(graph->block());
+  int specialised = control_flow_before - countControlFlow(graph->block());
   if (specialised > 0) {
     warnings.push_back(std::to_string(specialised) +
                        " control-flow nodes specialised to the exact inputs (conditions on shapes, flags and defaults)");

@@ -241,6 +241,9 @@ class DataDependence {
   std::unordered_set<const jit::Value*> data_;
 };
 
+
+}  // namespace
+
 int countControlFlow(jit::Block* block) {
   int count = 0;
   for (jit::Node* n : block->nodes()) {
@@ -250,10 +253,7 @@ int countControlFlow(jit::Block* block) {
   return count;
 }
 
-}  // namespace
-
-Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, const ScalarObservations& observed,
-                                          std::vector<std::string>& warnings) {
+Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, const ScalarObservations& observed) {
   DataDependence dependence(*graph);
   std::vector<std::pair<jit::Value*, c10::IValue>> replacements;
   auto consider = [&](jit::Value* v) {
@@ -267,7 +267,6 @@ Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, c
     for (jit::Value* out : n->outputs()) consider(out);
   }
   Specialisation outcome;
-  int control_flow_before = countControlFlow(graph->block());
   for (auto& [value, ivalue] : replacements) {
     torch::jit::WithInsertPoint guard(graph->block()->nodes().front());
     auto constant = torch::jit::tryInsertConstant(*graph, ivalue);
@@ -291,8 +290,6 @@ Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, c
   functionalizeListAppends(*graph);
   torch::jit::LowerSimpleTuples(graph);
   torch::jit::EliminateDeadCode(graph);
-  (void)control_flow_before;
-  (void)warnings;
   return outcome;
 }
 

@@ -48,8 +48,10 @@ struct Specialisation {
   bool changed = false;
   bool unrolled_loops = false;  // created values that no run has observed yet
 };
-Specialisation specializeOnObservedScalars(std::shared_ptr<torch::jit::Graph>& graph, const ScalarObservations& observed,
-                                 std::vector<std::string>& warnings);
+Specialisation specializeOnObservedScalars(std::shared_ptr<torch::jit::Graph>& graph, const ScalarObservations& observed);
+
+// prim::If and prim::Loop nodes in a block, nested ones included.
+int countControlFlow(torch::jit::Block* block);
 
 struct ScalarObservations {
   struct Entry {
