@@ -12,6 +12,8 @@ PACKAGES=(
   libonnx-dev python3-onnx libprotobuf-dev protobuf-compiler
   # header-only libraries
   nlohmann-json3-dev catch2 libcli11-dev
+  # reference store checksums (CRC-32, the same as Python's zlib.crc32)
+  zlib1g-dev
   # measuring
   time
 )

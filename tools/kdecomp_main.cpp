@@ -17,6 +17,8 @@
 #include "kdecomp/graph.h"
 #include "kdecomp/importer.h"
 #include "kdecomp/partition.h"
+#include "kdecomp/verify.h"
+#include <sys/resource.h>
 
 extern char** environ;
 
@@ -145,6 +147,172 @@ void writeAtomically(const fs::path& path, const std::string& text) {
   fs::rename(tmp, path);
 }
 
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int64_t peakRssBytes() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+// Progress of the long commands, on stderr: stage, what it produced, elapsed time.
+class Progress {
+ public:
+  explicit Progress(std::string command) : command_(std::move(command)), start_(std::chrono::steady_clock::now()) {}
+  void say(const std::string& what) const {
+    std::fprintf(stderr, "[%s %7.1fs] %s\n", command_.c_str(), secondsSince(start_), what.c_str());
+  }
+
+ private:
+  std::string command_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// A decomposition's output directory remembers the model it came from (source.json), so that
+// `kdecomp record` and `kdecomp verify` can rebuild everything from it.
+struct ModelSource {
+  std::string model;   // model.pt
+  std::string inputs;  // exact inputs ("" = inputs.pt beside the model)
+};
+
+void writeModelSource(const fs::path& dir, const ModelSource& source) {
+  nlohmann::json j = {{"model", fs::absolute(source.model).string()},
+                      {"inputs", source.inputs.empty() ? "" : fs::absolute(source.inputs).string()}};
+  writeAtomically(dir / "source.json", j.dump(2) + "\n");
+}
+
+ModelSource readModelSource(const fs::path& dir) {
+  std::ifstream in(dir / "source.json");
+  if (!in) {
+    throw kdecomp::ImportError(dir.string() + ": not a kdecomp output directory (no source.json; run kdecomp decompose)");
+  }
+  try {
+    auto j = nlohmann::json::parse(in);
+    return {j.at("model").get<std::string>(), j.value("inputs", "")};
+  } catch (const std::exception& e) {
+    throw kdecomp::ImportError((dir / "source.json").string() + ": unreadable: " + e.what());
+  }
+}
+
+// Rewrites verification_status in an existing decomposition_tree.json.
+void setVerificationStatus(const fs::path& dir, const std::string& status) {
+  fs::path path = dir / "decomposition_tree.json";
+  std::ifstream in(path);
+  if (!in) return;
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(in);
+  j["metadata"]["verification_status"] = status;
+  writeAtomically(path, j.dump(2) + "\n");
+}
+
+std::string utcTimestamp() {
+  std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buf;
+}
+
+// The stages after import that a command runs.
+struct Stages {
+  bool write_tree = true;
+  bool record = true;
+  bool verify = true;
+};
+
+// Import, partition and then whatever `stages` asks, writing into `dir` (or, when empty,
+// OUT/{source_level}/{model_name}/ under `out_root`). Returns the exit code.
+int runStages(const char* command, const ModelSource& source, fs::path dir, const fs::path& out_root, Stages stages,
+              const kdecomp::VerifyOptions& verify_options, int threads, const std::string& summary_path) {
+  Progress progress(command);
+  nlohmann::ordered_json summary;
+  try {
+    kdecomp::ImportOptions import_options;
+    import_options.inputs_path = source.inputs;
+    import_options.num_threads = threads;
+    progress.say("import " + source.model);
+    auto t0 = std::chrono::steady_clock::now();
+    kdecomp::ImportedModel model = kdecomp::importTorchScript(source.model, import_options);
+    double import_s = secondsSince(t0);
+    int64_t import_rss = peakRssBytes();
+    t0 = std::chrono::steady_clock::now();
+    kdecomp::PartitionTree tree = kdecomp::partitionGraph(model.graph);
+    double partition_s = secondsSince(t0);
+    kdecomp::TreeMetadata meta = treeMetadata(source.model, model);
+    if (dir.empty()) dir = out_root / meta.source_level / meta.model_name;
+    progress.say("partitioned: " + std::to_string(tree.count(kdecomp::Tier::Layer)) + " layers, " +
+                 std::to_string(tree.count(kdecomp::Tier::Fusion)) + " fusions, " +
+                 std::to_string(tree.count(kdecomp::Tier::Kernel)) + " kernels (" + std::to_string(model.graph.nodes.size()) +
+                 " nodes)");
+    summary["model"] = meta.model_name;
+    summary["format"] = model.format;
+    summary["output_dir"] = dir.string();
+    summary["tiers"] = {{"model", 1}, {"layer", tree.count(kdecomp::Tier::Layer)},
+                        {"fusion", tree.count(kdecomp::Tier::Fusion)}, {"kernel", tree.count(kdecomp::Tier::Kernel)}};
+    summary["timings"] = {{"import_s", import_s}, {"import_forward_s", model.timings.forward_s},
+                          {"import_forward_runs", model.timings.forward_runs}, {"partition_s", partition_s}};
+    summary["peak_rss_bytes"] = {{"after_import", import_rss}};
+    if (stages.write_tree) {
+      writeModelSource(dir, source);
+      writeAtomically(dir / "decomposition_tree.json", kdecomp::decompositionTreeJson(model.graph, tree, meta));
+      writeAtomically(dir / "decomposition_analysis.md", kdecomp::decompositionAnalysisMarkdown(model.graph, tree, meta));
+    }
+    std::string reference_dir = (dir / "reference").string();
+    if (stages.record) {
+      progress.say("record: running the TorchScript interpreter on the exact inputs");
+      kdecomp::RecordOptions record_options;
+      record_options.reference_dir = reference_dir;
+      // The import ran the model once: its peak is that of a plain forward. Queue at most a
+      // quarter of it for the disk (memory goal: record + verify within 1.5x of a forward).
+      record_options.max_queued_bytes = std::max<int64_t>(int64_t{64} << 20, import_rss / 4);
+      kdecomp::RecordReport record = kdecomp::recordReferences(model, tree, record_options);
+      summary["timings"]["record_s"] = record.total_s;
+      summary["timings"]["record_forward_s"] = record.forward_s;
+      summary["reference"] = {{"values", record.manifest.entries.size()}, {"bytes", record.manifest.total_bytes}};
+      summary["peak_rss_bytes"]["after_record"] = peakRssBytes();
+      char mb[64];
+      std::snprintf(mb, sizeof mb, "%.1f MB", record.manifest.total_bytes / 1e6);
+      progress.say("recorded " + std::to_string(record.manifest.entries.size()) + " values, " + mb + " -> " + reference_dir);
+    }
+    int rc = kExitOk;
+    if (stages.verify) {
+      progress.say("verify: replaying every partition");
+      kdecomp::VerifyOptions options = verify_options;
+      options.reference_dir = reference_dir;
+      kdecomp::VerificationReport report = kdecomp::verifyDecomposition(model, tree, options);
+      writeAtomically(dir / "verification" / "test_results.json",
+                      kdecomp::testResultsJson(model.graph, tree, report, utcTimestamp()));
+      setVerificationStatus(dir, report.allPassed() ? "passed" : "failed");
+      std::cerr << kdecomp::formatVerificationSummary(model.graph, tree, report);
+      summary["timings"]["verify_s"] = report.seconds;
+      summary["peak_rss_bytes"]["after_verify"] = peakRssBytes();
+      nlohmann::json results = nlohmann::json::parse(kdecomp::testResultsJson(model.graph, tree, report, ""));
+      summary["verification"] = {{"status", results["status"]}, {"device", report.device}, {"totals", results["totals"]},
+                                 {"composition", results["composition"]}};
+      double worst = 0;
+      for (const auto& check : report.checks) {
+        if (check.status != kdecomp::CheckStatus::Skipped) worst = std::max(worst, check.max_abs_diff);
+      }
+      summary["verification"]["worst_max_abs_diff"] = worst;
+      rc = report.allPassed() ? kExitOk : 1;
+    }
+    summary["peak_rss_bytes"]["final"] = peakRssBytes();
+    if (!summary_path.empty()) writeAtomically(summary_path, summary.dump(2) + "\n");
+    progress.say(std::string(rc == kExitOk ? "done" : "done, with failures") + " -> " + dir.string());
+    return rc;
+  } catch (const kdecomp::ImportError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << e.what() << "\n";
+  } catch (const kdecomp::ReferenceError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << e.what() << "\n";
+  } catch (const kdecomp::PartitionError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << source.model << ": " << e.what() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "kdecomp " << command << ": error: " << source.model << ": " << e.what() << "\n";
+  }
+  return kExitBadInput;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -182,6 +350,34 @@ int main(int argc, char** argv) {
   std::string partition_summary;
   partition_cmd->add_option("--summary-json", partition_summary, "write import timings, analysis totals and tier counts here");
   partition_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+
+  auto* decompose_cmd = app.add_subcommand(
+      "decompose", "The main job: export (.py), import, partition, record references and verify every partition");
+  std::string decompose_model, decompose_out, decompose_inputs, decompose_summary;
+  kdecomp::VerifyOptions verify_options;
+  decompose_cmd->add_option("model", decompose_model, "a KernelBench-format .py, model.pt or an export directory")->required();
+  decompose_cmd->add_option("-o,--output", decompose_out, "output root: OUT/{source_level}/{model_name}/")->required();
+  decompose_cmd->add_option("--inputs", decompose_inputs, "exact inputs (default: inputs.pt beside the model)");
+  decompose_cmd->add_option("--device", verify_options.device, "replay device: auto | cpu | cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  decompose_cmd->add_option("--summary-json", decompose_summary, "write timings, reference bytes, peak RSS and results here");
+  decompose_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+
+  auto* record_cmd = app.add_subcommand("record", "Rebuild the reference store of a decomposition (OUTDIR/reference)");
+  std::string record_dir, record_summary;
+  record_cmd->add_option("outdir", record_dir, "a decomposition's output directory (OUT/{source_level}/{model_name})")->required();
+  record_cmd->add_option("--summary-json", record_summary, "write timings and reference bytes here");
+  record_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+
+  auto* verify_cmd = app.add_subcommand("verify", "Replay every partition of a decomposition against its references");
+  std::string verify_dir, verify_summary;
+  verify_cmd->add_option("outdir", verify_dir, "a decomposition's output directory (OUT/{source_level}/{model_name})")->required();
+  verify_cmd->add_option("--device", verify_options.device, "replay device: auto | cpu | cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  verify_cmd->add_option("--perturb-kernel", verify_options.perturb_kernel,
+                         "negative control: corrupt the replay of this kernel (its id in decomposition_tree.json)");
+  verify_cmd->add_option("--summary-json", verify_summary, "write timings and results here");
+  verify_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
 
   try {
     app.parse(argc, argv);
@@ -283,6 +479,35 @@ int main(int argc, char** argv) {
       return kExitBadInput;
     }
     return kExitOk;
+  }
+  if (*decompose_cmd) {
+    ModelSource source{decompose_model, decompose_inputs};
+    fs::path dir;
+    fs::path p(decompose_model);
+    if (fs::is_directory(p)) source.model = (p / "model.pt").string();
+    if (p.extension() == ".py") {
+      // Exported into the output directory: record and verify can rebuild from it later.
+      fs::path abs = fs::absolute(p);
+      dir = fs::path(decompose_out) / abs.parent_path().filename() / abs.stem();
+      Progress("decompose").say("export " + decompose_model);
+      if (runExporter(decompose_model, (dir / "export").string(), "auto", false) != kExitOk) return kExitBadInput;
+      source.model = (dir / "export" / "model.pt").string();
+    }
+    return runStages("decompose", source, dir, decompose_out, Stages{}, verify_options, threads, decompose_summary);
+  }
+  if (*record_cmd || *verify_cmd) {
+    bool record = record_cmd->parsed();
+    fs::path dir = record ? record_dir : verify_dir;
+    ModelSource source;
+    try {
+      source = readModelSource(dir);
+    } catch (const kdecomp::ImportError& e) {
+      std::cerr << "kdecomp " << (record ? "record" : "verify") << ": error: " << e.what() << "\n";
+      return kExitBadInput;
+    }
+    Stages stages{/*write_tree=*/false, /*record=*/record, /*verify=*/!record};
+    return runStages(record ? "record" : "verify", source, dir, "", stages, verify_options, threads,
+                     record ? record_summary : verify_summary);
   }
   return kExitBadInput;
 }

@@ -60,15 +60,16 @@ std::vector<c10::IValue> GraphEvaluator::run(std::vector<c10::IValue> inputs, co
     if (observe) observe(graph_inputs[i], inputs[i]);
     env[graph_inputs[i]] = std::move(inputs[i]);
   }
-  runBlock(graph_->block(), env, observe, /*free_dead_values=*/true);
+  runBlock(graph_->block(), env, observe, /*free_dead_values=*/true, nullptr);
   std::vector<c10::IValue> outputs;
   for (const Value* out : graph_->outputs()) outputs.push_back(env.at(out));
   return outputs;
 }
 
-void GraphEvaluator::runBlock(Block* block, Env& env, const ValueObserver& observe, bool free_dead_values) {
+void GraphEvaluator::runBlock(Block* block, Env& env, const ValueObserver& observe, bool free_dead_values,
+                              const Env* fallback) {
   for (Node* node : block->nodes()) {
-    runNode(node, env, observe);
+    runNode(node, env, observe, fallback);
     if (!free_dead_values) continue;
     auto dead = dies_after_.find(node);
     if (dead != dies_after_.end()) {
@@ -77,7 +78,7 @@ void GraphEvaluator::runBlock(Block* block, Env& env, const ValueObserver& obser
   }
 }
 
-void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe) {
+void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe, const Env* fallback) {
   auto bind_outputs = [&](at::ArrayRef<Value*> outs, std::vector<c10::IValue>& values) {
     for (size_t i = 0; i < outs.size(); ++i) {
       if (observe) observe(outs[i], values[i]);
@@ -86,8 +87,12 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe)
   };
   auto read = [&](const Value* v) -> const c10::IValue& {
     auto it = env.find(v);
-    if (it == env.end()) throw std::runtime_error("value %" + v->debugName() + " used before it was computed");
-    return it->second;
+    if (it != env.end()) return it->second;
+    if (fallback) {
+      auto shared = fallback->find(v);
+      if (shared != fallback->end()) return shared->second;
+    }
+    throw std::runtime_error("value %" + v->debugName() + " used before it was computed");
   };
 
   switch (node->kind()) {
@@ -98,7 +103,7 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe)
     }
     case c10::prim::If: {
       Block* taken = read(node->input(0)).toBool() ? node->blocks()[0] : node->blocks()[1];
-      runBlock(taken, env, observe, false);
+      runBlock(taken, env, observe, false, fallback);
       std::vector<c10::IValue> values;
       for (const Value* out : taken->outputs()) values.push_back(read(out));
       bind_outputs(node->outputs(), values);
@@ -116,7 +121,7 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe)
         std::vector<c10::IValue> params{c10::IValue(trip)};
         params.insert(params.end(), carried.begin(), carried.end());
         bind_outputs(body->inputs(), params);
-        runBlock(body, env, observe, false);
+        runBlock(body, env, observe, false, fallback);
         condition = read(body->outputs()[0]).toBool();
         for (size_t i = 1; i < body->outputs().size(); ++i) carried[i - 1] = read(body->outputs()[i]);
       }

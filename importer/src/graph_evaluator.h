@@ -21,10 +21,16 @@ class GraphEvaluator {
   // called once for every value each time it is produced, graph inputs included.
   std::vector<c10::IValue> run(std::vector<c10::IValue> inputs, const ValueObserver& observe);
 
- private:
   using Env = std::unordered_map<const torch::jit::Value*, c10::IValue>;
-  void runBlock(torch::jit::Block* block, Env& env, const ValueObserver& observe, bool free_dead_values);
-  void runNode(torch::jit::Node* node, Env& env, const ValueObserver& observe);
+
+  // Runs one node of the graph (nested blocks included), reading its inputs from `env`, then
+  // from `fallback` (values shared by many runs, such as folded constants), and writing its
+  // outputs to `env`. Replay drives partitions of the graph with this.
+  void runNode(torch::jit::Node* node, Env& env, const ValueObserver& observe, const Env* fallback = nullptr);
+
+ private:
+  void runBlock(torch::jit::Block* block, Env& env, const ValueObserver& observe, bool free_dead_values,
+                const Env* fallback);
   torch::jit::Operation& operationFor(torch::jit::Node* node);
 
   std::shared_ptr<torch::jit::Graph> graph_;

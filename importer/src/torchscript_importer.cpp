@@ -27,17 +27,6 @@ namespace kdecomp {
 namespace fs = std::filesystem;
 namespace jit = torch::jit;
 
-namespace {
-
-constexpr const char* kExportExtraFile = "kdecomp/export.json";
-constexpr int kMaxSpecialisationRounds = 4;
-
-double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 std::string dtypeName(c10::ScalarType t) {
   switch (t) {
     case c10::ScalarType::Float: return "float32";
@@ -54,6 +43,18 @@ std::string dtypeName(c10::ScalarType t) {
     default: return c10::toString(t);
   }
 }
+
+namespace {
+
+constexpr const char* kExportExtraFile = "kdecomp/export.json";
+constexpr int kMaxSpecialisationRounds = 4;
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
 
 // Shapes and kinds of every value, from a run on the exact inputs (the last run wins).
 struct ShapeObservations {
@@ -563,6 +564,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   t0 = std::chrono::steady_clock::now();
   torch::jit::ConstantPooling(graph);
   program->graph = graph;
+  program->graph_inputs = run_inputs;
   program->parameter_tensors = lifted.tensors;
   IrBuilder builder(*program, shapes, lifted, input_names, moduleTable(program->module));
   try {

@@ -17,10 +17,16 @@ struct TorchScriptProgram {
   // parameter/buffer (in Graph::parameters order, constants excluded).
   std::shared_ptr<torch::jit::Graph> graph;
   std::vector<c10::IValue> model_inputs;  // the exact inputs, as loaded
+  // One value per input of `graph`: the exact inputs, defaults of omitted arguments, then the
+  // lifted parameter tensors. What an execution of `graph` is called with.
+  std::vector<c10::IValue> graph_inputs;
   std::vector<at::Tensor> parameter_tensors;
   std::vector<const torch::jit::Value*> ir_values;  // IR value id -> JIT value
   std::vector<torch::jit::Node*> ir_nodes;          // IR node index -> JIT node
 };
+
+// "float32", "int64", ...: the IR's dtype names.
+std::string dtypeName(c10::ScalarType type);
 
 // Graph preparation passes (torchscript_passes.cpp).
 struct LiftedState {

@@ -1,0 +1,58 @@
+// kdecomp_forward_bench: the baseline of the verify benchmark. One plain forward of a
+// TorchScript model on its exact inputs, in a fresh process, so that its time and peak RSS
+// can stand beside `kdecomp decompose`'s (bench/verify_bench.py).
+//
+//   kdecomp_forward_bench MODEL.pt [INPUTS.pt]   prints {"load_s", "forward_s", "peak_rss_bytes"}
+#include <sys/resource.h>
+#include <torch/script.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+namespace {
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::vector<c10::IValue> loadInputs(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  c10::IValue loaded = torch::jit::pickle_load(bytes);
+  if (loaded.isTensor()) return {loaded};
+  return loaded.isTuple() ? loaded.toTupleRef().elements().vec() : loaded.toListRef().vec();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s MODEL.pt [INPUTS.pt]\n", argv[0]);
+    return 2;
+  }
+  std::string model_path = argv[1];
+  std::string inputs_path = argc > 2 ? argv[2] : model_path.substr(0, model_path.rfind('/') + 1) + "inputs.pt";
+  try {
+    auto t0 = std::chrono::steady_clock::now();
+    torch::jit::Module module = torch::jit::load(model_path);
+    module.eval();
+    std::vector<c10::IValue> inputs = loadInputs(inputs_path);
+    double load_s = secondsSince(t0);
+    t0 = std::chrono::steady_clock::now();
+    {
+      c10::InferenceMode no_autograd;  // as kdecomp's own runs
+      c10::IValue out = module.forward(inputs);
+    }
+    double forward_s = secondsSince(t0);
+    struct rusage usage {};
+    getrusage(RUSAGE_SELF, &usage);
+    std::printf("{\"load_s\": %.6f, \"forward_s\": %.6f, \"peak_rss_bytes\": %lld}\n", load_s, forward_s,
+                static_cast<long long>(usage.ru_maxrss) * 1024);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kdecomp_forward_bench: %s: %s\n", model_path.c_str(), e.what());
+    return 1;
+  }
+  return 0;
+}

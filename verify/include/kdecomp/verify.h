@@ -1,0 +1,116 @@
+// Record and verify: capture reference values from the original program, then replay every
+// partition of every tier from them and compare (DECOMPOSITION.md, "Verification rules").
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kdecomp/graph.h"
+#include "kdecomp/importer.h"
+#include "kdecomp/partition.h"
+
+namespace kdecomp {
+
+// A missing, stale or corrupt reference store: the CLI exits with code 2.
+class ReferenceError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// ---- record
+
+// One recorded value: `reference/<file>`, loadable with torch.load and from C++.
+struct ReferenceEntry {
+  int value = -1;      // IR value id
+  std::string file;    // relative to the store directory
+  std::string role;    // input | parameter | constant | intermediate | random | output
+  std::string name;    // input or state_dict name, else the producing node's id
+  std::string kind;    // tensor, int, int[], tensor[], ...
+  std::string dtype;   // tensors only
+  std::vector<int64_t> shape;
+  int64_t bytes = 0;   // file size
+  uint32_t crc32 = 0;  // zlib CRC-32 of the file (Python: zlib.crc32(open(f, "rb").read()))
+};
+
+struct ReferenceManifest {
+  std::string fingerprint;  // of the IR and the tier tree the store was recorded for
+  std::vector<ReferenceEntry> entries;  // ascending value id
+  int64_t total_bytes = 0;
+  const ReferenceEntry* find(int value) const;
+};
+
+struct RecordOptions {
+  std::string reference_dir;  // replaced atomically: written beside it, then renamed
+  // Values waiting for the disk (the writer runs beside the model). Bounds the extra memory of
+  // recording over a plain run; the CLI uses a quarter of the import's peak RSS.
+  int64_t max_queued_bytes = int64_t{1} << 30;
+};
+
+struct RecordReport {
+  ReferenceManifest manifest;
+  double forward_s = 0;  // the interpreter run, writes included
+  double total_s = 0;
+};
+
+// Runs the program with the TorchScript interpreter on its exact inputs and streams every value
+// that crosses a partition boundary at any tier (plus model outputs and the outputs of random
+// ops) to `reference_dir`, freeing each as the interpreter does.
+RecordReport recordReferences(const ImportedModel& model, const PartitionTree& tree, const RecordOptions& options);
+
+// Identifies the decomposition a store belongs to (IR dump + tier tree).
+std::string decompositionFingerprint(const Graph& graph, const PartitionTree& tree);
+
+ReferenceManifest readReferenceManifest(const std::string& reference_dir);
+
+// ---- verify
+
+enum class CheckStatus { Passed, Failed, Skipped, Flagged };
+const char* toString(CheckStatus status);  // "passed", "failed", "skipped", "flagged"
+
+struct PartitionCheck {
+  int partition = -1;
+  CheckStatus status = CheckStatus::Skipped;
+  double max_abs_diff = 0;
+  double max_rel_diff = 0;
+  std::string worst_output;  // the output with the largest violation (or largest difference)
+  std::string message;       // why it failed, was flagged or skipped
+  double seconds = 0;
+};
+
+struct CompositionCheck {
+  CheckStatus status = CheckStatus::Skipped;
+  double max_abs_diff = 0;
+  double max_rel_diff = 0;
+  std::string message;
+  std::string first_divergence;  // on failure: the first kernel whose output left tolerance
+  double seconds = 0;
+};
+
+struct VerifyOptions {
+  std::string reference_dir;
+  std::string device = "auto";  // auto | cpu | cuda
+  // Negative control: the replay of this kernel (partition id) returns a corrupted output.
+  std::string perturb_kernel;
+};
+
+struct VerificationReport {
+  std::string device;  // "cpu" or "cuda"
+  std::vector<PartitionCheck> checks;  // one per partition (model root included), tree order
+  CompositionCheck composition;
+  double seconds = 0;
+  bool allPassed() const;  // no failure anywhere (flagged and skipped do not fail)
+};
+
+// Replays every kernel, fusion and layer from recorded values and the whole model from its
+// inputs alone (the composition), and compares with the recorded outputs.
+VerificationReport verifyDecomposition(const ImportedModel& model, const PartitionTree& tree,
+                                       const VerifyOptions& options);
+
+// verification/test_results.json and the one-screen summary.
+std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const VerificationReport& report,
+                            const std::string& timestamp);
+std::string formatVerificationSummary(const Graph& graph, const PartitionTree& tree, const VerificationReport& report);
+
+}  // namespace kdecomp

@@ -1,0 +1,23 @@
+// The contract's comparison rule: same shapes and dtypes, |a - b| <= atol + rtol * |b|
+// elementwise (1e-4 for float32/float64, 1e-2 for float16/bfloat16, exact for integers and
+// bool), max abs / max rel differences reported, degenerate references flagged.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/core/ivalue.h>
+
+#include <string>
+
+namespace kdecomp {
+
+struct Comparison {
+  bool match = true;
+  bool degenerate_reference = false;  // all zeros or non-finite: flagged, never silently passed
+  double max_abs_diff = 0;
+  double max_rel_diff = 0;
+  std::string message;  // why it does not match, or why the reference is degenerate
+};
+
+Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected);
+
+}  // namespace kdecomp

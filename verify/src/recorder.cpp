@@ -1,0 +1,149 @@
+// Record: the TorchScript interpreter (the oracle, not our replay code) runs the importer's
+// program on the exact inputs; a prim::profile hook after every boundary value streams that
+// value to the reference store the moment it is produced. The interpreter still frees each
+// value after its last use, so memory stays that of a plain run.
+#include <torch/csrc/jit/runtime/interpreter.h>
+
+#include <chrono>
+#include <set>
+#include <unordered_map>
+
+#include "kdecomp/verify.h"
+#include "reference_store.h"
+#include "torchscript_program.h"
+
+namespace kdecomp {
+
+namespace jit = torch::jit;
+
+namespace {
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Every value a replay may need: the boundaries of every partition at every tier, the model
+// outputs, and what random ops drew (replay takes those from the store instead of re-drawing).
+std::set<int> valuesToRecord(const Graph& graph, const PartitionTree& tree) {
+  std::set<int> values;
+  for (const Partition& p : tree.partitions) {
+    values.insert(p.inputs.begin(), p.inputs.end());
+    values.insert(p.outputs.begin(), p.outputs.end());
+  }
+  values.insert(graph.outputs.begin(), graph.outputs.end());
+  for (const Node& node : graph.nodes) {
+    if (node.nondeterministic) values.insert(node.outputs.begin(), node.outputs.end());
+  }
+  return values;
+}
+
+// A copy of `graph` and the map from its values to the copy's (top-level values only).
+std::shared_ptr<jit::Graph> copyWithValueMap(jit::Graph& graph,
+                                             std::unordered_map<const jit::Value*, jit::Value*>& map) {
+  auto copy = std::make_shared<jit::Graph>();
+  for (jit::Value* in : graph.inputs()) map[in] = copy->addInput()->copyMetadata(in);
+  auto lookup = [&](jit::Value* v) { return map.at(v); };
+  for (jit::Node* node : graph.nodes()) {
+    jit::Node* clone = copy->insertNode(copy->createClone(node, lookup));
+    for (size_t i = 0; i < node->outputs().size(); ++i) map[node->outputs()[i]] = clone->outputs()[i];
+  }
+  for (jit::Value* out : graph.outputs()) copy->registerOutput(map.at(out));
+  return copy;
+}
+
+}  // namespace
+
+RecordReport recordReferences(const ImportedModel& model, const PartitionTree& tree, const RecordOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  const Graph& graph = model.graph;
+  const TorchScriptProgram& program = *model.program;
+  ReferenceWriter writer(options.reference_dir, options.max_queued_bytes);
+
+  std::set<int> wanted = valuesToRecord(graph, tree);
+  std::set<int> outputs(graph.outputs.begin(), graph.outputs.end());
+  std::unordered_map<int, std::string> names;  // inputs and parameters by name
+  std::unordered_map<int, std::string> roles;
+  for (const GraphInput& in : graph.inputs) names[in.value] = in.name, roles[in.value] = "input";
+  for (const Parameter& p : graph.parameters) {
+    names[p.value] = p.name;
+    roles[p.value] = p.kind == ParameterKind::Constant ? "constant" : "parameter";
+  }
+  for (const Node& node : graph.nodes) {
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      int v = node.outputs[i];
+      names[v] = node.outputs.size() == 1 ? node.id : node.id + ":" + std::to_string(i);
+      roles[v] = outputs.count(v) ? "output" : node.nondeterministic ? "random" : "intermediate";
+    }
+  }
+
+  // Inputs, parameters and constants are known before the run: write them directly.
+  std::unordered_map<const jit::Value*, size_t> input_position;
+  for (size_t i = 0; i < program.graph->inputs().size(); ++i) input_position[program.graph->inputs()[i]] = i;
+  std::vector<std::pair<int, const jit::Value*>> produced;  // recorded during the run
+  for (int v : wanted) {
+    const jit::Value* jv = program.ir_values.at(v);
+    auto pos = input_position.find(jv);
+    if (pos != input_position.end()) {
+      writer.write(v, program.graph_inputs.at(pos->second), roles[v], names[v]);
+    } else if (jv->node()->kind() == c10::prim::Constant) {
+      writer.write(v, *jit::toIValue(jv), roles[v], names[v]);
+    } else {
+      produced.emplace_back(v, jv);
+    }
+  }
+
+  std::unordered_map<const jit::Value*, jit::Value*> map;
+  std::shared_ptr<jit::Graph> instrumented = copyWithValueMap(*program.graph, map);
+  std::string error;
+  for (const auto& [v, jv] : produced) {
+    int id = v;
+    const std::string& role = roles[v];
+    const std::string& name = names[v];
+    // The interpreter pushes the profiled value, then a frame id, and calls the hook.
+    // The probe passes the value through to an unused output, as profiling nodes do.
+    auto hook = [&writer, &error, id, role, name](std::vector<c10::IValue>& stack) {
+      stack.pop_back();  // frame id
+      const c10::IValue& value = stack.back();
+      if (!error.empty()) return;
+      try {
+        writer.write(id, value, role, name);
+      } catch (const std::exception& e) {
+        error = e.what();  // thrown after the run: the interpreter would reword it
+      }
+    };
+    jit::Value* target = map.at(jv);
+    // ProfileIValueOp rather than ProfileOp: only the former is exported by libtorch.
+    auto* probe = new jit::ProfileIValueOp(instrumented.get(), hook);
+    probe->addInput(target);
+    probe->addOutput()->setType(target->type());
+    probe->insertAfter(target->node());
+  }
+
+  RecordReport report;
+  auto run_start = std::chrono::steady_clock::now();
+  {
+    c10::InferenceMode no_autograd;
+    jit::Code code(instrumented, "kdecomp_record");
+    jit::InterpreterState state(code);
+    // The model's own inputs are copied: a model may modify an input in place, and replay
+    // reads the pristine ones from the store.
+    jit::Stack stack = program.graph_inputs;
+    size_t model_inputs = stack.size() - program.parameter_tensors.size();
+    for (size_t i = 0; i < model_inputs; ++i) {
+      if (stack[i].isTensor()) stack[i] = stack[i].toTensor().clone();
+    }
+    try {
+      state.run(stack);
+    } catch (const std::exception& e) {
+      std::string what = e.what();
+      throw ReferenceError("recording run failed: " + what.substr(0, what.find('\n')));
+    }
+  }
+  if (!error.empty()) throw ReferenceError(error);
+  report.forward_s = secondsSince(run_start);
+  report.manifest = writer.commit(decompositionFingerprint(graph, tree));
+  report.total_s = secondsSince(start);
+  return report;
+}
+
+}  // namespace kdecomp

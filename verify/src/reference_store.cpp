@@ -1,0 +1,285 @@
+#include "reference_store.h"
+
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/import_read.h>
+#include <torch/csrc/jit/serialization/pickler.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "torchscript_program.h"
+
+namespace kdecomp {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kManifestFile = "manifest.json";
+constexpr int kManifestVersion = 1;
+
+// A private copy of every tensor: the model may modify the original in place before the
+// background writer gets to it. The copy also has storage of its own (torch.save would write
+// a view's whole base storage) and keeps the strides of dense tensors.
+c10::IValue snapshot(const c10::IValue& v) {
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    return t.defined() ? t.cpu().clone(at::MemoryFormat::Preserve) : t;
+  }
+  if (v.isTensorList()) {
+    c10::List<at::Tensor> list;
+    for (const at::Tensor& t : v.toTensorVector()) list.push_back(t.cpu().clone(at::MemoryFormat::Preserve));
+    return list;
+  }
+  if (v.isTuple()) {
+    std::vector<c10::IValue> elements;
+    for (const c10::IValue& e : v.toTupleRef().elements()) elements.push_back(snapshot(e));
+    return c10::ivalue::Tuple::create(std::move(elements));
+  }
+  return v;
+}
+
+int64_t payloadBytes(const c10::IValue& v) {
+  if (v.isTensor()) return v.toTensor().defined() ? v.toTensor().nbytes() : 0;
+  int64_t total = 0;
+  if (v.isTensorList()) {
+    for (const at::Tensor& t : v.toTensorVector()) total += t.nbytes();
+  } else if (v.isTuple()) {
+    for (const c10::IValue& e : v.toTupleRef().elements()) total += payloadBytes(e);
+  }
+  return total;
+}
+
+std::string kindOf(const c10::IValue& v) {
+  if (v.isTensor()) return "tensor";
+  if (v.isTensorList()) return "tensor[]";
+  if (v.isIntList()) return "int[]";
+  if (v.isDoubleList()) return "float[]";
+  if (v.isBoolList()) return "bool[]";
+  if (v.isInt()) return "int";
+  if (v.isDouble()) return "float";
+  if (v.isBool()) return "bool";
+  if (v.isNone()) return "None";
+  if (v.isTuple()) return "tuple";
+  return v.tagKind();
+}
+
+// torch::pickle_save, streamed to a file instead of built in memory (values reach gigabytes).
+uint32_t writePickleFile(const c10::IValue& value, const std::string& path, int64_t& bytes) {
+  std::vector<char> pickle_bytes;
+  torch::jit::Pickler pickler([&](const char* buf, size_t size) { pickle_bytes.insert(pickle_bytes.end(), buf, buf + size); });
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (!file) throw ReferenceError("cannot write " + path + ": " + std::strerror(errno));
+  uLong crc = crc32(0L, Z_NULL, 0);
+  bytes = 0;
+  bool ok = true;
+  {
+    caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) -> size_t {
+      if (!ok) return 0;
+      if (std::fwrite(data, 1, size, file) != size) {
+        ok = false;
+        return 0;
+      }
+      // zlib's length parameter is 32-bit: feed large buffers in pieces.
+      const auto* p = static_cast<const Bytef*>(data);
+      for (size_t done = 0; done < size;) {
+        uInt piece = static_cast<uInt>(std::min<size_t>(size - done, 1u << 30));
+        crc = crc32(crc, p + done, piece);
+        done += piece;
+      }
+      bytes += static_cast<int64_t>(size);
+      return size;
+    });
+    torch::jit::writeArchiveAndTensors("data", pickle_bytes.data(), pickle_bytes.size(), pickler.tensorData(), writer);
+    writer.writeEndOfFile();
+  }
+  if (std::fclose(file) != 0) ok = false;
+  if (!ok) throw ReferenceError("cannot write " + path + " (disk full?)");
+  return static_cast<uint32_t>(crc);
+}
+
+nlohmann::json toJson(const ReferenceEntry& e) {
+  nlohmann::json j = {{"value", e.value}, {"file", e.file}, {"role", e.role}, {"name", e.name}, {"kind", e.kind},
+                      {"bytes", e.bytes}, {"crc32", e.crc32}};
+  if (!e.dtype.empty()) {
+    j["dtype"] = e.dtype;
+    j["shape"] = e.shape;
+  }
+  return j;
+}
+
+}  // namespace
+
+const ReferenceEntry* ReferenceManifest::find(int value) const {
+  auto it = std::lower_bound(entries.begin(), entries.end(), value,
+                             [](const ReferenceEntry& e, int v) { return e.value < v; });
+  return it != entries.end() && it->value == value ? &*it : nullptr;
+}
+
+ReferenceWriter::ReferenceWriter(std::string reference_dir, int64_t max_queued_bytes)
+    : dir_(std::move(reference_dir)), partial_dir_(dir_ + ".partial"), max_queued_bytes_(max_queued_bytes) {
+  std::error_code ec;
+  fs::remove_all(partial_dir_, ec);
+  fs::create_directories(partial_dir_, ec);
+  if (ec) throw ReferenceError("cannot create " + partial_dir_ + ": " + ec.message());
+  worker_ = std::thread([this] { drain(); });
+}
+
+ReferenceWriter::~ReferenceWriter() {
+  stopWorker();
+  if (committed_) return;
+  std::error_code ignored;
+  fs::remove_all(partial_dir_, ignored);
+}
+
+void ReferenceWriter::stopWorker() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closing_ = true;
+  }
+  changed_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void ReferenceWriter::drain() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    try {
+      if (!error_) job.entry.crc32 = writePickleFile(job.value, partial_dir_ + "/" + job.entry.file, job.entry.bytes);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+    job.value = c10::IValue();  // free before waking the producer
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queued_bytes_ -= job.bytes;
+      manifest_.total_bytes += job.entry.bytes;
+      manifest_.entries.push_back(std::move(job.entry));
+    }
+    changed_.notify_all();
+  }
+}
+
+void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::string& role, const std::string& name) {
+  Job job;
+  ReferenceEntry& entry = job.entry;
+  entry.value = value_id;
+  char file[32];
+  std::snprintf(file, sizeof file, "v%06d.pt", value_id);
+  entry.file = file;
+  entry.role = role;
+  entry.name = name;
+  entry.kind = kindOf(value);
+  if (value.isTensor()) {
+    entry.dtype = dtypeName(value.toTensor().scalar_type());
+    entry.shape = value.toTensor().sizes().vec();
+  }
+  job.value = snapshot(value);
+  job.bytes = payloadBytes(job.value);
+  std::unique_lock<std::mutex> lock(mutex_);
+  // One value larger than the whole budget still goes through, alone.
+  changed_.wait(lock, [&] { return error_ || queued_bytes_ == 0 || queued_bytes_ + job.bytes <= max_queued_bytes_; });
+  if (error_) std::rethrow_exception(error_);
+  queued_bytes_ += job.bytes;
+  queue_.push_back(std::move(job));
+  lock.unlock();
+  changed_.notify_all();
+}
+
+ReferenceManifest ReferenceWriter::commit(const std::string& fingerprint) {
+  stopWorker();
+  if (error_) std::rethrow_exception(error_);
+  manifest_.fingerprint = fingerprint;
+  std::sort(manifest_.entries.begin(), manifest_.entries.end(),
+            [](const ReferenceEntry& a, const ReferenceEntry& b) { return a.value < b.value; });
+  nlohmann::json j = {{"version", kManifestVersion},
+                      {"fingerprint", fingerprint},
+                      {"total_bytes", manifest_.total_bytes},
+                      {"format", "one torch.save zip per value (torch.load / torch::pickle_load); crc32 = zlib CRC-32 "
+                                 "of the file"}};
+  j["values"] = nlohmann::json::array();
+  for (const ReferenceEntry& e : manifest_.entries) j["values"].push_back(toJson(e));
+  {
+    std::ofstream out(partial_dir_ + "/" + kManifestFile);
+    out << j.dump(1) << "\n";
+    if (!out) throw ReferenceError("cannot write " + partial_dir_ + "/" + kManifestFile);
+  }
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+  fs::rename(partial_dir_, dir_, ec);
+  if (ec) throw ReferenceError("cannot move " + partial_dir_ + " to " + dir_ + ": " + ec.message());
+  committed_ = true;
+  return manifest_;
+}
+
+ReferenceManifest readReferenceManifest(const std::string& reference_dir) {
+  std::string path = reference_dir + "/" + kManifestFile;
+  std::ifstream in(path);
+  if (!in) throw ReferenceError(path + ": no reference store here (run `kdecomp record`)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw ReferenceError(path + ": unreadable manifest: " + e.what());
+  }
+  if (j.value("version", 0) != kManifestVersion) throw ReferenceError(path + ": unsupported manifest version");
+  ReferenceManifest m;
+  m.fingerprint = j.value("fingerprint", "");
+  m.total_bytes = j.value("total_bytes", int64_t{0});
+  for (const auto& v : j.at("values")) {
+    ReferenceEntry e;
+    e.value = v.at("value");
+    e.file = v.at("file");
+    e.role = v.value("role", "");
+    e.name = v.value("name", "");
+    e.kind = v.value("kind", "");
+    e.dtype = v.value("dtype", "");
+    if (v.contains("shape")) e.shape = v.at("shape").get<std::vector<int64_t>>();
+    e.bytes = v.value("bytes", int64_t{0});
+    e.crc32 = v.value("crc32", uint32_t{0});
+    m.entries.push_back(std::move(e));
+  }
+  std::sort(m.entries.begin(), m.entries.end(), [](const ReferenceEntry& a, const ReferenceEntry& b) { return a.value < b.value; });
+  return m;
+}
+
+ReferenceReader::ReferenceReader(std::string reference_dir, const std::string& fingerprint)
+    : dir_(std::move(reference_dir)), manifest_(readReferenceManifest(dir_)) {
+  if (!fingerprint.empty() && manifest_.fingerprint != fingerprint) {
+    throw ReferenceError(dir_ + ": the references were recorded for a different decomposition of this model "
+                                "(re-run `kdecomp record`)");
+  }
+}
+
+c10::IValue ReferenceReader::load(int value_id) const {
+  const ReferenceEntry* entry = manifest_.find(value_id);
+  if (!entry) throw ReferenceError(dir_ + ": value " + std::to_string(value_id) + " was not recorded");
+  std::string path = dir_ + "/" + entry->file;
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    return torch::jit::readArchiveAndTensors("data", "", "", c10::nullopt, c10::nullopt, c10::nullopt, reader);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    throw ReferenceError(path + ": unreadable reference: " + what.substr(0, what.find('\n')));
+  }
+}
+
+}  // namespace kdecomp

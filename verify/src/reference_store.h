@@ -1,0 +1,73 @@
+// The on-disk reference store: one torch.save-compatible file per recorded value and a
+// manifest. Files are written into `<dir>.partial` and the directory is renamed into place
+// only when complete, so a store is either whole or absent.
+#pragma once
+
+#include <torch/script.h>
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "kdecomp/verify.h"
+
+namespace kdecomp {
+
+// Writes on a background thread, so that the disk works while the model computes. Values are
+// copied when queued (the model may later modify a tensor in place) and the queue is bounded
+// in bytes, so memory stays within `max_queued_bytes` of a plain run.
+class ReferenceWriter {
+ public:
+  explicit ReferenceWriter(std::string reference_dir, int64_t max_queued_bytes = int64_t{1} << 30);
+  ~ReferenceWriter();  // removes the partial directory unless committed
+  ReferenceWriter(const ReferenceWriter&) = delete;
+  ReferenceWriter& operator=(const ReferenceWriter&) = delete;
+
+  // Queues `value` (views are saved compactly, never their whole base storage). Blocks while
+  // the queue is full; rethrows the first write error.
+  void write(int value_id, const c10::IValue& value, const std::string& role, const std::string& name);
+  // Waits for the queue, writes the manifest and moves the store into place.
+  ReferenceManifest commit(const std::string& fingerprint);
+
+ private:
+  struct Job {
+    ReferenceEntry entry;
+    c10::IValue value;
+    int64_t bytes = 0;
+  };
+  void drain();
+  void stopWorker();
+
+  std::string dir_;
+  std::string partial_dir_;
+  ReferenceManifest manifest_;
+  bool committed_ = false;
+  int64_t max_queued_bytes_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Job> queue_;
+  int64_t queued_bytes_ = 0;
+  bool closing_ = false;
+  std::exception_ptr error_;
+  std::thread worker_;
+};
+
+class ReferenceReader {
+ public:
+  // Reads the manifest; throws ReferenceError when the store is missing or was recorded for
+  // another decomposition (`fingerprint`, unless empty).
+  ReferenceReader(std::string reference_dir, const std::string& fingerprint);
+
+  bool has(int value_id) const { return manifest_.find(value_id) != nullptr; }
+  c10::IValue load(int value_id) const;  // throws ReferenceError when not recorded or unreadable
+  const ReferenceManifest& manifest() const { return manifest_; }
+
+ private:
+  std::string dir_;
+  ReferenceManifest manifest_;
+};
+
+}  // namespace kdecomp

@@ -1,0 +1,142 @@
+// test_results.json, the one-screen summary and the store fingerprint: plain data, no LibTorch.
+#include <cstdio>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "kdecomp/verify.h"
+
+namespace kdecomp {
+
+namespace {
+
+constexpr Tier kTiers[] = {Tier::Model, Tier::Layer, Tier::Fusion, Tier::Kernel};
+
+struct TierTotals {
+  int total = 0, passed = 0, failed = 0, skipped = 0, flagged = 0;
+  const PartitionCheck* worst = nullptr;  // largest max abs diff
+  void add(const PartitionCheck& c) {
+    ++total;
+    switch (c.status) {
+      case CheckStatus::Passed: ++passed; break;
+      case CheckStatus::Failed: ++failed; break;
+      case CheckStatus::Skipped: ++skipped; break;
+      case CheckStatus::Flagged: ++flagged; break;
+    }
+    if (c.status != CheckStatus::Skipped && (!worst || c.max_abs_diff > worst->max_abs_diff)) worst = &c;
+  }
+};
+
+TierTotals totalsFor(const PartitionTree& tree, const VerificationReport& report, Tier tier) {
+  TierTotals t;
+  for (const PartitionCheck& c : report.checks) {
+    if (c.partition >= 0 && tree.partitions[c.partition].tier == tier) t.add(c);
+  }
+  return t;
+}
+
+std::string sci(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2e", x);
+  return buf;
+}
+
+}  // namespace
+
+std::string decompositionFingerprint(const Graph& graph, const PartitionTree& tree) {
+  // FNV-1a over the IR dump and the tier tree: both are deterministic text.
+  uint64_t h = 1469598103934665603ull;
+  for (const std::string& text : {dumpGraph(graph), formatPartitionTree(graph, tree)}) {
+    for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const VerificationReport& report,
+                            const std::string& timestamp) {
+  (void)graph;
+  nlohmann::ordered_json j;
+  j["timestamp"] = timestamp;
+  j["source"] = "in_process";
+  j["device"] = report.device;
+  j["status"] = report.allPassed() ? "passed" : "failed";
+  j["tolerance"] = {{"float32", {{"atol", 1e-4}, {"rtol", 1e-4}}},
+                    {"float16", {{"atol", 1e-2}, {"rtol", 1e-2}}},
+                    {"bfloat16", {{"atol", 1e-2}, {"rtol", 1e-2}}},
+                    {"integer_and_bool", "exact"},
+                    {"composition_max_abs_diff", 1e-4}};
+  int passed = 0, failed = 0, skipped = 0, flagged = 0;
+  nlohmann::ordered_json totals;
+  for (Tier tier : kTiers) {
+    TierTotals t = totalsFor(tree, report, tier);
+    totals[toString(tier)] = {{"total", t.total}, {"passed", t.passed}, {"failed", t.failed}, {"skipped", t.skipped},
+                              {"flagged", t.flagged}};
+    passed += t.passed, failed += t.failed, skipped += t.skipped, flagged += t.flagged;
+  }
+  j["totals"] = totals;
+  j["passed"] = passed;
+  j["failed"] = failed;
+  j["skipped"] = skipped;
+  j["flagged"] = flagged;
+  const CompositionCheck& c = report.composition;
+  j["composition"] = {{"status", toString(c.status)},
+                      {"max_abs_diff", c.max_abs_diff},
+                      {"max_rel_diff", c.max_rel_diff},
+                      {"message", c.message},
+                      {"first_divergence", c.first_divergence.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(c.first_divergence)},
+                      {"time_s", c.seconds}};
+  j["verify_time_s"] = report.seconds;
+  nlohmann::ordered_json entries = nlohmann::ordered_json::array();
+  for (const PartitionCheck& check : report.checks) {
+    if (check.partition < 0) continue;
+    const Partition& p = tree.partitions[check.partition];
+    nlohmann::ordered_json e;
+    e["id"] = p.id;
+    e["name"] = tree.workloads[p.workload].name;
+    e["level"] = toString(p.tier);
+    e["status"] = toString(check.status);
+    e["max_abs_diff"] = check.max_abs_diff;
+    e["max_rel_diff"] = check.max_rel_diff;
+    e["device"] = report.device;
+    e["time_s"] = check.seconds;
+    if (!check.worst_output.empty()) e["worst_output"] = check.worst_output;
+    if (!check.message.empty()) e["message"] = check.message;
+    entries.push_back(std::move(e));
+  }
+  j["partitions"] = std::move(entries);
+  return j.dump(2) + "\n";
+}
+
+std::string formatVerificationSummary(const Graph& graph, const PartitionTree& tree, const VerificationReport& report) {
+  (void)graph;
+  std::ostringstream out;
+  out << "verification on " << report.device << " (" << std::fixed << std::setprecision(1) << report.seconds << " s)\n";
+  out << "  tier     total  passed  failed  skipped  flagged  worst max|diff|\n";
+  for (Tier tier : kTiers) {
+    TierTotals t = totalsFor(tree, report, tier);
+    out << "  " << std::left << std::setw(8) << toString(tier) << std::right << std::setw(6) << t.total << std::setw(8)
+        << t.passed << std::setw(8) << t.failed << std::setw(9) << t.skipped << std::setw(9) << t.flagged << "  ";
+    if (t.worst) out << sci(t.worst->max_abs_diff) << " at " << tree.partitions[t.worst->partition].id;
+    out << "\n";
+  }
+  const CompositionCheck& c = report.composition;
+  out << "  composition: " << toString(c.status) << ", max abs diff " << sci(c.max_abs_diff) << "\n";
+  if (!c.first_divergence.empty()) out << "    first divergence: " << c.first_divergence << "\n";
+  int shown = 0;
+  for (const PartitionCheck& check : report.checks) {
+    if (check.status != CheckStatus::Failed && check.status != CheckStatus::Flagged) continue;
+    if (shown++ == 10) {
+      out << "  ... (see test_results.json)\n";
+      break;
+    }
+    const Partition& p = tree.partitions[check.partition];
+    out << "  " << (check.status == CheckStatus::Failed ? "FAIL " : "FLAG ") << toString(p.tier) << " " << p.id << ": "
+        << check.message << "\n";
+  }
+  out << (report.allPassed() ? "PASSED" : "FAILED") << "\n";
+  return out.str();
+}
+
+}  // namespace kdecomp
