@@ -3,13 +3,17 @@
 
 For each model file: `kdecomp export MODEL.py -o OUT/<model>` (timed), then
 `kdecomp inspect OUT/<model> --json` (timed), then compare the importer's output shapes with
-the shapes the exporter recorded in meta.json. Prints a Markdown table and a summary, writes
-the table to OUT/corpus.md and the raw records to OUT/corpus.json (rewritten after every
-model, so a long run can be watched and an interrupted one still leaves its records).
+the shapes the exporter recorded in meta.json, and check the tree's properties with
+tests/properties/check_tree_properties.py (coverage, allowed tiers, no single-op fusion, no
+layer in a layer, shapes and dtypes on every node, one workload per name: the `props` column).
+Prints a Markdown table and a summary, writes the table to OUT/corpus.md and the raw records to
+OUT/corpus.json (rewritten after every model, so a long run can be watched and an interrupted
+one still leaves its records).
 
 Models run strictly one after another: some need ~17 GB and a minute in one forward.
-A model's failure (non-zero exit, timeout, unparsable output) is recorded in its row and never
-stops the run; the exit status is 1 when any model failed, 2 on bad usage.
+A model's failure (non-zero exit, timeout, unparsable output, a violated tree property) is
+recorded in its row and never stops the run; the exit status is 1 when any model failed, 2 on
+bad usage.
 
 Run with Debian's interpreter:  /usr/bin/python3 scripts/corpus.py [CORPUS] [--models 4_LeNet5 1_MLP]
 
@@ -183,6 +187,48 @@ def stage_inspect(record, ctx):
     record["inspect"]["outputs"] = [{"shape": shape} for shape in report.get("outputs", [])]
 
 
+def load_property_checker():
+    """tests/properties/check_tree_properties.py, imported once (stdlib only; independent of kdecomp)."""
+    global _PROPERTY_CHECKER
+    if _PROPERTY_CHECKER is None:
+        import importlib.util
+        path = os.path.join(REPO_ROOT, "tests", "properties", "check_tree_properties.py")
+        spec = importlib.util.spec_from_file_location("check_tree_properties", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _PROPERTY_CHECKER = module
+    return _PROPERTY_CHECKER
+
+
+_PROPERTY_CHECKER = None
+
+
+def stage_props(record, ctx):
+    """Checks the partition's decomposition_tree.json. Records the result without setting
+    "failure", so the later stages still run; failure_of() reports violated properties."""
+    checker = load_property_checker()
+    trees_root = os.path.join(ctx.args.out, "trees")
+    candidates = []
+    if os.path.isdir(trees_root):
+        for level in sorted(os.listdir(trees_root)):
+            path = os.path.join(trees_root, level, record["model"], checker.TREE_FILE)
+            if os.path.isfile(path):
+                candidates.append(path)
+    if not candidates:
+        record["props"] = {"ok": False, "violations": None, "error": f"no {checker.TREE_FILE} under {trees_root}"}
+        return
+    path = max(candidates, key=os.path.getmtime)  # the one this run just wrote
+    t0 = time.perf_counter()
+    try:
+        result = checker.check_file(path)
+    except (OSError, ValueError) as exc:
+        record["props"] = {"ok": False, "violations": None, "tree": path, "error": f"unreadable tree: {exc}"}
+        return
+    record["props"] = {"ok": result.ok, "violations": len(result.violations), "notes": len(result.notes),
+                       "tree": path, "wall_s": round(time.perf_counter() - t0, 3),
+                       "first_violations": [str(v) for v in result.violations[:20]], "counts": result.counts}
+
+
 def stage_compare_shapes(record, ctx):
     expected = [o.get("shape") for o in record["meta"].get("outputs", [])]
     actual = [o.get("shape") for o in record["inspect"].get("outputs") or []]
@@ -192,7 +238,7 @@ def stage_compare_shapes(record, ctx):
 
 
 # Run in order; a stage runs only while the record has no "failure". Append to extend.
-STAGES = [stage_export, stage_inspect, stage_compare_shapes]
+STAGES = [stage_export, stage_inspect, stage_props, stage_compare_shapes]
 
 
 # ----------------------------------------------------------------------------- table
@@ -237,8 +283,32 @@ def shapes_cell(record):
     return "-" if ok is None else ("yes" if ok else "**NO**")
 
 
+def props_failure(record):
+    props = record.get("props")
+    if not props or props.get("ok"):
+        return None
+    if props.get("violations") is None:
+        return "properties not checked: " + props.get("error", "?")
+    first = (props.get("first_violations") or ["?"])[0]
+    return f"{props['violations']} tree property violation{'s' if props['violations'] != 1 else ''} (first: {first})"
+
+
+def failure_of(record):
+    """The model's failure: a failed stage, else violated tree properties, else None."""
+    return record.get("failure") or props_failure(record)
+
+
 def status_cell(record):
-    return "ok" if not record.get("failure") else record["failure"]
+    return failure_of(record) or "ok"
+
+
+def props_cell(record):
+    props = record.get("props")
+    if props is None:
+        return "-"
+    if props.get("ok"):
+        return "ok"
+    return "**?**" if props.get("violations") is None else f"**{props['violations']}**"
 
 
 def sum_of(fn):
@@ -276,6 +346,8 @@ COLUMNS = [
     Column("partition ms", lambda r: (f"{1000 * get(r, 'inspect', 'import', 'partition_s'):.1f}"
                                       if get(r, "inspect", "import", "partition_s") is not None else "-")),
     Column("shapes ok", shapes_cell, "left"),
+    Column("props", props_cell, "left",
+           total=lambda rs: f"{sum(1 for r in rs if get(r, 'props', 'ok'))}/{len(rs)} ok"),
     Column("status", status_cell, "left"),
 ]
 
@@ -320,11 +392,13 @@ def summary(records, corpus_size):
     matched = [r for r in records if get(r, "shapes", "ok")]
     scripted = sum(1 for r in exported if r["meta"]["method"] == "script")
     traced = sum(1 for r in exported if r["meta"]["method"] == "trace")
-    failed = [r for r in records if r.get("failure")]
+    props_hold = [r for r in records if get(r, "props", "ok")]
+    failed = [r for r in records if failure_of(r)]
     total = lambda fn: sum_of(fn)(records) or 0  # noqa: E731
     selected = "" if len(records) == corpus_size else f"{len(records)} of {corpus_size} corpus models selected; "
     text = (f"{selected}{len(exported)}/{len(records)} exported ({scripted} scripted, {traced} traced), "
-            f"{len(imported)} imported, {len(matched)} shapes match, {len(failed)} failed; "
+            f"{len(imported)} imported, {len(matched)} shapes match, {len(props_hold)} tree properties hold, "
+            f"{len(failed)} failed; "
             f"totals: {total(lambda r: get(r, 'inspect', 'totals', 'nodes'))} nodes, "
             f"{total(lambda r: get(r, 'inspect', 'totals', 'compute_ops'))} compute ops, "
             f"{human(total(lambda r: get(r, 'inspect', 'parameters', 'count')))} params, "
@@ -420,7 +494,7 @@ def main(argv=None):
     print(table)
     print()
     print(text)
-    return 1 if any(r.get("failure") for r in records) else 0
+    return 1 if any(failure_of(r) for r in records) else 0
 
 
 if __name__ == "__main__":
