@@ -44,11 +44,16 @@ std::string sci(double x) {
 }  // namespace
 
 std::string decompositionFingerprint(const Graph& graph, const PartitionTree& tree) {
-  // FNV-1a over the IR dump and the tier tree: both are deterministic text.
+  // FNV-1a over the IR dump and the tier tree, deterministic text. The dump's warning lines are
+  // left out: they report how the import got there (specialisation rounds), not what it built.
   uint64_t h = 1469598103934665603ull;
-  for (const std::string& text : {dumpGraph(graph), formatPartitionTree(graph, tree)}) {
-    for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  std::istringstream dump(dumpGraph(graph));
+  std::string text;
+  for (std::string line; std::getline(dump, line);) {
+    if (line.rfind("warning:", 0) != 0) text += line + "\n";
   }
+  text += formatPartitionTree(graph, tree);
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;

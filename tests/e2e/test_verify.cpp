@@ -1,0 +1,204 @@
+// `kdecomp decompose` / `verify` / `record` end to end on real KernelBench models at their exact
+// dimensions: every partition of every tier replays from the recorded references and matches,
+// the composition reproduces the model output, and a corrupted kernel is caught and named.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <set>
+
+#include "cli.h"
+
+using namespace kdecomp_e2e;
+using nlohmann::json;
+
+namespace {
+
+struct Decomposition {
+  RunResult result;
+  std::string dir;  // OUT/level3/<model>
+  json summary;
+};
+
+json readJson(const std::string& path) {
+  INFO("reading " << path);
+  REQUIRE(exists(path));
+  return json::parse(readFile(path));
+}
+
+// `kdecomp decompose <export> -o <session>/decompose`, once per process per model.
+const Decomposition& decompose(const std::string& stem) {
+  static std::map<std::string, Decomposition> cache;
+  auto it = cache.find(stem);
+  if (it != cache.end()) return it->second;
+  const Export& e = exportKernelBench(stem);
+  INFO("kdecomp export stderr:\n" << e.result.err);
+  REQUIRE(e.result.exit_code == 0);
+  Decomposition d;
+  std::string out = sessionDir() / "decompose";
+  std::string summary = sessionDir() / (stem + ".decompose.json");
+  d.result = kdecomp({"decompose", e.dir, "-o", out, "--summary-json", summary});
+  d.dir = out + "/" + e.meta.value("source_level", "level3") + "/" + e.meta.value("model_name", stem);
+  if (exists(summary)) d.summary = json::parse(readFile(summary));
+  return cache.emplace(stem, std::move(d)).first->second;
+}
+
+// Every check of every tier passed (or was skipped for a random op) and the composition matched.
+void requireVerified(const Decomposition& d) {
+  INFO("kdecomp decompose stderr:\n" << d.result.err);
+  REQUIRE(d.result.exit_code == 0);
+  json tree = readJson(d.dir + "/decomposition_tree.json");
+  json results = readJson(d.dir + "/verification/test_results.json");
+  CHECK(tree["metadata"]["verification_status"] == "passed");
+  CHECK(results["status"] == "passed");
+  CHECK(results["failed"] == 0);
+  // Every node of the tree has exactly one result, and the totals add up per tier.
+  std::map<std::string, int> per_level;
+  std::set<std::string> ids;
+  for (const json& p : results["partitions"]) {
+    INFO(p.dump());
+    CHECK(ids.insert(p["id"].get<std::string>()).second);
+    REQUIRE(tree["nodes"].contains(p["id"].get<std::string>()));
+    CHECK(tree["nodes"][p["id"].get<std::string>()]["level"] == p["level"]);
+    CHECK((p["status"] == "passed" || p["status"] == "skipped"));
+    if (p["status"] == "passed") CHECK(p["max_abs_diff"].get<double>() <= 1e-4);
+    ++per_level[p["level"].get<std::string>()];
+  }
+  CHECK(ids.size() == tree["nodes"].size());
+  for (const auto& [level, count] : per_level) {
+    INFO(level);
+    CHECK(results["totals"][level]["total"] == count);
+    CHECK(tree["metadata"]["by_level"][level] == count);
+  }
+  CHECK(results["composition"]["status"] == "passed");
+  CHECK(results["composition"]["max_abs_diff"].get<double>() < 1e-4);
+  json manifest = readJson(d.dir + "/reference/manifest.json");
+  CHECK(manifest["values"].size() > 0);
+  CHECK(manifest["total_bytes"].get<int64_t>() > 0);
+  CHECK(d.summary["reference"]["bytes"] == manifest["total_bytes"]);
+}
+
+// The ids of a node's ancestors in the tree (root included).
+std::set<std::string> ancestorsOf(const json& tree, const std::string& id) {
+  std::map<std::string, std::string> parent;
+  for (const auto& [node_id, node] : tree["nodes"].items()) {
+    for (const json& child : node["children"]) parent[child.get<std::string>()] = node_id;
+  }
+  std::set<std::string> up;
+  for (auto it = parent.find(id); it != parent.end(); it = parent.find(it->second)) up.insert(it->second);
+  return up;
+}
+
+// The negative control: corrupting one kernel's replay fails that kernel, the groups that
+// contain it and the composition, which names it as the first divergence; nothing else fails.
+void requireNegativeControlCaught(const Decomposition& d, const std::string& kernel) {
+  json tree = readJson(d.dir + "/decomposition_tree.json");
+  REQUIRE(tree["nodes"].contains(kernel));
+  REQUIRE(tree["nodes"][kernel]["level"] == "kernel");
+  RunResult r = kdecomp({"verify", d.dir, "--perturb-kernel", kernel});
+  INFO("kdecomp verify --perturb-kernel stderr:\n" << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("FAIL kernel " + kernel) != std::string::npos);
+  json results = readJson(d.dir + "/verification/test_results.json");
+  CHECK(results["status"] == "failed");
+  CHECK(results["composition"]["status"] == "failed");
+  REQUIRE(results["composition"]["first_divergence"].is_string());
+  CHECK(results["composition"]["first_divergence"].get<std::string>().rfind(kernel + " ", 0) == 0);
+  std::set<std::string> expected_failures = ancestorsOf(tree, kernel);
+  expected_failures.insert(kernel);
+  std::set<std::string> failures;
+  for (const json& p : results["partitions"]) {
+    if (p["status"] == "failed") failures.insert(p["id"].get<std::string>());
+  }
+  CHECK(failures == expected_failures);
+  // The store is untouched: a plain verify passes again (and restores the results).
+  RunResult again = kdecomp({"verify", d.dir});
+  INFO("kdecomp verify stderr:\n" << again.err);
+  CHECK(again.exit_code == 0);
+}
+
+}  // namespace
+
+TEST_CASE("4_LeNet5: decompose verifies every tier at exact dims", "[LeNet5][verify]") {
+  const Decomposition& d = decompose("4_LeNet5");
+  requireVerified(d);
+  json results = readJson(d.dir + "/verification/test_results.json");
+  CHECK(results["totals"]["kernel"]["passed"] == 11);
+  CHECK(results["device"] == "cpu");
+}
+
+TEST_CASE("4_LeNet5: a corrupted conv kernel is caught and named", "[LeNet5][verify]") {
+  requireNegativeControlCaught(decompose("4_LeNet5"), "conv2/conv2d#0");
+}
+
+TEST_CASE("4_LeNet5: the reference store loads in Python with its checksums", "[LeNet5][verify]") {
+  const Decomposition& d = decompose("4_LeNet5");
+  REQUIRE(d.result.exit_code == 0);
+  const char* script =
+      "import json, sys, torch, zlib\n"
+      "d = sys.argv[1]\n"
+      "m = json.load(open(d + '/manifest.json'))\n"
+      "bad = []\n"
+      "for e in m['values']:\n"
+      "    data = open(d + '/' + e['file'], 'rb').read()\n"
+      "    if zlib.crc32(data) != e['crc32']: bad.append(e['file'] + ' crc')\n"
+      "    v = torch.load(d + '/' + e['file'])\n"
+      "    if e['kind'] == 'tensor' and (list(v.shape) != e['shape'] or str(v.dtype) != 'torch.' + e['dtype']):\n"
+      "        bad.append(e['file'] + ' shape/dtype')\n"
+      "print(len(m['values']), ' '.join(bad))\n";
+  RunResult r = run({python(), "-c", script, d.dir + "/reference"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  // 22 values: the input, 10 parameters, 10 kernel outputs and the model output.
+  CHECK(r.out == "22 \n");
+}
+
+TEST_CASE("4_LeNet5: record rebuilds a missing store, verify refuses to run without one", "[LeNet5][verify]") {
+  const Decomposition& d = decompose("4_LeNet5");
+  REQUIRE(d.result.exit_code == 0);
+  std::string moved = d.dir + "/reference.moved";
+  REQUIRE(std::rename((d.dir + "/reference").c_str(), moved.c_str()) == 0);
+  RunResult missing = kdecomp({"verify", d.dir});
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.err.find("no reference store") != std::string::npos);
+  RunResult record = kdecomp({"record", d.dir});
+  INFO(record.err);
+  CHECK(record.exit_code == 0);
+  // Deterministic: the rebuilt store has the same files with the same checksums.
+  json before = readJson(moved + "/manifest.json");
+  json after = readJson(d.dir + "/reference/manifest.json");
+  CHECK(before == after);
+  CHECK(kdecomp({"verify", d.dir}).exit_code == 0);
+  CHECK_FALSE(exists(d.dir + "/reference.partial"));
+  run({"rm", "-rf", moved});
+}
+
+TEST_CASE("verify and record reject a directory that is not a decomposition", "[bad_input]") {
+  TempDir dir;
+  for (const char* command : {"verify", "record"}) {
+    RunResult r = kdecomp({command, dir.path()});
+    INFO(command << ": " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(dir.path()) != std::string::npos);
+    CHECK(r.err.find("source.json") != std::string::npos);
+  }
+}
+
+TEST_CASE("8_ResNetBasicBlock: decompose verifies every tier at exact dims", "[ResNetBasicBlock][verify]") {
+  requireVerified(decompose("8_ResNetBasicBlock"));
+}
+
+TEST_CASE("8_ResNetBasicBlock: a corrupted residual add is caught and named", "[ResNetBasicBlock][verify]") {
+  requireNegativeControlCaught(decompose("8_ResNetBasicBlock"), "root/add_#0");
+}
+
+TEST_CASE("39_GRU: decompose verifies the opaque GRU kernel at exact dims", "[GRU][verify]") {
+  requireVerified(decompose("39_GRU"));
+}
+
+TEST_CASE("28_VisionTransformer: decompose verifies every tier at exact dims", "[VisionTransformer][verify]") {
+  const Decomposition& d = decompose("28_VisionTransformer");
+  requireVerified(d);
+  json results = readJson(d.dir + "/verification/test_results.json");
+  CHECK(results["totals"]["layer"]["passed"].get<int>() > 0);
+  CHECK(results["totals"]["fusion"]["passed"].get<int>() > 0);
+}
