@@ -1,0 +1,80 @@
+// The comparison rule of DECOMPOSITION.md on small hand-made tensors: tolerance boundaries,
+// NaN/inf handling, exact integers, shape/dtype mismatches, degenerate references, containers.
+#define CATCH_CONFIG_MAIN
+#include <catch2/catch.hpp>
+
+#include "compare.h"
+
+using kdecomp::compareValues;
+
+TEST_CASE("float32 within atol + rtol * |ref| matches, beyond it does not", "[compare]") {
+  at::Tensor ref = at::tensor({1.0f, -2.0f, 100.0f});
+  // allowed: 1e-4 + 1e-4 * |ref| = 2e-4, 3e-4, 1.01e-2
+  auto near = compareValues(at::tensor({1.00015f, -2.00025f, 100.009f}), ref);
+  CHECK(near.match);
+  CHECK(near.max_abs_diff == Approx(0.009).margin(1e-5));
+  auto far = compareValues(at::tensor({1.0f, -2.0f, 100.02f}), ref);
+  CHECK_FALSE(far.match);
+  CHECK(far.message.find("1 of 3 elements") != std::string::npos);
+  CHECK(far.message.find("flat index 2") != std::string::npos);
+}
+
+TEST_CASE("NaN where the reference is finite fails, same non-finite values match but are flagged", "[compare]") {
+  auto nan_out = compareValues(at::tensor({1.0f, NAN}), at::tensor({1.0f, 2.0f}));
+  CHECK_FALSE(nan_out.match);
+  auto same = compareValues(at::tensor({1.0f, NAN, INFINITY}), at::tensor({1.0f, NAN, INFINITY}));
+  CHECK(same.match);
+  CHECK(same.degenerate_reference);
+  auto wrong_inf = compareValues(at::tensor({1.0f, -INFINITY}), at::tensor({1.0f, INFINITY}));
+  CHECK_FALSE(wrong_inf.match);
+}
+
+TEST_CASE("integers and bool compare exactly", "[compare]") {
+  at::Tensor ref = at::tensor({int64_t{3}, int64_t{1} << 40});
+  CHECK(compareValues(ref.clone(), ref).match);
+  CHECK_FALSE(compareValues(ref + 1, ref).match);
+  at::Tensor mask = at::tensor({1, 0}).gt(0);  // at::tensor has no bool-list overload in 1.13
+  CHECK(compareValues(mask.clone(), mask).match);
+  CHECK_FALSE(compareValues(mask.logical_not(), mask).match);
+}
+
+TEST_CASE("shape and dtype must match", "[compare]") {
+  auto shape = compareValues(at::zeros({2, 3}) + 1, at::zeros({3, 2}) + 1);
+  CHECK_FALSE(shape.match);
+  CHECK(shape.message.find("shape") != std::string::npos);
+  auto dtype = compareValues(at::ones({2}, at::kDouble), at::ones({2}, at::kFloat));
+  CHECK_FALSE(dtype.match);
+  CHECK(dtype.message.find("dtype") != std::string::npos);
+}
+
+TEST_CASE("an all-zero reference is flagged even when the replay matches", "[compare]") {
+  auto zeros = compareValues(at::zeros({4}), at::zeros({4}));
+  CHECK(zeros.match);
+  CHECK(zeros.degenerate_reference);
+  CHECK(zeros.message == "reference is all zeros");
+  CHECK_FALSE(compareValues(at::ones({4}), at::ones({4})).degenerate_reference);
+}
+
+TEST_CASE("float16 uses the 1e-2 tolerance", "[compare]") {
+  at::Tensor ref = at::tensor({1.0f}).to(at::kHalf);
+  CHECK(compareValues(at::tensor({1.0078125f}).to(at::kHalf), ref).match);  // one half ulp step
+  CHECK_FALSE(compareValues(at::tensor({1.03125f}).to(at::kHalf), ref).match);
+}
+
+TEST_CASE("non-contiguous replays compare by value", "[compare]") {
+  at::Tensor ref = at::arange(6, at::kFloat).reshape({2, 3});
+  at::Tensor transposed = ref.t().contiguous().t();  // same values, other strides
+  CHECK(compareValues(transposed, ref).match);
+}
+
+TEST_CASE("lists, tuples and scalars compare element by element", "[compare]") {
+  c10::List<at::Tensor> ref({at::ones({2}), at::full({2}, 2.0f)});
+  c10::List<at::Tensor> bad({at::ones({2}), at::full({2}, 2.5f)});
+  auto list = compareValues(bad, ref);
+  CHECK_FALSE(list.match);
+  CHECK(list.message.rfind("element 1:", 0) == 0);
+  CHECK(compareValues(c10::IValue(std::vector<int64_t>{1, 2}), c10::IValue(std::vector<int64_t>{1, 2})).match);
+  CHECK_FALSE(compareValues(c10::IValue(std::vector<int64_t>{1, 2}), c10::IValue(std::vector<int64_t>{1, 3})).match);
+  CHECK_FALSE(compareValues(c10::IValue(int64_t{4}), c10::IValue(int64_t{5})).match);
+  CHECK_FALSE(compareValues(at::ones({1}), c10::IValue(std::vector<int64_t>{1})).match);
+}
