@@ -56,6 +56,8 @@ def run_forward(binary, model_dir, env, timeout):
 
 def run_decompose(kdecomp, model_dir, work, env, timeout):
     summary = os.path.join(work, "summary.json")
+    if os.path.exists(summary):
+        os.remove(summary)  # never report the previous model's summary for a run that wrote none
     cmd = ["/usr/bin/time", "-f", "KDECOMP_MAXRSS_KB %M", kdecomp, "decompose", model_dir, "-o", work,
            "--summary-json", summary]
     start = time.time()

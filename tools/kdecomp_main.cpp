@@ -1,6 +1,7 @@
 // The kdecomp command line: wires the stages together, owns no logic of its own.
 // Exit codes: 0 ok, 1 a check failed, 2 bad input or usage.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <chrono>
@@ -265,8 +266,10 @@ int runStages(const char* command, const ModelSource& source, fs::path dir, cons
       kdecomp::RecordOptions record_options;
       record_options.reference_dir = reference_dir;
       // The import ran the model once: its peak is that of a plain forward. Queue at most a
-      // quarter of it for the disk (memory goal: record + verify within 1.5x of a forward).
-      record_options.max_queued_bytes = std::max<int64_t>(int64_t{64} << 20, import_rss / 4);
+      // quarter of it for the disk (memory goal: record + verify within 1.5x of a forward), and
+      // never more than 1 GiB: the disk cannot drain more during one op anyway, and a 17 GB
+      // model has no 4 GB to spare on a 24 GB machine.
+      record_options.max_queued_bytes = std::clamp<int64_t>(import_rss / 4, int64_t{64} << 20, int64_t{1} << 30);
       kdecomp::RecordReport record = kdecomp::recordReferences(model, tree, record_options);
       summary["timings"]["record_s"] = record.total_s;
       summary["timings"]["record_forward_s"] = record.forward_s;
