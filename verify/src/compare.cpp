@@ -1,9 +1,11 @@
 #include "compare.h"
 
 #include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <sstream>
 
 namespace kdecomp {
@@ -23,6 +25,65 @@ Tolerance toleranceFor(at::ScalarType type) {
     case at::kBFloat16: return {1e-2, 1e-2};
     default: return {0, 0};  // integers and bool: exact
   }
+}
+
+// What one scan over a range of elements found.
+struct ScanStats {
+  double max_abs = 0;
+  double max_rel = 0;
+  int64_t violations = 0;
+  int64_t first_violation = -1;
+  double first_actual = 0;
+  double first_expected = 0;
+  bool any_nonzero = false;
+  bool any_nonfinite = false;
+
+  void merge(const ScanStats& o) {
+    max_abs = std::max(max_abs, o.max_abs);
+    max_rel = std::max(max_rel, o.max_rel);
+    if (o.violations > 0 && (first_violation < 0 || o.first_violation < first_violation)) {
+      first_violation = o.first_violation;
+      first_actual = o.first_actual;
+      first_expected = o.first_expected;
+    }
+    violations += o.violations;
+    any_nonzero |= o.any_nonzero;
+    any_nonfinite |= o.any_nonfinite;
+  }
+};
+
+template <typename T>
+ScanStats scan(const T* a, const T* b, int64_t begin, int64_t end, bool floating, Tolerance tol) {
+  ScanStats s;
+  for (int64_t i = begin; i < end; ++i) {
+    double x = static_cast<double>(a[i]);
+    double y = static_cast<double>(b[i]);
+    s.any_nonzero |= y != 0;
+    double diff;
+    bool bad;
+    if (!floating) {
+      diff = std::abs(x - y);
+      bad = a[i] != b[i];
+    } else if (!std::isfinite(y)) {
+      // A non-finite reference matches only the same non-finite value.
+      s.any_nonfinite = true;
+      bool same = x == y || (std::isnan(x) && std::isnan(y));
+      diff = same ? 0 : INFINITY;
+      bad = !same;
+    } else {
+      diff = std::abs(x - y);
+      bad = !(diff <= tol.atol + tol.rtol * std::abs(y));  // a NaN result is a violation
+      if (std::isnan(diff)) diff = INFINITY;
+    }
+    s.max_abs = std::max(s.max_abs, diff);
+    s.max_rel = std::max(s.max_rel, diff / std::max(std::abs(y), 1e-12));
+    if (bad && s.violations++ == 0) {
+      s.first_violation = i;
+      s.first_actual = x;
+      s.first_expected = y;
+    }
+  }
+  return s;
 }
 
 std::string shapeString(at::IntArrayRef shape) {
@@ -71,45 +132,25 @@ Comparison compareTensors(const at::Tensor& actual_in, const at::Tensor& expecte
   Tolerance tol = toleranceFor(expected.scalar_type());
   bool floating = at::isFloatingType(expected.scalar_type());
   int64_t n = expected.numel();
-  bool any_nonzero = n == 0;
-  bool any_nonfinite = false;
-  int64_t violations = 0;
-  int64_t first_violation = -1;
-  double first_actual = 0, first_expected = 0;
+  ScanStats stats;
+  stats.any_nonzero = n == 0;
+  std::mutex merge_mutex;
   AT_DISPATCH_ALL_TYPES_AND3(at::kHalf, at::kBFloat16, at::kBool, expected.scalar_type(), "kdecomp_compare", [&] {
     const scalar_t* a = actual.data_ptr<scalar_t>();
     const scalar_t* b = expected.data_ptr<scalar_t>();
-    for (int64_t i = 0; i < n; ++i) {
-      double x = static_cast<double>(a[i]);
-      double y = static_cast<double>(b[i]);
-      any_nonzero |= y != 0;
-      double diff;
-      bool bad;
-      if (!floating) {
-        diff = std::abs(x - y);
-        bad = a[i] != b[i];
-      } else if (!std::isfinite(y)) {
-        // A non-finite reference matches only the same non-finite value.
-        any_nonfinite = true;
-        bool same = x == y || (std::isnan(x) && std::isnan(y));
-        diff = same ? 0 : INFINITY;
-        bad = !same;
-      } else {
-        diff = std::abs(x - y);
-        bad = !(diff <= tol.atol + tol.rtol * std::abs(y));  // a NaN result is a violation
-        if (std::isnan(diff)) diff = INFINITY;
-      }
-      result.max_abs_diff = std::max(result.max_abs_diff, diff);
-      result.max_rel_diff = std::max(result.max_rel_diff, diff / std::max(std::abs(y), 1e-12));
-      if (bad) {
-        if (violations++ == 0) {
-          first_violation = i;
-          first_actual = x;
-          first_expected = y;
-        }
-      }
-    }
+    // Chunks in parallel on the intra-op threads; the merge keeps the earliest violation.
+    at::parallel_for(0, n, int64_t{1} << 18, [&](int64_t begin, int64_t end) {
+      ScanStats part = scan(a, b, begin, end, floating, tol);
+      std::lock_guard<std::mutex> lock(merge_mutex);
+      stats.merge(part);
+    });
   });
+  result.max_abs_diff = stats.max_abs;
+  result.max_rel_diff = stats.max_rel;
+  int64_t violations = stats.violations;
+  int64_t first_violation = stats.first_violation;
+  double first_actual = stats.first_actual, first_expected = stats.first_expected;
+  bool any_nonzero = stats.any_nonzero, any_nonfinite = stats.any_nonfinite;
   if (violations > 0) {
     result.match = false;
     std::ostringstream s;

@@ -4,6 +4,11 @@
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickler.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cerrno>
@@ -116,6 +121,67 @@ nlohmann::json toJson(const ReferenceEntry& e) {
     j["shape"] = e.shape;
   }
   return j;
+}
+
+
+// A private, copy-on-write mapping of a whole file: tensors loaded from the store point into it
+// instead of being read into fresh buffers (one copy and its page faults fewer), and a replayed
+// in-place op only copies the pages it writes.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw ReferenceError("cannot open " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || st.st_size == 0) {
+      ::close(fd);
+      throw ReferenceError("cannot stat " + path);
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    void* base = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (base == MAP_FAILED) throw ReferenceError("cannot map " + path + ": " + std::strerror(errno));
+    base_ = static_cast<char*>(base);
+  }
+  ~MappedFile() { ::munmap(base_, size_); }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  char* at(size_t offset, size_t bytes) const {
+    if (offset + bytes > size_) throw ReferenceError("record outside the file");
+    return base_ + offset;
+  }
+
+ private:
+  char* base_ = nullptr;
+  size_t size_ = 0;
+};
+
+// torch::pickle_load of a file, with tensor storages mapped rather than read.
+c10::IValue loadMapped(const std::string& path) {
+  caffe2::serialize::PyTorchStreamReader reader(path);
+  auto mapping = std::make_shared<MappedFile>(path);
+  at::DataPtr pickle;
+  size_t pickle_size = 0;
+  std::tie(pickle, pickle_size) = reader.getRecord("data.pkl");
+  size_t position = 0;
+  auto read = [&](char* buffer, size_t len) -> size_t {
+    len = std::min(len, pickle_size - position);
+    std::memcpy(buffer, static_cast<const char*>(pickle.get()) + position, len);
+    position += len;
+    return len;
+  };
+  auto read_record = [&](const std::string& name) -> at::DataPtr {
+    std::string record = "data/" + name;
+    // The reader has checked the zip's central directory, which records every entry's extent.
+    size_t offset = reader.getRecordOffset(record);
+    // Each storage keeps the mapping alive.
+    auto* owner = new std::shared_ptr<MappedFile>(mapping);
+    return at::DataPtr(mapping->at(offset, 0), owner,
+                       [](void* ctx) { delete static_cast<std::shared_ptr<MappedFile>*>(ctx); }, at::kCPU);
+  };
+  torch::jit::Unpickler unpickler(read, nullptr, nullptr, read_record, c10::nullopt);
+  unpickler.set_version(reader.version());
+  return unpickler.parse_ivalue();
 }
 
 }  // namespace
@@ -274,8 +340,7 @@ c10::IValue ReferenceReader::load(int value_id) const {
   if (!entry) throw ReferenceError(dir_ + ": value " + std::to_string(value_id) + " was not recorded");
   std::string path = dir_ + "/" + entry->file;
   try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    return torch::jit::readArchiveAndTensors("data", "", "", c10::nullopt, c10::nullopt, c10::nullopt, reader);
+    return loadMapped(path);
   } catch (const std::exception& e) {
     std::string what = e.what();
     throw ReferenceError(path + ": unreadable reference: " + what.substr(0, what.find('\n')));

@@ -93,6 +93,10 @@ std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const
                       {"first_divergence", c.first_divergence.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(c.first_divergence)},
                       {"time_s", c.seconds}};
   j["verify_time_s"] = report.seconds;
+  double load = 0, compare = 0;
+  for (const PartitionCheck& check : report.checks) load += check.load_seconds, compare += check.compare_seconds;
+  j["verify_load_s"] = load;
+  j["verify_compare_s"] = compare;
   nlohmann::ordered_json entries = nlohmann::ordered_json::array();
   for (const PartitionCheck& check : report.checks) {
     if (check.partition < 0) continue;
@@ -106,6 +110,8 @@ std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const
     e["max_rel_diff"] = check.max_rel_diff;
     e["device"] = report.device;
     e["time_s"] = check.seconds;
+    e["load_s"] = check.load_seconds;
+    e["compare_s"] = check.compare_seconds;
     if (!check.worst_output.empty()) e["worst_output"] = check.worst_output;
     if (!check.message.empty()) e["message"] = check.message;
     entries.push_back(std::move(e));
@@ -117,7 +123,10 @@ std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const
 std::string formatVerificationSummary(const Graph& graph, const PartitionTree& tree, const VerificationReport& report) {
   (void)graph;
   std::ostringstream out;
-  out << "verification on " << report.device << " (" << std::fixed << std::setprecision(1) << report.seconds << " s)\n";
+  double load = 0, compare = 0;
+  for (const PartitionCheck& check : report.checks) load += check.load_seconds, compare += check.compare_seconds;
+  out << "verification on " << report.device << " (" << std::fixed << std::setprecision(1) << report.seconds
+      << " s: " << load << " s reading references, " << compare << " s comparing)\n";
   out << "  tier     total  passed  failed  skipped  flagged  worst max|diff|\n";
   for (Tier tier : kTiers) {
     TierTotals t = totalsFor(tree, report, tier);

@@ -23,6 +23,17 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Adds the lifetime of the object to a counter.
+class ScopedTimer {
+ public:
+  explicit ScopedTimer(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~ScopedTimer() { total_ += secondsSince(start_); }
+
+ private:
+  double& total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 c10::IValue toDevice(const c10::IValue& v, const at::Device& device) {
   if (device.is_cpu()) return v;
   if (v.isTensor()) return v.toTensor().to(device);
@@ -79,13 +90,16 @@ class Replayer {
       result.message = "draws random numbers: its recorded output is an input of the partitions that consume it";
       return result;
     }
+    load_seconds_ = 0;
     Env env;
     for (int v : p.inputs) env[jitValue(v)] = source(v);
     std::unordered_set<int> outputs(p.outputs.begin(), p.outputs.end());
     double worst_violation = -1;
     bool any_failure = false, any_degenerate = false;
     run(p.nodes, env, outputs, [&](int v, const c10::IValue& value) {
-      Comparison c = compareValues(value, refs_.load(v));
+      c10::IValue expected = load(v);
+      ScopedTimer timing(result.compare_seconds);
+      Comparison c = compareValues(value, expected);
       result.max_abs_diff = std::max(result.max_abs_diff, c.max_abs_diff);
       result.max_rel_diff = std::max(result.max_rel_diff, c.max_rel_diff);
       // Report the output that fails (or, when all pass, the one with the largest difference).
@@ -104,6 +118,7 @@ class Replayer {
       return true;
     });
     result.status = any_failure ? CheckStatus::Failed : any_degenerate ? CheckStatus::Flagged : CheckStatus::Passed;
+    result.load_seconds = load_seconds_;
     result.seconds = secondsSince(start);
     return result;
   }
@@ -146,7 +161,7 @@ class Replayer {
 
   // Where a partition input comes from: the model's own inputs and parameters, a constant of
   // the program, or the reference store.
-  c10::IValue source(int v) const {
+  c10::IValue source(int v) {
     const jit::Value* jv = jitValue(v);
     auto pos = input_position_.find(jv);
     // Parameters come from the program (never modified in eval mode); model inputs from the
@@ -156,7 +171,12 @@ class Replayer {
     if (is_parameter) return toDevice(program_.graph_inputs.at(pos->second), device_);
     if (pos != input_position_.end() && !refs_.has(v)) return toDevice(program_.graph_inputs.at(pos->second), device_);
     if (jv->node()->kind() == c10::prim::Constant) return toDevice(*jit::toIValue(jv), device_);
-    return toDevice(refs_.load(v), device_);
+    return toDevice(load(v), device_);
+  }
+
+  c10::IValue load(int v) {
+    ScopedTimer timing(load_seconds_);
+    return refs_.load(v);
   }
 
   // Runs `nodes` (ascending IR indices) in `env`; each value of `watched` is handed to
@@ -172,7 +192,7 @@ class Replayer {
       jit::Node* jit_node = program_.ir_nodes.at(node.index);
       if (node.nondeterministic) {
         // Replay cannot re-draw the same numbers: the recorded draw stands in.
-        for (int out : node.outputs) env[jitValue(out)] = toDevice(refs_.load(out), device_);
+        for (int out : node.outputs) env[jitValue(out)] = toDevice(load(out), device_);
       } else {
         evaluator_.runNode(jit_node, env, nullptr, &constants_);
       }
@@ -198,6 +218,7 @@ class Replayer {
   Env constants_;
   std::unordered_map<const jit::Value*, size_t> input_position_;
   std::unordered_map<int, int> kernel_of_node_;
+  double load_seconds_ = 0;  // of the partition being checked
 };
 
 at::Device chooseDevice(const std::string& requested) {

@@ -76,7 +76,9 @@ struct PartitionCheck {
   double max_rel_diff = 0;
   std::string worst_output;  // the output with the largest violation (or largest difference)
   std::string message;       // why it failed, was flagged or skipped
-  double seconds = 0;
+  double seconds = 0;         // all of it; of which:
+  double load_seconds = 0;    //   reading references
+  double compare_seconds = 0; //   comparing outputs
 };
 
 struct CompositionCheck {
