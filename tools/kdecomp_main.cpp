@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "kdecomp/analysis.h"
+#include "kdecomp/emit.h"
 #include "kdecomp/graph.h"
 #include "kdecomp/importer.h"
 #include "kdecomp/partition.h"
@@ -221,6 +222,7 @@ struct Stages {
   bool write_tree = true;
   bool record = true;
   bool verify = true;
+  bool emit = true;
 };
 
 // Import, partition and then whatever `stages` asks, writing into `dir` (or, when empty,
@@ -261,6 +263,15 @@ int runStages(const char* command, const ModelSource& source, fs::path dir, cons
       writeAtomically(dir / "decomposition_analysis.md", kdecomp::decompositionAnalysisMarkdown(model.graph, tree, meta));
     }
     std::string reference_dir = (dir / "reference").string();
+    if (stages.emit) {
+      kdecomp::EmitReport emitted = kdecomp::emitTests(model.graph, tree, dir.string());
+      summary["emitted"] = {{"kernel", emitted.files[0]}, {"fusion", emitted.files[1]}, {"layer", emitted.files[2]},
+                            {"model", emitted.files[3]}, {"skipped", emitted.skipped}};
+      progress.say("emitted " + std::to_string(emitted.files[0] + emitted.files[1] + emitted.files[2] + emitted.files[3]) +
+                   " test files (" + std::to_string(emitted.skipped.size()) + " only report SKIP) -> " +
+                   (dir / "CMakeLists.txt").string());
+      for (const std::string& s : emitted.skipped) progress.say("  skip " + s);
+    }
     if (stages.record) {
       progress.say("record: running the TorchScript interpreter on the exact inputs");
       kdecomp::RecordOptions record_options;
@@ -309,6 +320,8 @@ int runStages(const char* command, const ModelSource& source, fs::path dir, cons
     std::cerr << "kdecomp " << command << ": error: " << e.what() << "\n";
   } catch (const kdecomp::ReferenceError& e) {
     std::cerr << "kdecomp " << command << ": error: " << e.what() << "\n";
+  } catch (const kdecomp::EmitError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << dir.string() << ": " << e.what() << "\n";
   } catch (const kdecomp::PartitionError& e) {
     std::cerr << "kdecomp " << command << ": error: " << source.model << ": " << e.what() << "\n";
   } catch (const std::exception& e) {
@@ -377,6 +390,11 @@ int main(int argc, char** argv) {
   record_cmd->add_option("outdir", record_dir, "a decomposition's output directory (OUT/{source_level}/{model_name})")->required();
   record_cmd->add_option("--summary-json", record_summary, "write timings and reference bytes here");
   record_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+
+  auto* emit_cmd = app.add_subcommand("emit", "Write the C++ tests of a decomposition (one per unique workload per tier)");
+  std::string emit_dir;
+  emit_cmd->add_option("outdir", emit_dir, "a decomposition's output directory (OUT/{source_level}/{model_name})")->required();
+  emit_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
 
   auto* verify_cmd = app.add_subcommand("verify", "Replay every partition of a decomposition against its references");
   std::string verify_dir, verify_summary;
@@ -504,6 +522,17 @@ int main(int argc, char** argv) {
     }
     return runStages("decompose", source, dir, decompose_out, Stages{}, verify_options, threads, decompose_summary);
   }
+  if (*emit_cmd) {
+    ModelSource source;
+    try {
+      source = readModelSource(emit_dir);
+    } catch (const kdecomp::ImportError& e) {
+      std::cerr << "kdecomp emit: error: " << e.what() << "\n";
+      return kExitBadInput;
+    }
+    Stages stages{/*write_tree=*/false, /*record=*/false, /*verify=*/false, /*emit=*/true};
+    return runStages("emit", source, emit_dir, "", stages, verify_options, threads, "");
+  }
   if (*record_cmd || *verify_cmd) {
     bool record = record_cmd->parsed();
     fs::path dir = record ? record_dir : verify_dir;
@@ -514,7 +543,7 @@ int main(int argc, char** argv) {
       std::cerr << "kdecomp " << (record ? "record" : "verify") << ": error: " << e.what() << "\n";
       return kExitBadInput;
     }
-    Stages stages{/*write_tree=*/false, /*record=*/record, /*verify=*/!record};
+    Stages stages{/*write_tree=*/false, /*record=*/record, /*verify=*/!record, /*emit=*/false};
     return runStages(record ? "record" : "verify", source, dir, "", stages, verify_options, threads,
                      record ? record_summary : verify_summary);
   }

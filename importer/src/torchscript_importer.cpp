@@ -55,6 +55,23 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
 
 std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+// The model's name: meta.json's model_name when the exporter wrote one beside the model (an
+// export may live in any directory, e.g. OUT/level3/<model>/export), else the directory's name.
+std::string modelName(const std::string& model_path) {
+  fs::path dir = fs::path(model_path).parent_path();
+  std::ifstream in(dir / "meta.json");
+  if (in) {
+    try {
+      auto meta = nlohmann::json::parse(in);
+      std::string name = meta.value("model_name", "");
+      if (!name.empty()) return name;
+    } catch (const std::exception&) {
+      // A damaged meta.json only loses the name.
+    }
+  }
+  return dir.filename().string();
+}
+
 
 // Shapes and kinds of every value, from a run on the exact inputs (the last run wins).
 struct ShapeObservations {
@@ -572,7 +589,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   } catch (const ImportError& e) {
     throw ImportError(path + ": " + e.what());
   }
-  result.graph.name = fs::path(path).parent_path().filename().string();
+  result.graph.name = modelName(path);
   for (auto& w : warnings) result.graph.warnings.push_back(std::move(w));
   result.timings.transform_s += secondsSince(t0);
   result.program = std::move(program);

@@ -1,0 +1,31 @@
+// How an IR node is spelled as C++ against LibTorch's ATen API: the op's schema, parsed, and
+// whether the op exists as an `at::` function or only as a Tensor method.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace kdecomp {
+
+struct SchemaArgument {
+  std::string type;  // alias annotations removed: "Tensor", "Tensor?", "int[]", "Scalar", ...
+  std::string name;
+};
+
+struct ParsedSchema {
+  std::string op;        // "conv2d" (namespace and overload removed)
+  std::string ns;        // "aten"
+  std::string overload;  // "Tensor" for aten::add.Tensor, "" when none
+  std::vector<SchemaArgument> arguments;
+  std::vector<std::string> returns;  // return types
+};
+
+// Parses "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor".
+// Returns false when the text is not a schema.
+bool parseSchema(const std::string& text, ParsedSchema& out);
+
+// Ops that LibTorch offers as Tensor methods only (no at:: function): emitted as `x.op(...)`.
+// In-place ops (trailing underscore) are always emitted as methods.
+bool isMethodOnly(const std::string& op);
+
+}  // namespace kdecomp

@@ -1,0 +1,17 @@
+// Shared between the emitter's translation units.
+#pragma once
+
+#include <string>
+
+#include "kdecomp/graph.h"
+
+namespace kdecomp {
+
+// The C++ parameter type of a partition input ("const at::Tensor&", "int64_t", ...); "" when
+// the value kind has none.
+std::string cppParameterType(const Value& v);
+
+// The text of kdecomp_test_support.h, written once per model directory.
+const char* testSupportHeader();
+
+}  // namespace kdecomp

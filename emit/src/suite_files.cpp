@@ -1,0 +1,246 @@
+// The emitted suite of one model: a .cpp per unique workload per tier, one unity source per
+// tier (so that a whole tier costs one heavy compile), the CMakeLists.txt that builds them and
+// registers every test with ctest, and the support header.
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "aten_spelling.h"
+#include "emit_internal.h"
+#include "kdecomp/emit.h"
+
+namespace kdecomp {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr Tier kTiers[] = {Tier::Kernel, Tier::Fusion, Tier::Layer, Tier::Model};
+
+// A C++ identifier for a workload name (model names are free text: "export", "2_MLP").
+std::string identifier(const std::string& name) {
+  static const std::set<std::string> kKeywords = {"export", "class", "namespace", "template", "operator", "delete", "new",
+                                                  "default", "register", "union", "auto", "int", "float", "double",
+                                                  "char", "bool", "void", "return", "module", "import"};
+  std::string id;
+  for (char c : name) id += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  if (id.empty() || std::isdigit(static_cast<unsigned char>(id[0]))) id = "w_" + id;
+  if (kKeywords.count(id)) id += "_model";
+  return id;
+}
+
+std::string var(int value) { return "v" + std::to_string(value); }
+
+std::string shapeList(const Graph& g, const std::vector<int>& values) {
+  std::string s;
+  for (int v : values) {
+    const Value& value = g.values[v];
+    s += "\n//   %" + value.debug_name + " : " + formatType(value);
+  }
+  return s;
+}
+
+// The loader of the support header's TestContext for a partition input of this kind.
+std::string loaderFor(const Value& v) {
+  switch (v.kind) {
+    case ValueKind::Tensor: return "tensor";
+    case ValueKind::TensorList: return "tensors";
+    case ValueKind::Int: return "integer";
+    case ValueKind::Float: return "real";
+    case ValueKind::Bool: return "boolean";
+    case ValueKind::IntList: return "integers";
+    case ValueKind::FloatList: return "reals";
+    default: return "";
+  }
+}
+
+void writeFile(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw EmitError("cannot write " + path.string());
+}
+
+struct EmittedTest {
+  std::string name;  // workload name = file stem = test name
+  Tier tier;
+  bool runnable = false;
+};
+
+// One workload's test file. Returns why it only skips ("" when it runs).
+std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Workload& w, std::string& text) {
+  const Partition& p = tree.partitions[w.instances.at(0)];
+  std::string fn = identifier(w.name);
+  std::ostringstream out;
+  out << "// Written by kdecomp. Tier: " << toString(w.tier) << ". Component: " << w.name << "\n";
+  if (!p.template_label.empty()) out << "// Template: " << p.template_label << "\n";
+  out << "// Module: " << (p.module_path.empty() ? "(root)" : p.module_path) << " (" << p.module_class << ")\n";
+  std::set<std::string> parents;
+  for (int i : w.instances) {
+    if (tree.partitions[i].parent >= 0) parents.insert(tree.partitions[i].parent == 0 ? "root" : tree.partitions[tree.partitions[i].parent].id);
+  }
+  out << "// Parents:";
+  for (const std::string& parent : parents) out << " " << parent;
+  out << "\n// Ops:";
+  for (int n : p.nodes) out << " " << g.nodes[n].kind;
+  out << "\n// Inputs:" << shapeList(g, p.inputs) << "\n// Outputs:" << shapeList(g, p.outputs) << "\n";
+  out << "// FLOPs: " << p.flops << "\n// Instances (" << w.instances.size() << "):";
+  for (int i : w.instances) out << " " << tree.partitions[i].id;
+  out << "\n#include \"../kdecomp_test_support.h\"\n\n";
+
+  std::string skip;
+  std::string body;
+  try {
+    for (int v : p.inputs) {
+      if (cppParameterType(g.values[v]).empty()) {
+        throw EmitError("input %" + g.values[v].debug_name + " is a " + toString(g.values[v].kind));
+      }
+    }
+    for (int v : p.outputs) {
+      if (loaderFor(g.values[v]).empty()) throw EmitError("output %" + g.values[v].debug_name + " is a " + toString(g.values[v].kind));
+    }
+    body = emitPartitionBody(g, p);
+  } catch (const EmitError& e) {
+    skip = e.what();
+  }
+
+  bool single_tensor = p.outputs.size() == 1 && g.values[p.outputs[0]].kind == ValueKind::Tensor;
+  if (skip.empty()) {
+    out << "namespace " << tierDirectory(w.tier) << " {\n\n";
+    out << "// The partition as plain ATen calls: replace this body with your own kernel.\n";
+    out << (single_tensor ? "at::Tensor " : "std::vector<c10::IValue> ") << fn << "(";
+    for (size_t i = 0; i < p.inputs.size(); ++i) {
+      out << (i ? ", " : "") << cppParameterType(g.values[p.inputs[i]]) << " " << var(p.inputs[i]);
+    }
+    out << ") {\n" << body;
+    if (single_tensor) {
+      out << "  return " << var(p.outputs[0]) << ";\n";
+    } else {
+      out << "  return {";
+      for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << "c10::IValue(" << var(p.outputs[i]) << ")";
+      out << "};\n";
+    }
+    out << "}\n\n}  // namespace " << tierDirectory(w.tier) << "\n\n";
+  }
+  out << "KDECOMP_TEST(" << fn << ") {\n";
+  if (!skip.empty()) {
+    std::string reason;
+    for (char c : skip) reason += c == '"' ? '\'' : c;
+    out << "  return ctx.skip(\"" << reason << "\");\n}\n";
+    text = out.str();
+    return skip;
+  }
+  for (int i : w.instances) {
+    const Partition& q = tree.partitions[i];
+    out << "  ctx.check(\"" << q.id << "\", " << tierDirectory(w.tier) << "::" << fn << "(";
+    for (size_t k = 0; k < q.inputs.size(); ++k) {
+      out << (k ? ", " : "") << "ctx." << loaderFor(g.values[q.inputs[k]]) << "(" << q.inputs[k] << ")";
+    }
+    out << "), {";
+    for (size_t k = 0; k < q.outputs.size(); ++k) out << (k ? ", " : "") << q.outputs[k];
+    out << "});\n";
+  }
+  out << "  return ctx.finish();\n}\n";
+  text = out.str();
+  return "";
+}
+
+std::string cmakeLists(const std::string& model, const std::vector<EmittedTest>& tests) {
+  std::ostringstream out;
+  out << "# Written by kdecomp: builds the emitted tests of " << model << " and registers them with ctest.\n"
+      << "#   cmake -S . -B build -G Ninja && cmake --build build && ctest --test-dir build\n"
+      << "# One unity executable per tier (level_N_*_tests NAME runs one test); -DKDECOMP_STANDALONE_TESTS=ON\n"
+      << "# also builds every test file on its own. KDECOMP_DEVICE=cpu|cuda, KDECOMP_REQUIRE_CUDA=1.\n"
+      << "cmake_minimum_required(VERSION 3.18)\n"
+      << "project(kdecomp_emitted CXX)\n"
+      << "set(CMAKE_CXX_STANDARD 17)\nset(CMAKE_CXX_STANDARD_REQUIRED ON)\n"
+      << "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n"
+      << "find_package(Torch REQUIRED)\n"
+      << "option(KDECOMP_STANDALONE_TESTS \"one executable per test file as well\" OFF)\n"
+      << "enable_testing()\n"
+      << "set(KDECOMP_REFERENCE_DIR \"${CMAKE_CURRENT_SOURCE_DIR}/reference\" CACHE PATH \"recorded references\")\n"
+      << "function(kdecomp_test_target target)\n"
+      << "  target_link_libraries(${target} PRIVATE ${TORCH_LIBRARIES})\n"
+      << "  target_compile_definitions(${target} PRIVATE KDECOMP_REFERENCE_DIR=\"${KDECOMP_REFERENCE_DIR}\")\n"
+      << "endfunction()\n";
+  for (Tier tier : kTiers) {
+    std::string dir = tierDirectory(tier);
+    bool any = false;
+    for (const EmittedTest& t : tests) any |= t.tier == tier;
+    if (!any) continue;
+    out << "\nadd_executable(" << dir << "_tests " << dir << "_unity.cpp)\n"
+        << "kdecomp_test_target(" << dir << "_tests)\n"
+        << "target_compile_definitions(" << dir << "_tests PRIVATE KDECOMP_UNITY)\n";
+    if (tier == Tier::Kernel) {
+      out << "target_precompile_headers(" << dir << "_tests PRIVATE kdecomp_test_support.h)\n";
+    } else {
+      out << "target_precompile_headers(" << dir << "_tests REUSE_FROM level_0_kernel_tests)\n";
+    }
+    for (const EmittedTest& t : tests) {
+      if (t.tier != tier) continue;
+      std::string id = identifier(t.name);
+      out << "add_test(NAME " << toString(tier) << "/" << t.name << " COMMAND " << dir << "_tests " << id << ")\n"
+          << "set_tests_properties(" << toString(tier) << "/" << t.name << " PROPERTIES LABELS " << toString(tier)
+          << " SKIP_RETURN_CODE 77)\n";
+    }
+    out << "if(KDECOMP_STANDALONE_TESTS)\n";
+    for (const EmittedTest& t : tests) {
+      if (t.tier != tier) continue;
+      out << "  add_executable(" << toString(tier) << "_" << identifier(t.name) << " " << dir << "/" << t.name << ".cpp)\n"
+          << "  kdecomp_test_target(" << toString(tier) << "_" << identifier(t.name) << ")\n";
+    }
+    out << "endif()\n";
+  }
+  return out.str();
+}
+
+}  // namespace
+
+EmitReport emitTests(const Graph& graph, const PartitionTree& tree, const std::string& model_dir) {
+  EmitReport report;
+  fs::path root(model_dir);
+  // Everything emitted before is ours to replace: stale tests of renamed workloads must go.
+  for (Tier tier : kTiers) {
+    std::error_code ignored;
+    fs::remove_all(root / tierDirectory(tier), ignored);
+    fs::remove(root / (std::string(tierDirectory(tier)) + "_unity.cpp"), ignored);
+  }
+  std::vector<EmittedTest> tests;
+  // Kernels first so that the kernel tier owns the precompiled header the others reuse.
+  for (Tier tier : kTiers) {
+    for (const Workload& w : tree.workloads) {
+      if (w.tier != tier) continue;
+      std::string text;
+      std::string skip = emitWorkloadFile(graph, tree, w, text);
+      writeFile(root / tierDirectory(tier) / (w.name + ".cpp"), text);
+      if (!skip.empty()) report.skipped.push_back(w.name + ": " + skip);
+      tests.push_back({w.name, tier, skip.empty()});
+      ++report.files[static_cast<int>(tier)];
+    }
+  }
+  bool has_kernels = report.files[static_cast<int>(Tier::Kernel)] > 0;
+  if (!has_kernels) throw EmitError("no kernel tier to emit");
+  for (Tier tier : kTiers) {
+    std::ostringstream unity;
+    unity << "// Written by kdecomp: every " << toString(tier) << " test in one translation unit.\n"
+          << "#define KDECOMP_UNITY 1\n";
+    std::vector<std::string> names;
+    for (const EmittedTest& t : tests) {
+      if (t.tier != tier) continue;
+      unity << "#include \"" << tierDirectory(tier) << "/" << t.name << ".cpp\"\n";
+      names.push_back(identifier(t.name));
+    }
+    if (names.empty()) continue;
+    unity << "\nint main(int argc, char** argv) {\n  return kdecomp_support::dispatch(argc, argv, {\n";
+    for (const std::string& n : names) unity << "    {\"" << n << "\", &kdecomp_test_" << n << "},\n";
+    unity << "  });\n}\n";
+    writeFile(root / (std::string(tierDirectory(tier)) + "_unity.cpp"), unity.str());
+  }
+  writeFile(root / "kdecomp_test_support.h", testSupportHeader());
+  writeFile(root / "CMakeLists.txt", cmakeLists(root.filename().string(), tests));
+  return report;
+}
+
+}  // namespace kdecomp

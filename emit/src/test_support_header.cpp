@@ -1,0 +1,229 @@
+// kdecomp_test_support.h, the one header every emitted test includes: reference loading, the
+// device choice, the contract's comparison rule and the PASS / FAIL / SKIP protocol. Written
+// against the stable at:: API so that it builds with LibTorch 1.13 and 2.x.
+#include "emit_internal.h"
+
+namespace kdecomp {
+
+const char* testSupportHeader() {
+  return R"SUPPORT(// Written by kdecomp: support code shared by the emitted tests of this model.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#ifndef KDECOMP_REFERENCE_DIR
+#define KDECOMP_REFERENCE_DIR "reference"
+#endif
+
+namespace kdecomp_support {
+
+constexpr int kSkipExitCode = 77;  // ctest's SKIP_RETURN_CODE
+
+inline std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+inline std::string referenceDir() {
+  std::string dir = env("KDECOMP_REFERENCE_DIR");
+  return dir.empty() ? KDECOMP_REFERENCE_DIR : dir;
+}
+
+// KDECOMP_DEVICE=cpu|cuda|auto (default auto); KDECOMP_REQUIRE_CUDA=1 fails without a GPU.
+inline at::Device chooseDevice() {
+  std::string requested = env("KDECOMP_DEVICE");
+  bool cuda = at::hasCUDA();
+  if (env("KDECOMP_REQUIRE_CUDA") == "1" && !cuda) throw std::runtime_error("KDECOMP_REQUIRE_CUDA=1 but no CUDA device");
+  if (requested == "cpu") return at::Device(at::kCPU);
+  if (requested == "cuda" && !cuda) throw std::runtime_error("KDECOMP_DEVICE=cuda but no CUDA device");
+  if (requested == "cuda" || (requested != "cpu" && cuda)) {
+    at::globalContext().setAllowTF32CuBLAS(false);  // references are float32
+    at::globalContext().setAllowTF32CuDNN(false);
+    return at::Device(at::kCUDA);
+  }
+  return at::Device(at::kCPU);
+}
+
+struct Comparison {
+  bool match = true;
+  double max_abs = 0;
+  double max_rel = 0;
+  std::string message;
+};
+
+inline Comparison compareTensor(const at::Tensor& actual_in, const at::Tensor& expected_in) {
+  Comparison c;
+  if (actual_in.sizes() != expected_in.sizes()) {
+    std::ostringstream s;
+    s << "shape " << actual_in.sizes() << " != recorded " << expected_in.sizes();
+    return {false, 0, 0, s.str()};
+  }
+  if (actual_in.scalar_type() != expected_in.scalar_type()) {
+    return {false, 0, 0, std::string("dtype ") + c10::toString(actual_in.scalar_type()) + " != recorded " +
+                             c10::toString(expected_in.scalar_type())};
+  }
+  at::Tensor a = actual_in.cpu().to(at::kDouble);
+  at::Tensor b = expected_in.cpu().to(at::kDouble);
+  at::ScalarType type = expected_in.scalar_type();
+  double tol = (type == at::kHalf || type == at::kBFloat16) ? 1e-2 : 1e-4;
+  bool exact = !at::isFloatingType(type);
+  at::Tensor diff = (a - b).abs();
+  at::Tensor same = a.eq(b).logical_or(a.isnan().logical_and(b.isnan()));  // inf == inf, NaN ~ NaN
+  diff = at::where(same, at::zeros_like(diff), diff);
+  at::Tensor bad = exact ? diff.gt(0) : diff.le(b.abs() * tol + tol).logical_not();
+  if (a.numel() > 0) {
+    c.max_abs = at::nan_to_num(diff, INFINITY).max().item<double>();
+    c.max_rel = at::nan_to_num(diff / b.abs().clamp_min(1e-12), INFINITY).max().item<double>();
+  }
+  int64_t violations = bad.sum().item<int64_t>();
+  if (violations > 0) {
+    c.match = false;
+    std::ostringstream s;
+    s << violations << " of " << a.numel() << " elements out of tolerance";
+    c.message = s.str();
+  }
+  return c;
+}
+
+inline Comparison compareValue(const c10::IValue& actual, const c10::IValue& expected) {
+  if (expected.isTensor()) {
+    if (!actual.isTensor()) return {false, 0, 0, "expected a tensor"};
+    return compareTensor(actual.toTensor(), expected.toTensor());
+  }
+  if (expected.isList()) {
+    if (!actual.isList() || actual.toListRef().size() != expected.toListRef().size()) return {false, 0, 0, "list differs"};
+    Comparison all;
+    for (size_t i = 0; i < expected.toListRef().size(); ++i) {
+      Comparison c = compareValue(actual.toListRef()[i], expected.toListRef()[i]);
+      all.max_abs = std::max(all.max_abs, c.max_abs);
+      all.max_rel = std::max(all.max_rel, c.max_rel);
+      if (!c.match && all.match) all = {false, all.max_abs, all.max_rel, "element " + std::to_string(i) + ": " + c.message};
+    }
+    return all;
+  }
+  if (actual == expected) return {};
+  return {false, 0, 0, "value differs"};
+}
+
+// One test: loads references, runs instances, reports.
+class TestContext {
+ public:
+  explicit TestContext(std::string name) : name_(std::move(name)), device_(chooseDevice()) {}
+
+  bool referencesRecorded() const { return std::ifstream(referenceDir() + "/manifest.json").good(); }
+
+  c10::IValue load(int value_id) const {
+    char file[32];
+    std::snprintf(file, sizeof file, "/v%06d.pt", value_id);
+    std::string path = referenceDir() + file;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("missing reference " + path + " (run `kdecomp record`)");
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return torch::jit::pickle_load(bytes);
+  }
+
+  at::Tensor tensor(int value_id) const { return load(value_id).toTensor().to(device_); }
+  std::vector<at::Tensor> tensors(int value_id) const {
+    std::vector<at::Tensor> out;
+    for (const c10::IValue& v : load(value_id).toListRef()) out.push_back(v.toTensor().to(device_));
+    return out;
+  }
+  int64_t integer(int value_id) const { return load(value_id).toInt(); }
+  double real(int value_id) const { return load(value_id).toDouble(); }
+  bool boolean(int value_id) const { return load(value_id).toBool(); }
+  std::vector<int64_t> integers(int value_id) const { return load(value_id).toIntVector(); }
+  std::vector<double> reals(int value_id) const { return load(value_id).toDoubleVector(); }
+
+  void check(const std::string& instance, const std::vector<c10::IValue>& outputs, const std::vector<int>& expected_ids) {
+    Comparison worst;
+    for (size_t i = 0; i < expected_ids.size(); ++i) {
+      c10::IValue actual = outputs.at(i);
+      if (actual.isTensor()) actual = actual.toTensor().cpu();
+      Comparison c = compareValue(actual, load(expected_ids[i]));
+      worst.max_abs = std::max(worst.max_abs, c.max_abs);
+      worst.max_rel = std::max(worst.max_rel, c.max_rel);
+      if (!c.match && worst.match) worst = {false, worst.max_abs, worst.max_rel, "output " + std::to_string(i) + ": " + c.message};
+    }
+    std::printf("%s %s [%s] on %s: max abs diff %.3g, max rel diff %.3g%s%s\n", worst.match ? "PASS" : "FAIL",
+                name_.c_str(), instance.c_str(), device_.is_cuda() ? "cuda" : "cpu", worst.max_abs, worst.max_rel,
+                worst.match ? "" : " -- ", worst.message.c_str());
+    failures_ += worst.match ? 0 : 1;
+  }
+  void check(const std::string& instance, const at::Tensor& output, const std::vector<int>& expected_ids) {
+    check(instance, std::vector<c10::IValue>{output}, expected_ids);
+  }
+
+  int skip(const std::string& reason) const {
+    std::printf("SKIP %s: %s\n", name_.c_str(), reason.c_str());
+    return kSkipExitCode;
+  }
+  int finish() const { return failures_ == 0 ? 0 : 1; }
+
+ private:
+  std::string name_;
+  at::Device device_;
+  int failures_ = 0;
+};
+
+using TestFunction = int (*)(TestContext&);
+
+inline int runTest(const std::string& name, TestFunction test) {
+  try {
+    TestContext ctx(name);
+    if (!ctx.referencesRecorded()) return ctx.skip("references are not recorded in " + referenceDir() + " (run `kdecomp record`)");
+    return test(ctx);
+  } catch (const std::exception& e) {
+    std::printf("FAIL %s: %s\n", name.c_str(), e.what());
+    return 1;
+  }
+}
+
+// The unity executables: `level_0_kernel_tests NAME` runs one test, no argument runs all.
+inline int dispatch(int argc, char** argv, const std::map<std::string, TestFunction>& tests) {
+  if (argc > 1) {
+    auto it = tests.find(argv[1]);
+    if (it == tests.end()) {
+      std::fprintf(stderr, "no test named %s\n", argv[1]);
+      return 2;
+    }
+    return runTest(it->first, it->second);
+  }
+  int status = 0;
+  for (const auto& [name, test] : tests) {
+    int rc = runTest(name, test);
+    if (rc != 0 && rc != kSkipExitCode) status = 1;
+  }
+  return status;
+}
+
+}  // namespace kdecomp_support
+
+// Each emitted file defines its test with this; built alone (not in a unity batch) it gets a main.
+#ifdef KDECOMP_UNITY
+#define KDECOMP_MAIN(name)
+#else
+#define KDECOMP_MAIN(name) \
+  int main() { return kdecomp_support::runTest(#name, &kdecomp_test_##name); }
+#endif
+#define KDECOMP_TEST(name)                                          \
+  int kdecomp_test_##name(kdecomp_support::TestContext& ctx);       \
+  KDECOMP_MAIN(name)                                                \
+  int kdecomp_test_##name(kdecomp_support::TestContext& ctx)
+)SUPPORT";
+}
+
+}  // namespace kdecomp
