@@ -8,10 +8,21 @@ namespace kdecomp {
 
 namespace {
 
-// native_functions.yaml entries with `variants: method` only (LibTorch 1.13 and 2.x agree).
-constexpr std::array<std::string_view, 18> kMethodOnlyOps = {
-    "contiguous", "view",    "view_as",  "expand",     "expand_as", "reshape_as", "to",   "type_as",  "repeat",
-    "new_zeros",  "new_ones", "new_full", "new_empty", "item",      "element_size", "dim", "is_contiguous", "size"};
+// ATen ops that LibTorch offers as Tensor methods only: the public ATen/ops/<op>.h headers of
+// LibTorch 1.13 that define no at:: function (listed with a scan of /usr/include/ATen/ops), plus
+// the size/stride accessors. In-place ops are emitted as methods regardless.
+constexpr std::array<std::string_view, 70> kMethodOnlyOps = {
+    "adaptive_avg_pool3d_backward", "align_as", "align_to", "ccol_indices", "chalf", "coalesce",
+    "col_indices", "conj", "contiguous", "crow_indices", "dense_dim", "dim", "element_size", "expand",
+    "expand_as", "fill_diagonal", "indices", "is_coalesced", "is_complex", "is_conj", "is_contiguous",
+    "is_floating_point", "is_inference", "is_leaf", "is_neg", "is_pinned", "is_set_to", "is_signed", "item",
+    "mH", "mT", "matrix_H", "new_empty", "new_empty_strided", "new_full", "new_ones", "new_zeros", "numpy_T",
+    "output_nr", "pin_memory", "qscheme", "record_stream", "refine_names", "rename", "repeat",
+    "requires_grad", "reshape_as", "retain_grad", "retains_grad", "row_indices", "set_data", "size",
+    "sparse_dim", "sparse_mask", "stride", "sum_to_size", "to", "to_dense", "to_mkldnn", "to_padded_tensor",
+    "to_sparse", "to_sparse_bsc", "to_sparse_bsr", "to_sparse_csc", "to_sparse_csr", "type_as", "unfold",
+    "values", "view", "view_as",
+};
 
 std::string trim(std::string s) {
   size_t b = s.find_first_not_of(' ');

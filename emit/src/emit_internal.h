@@ -11,6 +11,9 @@ namespace kdecomp {
 // the value kind has none.
 std::string cppParameterType(const Value& v);
 
+// One node as C++ statements binding v<output id> (throws EmitError when it has no spelling).
+std::string emitNodeStatements(const Graph& graph, const Node& node);
+
 // The text of kdecomp_test_support.h, written once per model directory.
 const char* testSupportHeader();
 

@@ -187,6 +187,12 @@ std::string cppParameterType(const Value& v) {
   }
 }
 
+std::string emitNodeStatements(const Graph& graph, const Node& node) {
+  std::ostringstream out;
+  emitNode(out, graph, node);
+  return out.str();
+}
+
 std::string emitPartitionBody(const Graph& graph, const Partition& partition) {
   std::ostringstream out;
   for (int index : partition.nodes) {

@@ -147,6 +147,91 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
   return "";
 }
 
+// verification/composition_test.cpp: the model from its recorded inputs and parameters alone,
+// every kernel through its emitted function (so an edited kernel shows here), glue inline.
+// Returns why it can only skip ("" when it runs).
+std::string compositionSource(const Graph& g, const PartitionTree& tree, const std::vector<EmittedTest>& tests,
+                              std::string& text) {
+  const Partition& root = tree.partitions[0];
+  std::map<int, const Partition*> kernel_at;  // IR node -> kernel partition
+  std::set<int> in_kernel;                    // nodes a kernel replays itself (its own glue)
+  for (const Partition& p : tree.partitions) {
+    if (p.tier != Tier::Kernel) continue;
+    kernel_at[p.kernel_node] = &p;
+    in_kernel.insert(p.nodes.begin(), p.nodes.end());
+  }
+  std::map<std::string, bool> runnable;
+  for (const EmittedTest& t : tests) {
+    if (t.tier == Tier::Kernel) runnable[t.name] = t.runnable;
+  }
+  std::ostringstream includes, body;
+  std::string skip;
+  std::set<std::string> included;
+  try {
+    for (int index : root.nodes) {
+      const Node& node = g.nodes[index];
+      auto kernel = kernel_at.find(index);
+      if (kernel == kernel_at.end()) {
+        if (!in_kernel.count(index)) body << emitNodeStatements(g, node);  // glue of a group
+        continue;
+      }
+      const Partition& k = *kernel->second;
+      const Workload& w = tree.workloads[k.workload];
+      if (node.nondeterministic) {
+        // The recorded draw stands in for the random op, as in verification.
+        for (int out : node.outputs) body << "  auto " << var(out) << " = ctx.tensor(" << out << ");\n";
+        continue;
+      }
+      if (!runnable[w.name]) throw EmitError("kernel " + w.name + " has no emitted function");
+      if (included.insert(w.name).second) includes << "#include \"../level_0_kernel/" << w.name << ".cpp\"\n";
+      std::string call = std::string(tierDirectory(Tier::Kernel)) + "::" + identifier(w.name) + "(";
+      for (size_t i = 0; i < k.inputs.size(); ++i) call += (i ? ", " : "") + var(k.inputs[i]);
+      call += ")";
+      bool single = k.outputs.size() == 1 && g.values[k.outputs[0]].kind == ValueKind::Tensor;
+      if (single) {
+        body << "  auto " << var(k.outputs[0]) << " = " << call << ";\n";
+        continue;
+      }
+      std::string result = "k" + std::to_string(index);
+      body << "  auto " << result << " = " << call << ";\n";
+      for (size_t i = 0; i < k.outputs.size(); ++i) {
+        const Value& v = g.values[k.outputs[i]];
+        std::string as = v.kind == ValueKind::Tensor ? ".toTensor()" : v.kind == ValueKind::TensorList ? ".toTensorVector()"
+                         : v.kind == ValueKind::Int ? ".toInt()" : v.kind == ValueKind::Float ? ".toDouble()"
+                         : v.kind == ValueKind::IntList ? ".toIntVector()" : "";
+        if (as.empty()) throw EmitError("kernel output %" + v.debug_name + " is a " + toString(v.kind));
+        body << "  auto " << var(k.outputs[i]) << " = " << result << "[" << i << "]" << as << ";\n";
+      }
+    }
+  } catch (const EmitError& e) {
+    skip = e.what();
+  }
+  std::ostringstream out;
+  out << "// Written by kdecomp: the composition test. The model runs from its recorded inputs and\n"
+      << "// parameters alone, calling every emitted kernel function in order (glue inline), and must\n"
+      << "// reproduce the recorded model outputs (max abs diff < 1e-4).\n"
+      << "#define KDECOMP_UNITY 1\n#include \"../kdecomp_test_support.h\"\n";
+  if (skip.empty()) out << includes.str();
+  out << "\nint kdecomp_composition(kdecomp_support::TestContext& ctx) {\n";
+  if (!skip.empty()) {
+    std::string reason;
+    for (char c : skip) reason += c == '"' ? '\'' : c;
+    out << "  return ctx.skip(\"" << reason << "\");\n}\n";
+  } else {
+    for (int v : root.inputs) {
+      out << "  auto " << var(v) << " = ctx." << loaderFor(g.values[v]) << "(" << v << ");\n";
+    }
+    out << body.str() << "  ctx.check(\"composition\", std::vector<c10::IValue>{";
+    for (size_t i = 0; i < g.outputs.size(); ++i) out << (i ? ", " : "") << "c10::IValue(" << var(g.outputs[i]) << ")";
+    out << "}, {";
+    for (size_t i = 0; i < g.outputs.size(); ++i) out << (i ? ", " : "") << g.outputs[i];
+    out << "}, /*max_abs=*/1e-4);\n  return ctx.finish();\n}\n";
+  }
+  out << "\nint main() { return kdecomp_support::runTest(\"composition\", &kdecomp_composition); }\n";
+  text = out.str();
+  return skip;
+}
+
 std::string cmakeLists(const std::string& model, const std::vector<EmittedTest>& tests) {
   std::ostringstream out;
   out << "# Written by kdecomp: builds the emitted tests of " << model << " and registers them with ctest.\n"
@@ -193,6 +278,12 @@ std::string cmakeLists(const std::string& model, const std::vector<EmittedTest>&
     }
     out << "endif()\n";
   }
+  out << "\nadd_executable(composition_test verification/composition_test.cpp)\n"
+      << "kdecomp_test_target(composition_test)\n"
+      << "target_compile_definitions(composition_test PRIVATE KDECOMP_UNITY)\n"
+      << "target_precompile_headers(composition_test REUSE_FROM level_0_kernel_tests)\n"
+      << "add_test(NAME composition COMMAND composition_test)\n"
+      << "set_tests_properties(composition PROPERTIES LABELS composition SKIP_RETURN_CODE 77)\n";
   return out.str();
 }
 
@@ -238,6 +329,10 @@ EmitReport emitTests(const Graph& graph, const PartitionTree& tree, const std::s
     unity << "  });\n}\n";
     writeFile(root / (std::string(tierDirectory(tier)) + "_unity.cpp"), unity.str());
   }
+  std::string composition;
+  std::string composition_skip = compositionSource(graph, tree, tests, composition);
+  if (!composition_skip.empty()) report.skipped.push_back("composition: " + composition_skip);
+  writeFile(root / "verification" / "composition_test.cpp", composition);
   writeFile(root / "kdecomp_test_support.h", testSupportHeader());
   writeFile(root / "CMakeLists.txt", cmakeLists(root.filename().string(), tests));
   return report;

@@ -202,3 +202,75 @@ TEST_CASE("28_VisionTransformer: decompose verifies every tier at exact dims", "
   CHECK(results["totals"]["layer"]["passed"].get<int>() > 0);
   CHECK(results["totals"]["fusion"]["passed"].get<int>() > 0);
 }
+
+// ---- the emitted C++ suite
+
+namespace {
+
+// ctest's list of failed tests ("The following tests FAILED: ... 5 - kernel/x (Failed)").
+std::set<std::string> failedTests(const std::string& ctest_output) {
+  std::set<std::string> failed;
+  size_t start = ctest_output.find("The following tests FAILED:");
+  if (start == std::string::npos) return failed;
+  for (const std::string& line : lines(ctest_output.substr(start))) {
+    size_t dash = line.find(" - ");
+    size_t paren = line.rfind(" (");
+    if (dash != std::string::npos && paren != std::string::npos && paren > dash) failed.insert(line.substr(dash + 3, paren - dash - 3));
+  }
+  return failed;
+}
+
+// Removes the bias argument (the third) of the at::conv2d call in an emitted kernel file.
+std::string dropConvBias(const std::string& source) {
+  size_t call = source.find("at::conv2d(");
+  REQUIRE(call != std::string::npos);
+  size_t first = source.find(", ", call);
+  size_t second = source.find(", ", first + 2);
+  size_t third = source.find(", ", second + 2);
+  REQUIRE(third != std::string::npos);
+  return source.substr(0, second + 2) + "c10::nullopt" + source.substr(third);
+}
+
+}  // namespace
+
+TEST_CASE("4_LeNet5: the emitted suite builds and passes, an edited kernel fails exactly its test and the composition",
+          "[LeNet5][emit]") {
+  const Decomposition& d = decompose("4_LeNet5");
+  REQUIRE(d.result.exit_code == 0);
+  json tree = readJson(d.dir + "/decomposition_tree.json");
+  // One file per unique workload per tier, the composition test and the CMake project.
+  CHECK(listDir(d.dir + "/level_0_kernel").size() == tree["metadata"]["unique_by_level"]["kernel"].get<size_t>());
+  CHECK(listDir(d.dir + "/level_1_fusion").size() == tree["metadata"]["unique_by_level"]["fusion"].get<size_t>());
+  CHECK(listDir(d.dir + "/level_2_layer").size() == tree["metadata"]["unique_by_level"]["layer"].get<size_t>());
+  CHECK(listDir(d.dir + "/level_3_model").size() == 1);
+  REQUIRE(exists(d.dir + "/verification/composition_test.cpp"));
+  REQUIRE(exists(d.dir + "/CMakeLists.txt"));
+  std::string kernel_file = d.dir + "/level_0_kernel/conv2d_6x16_k5s1p0_fp32.cpp";
+  REQUIRE(exists(kernel_file));
+  CHECK(readFile(kernel_file).find("at::conv2d(") != std::string::npos);
+
+  std::string build = sessionDir() / "lenet5-emitted-build";
+  RunResult configure = run({"cmake", "-S", d.dir, "-B", build, "-G", "Ninja"});
+  INFO(configure.out << configure.err);
+  REQUIRE(configure.exit_code == 0);
+  RunResult compile = run({"cmake", "--build", build});
+  INFO(compile.out << compile.err);
+  REQUIRE(compile.exit_code == 0);
+  RunResult tests = run({"ctest", "--test-dir", build});
+  INFO(tests.out << tests.err);
+  CHECK(tests.exit_code == 0);
+  CHECK(tests.out.find("100% tests passed") != std::string::npos);
+  CHECK(tests.out.find("composition") != std::string::npos);
+
+  // The negative control: the user's edit of one kernel function.
+  std::string original = readFile(kernel_file);
+  writeFile(kernel_file, dropConvBias(original));
+  RunResult rebuild = run({"cmake", "--build", build});
+  INFO(rebuild.out << rebuild.err);
+  REQUIRE(rebuild.exit_code == 0);
+  RunResult broken = run({"ctest", "--test-dir", build});
+  INFO(broken.out);
+  CHECK(broken.exit_code != 0);
+  CHECK(failedTests(broken.out) == std::set<std::string>{"kernel/conv2d_6x16_k5s1p0_fp32", "composition"});
+  writeFile(kernel_file, original);
+}
