@@ -126,6 +126,10 @@ void emitPrim(std::ostringstream& out, const Graph& g, const Node& node) {
     }
     return;
   }
+  if (node.kind == "prim::unchecked_cast" || node.kind == "aten::detach") {  // typing only
+    out << "  auto " << var(node.outputs.at(0)) << " = " << var(node.inputs.at(0)) << ";\n";
+    return;
+  }
   if (node.kind == "prim::NumToTensor") {
     out << "  auto " << var(node.outputs.at(0)) << " = at::scalar_tensor(" << value_or_literal(node.operands.at(0)) << ");\n";
     return;
