@@ -266,9 +266,11 @@ int runStages(const char* command, const ModelSource& source, fs::path dir, cons
     if (stages.emit) {
       kdecomp::EmitReport emitted = kdecomp::emitTests(model.graph, tree, dir.string());
       summary["emitted"] = {{"kernel", emitted.files[0]}, {"fusion", emitted.files[1]}, {"layer", emitted.files[2]},
-                            {"model", emitted.files[3]}, {"skipped", emitted.skipped}};
+                            {"model", emitted.files[3]}, {"python_twins", emitted.python_twins},
+                            {"skipped", emitted.skipped}};
       progress.say("emitted " + std::to_string(emitted.files[0] + emitted.files[1] + emitted.files[2] + emitted.files[3]) +
-                   " test files (" + std::to_string(emitted.skipped.size()) + " only report SKIP) -> " +
+                   " C++ tests and " + std::to_string(emitted.python_twins) + " Python twins (" +
+                   std::to_string(emitted.skipped.size()) + " skipped) -> " +
                    (dir / "CMakeLists.txt").string());
       for (const std::string& s : emitted.skipped) progress.say("  skip " + s);
     }

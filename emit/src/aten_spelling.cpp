@@ -78,12 +78,16 @@ bool parseSchema(const std::string& text, ParsedSchema& out) {
   out.op = name.substr(0, dot);
   out.overload = dot == std::string::npos ? "" : name.substr(dot + 1);
   out.arguments.clear();
+  bool keyword_only = false;
   for (const std::string& arg : splitTopLevel(text.substr(open + 1, close - open - 1))) {
-    if (arg == "*") continue;
+    if (arg == "*") {
+      keyword_only = true;
+      continue;
+    }
     std::string decl = trim(arg.substr(0, arg.find('=')));
     size_t space = decl.rfind(' ');
     if (space == std::string::npos) return false;
-    out.arguments.push_back({stripAlias(decl.substr(0, space)), decl.substr(space + 1)});
+    out.arguments.push_back({stripAlias(decl.substr(0, space)), decl.substr(space + 1), keyword_only});
   }
   std::string returns = trim(text.substr(arrow + 2));
   out.returns.clear();

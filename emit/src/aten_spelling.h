@@ -10,6 +10,7 @@ namespace kdecomp {
 struct SchemaArgument {
   std::string type;  // alias annotations removed: "Tensor", "Tensor?", "int[]", "Scalar", ...
   std::string name;
+  bool keyword_only = false;  // after `*`: Python needs name=value
 };
 
 struct ParsedSchema {

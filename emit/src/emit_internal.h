@@ -4,6 +4,7 @@
 #include <string>
 
 #include "kdecomp/graph.h"
+#include "kdecomp/partition.h"
 
 namespace kdecomp {
 
@@ -13,6 +14,9 @@ std::string cppParameterType(const Value& v);
 
 // One node as C++ statements binding v<output id> (throws EmitError when it has no spelling).
 std::string emitNodeStatements(const Graph& graph, const Node& node);
+
+// The KernelBench-format Python twin of a workload (throws EmitError when an op has no spelling).
+std::string pythonTwin(const Graph& graph, const PartitionTree& tree, const Workload& workload);
 
 // The text of kdecomp_test_support.h, written once per model directory.
 const char* testSupportHeader();

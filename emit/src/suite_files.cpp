@@ -310,6 +310,12 @@ EmitReport emitTests(const Graph& graph, const PartitionTree& tree, const std::s
       std::string text;
       std::string skip = emitWorkloadFile(graph, tree, w, text);
       writeFile(root / tierDirectory(tier) / (w.name + ".cpp"), text);
+      try {
+        writeFile(root / tierDirectory(tier) / (w.name + ".py"), pythonTwin(graph, tree, w));
+        ++report.python_twins;
+      } catch (const EmitError& e) {
+        report.skipped.push_back(w.name + ".py: " + e.what());
+      }
       if (!skip.empty()) report.skipped.push_back(w.name + ": " + skip);
       tests.push_back({w.name, tier, skip.empty()});
       ++report.files[static_cast<int>(tier)];

@@ -233,16 +233,54 @@ std::string dropConvBias(const std::string& source) {
 
 }  // namespace
 
+// Builds the emitted CMake project of a decomposition and runs ctest; returns ctest's output.
+static RunResult buildAndRunSuite(const Decomposition& d, const std::string& build) {
+  RunResult configure = run({"cmake", "-S", d.dir, "-B", build, "-G", "Ninja"});
+  INFO(configure.out << configure.err);
+  REQUIRE(configure.exit_code == 0);
+  RunResult compile = run({"cmake", "--build", build});
+  INFO(compile.out << compile.err);
+  REQUIRE(compile.exit_code == 0);
+  return run({"ctest", "--test-dir", build});
+}
+
+// Every Python twin (level_*/*.py) passes against the references under Debian's interpreter.
+static void requirePythonTwinsPass(const Decomposition& d) {
+  int twins = 0;
+  for (const char* tier : {"level_0_kernel", "level_1_fusion", "level_2_layer", "level_3_model"}) {
+    std::string dir = d.dir + "/" + tier;
+    if (!exists(dir)) continue;
+    for (const std::string& file : listDir(dir)) {
+      if (file.size() < 3 || file.substr(file.size() - 3) != ".py") continue;
+      ++twins;
+      RunResult r = run({python(), dir + "/" + file});
+      INFO(file << ":\n" << r.out << r.err);
+      CHECK(r.exit_code == 0);
+      CHECK(r.out.rfind("PASS ", 0) == 0);
+    }
+  }
+  CHECK(twins == d.summary["emitted"]["python_twins"].get<int>());
+  CHECK(twins > 0);
+}
+
 TEST_CASE("4_LeNet5: the emitted suite builds and passes, an edited kernel fails exactly its test and the composition",
           "[LeNet5][emit]") {
   const Decomposition& d = decompose("4_LeNet5");
   REQUIRE(d.result.exit_code == 0);
   json tree = readJson(d.dir + "/decomposition_tree.json");
   // One file per unique workload per tier, the composition test and the CMake project.
-  CHECK(listDir(d.dir + "/level_0_kernel").size() == tree["metadata"]["unique_by_level"]["kernel"].get<size_t>());
-  CHECK(listDir(d.dir + "/level_1_fusion").size() == tree["metadata"]["unique_by_level"]["fusion"].get<size_t>());
-  CHECK(listDir(d.dir + "/level_2_layer").size() == tree["metadata"]["unique_by_level"]["layer"].get<size_t>());
-  CHECK(listDir(d.dir + "/level_3_model").size() == 1);
+  auto count = [&](const std::string& tier, const std::string& ext) {
+    size_t n = 0;
+    for (const std::string& f : listDir(d.dir + "/" + tier)) n += f.size() > ext.size() && f.substr(f.size() - ext.size()) == ext;
+    return n;
+  };
+  for (const auto& [tier, level] : std::map<std::string, std::string>{
+           {"level_0_kernel", "kernel"}, {"level_1_fusion", "fusion"}, {"level_2_layer", "layer"}, {"level_3_model", "model"}}) {
+    INFO(tier);
+    size_t unique = level == "model" ? 1 : tree["metadata"]["unique_by_level"][level].get<size_t>();
+    CHECK(count(tier, ".cpp") == unique);
+    CHECK(count(tier, ".py") == unique);  // a Python twin beside every test
+  }
   REQUIRE(exists(d.dir + "/verification/composition_test.cpp"));
   REQUIRE(exists(d.dir + "/CMakeLists.txt"));
   std::string kernel_file = d.dir + "/level_0_kernel/conv2d_6x16_k5s1p0_fp32.cpp";
@@ -250,13 +288,7 @@ TEST_CASE("4_LeNet5: the emitted suite builds and passes, an edited kernel fails
   CHECK(readFile(kernel_file).find("at::conv2d(") != std::string::npos);
 
   std::string build = sessionDir() / "lenet5-emitted-build";
-  RunResult configure = run({"cmake", "-S", d.dir, "-B", build, "-G", "Ninja"});
-  INFO(configure.out << configure.err);
-  REQUIRE(configure.exit_code == 0);
-  RunResult compile = run({"cmake", "--build", build});
-  INFO(compile.out << compile.err);
-  REQUIRE(compile.exit_code == 0);
-  RunResult tests = run({"ctest", "--test-dir", build});
+  RunResult tests = buildAndRunSuite(d, build);
   INFO(tests.out << tests.err);
   CHECK(tests.exit_code == 0);
   CHECK(tests.out.find("100% tests passed") != std::string::npos);
@@ -273,4 +305,17 @@ TEST_CASE("4_LeNet5: the emitted suite builds and passes, an edited kernel fails
   CHECK(broken.exit_code != 0);
   CHECK(failedTests(broken.out) == std::set<std::string>{"kernel/conv2d_6x16_k5s1p0_fp32", "composition"});
   writeFile(kernel_file, original);
+}
+
+TEST_CASE("4_LeNet5: every Python twin passes", "[LeNet5][emit]") { requirePythonTwinsPass(decompose("4_LeNet5")); }
+
+TEST_CASE("28_VisionTransformer: the emitted suite and the Python twins pass", "[VisionTransformer][emit]") {
+  const Decomposition& d = decompose("28_VisionTransformer");
+  REQUIRE(d.result.exit_code == 0);
+  RunResult tests = buildAndRunSuite(d, sessionDir() / "vit-emitted-build");
+  INFO(tests.out << tests.err);
+  CHECK(tests.exit_code == 0);
+  CHECK(tests.out.find("100% tests passed") != std::string::npos);
+  CHECK(tests.out.find("composition") != std::string::npos);
+  requirePythonTwinsPass(d);
 }

@@ -20,10 +20,11 @@ class EmitError : public std::runtime_error {
 
 struct EmitReport {
   std::array<int, 4> files{};          // per tier (index = Tier)
+  int python_twins = 0;                // KernelBench-format .py beside the .cpp
   std::vector<std::string> skipped;    // "<workload>: why its test only reports SKIP"
 };
 
-// Writes level_*/<workload>.cpp, kdecomp_test_support.h, unity sources and CMakeLists.txt into
+// Writes level_*/<workload>.cpp (and its Python twin <workload>.py), kdecomp_test_support.h, unity sources and CMakeLists.txt into
 // `model_dir` (the decomposition's output directory; tests read model_dir/reference).
 EmitReport emitTests(const Graph& graph, const PartitionTree& tree, const std::string& model_dir);
 

@@ -1,0 +1,189 @@
+// The KernelBench-format Python twin of an emitted test: `class Model(nn.Module)` whose forward
+// performs the partition's ops as torch.ops.aten calls, get_inputs() / get_init_inputs() at the
+// exact dims (the recorded inputs), and a __main__ that checks against the references.
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+#include <variant>
+
+#include "aten_spelling.h"
+#include "emit_internal.h"
+#include "kdecomp/emit.h"
+
+namespace kdecomp {
+
+namespace {
+
+std::string var(int value) { return "v" + std::to_string(value); }
+
+std::string pyDouble(double d) {
+  if (std::isinf(d)) return d > 0 ? "float('inf')" : "float('-inf')";
+  if (std::isnan(d)) return "float('nan')";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  std::string s = buf;
+  if (s.find_first_of(".eE") == std::string::npos) s += ".0";
+  return s;
+}
+
+// c10::ScalarType numbering, as TorchScript constants carry dtypes.
+std::string pyDtype(int64_t code) {
+  static const char* kNames[] = {"torch.uint8",   "torch.int8",      "torch.int16",     "torch.int32",
+                                 "torch.int64",   "torch.float16",   "torch.float32",   "torch.float64",
+                                 "torch.complex32", "torch.complex64", "torch.complex128", "torch.bool"};
+  if (code >= 0 && code < 12) return kNames[code];
+  if (code == 15) return "torch.bfloat16";
+  throw EmitError("dtype code " + std::to_string(code) + " has no Python spelling");
+}
+
+std::string pyLiteral(const AttributeValue& value, const std::string& schema_type) {
+  std::string type = !schema_type.empty() && schema_type.back() == '?' ? schema_type.substr(0, schema_type.size() - 1)
+                                                                         : schema_type;
+  struct Visitor {
+    const std::string& type;
+    std::string operator()(std::monostate) const { return "None"; }
+    std::string operator()(bool b) const { return b ? "True" : "False"; }
+    std::string operator()(int64_t i) const {
+      if (type == "ScalarType") return pyDtype(i);
+      if (type == "MemoryFormat") {
+        static const char* kFormats[] = {"torch.contiguous_format", "torch.preserve_format", "torch.channels_last",
+                                         "torch.channels_last_3d"};
+        if (i >= 0 && i < 4) return kFormats[i];
+      }
+      if (type == "Layout" && i == 0) return "torch.strided";
+      return std::to_string(i);
+    }
+    std::string operator()(double d) const { return pyDouble(d); }
+    std::string operator()(const std::string& s) const {
+      std::string q = "'";
+      for (char c : s) q += c == '\'' ? std::string("\\'") : std::string(1, c);
+      q += "'";
+      return type == "Device" ? "torch.device(" + q + ")" : q;
+    }
+    std::string operator()(const std::vector<int64_t>& v) const {
+      std::string s = "[";
+      for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+      return s + "]";
+    }
+    std::string operator()(const std::vector<double>& v) const {
+      std::string s = "[";
+      for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + pyDouble(v[i]);
+      return s + "]";
+    }
+    std::string operator()(const std::vector<bool>& v) const {
+      std::string s = "[";
+      for (size_t i = 0; i < v.size(); ++i) s += std::string(i ? ", " : "") + (v[i] ? "True" : "False");
+      return s + "]";
+    }
+  };
+  return std::visit(Visitor{type}, value);
+}
+
+void pyNode(std::ostringstream& out, const Node& node) {
+  if (node.opaque_control_flow) throw EmitError(node.id + ": data-dependent control flow (" + node.kind + ") is not emitted");
+  if (node.nondeterministic) throw EmitError(node.id + ": " + node.kind + " draws random numbers");
+  const std::string ind = "        ";
+  auto operand = [&](const Operand& op, const std::string& type) { return op.isValue() ? var(op.value) : pyLiteral(op.constant, type); };
+  if (node.kind == "prim::ListConstruct") {
+    out << ind << var(node.outputs.at(0)) << " = [";
+    for (size_t i = 0; i < node.operands.size(); ++i) out << (i ? ", " : "") << operand(node.operands[i], "int");
+    out << "]\n";
+    return;
+  }
+  if (node.kind == "prim::ListUnpack") {
+    for (size_t i = 0; i < node.outputs.size(); ++i) out << ind << var(node.outputs[i]) << " = " << var(node.inputs.at(0)) << "[" << i << "]\n";
+    return;
+  }
+  if (node.kind == "prim::unchecked_cast") {
+    out << ind << var(node.outputs.at(0)) << " = " << var(node.inputs.at(0)) << "\n";
+    return;
+  }
+  if (node.kind == "prim::NumToTensor") {
+    out << ind << var(node.outputs.at(0)) << " = torch.scalar_tensor(" << operand(node.operands.at(0), "Scalar") << ")\n";
+    return;
+  }
+  if (node.kind.rfind("prim::", 0) == 0) throw EmitError(node.id + ": " + node.kind + " has no Python spelling yet");
+  ParsedSchema schema;
+  if (node.schema.empty() || !parseSchema(node.schema, schema) || schema.arguments.size() != node.operands.size()) {
+    throw EmitError(node.id + ": " + node.kind + " has no usable schema");
+  }
+  std::string call = "torch.ops." + schema.ns + "." + schema.op + "." + (schema.overload.empty() ? "default" : schema.overload) + "(";
+  for (size_t i = 0; i < node.operands.size(); ++i) {
+    const SchemaArgument& arg = schema.arguments[i];
+    call += (i ? ", " : "") + (arg.keyword_only ? arg.name + "=" : "") + operand(node.operands[i], arg.type);
+  }
+  call += ")";
+  if (node.outputs.size() == 1 && schema.returns.size() <= 1) {
+    out << ind << var(node.outputs[0]) << " = " << call << "\n";
+    return;
+  }
+  std::string tuple = "t" + std::to_string(node.index);
+  out << ind << tuple << " = " << call << "\n";
+  for (size_t i = 0; i < node.outputs.size(); ++i) out << ind << var(node.outputs[i]) << " = " << tuple << "[" << i << "]\n";
+}
+
+}  // namespace
+
+std::string pythonTwin(const Graph& g, const PartitionTree& tree, const Workload& w) {
+  const Partition& p = tree.partitions[w.instances.at(0)];
+  std::ostringstream body;
+  for (int n : p.nodes) pyNode(body, g.nodes[n]);  // throws EmitError for what Python cannot spell
+  std::ostringstream out;
+  out << "# Written by kdecomp: the KernelBench-format twin of " << w.name << ".cpp (" << toString(w.tier) << ").\n"
+      << "# Model.forward performs the partition's ops as torch.ops.aten calls; get_inputs() returns the\n"
+      << "# recorded inputs of instance " << p.id << " at their exact dims (parameters included).\n"
+      << "# Run with Debian's interpreter: /usr/bin/python3 " << w.name << ".py  (checks against reference/)\n"
+      << "import os\nimport sys\n\nimport torch\nimport torch.nn as nn\n\n"
+      << "REFERENCE_DIR = os.environ.get('KDECOMP_REFERENCE_DIR',\n"
+      << "                               os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'reference'))\n"
+      << "INPUT_IDS = [";
+  for (size_t i = 0; i < p.inputs.size(); ++i) out << (i ? ", " : "") << p.inputs[i];
+  out << "]\nOUTPUT_IDS = [";
+  for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << p.outputs[i];
+  out << "]\n\n\ndef load(value_id):\n    return torch.load(os.path.join(REFERENCE_DIR, 'v%06d.pt' % value_id))\n\n\n"
+      << "class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n\n    def forward(self";
+  for (int v : p.inputs) out << ", " << var(v);
+  out << "):\n" << body.str() << "        return ";
+  if (p.outputs.size() == 1) {
+    out << var(p.outputs[0]) << "\n";
+  } else {
+    out << "(";
+    for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << var(p.outputs[i]);
+    out << ")\n";
+  }
+  out << "\n\ndef get_inputs():\n    return [load(i) for i in INPUT_IDS]\n\n\ndef get_init_inputs():\n    return []\n\n\n"
+      << "def matches(actual, expected):\n"
+      << "    if isinstance(expected, torch.Tensor):\n"
+      << "        if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape or actual.dtype != expected.dtype:\n"
+      << "            return False, float('inf')\n"
+      << "        if actual.numel() == 0:\n            return True, 0.0\n"
+      << "        if not (actual.is_floating_point() or actual.is_complex()):\n"
+      << "            return bool(torch.equal(actual, expected)), float((actual.double() - expected.double()).abs().max())\n"
+      << "        tol = 1e-2 if expected.dtype in (torch.float16, torch.bfloat16) else 1e-4\n"
+      << "        a, b = actual.double(), expected.double()\n"
+      << "        same = (a == b) | (torch.isnan(a) & torch.isnan(b))\n"
+      << "        diff = torch.where(same, torch.zeros_like(a), (a - b).abs())\n"
+      << "        ok = bool(((diff <= tol + tol * b.abs()) | same).all())\n"
+      << "        return ok, float(torch.nan_to_num(diff, nan=float('inf')).max())\n"
+      << "    if isinstance(expected, (list, tuple)):\n"
+      << "        results = [matches(a, e) for a, e in zip(actual, expected)]\n"
+      << "        return len(actual) == len(expected) and all(r[0] for r in results), max([r[1] for r in results] + [0.0])\n"
+      << "    return actual == expected, 0.0\n\n\n"
+      << "if __name__ == '__main__':\n"
+      << "    if not os.path.exists(os.path.join(REFERENCE_DIR, 'manifest.json')):\n"
+      << "        print('SKIP " << w.name << ": references are not recorded (run `kdecomp record`)')\n"
+      << "        sys.exit(0)\n"
+      << "    torch.manual_seed(42)\n"
+      << "    with torch.no_grad():\n"
+      << "        outputs = Model(*get_init_inputs())(*get_inputs())\n"
+      << "    if len(OUTPUT_IDS) == 1:\n        outputs = (outputs,)\n"
+      << "    worst, ok = 0.0, True\n"
+      << "    for out, value_id in zip(outputs, OUTPUT_IDS):\n"
+      << "        good, diff = matches(out, load(value_id))\n"
+      << "        ok, worst = ok and good, max(worst, diff)\n"
+      << "    print('%s " << w.name << " [" << p.id << "]: max abs diff %.3g' % ('PASS' if ok else 'FAIL', worst))\n"
+      << "    sys.exit(0 if ok else 1)\n";
+  return out.str();
+}
+
+}  // namespace kdecomp
