@@ -166,6 +166,9 @@ std::string activationSignature(const Graph& g, const Partition& p, const std::s
 
 }  // namespace
 
+// Names longer than this (before the dtype) are cut and given a hash: they are file names.
+constexpr size_t kMaxSignatureChars = 120;
+
 void assignWorkloads(const Graph& g, PartitionTree& tree, const std::string& model_name) {
   std::set<int> parameters;
   for (const Parameter& p : g.parameters) parameters.insert(p.value);
@@ -240,6 +243,12 @@ void assignWorkloads(const Graph& g, PartitionTree& tree, const std::string& mod
         }
       }
       if (level[w] >= 3) name += "_" + hash(tree.workloads[w].key);
+      if (name.size() > kMaxSignatureChars) {
+        // A cat of 20 inputs spells 20 shapes: past a file name's limit. Keep the head, and the
+        // identity's hash keeps it unique.
+        std::string head = name.substr(0, kMaxSignatureChars - 20);
+        name = head.substr(0, head.rfind('_')) + "_" + hash(tree.workloads[w].key);
+      }
       if (p.tier != Tier::Model) name += "_" + dtypeOf(g, p);
       tree.workloads[w].name = sanitize(name);
       names[{p.tier, tree.workloads[w].name}].push_back(static_cast<int>(w));

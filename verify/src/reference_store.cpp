@@ -50,6 +50,16 @@ c10::IValue snapshot(const c10::IValue& v) {
   return v;
 }
 
+// A tensor saved as it is would drag its whole base storage along (torch.save semantics): views
+// are copied into storage of their own, tensors that own theirs are written as they are.
+c10::IValue ownStorage(const c10::IValue& v) {
+  if (!v.isTensor()) return snapshot(v);
+  const at::Tensor& t = v.toTensor();
+  bool owns = t.defined() && t.device().is_cpu() && t.storage_offset() == 0 &&
+              t.storage().nbytes() == static_cast<size_t>(t.numel()) * t.element_size() && t.is_non_overlapping_and_dense();
+  return owns ? v : snapshot(v);
+}
+
 int64_t payloadBytes(const c10::IValue& v) {
   if (v.isTensor()) return v.toTensor().defined() ? v.toTensor().nbytes() : 0;
   int64_t total = 0;
@@ -257,6 +267,16 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
   if (value.isTensor()) {
     entry.dtype = dtypeName(value.toTensor().scalar_type());
     entry.shape = value.toTensor().sizes().vec();
+  }
+  int64_t bytes = payloadBytes(value);
+  if (bytes > max_queued_bytes_ / 2) {
+    // Too big to copy at the model's peak (31_VisionAttention's attention weights are GBs):
+    // written now, on the model's thread, from the tensor itself.
+    entry.crc32 = writePickleFile(ownStorage(value), partial_dir_ + "/" + entry.file, entry.bytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    manifest_.total_bytes += entry.bytes;
+    manifest_.entries.push_back(std::move(entry));
+    return;
   }
   job.value = snapshot(value);
   job.bytes = payloadBytes(job.value);
