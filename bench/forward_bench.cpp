@@ -4,6 +4,7 @@
 //
 //   kdecomp_forward_bench MODEL.pt [INPUTS.pt]   prints {"load_s", "forward_s", "peak_rss_bytes"}
 #include <sys/resource.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 
 #include <chrono>
@@ -34,6 +35,10 @@ int main(int argc, char** argv) {
   }
   std::string model_path = argv[1];
   std::string inputs_path = argc > 2 ? argv[2] : model_path.substr(0, model_path.rfind('/') + 1) + "inputs.pt";
+  // A plain interpreted forward, as kdecomp runs the model: no profiling runs and JIT
+  // optimisation on this first call (they made the first forward of RNN models up to 6x slower
+  // than the next and the baseline meaningless).
+  torch::jit::setGraphExecutorOptimize(false);
   try {
     auto t0 = std::chrono::steady_clock::now();
     torch::jit::Module module = torch::jit::load(model_path);
