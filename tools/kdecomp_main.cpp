@@ -223,7 +223,37 @@ struct Stages {
   bool record = true;
   bool verify = true;
   bool emit = true;
+  bool build_emitted = false;  // verify --build: also build and ctest the emitted suite
 };
+
+// Merges an emitted suite's ctest results into test_results.json (key "emitted"). Returns true
+// when it built and nothing failed.
+bool mergeEmittedResults(const fs::path& dir, const kdecomp::SuiteRun& run, nlohmann::ordered_json& results) {
+  nlohmann::ordered_json emitted;
+  emitted["source"] = "emitted";
+  emitted["configured"] = run.configured;
+  emitted["built"] = run.built;
+  emitted["configure_s"] = run.configure_s;
+  emitted["build_s"] = run.build_s;
+  emitted["ctest_s"] = run.ctest_s;
+  emitted["log"] = run.log;
+  int passed = 0, failed = 0, skipped = 0;
+  nlohmann::ordered_json tests = nlohmann::ordered_json::array();
+  for (const kdecomp::EmittedTestResult& t : run.tests) {
+    passed += t.status == "passed", failed += t.status == "failed", skipped += t.status == "skipped";
+    nlohmann::ordered_json e = {{"name", t.name}, {"status", t.status}, {"time_s", t.seconds}};
+    if (t.max_abs_diff >= 0) e["max_abs_diff"] = t.max_abs_diff;
+    tests.push_back(std::move(e));
+  }
+  emitted["totals"] = {{"passed", passed}, {"failed", failed}, {"skipped", skipped}};
+  emitted["tests"] = std::move(tests);
+  bool ok = run.built && failed == 0 && !run.tests.empty();
+  emitted["status"] = ok ? "passed" : "failed";
+  results["emitted"] = std::move(emitted);
+  if (!ok) results["status"] = "failed";
+  (void)dir;
+  return ok;
+}
 
 // Import, partition and then whatever `stages` asks, writing into `dir` (or, when empty,
 // OUT/{source_level}/{model_name}/ under `out_root`). Returns the exit code.
@@ -298,21 +328,34 @@ int runStages(const char* command, const ModelSource& source, fs::path dir, cons
       kdecomp::VerifyOptions options = verify_options;
       options.reference_dir = reference_dir;
       kdecomp::VerificationReport report = kdecomp::verifyDecomposition(model, tree, options);
-      writeAtomically(dir / "verification" / "test_results.json",
-                      kdecomp::testResultsJson(model.graph, tree, report, utcTimestamp()));
-      setVerificationStatus(dir, report.allPassed() ? "passed" : "failed");
+      nlohmann::ordered_json results =
+          nlohmann::ordered_json::parse(kdecomp::testResultsJson(model.graph, tree, report, utcTimestamp()));
+      bool emitted_ok = true;
+      if (stages.build_emitted) {
+        progress.say("build and ctest the emitted suite");
+        kdecomp::SuiteRun suite = kdecomp::buildAndRunEmittedSuite(dir.string(), (dir / "build").string());
+        emitted_ok = mergeEmittedResults(dir, suite, results);
+        const auto& totals = results["emitted"]["totals"];
+        progress.say("emitted suite: " + std::string(suite.built ? "built" : "did not build") + " in " +
+                     std::to_string(static_cast<int>(suite.configure_s + suite.build_s)) + " s; " +
+                     std::to_string(totals["passed"].get<int>()) + " passed, " + std::to_string(totals["failed"].get<int>()) +
+                     " failed, " + std::to_string(totals["skipped"].get<int>()) + " skipped (log: " + suite.log + ")");
+        if (!suite.built) std::cerr << suite.log_tail << "\n";
+      }
+      writeAtomically(dir / "verification" / "test_results.json", results.dump(2) + "\n");
+      setVerificationStatus(dir, report.allPassed() && emitted_ok ? "passed" : "failed");
       std::cerr << kdecomp::formatVerificationSummary(model.graph, tree, report);
       summary["timings"]["verify_s"] = report.seconds;
       summary["peak_rss_bytes"]["after_verify"] = peakRssBytes();
-      nlohmann::json results = nlohmann::json::parse(kdecomp::testResultsJson(model.graph, tree, report, ""));
       summary["verification"] = {{"status", results["status"]}, {"device", report.device}, {"totals", results["totals"]},
                                  {"composition", results["composition"]}};
+      if (results.contains("emitted")) summary["verification"]["emitted"] = results["emitted"]["totals"];
       double worst = 0;
       for (const auto& check : report.checks) {
         if (check.status != kdecomp::CheckStatus::Skipped) worst = std::max(worst, check.max_abs_diff);
       }
       summary["verification"]["worst_max_abs_diff"] = worst;
-      rc = report.allPassed() ? kExitOk : 1;
+      rc = report.allPassed() && emitted_ok ? kExitOk : 1;
     }
     summary["peak_rss_bytes"]["final"] = peakRssBytes();
     if (!summary_path.empty()) writeAtomically(summary_path, summary.dump(2) + "\n");
@@ -406,6 +449,9 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--perturb-kernel", verify_options.perturb_kernel,
                          "negative control: corrupt the replay of this kernel (its id in decomposition_tree.json)");
   verify_cmd->add_option("--summary-json", verify_summary, "write timings and results here");
+  bool verify_build = false;
+  verify_cmd->add_flag("--build", verify_build,
+                       "also configure, build and ctest the emitted suite (OUTDIR/build) and merge its results");
   verify_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
 
   try {
@@ -545,7 +591,8 @@ int main(int argc, char** argv) {
       std::cerr << "kdecomp " << (record ? "record" : "verify") << ": error: " << e.what() << "\n";
       return kExitBadInput;
     }
-    Stages stages{/*write_tree=*/false, /*record=*/record, /*verify=*/!record, /*emit=*/false};
+    Stages stages{/*write_tree=*/false, /*record=*/record, /*verify=*/!record, /*emit=*/false,
+                  /*build_emitted=*/!record && verify_build};
     return runStages(record ? "record" : "verify", source, dir, "", stages, verify_options, threads,
                      record ? record_summary : verify_summary);
   }

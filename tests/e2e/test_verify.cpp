@@ -287,12 +287,32 @@ TEST_CASE("4_LeNet5: the emitted suite builds and passes, an edited kernel fails
   REQUIRE(exists(kernel_file));
   CHECK(readFile(kernel_file).find("at::conv2d(") != std::string::npos);
 
-  std::string build = sessionDir() / "lenet5-emitted-build";
-  RunResult tests = buildAndRunSuite(d, build);
-  INFO(tests.out << tests.err);
-  CHECK(tests.exit_code == 0);
-  CHECK(tests.out.find("100% tests passed") != std::string::npos);
-  CHECK(tests.out.find("composition") != std::string::npos);
+  // `verify --build` configures, builds and runs the suite (in OUTDIR/build) and merges the
+  // ctest results into test_results.json beside the in-process ones.
+  RunResult verified = kdecomp({"verify", d.dir, "--build"});
+  INFO(verified.err);
+  REQUIRE(verified.exit_code == 0);
+  json results = readJson(d.dir + "/verification/test_results.json");
+  CHECK(results["status"] == "passed");
+  CHECK(results["source"] == "in_process");
+  REQUIRE(results.contains("emitted"));
+  const json& emitted = results["emitted"];
+  CHECK(emitted["source"] == "emitted");
+  CHECK(emitted["status"] == "passed");
+  size_t expected_tests = 1 + tree["metadata"]["unique_by_level"]["kernel"].get<size_t>() +
+                          tree["metadata"]["unique_by_level"]["fusion"].get<size_t>() +
+                          tree["metadata"]["unique_by_level"]["layer"].get<size_t>() + 1;  // + model, composition
+  CHECK(emitted["tests"].size() == expected_tests);
+  CHECK(emitted["totals"]["passed"].get<size_t>() == expected_tests);
+  bool has_composition = false;
+  for (const json& t : emitted["tests"]) {
+    INFO(t.dump());
+    CHECK(t["status"] == "passed");
+    CHECK(t["max_abs_diff"].get<double>() <= 1e-4);
+    has_composition |= t["name"] == "composition";
+  }
+  CHECK(has_composition);
+  std::string build = d.dir + "/build";
 
   // The negative control: the user's edit of one kernel function.
   std::string original = readFile(kernel_file);

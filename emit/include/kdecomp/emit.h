@@ -28,6 +28,26 @@ struct EmitReport {
 // `model_dir` (the decomposition's output directory; tests read model_dir/reference).
 EmitReport emitTests(const Graph& graph, const PartitionTree& tree, const std::string& model_dir);
 
+// `kdecomp verify --build`: configure, build and ctest the emitted suite of `model_dir` in
+// `build_dir` (log beside it, <build_dir>.log).
+struct EmittedTestResult {
+  std::string name;    // ctest name: kernel/conv2d_64x128_k3s1p1_fp32, composition, ...
+  std::string status;  // passed | failed | skipped
+  double seconds = 0;
+  double max_abs_diff = -1;  // the largest the test printed; -1 when it printed none
+};
+struct SuiteRun {
+  bool configured = false;
+  bool built = false;
+  double configure_s = 0, build_s = 0, ctest_s = 0;
+  std::vector<EmittedTestResult> tests;
+  std::string log;       // the configure/build/ctest output
+  std::string log_tail;  // when the build failed
+};
+SuiteRun buildAndRunEmittedSuite(const std::string& model_dir, const std::string& build_dir);
+// Reads ctest's --output-junit report (exposed for tests).
+std::vector<EmittedTestResult> parseCtestJunit(const std::string& xml);
+
 // The C++ statements of one partition's body (exposed for tests). Throws EmitError naming the
 // first node that has no ATen spelling.
 std::string emitPartitionBody(const Graph& graph, const Partition& partition);

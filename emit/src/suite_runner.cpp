@@ -1,0 +1,110 @@
+// Configures, builds and runs an emitted suite with CMake and ctest, and reads ctest's JUnit
+// report back (status, time and the max abs diff each test printed).
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fcntl.h>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include "kdecomp/emit.h"
+
+extern char** environ;
+
+namespace kdecomp {
+
+namespace {
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Runs argv with stdout and stderr appended to `log`; returns the exit status (-1: no exit).
+int runLogged(const std::vector<std::string>& args, const std::string& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> argv;
+  std::vector<std::string> copy = args;
+  for (std::string& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw EmitError("cannot run " + args[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string attribute(const std::string& element, const std::string& name) {
+  std::string key = " " + name + "=\"";
+  size_t at = element.find(key);
+  if (at == std::string::npos) return "";
+  size_t begin = at + key.size();
+  return element.substr(begin, element.find('"', begin) - begin);
+}
+
+std::string tail(const std::string& path, size_t bytes) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  std::string text = s.str();
+  return text.size() > bytes ? text.substr(text.size() - bytes) : text;
+}
+
+}  // namespace
+
+std::vector<EmittedTestResult> parseCtestJunit(const std::string& xml) {
+  std::vector<EmittedTestResult> results;
+  for (size_t at = xml.find("<testcase "); at != std::string::npos; at = xml.find("<testcase ", at + 1)) {
+    size_t open_end = xml.find('>', at);
+    size_t close = xml.find("</testcase>", at);
+    std::string head = xml.substr(at, open_end - at);
+    std::string body = close == std::string::npos ? "" : xml.substr(open_end, close - open_end);
+    EmittedTestResult r;
+    r.name = attribute(head, "name");
+    r.seconds = std::atof(attribute(head, "time").c_str());
+    std::string status = attribute(head, "status");
+    r.status = status == "run" ? "passed" : status == "fail" ? "failed" : "skipped";
+    // The tests print "max abs diff X" per instance: keep the largest.
+    for (size_t m = body.find("max abs diff "); m != std::string::npos; m = body.find("max abs diff ", m + 1)) {
+      r.max_abs_diff = std::max(r.max_abs_diff, std::atof(body.c_str() + m + 13));
+    }
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+SuiteRun buildAndRunEmittedSuite(const std::string& model_dir, const std::string& build_dir) {
+  SuiteRun run;
+  std::string log = build_dir + ".log";
+  std::ofstream(log, std::ios::trunc).close();
+  auto t0 = std::chrono::steady_clock::now();
+  run.configured = runLogged({"cmake", "-S", model_dir, "-B", build_dir, "-G", "Ninja"}, log) == 0;
+  run.configure_s = secondsSince(t0);
+  if (run.configured) {
+    t0 = std::chrono::steady_clock::now();
+    run.built = runLogged({"cmake", "--build", build_dir}, log) == 0;
+    run.build_s = secondsSince(t0);
+  }
+  if (run.built) {
+    std::string junit = build_dir + "/ctest-results.xml";
+    t0 = std::chrono::steady_clock::now();
+    runLogged({"ctest", "--test-dir", build_dir, "--output-junit", junit}, log);  // failures are in the report
+    run.ctest_s = secondsSince(t0);
+    std::ifstream in(junit);
+    std::stringstream xml;
+    xml << in.rdbuf();
+    run.tests = parseCtestJunit(xml.str());
+  }
+  run.log = log;
+  if (!run.built) run.log_tail = tail(log, 2000);
+  return run;
+}
+
+}  // namespace kdecomp

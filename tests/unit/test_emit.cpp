@@ -1,0 +1,121 @@
+// The emitter's text: schema parsing, ATen spelling of IR nodes, ctest report parsing.
+#include <catch2/catch.hpp>
+
+#include "aten_spelling.h"
+#include "kdecomp/emit.h"
+
+using namespace kdecomp;
+
+TEST_CASE("schemas parse into op, overload, typed arguments and returns", "[emit]") {
+  ParsedSchema s;
+  REQUIRE(parseSchema("aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor", s));
+  CHECK(s.ns == "aten");
+  CHECK(s.op == "add");
+  CHECK(s.overload == "Tensor");
+  REQUIRE(s.arguments.size() == 3);
+  CHECK(s.arguments[2].type == "Scalar");
+  CHECK(s.arguments[2].name == "alpha");
+  CHECK(s.arguments[2].keyword_only);
+  CHECK_FALSE(s.arguments[1].keyword_only);
+  REQUIRE(parseSchema("aten::relu_(Tensor(a!) self) -> Tensor(a!)", s));
+  CHECK(s.arguments[0].type == "Tensor");
+  CHECK(s.returns == std::vector<std::string>{"Tensor"});
+  REQUIRE(parseSchema("aten::lstm.input(Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, "
+                      "float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor, Tensor)",
+                      s));
+  CHECK(s.returns.size() == 3);
+  CHECK(s.arguments[1].type == "Tensor[]");
+  CHECK_FALSE(parseSchema("not a schema", s));
+  CHECK(isMethodOnly("view"));
+  CHECK(isMethodOnly("contiguous"));
+  CHECK_FALSE(isMethodOnly("conv2d"));
+}
+
+namespace {
+
+// %2 = aten::conv2d(%0, %1, None, [1,1], [0,0], [1,1], 1); %3 = aten::relu_(%2)
+Graph convRelu() {
+  Graph g;
+  for (int i = 0; i < 4; ++i) {
+    Value& v = g.addValue(ValueKind::Tensor);
+    v.dtype = "float32";
+    v.shape = {1, 1, 4, 4};
+  }
+  Node conv;
+  conv.index = 0;
+  conv.id = "conv/conv2d#0";
+  conv.kind = "aten::conv2d";
+  conv.schema = "aten::conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=[1, 1], int[2] padding=[0, 0], "
+                "int[2] dilation=[1, 1], int groups=1) -> Tensor";
+  conv.operands = {{"input", 0, {}}, {"weight", 1, {}}, {"bias", -1, std::monostate{}},
+                   {"stride", -1, std::vector<int64_t>{1, 1}}, {"padding", -1, std::vector<int64_t>{0, 0}},
+                   {"dilation", -1, std::vector<int64_t>{1, 1}}, {"groups", -1, int64_t{1}}};
+  conv.inputs = {0, 1};
+  conv.outputs = {2};
+  Node relu;
+  relu.index = 1;
+  relu.id = "relu/relu_#0";
+  relu.kind = "aten::relu_";
+  relu.schema = "aten::relu_(Tensor(a!) self) -> Tensor(a!)";
+  relu.operands = {{"self", 2, {}}};
+  relu.inputs = {2};
+  relu.outputs = {3};
+  g.nodes = {conv, relu};
+  g.inputs = {{"x", 0}};
+  g.parameters = {{"weight", ParameterKind::Parameter, 1}};
+  g.outputs = {3};
+  g.rebuildUses();
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("a partition body is plain ATen calls with literal attributes", "[emit]") {
+  Graph g = convRelu();
+  Partition p;
+  p.nodes = {0, 1};
+  std::string body = emitPartitionBody(g, p);
+  CHECK(body ==
+        "  auto v2 = at::conv2d(v0, v1, c10::nullopt, std::vector<int64_t>{1, 1}, std::vector<int64_t>{0, 0}, "
+        "std::vector<int64_t>{1, 1}, int64_t{1});\n"
+        "  auto v3 = v2.relu_();\n");
+}
+
+TEST_CASE("nodes without a C++ spelling are reported, never emitted wrongly", "[emit]") {
+  Graph g = convRelu();
+  g.nodes[1].nondeterministic = true;
+  Partition p;
+  p.nodes = {0, 1};
+  CHECK_THROWS_AS(emitPartitionBody(g, p), EmitError);
+  g.nodes[1].nondeterministic = false;
+  g.nodes[1].kind = "prim::PythonOp";
+  g.nodes[1].schema.clear();
+  CHECK_THROWS_WITH(emitPartitionBody(g, p), Catch::Contains("relu/relu_#0"));
+}
+
+TEST_CASE("ctest's JUnit report gives status, time and the printed max abs diff", "[emit]") {
+  std::string xml = R"(<testsuite>
+	<testcase name="kernel/relu_fp32" classname="kernel/relu_fp32" time="0.5" status="run">
+		<system-out>PASS relu [a] on cpu: max abs diff 0, max rel diff 0
+PASS relu [b] on cpu: max abs diff 2.5e-07, max rel diff 1e-06
+</system-out>
+	</testcase>
+	<testcase name="composition" classname="composition" time="1.25" status="fail">
+		<failure message="Failed"/>
+		<system-out>FAIL composition [composition] on cpu: max abs diff 0.3, max rel diff 2</system-out>
+	</testcase>
+	<testcase name="kernel/rand_fp32" classname="kernel/rand_fp32" time="0" status="notrun">
+		<skipped message="SKIP_RETURN_CODE=77"/>
+	</testcase>
+</testsuite>)";
+  auto results = parseCtestJunit(xml);
+  REQUIRE(results.size() == 3);
+  CHECK(results[0].name == "kernel/relu_fp32");
+  CHECK(results[0].status == "passed");
+  CHECK(results[0].seconds == Approx(0.5));
+  CHECK(results[0].max_abs_diff == Approx(2.5e-07));
+  CHECK(results[1].status == "failed");
+  CHECK(results[1].max_abs_diff == Approx(0.3));
+  CHECK(results[2].status == "skipped");
+  CHECK(results[2].max_abs_diff == -1);
+}
