@@ -88,7 +88,9 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
   out << "\n// Inputs:" << shapeList(g, p.inputs) << "\n// Outputs:" << shapeList(g, p.outputs) << "\n";
   out << "// FLOPs: " << p.flops << "\n// Instances (" << w.instances.size() << "):";
   for (int i : w.instances) out << " " << tree.partitions[i].id;
-  out << "\n#pragma once  // the composition test includes kernel files a second time\n"
+  // An include guard: the composition test includes kernel files a second time.
+  std::string guard = "KDECOMP_" + std::string(toString(w.tier)) + "_" + fn;
+  out << "\n#ifndef " << guard << "\n#define " << guard << "\n"
       << "#include \"../kdecomp_test_support.h\"\n\n";
 
   std::string skip;
@@ -129,7 +131,7 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
   if (!skip.empty()) {
     std::string reason;
     for (char c : skip) reason += c == '"' ? '\'' : c;
-    out << "  return ctx.skip(\"" << reason << "\");\n}\n";
+    out << "  return ctx.skip(\"" << reason << "\");\n}\n#endif\n";
     text = out.str();
     return skip;
   }
@@ -143,7 +145,7 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
     for (size_t k = 0; k < q.outputs.size(); ++k) out << (k ? ", " : "") << q.outputs[k];
     out << "});\n";
   }
-  out << "  return ctx.finish();\n}\n";
+  out << "  return ctx.finish();\n}\n#endif\n";
   text = out.str();
   return "";
 }
