@@ -228,7 +228,7 @@ struct Stages {
 
 // Merges an emitted suite's ctest results into test_results.json (key "emitted"). Returns true
 // when it built and nothing failed.
-bool mergeEmittedResults(const fs::path& dir, const kdecomp::SuiteRun& run, nlohmann::ordered_json& results) {
+bool mergeEmittedResults(const kdecomp::SuiteRun& run, nlohmann::ordered_json& results) {
   nlohmann::ordered_json emitted;
   emitted["source"] = "emitted";
   emitted["configured"] = run.configured;
@@ -251,15 +251,14 @@ bool mergeEmittedResults(const fs::path& dir, const kdecomp::SuiteRun& run, nloh
   emitted["status"] = ok ? "passed" : "failed";
   results["emitted"] = std::move(emitted);
   if (!ok) results["status"] = "failed";
-  (void)dir;
   return ok;
 }
 
 // Import, partition and then whatever `stages` asks, writing into `dir` (or, when empty,
 // OUT/{source_level}/{model_name}/ under `out_root`). Returns the exit code.
-int runStages(const char* command, const ModelSource& source, fs::path dir, const fs::path& out_root, Stages stages,
-              const kdecomp::VerifyOptions& verify_options, int threads, const std::string& summary_path) {
-  Progress progress(command);
+int runStages(const char* command, const Progress& progress, const ModelSource& source, fs::path dir,
+              const fs::path& out_root, Stages stages, const kdecomp::VerifyOptions& verify_options, int threads,
+              const std::string& summary_path) {
   nlohmann::ordered_json summary;
   try {
     kdecomp::ImportOptions import_options;
@@ -334,7 +333,7 @@ int runStages(const char* command, const ModelSource& source, fs::path dir, cons
       if (stages.build_emitted) {
         progress.say("build and ctest the emitted suite");
         kdecomp::SuiteRun suite = kdecomp::buildAndRunEmittedSuite(dir.string(), (dir / "build").string());
-        emitted_ok = mergeEmittedResults(dir, suite, results);
+        emitted_ok = mergeEmittedResults(suite, results);
         const auto& totals = results["emitted"]["totals"];
         progress.say("emitted suite: " + std::string(suite.built ? "built" : "did not build") + " in " +
                      std::to_string(static_cast<int>(suite.configure_s + suite.build_s)) + " s; " +
@@ -373,6 +372,19 @@ int runStages(const char* command, const ModelSource& source, fs::path dir, cons
     std::cerr << "kdecomp " << command << ": error: " << source.model << ": " << e.what() << "\n";
   }
   return kExitBadInput;
+}
+
+// record, verify and emit work on an existing decomposition: its source.json names the model.
+int runOnDecomposition(const char* command, const fs::path& dir, Stages stages,
+                       const kdecomp::VerifyOptions& verify_options, int threads, const std::string& summary_path) {
+  ModelSource source;
+  try {
+    source = readModelSource(dir);
+  } catch (const kdecomp::ImportError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << e.what() << "\n";
+    return kExitBadInput;
+  }
+  return runStages(command, Progress(command), source, dir, "", stages, verify_options, threads, summary_path);
 }
 
 }  // namespace
@@ -556,6 +568,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (*decompose_cmd) {
+    Progress progress("decompose");
     ModelSource source{decompose_model, decompose_inputs};
     fs::path dir;
     fs::path p(decompose_model);
@@ -564,37 +577,24 @@ int main(int argc, char** argv) {
       // Exported into the output directory: record and verify can rebuild from it later.
       fs::path abs = fs::absolute(p);
       dir = fs::path(decompose_out) / abs.parent_path().filename() / abs.stem();
-      Progress("decompose").say("export " + decompose_model);
+      progress.say("export " + decompose_model);
       if (runExporter(decompose_model, (dir / "export").string(), "auto", false) != kExitOk) return kExitBadInput;
       source.model = (dir / "export" / "model.pt").string();
     }
-    return runStages("decompose", source, dir, decompose_out, Stages{}, verify_options, threads, decompose_summary);
+    return runStages("decompose", progress, source, dir, decompose_out, Stages{}, verify_options, threads,
+                     decompose_summary);
   }
   if (*emit_cmd) {
-    ModelSource source;
-    try {
-      source = readModelSource(emit_dir);
-    } catch (const kdecomp::ImportError& e) {
-      std::cerr << "kdecomp emit: error: " << e.what() << "\n";
-      return kExitBadInput;
-    }
     Stages stages{/*write_tree=*/false, /*record=*/false, /*verify=*/false, /*emit=*/true};
-    return runStages("emit", source, emit_dir, "", stages, verify_options, threads, "");
+    return runOnDecomposition("emit", emit_dir, stages, verify_options, threads, "");
   }
-  if (*record_cmd || *verify_cmd) {
-    bool record = record_cmd->parsed();
-    fs::path dir = record ? record_dir : verify_dir;
-    ModelSource source;
-    try {
-      source = readModelSource(dir);
-    } catch (const kdecomp::ImportError& e) {
-      std::cerr << "kdecomp " << (record ? "record" : "verify") << ": error: " << e.what() << "\n";
-      return kExitBadInput;
-    }
-    Stages stages{/*write_tree=*/false, /*record=*/record, /*verify=*/!record, /*emit=*/false,
-                  /*build_emitted=*/!record && verify_build};
-    return runStages(record ? "record" : "verify", source, dir, "", stages, verify_options, threads,
-                     record ? record_summary : verify_summary);
+  if (*record_cmd) {
+    Stages stages{/*write_tree=*/false, /*record=*/true, /*verify=*/false, /*emit=*/false};
+    return runOnDecomposition("record", record_dir, stages, verify_options, threads, record_summary);
+  }
+  if (*verify_cmd) {
+    Stages stages{/*write_tree=*/false, /*record=*/false, /*verify=*/true, /*emit=*/false, /*build_emitted=*/verify_build};
+    return runOnDecomposition("verify", verify_dir, stages, verify_options, threads, verify_summary);
   }
   return kExitBadInput;
 }

@@ -8,6 +8,13 @@
 
 namespace kdecomp {
 
+// The name of an IR value in emitted code (C++ and Python alike): "v17".
+std::string valueVar(int value);
+
+// A finite double as the shortest text that reads back exactly and still reads as a floating
+// literal in C++ and Python ("1.0", "1.0000000000000001e-05").
+std::string finiteDoubleLiteral(double d);
+
 // The C++ parameter type of a partition input ("const at::Tensor&", "int64_t", ...); "" when
 // the value kind has none.
 std::string cppParameterType(const Value& v);

@@ -14,16 +14,10 @@ namespace kdecomp {
 
 namespace {
 
-std::string var(int value) { return "v" + std::to_string(value); }
-
 std::string doubleLiteral(double d) {
   if (std::isinf(d)) return d > 0 ? "INFINITY" : "-INFINITY";
   if (std::isnan(d)) return "NAN";
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", d);
-  std::string s = buf;
-  if (s.find_first_of(".eE") == std::string::npos) s += ".0";
-  return s;
+  return finiteDoubleLiteral(d);
 }
 
 std::string quoted(const std::string& s) {
@@ -86,27 +80,27 @@ std::string operandExpr(const Graph& g, const Operand& op, const std::string& sc
   if (!op.isValue()) return literal(op.constant, schema_type, node);
   const Value& v = g.values[op.value];
   if (baseType(schema_type) == "Scalar" && (v.kind == ValueKind::Int || v.kind == ValueKind::Float)) {
-    return "at::Scalar(" + var(op.value) + ")";
+    return "at::Scalar(" + valueVar(op.value) + ")";
   }
-  return var(op.value);
+  return valueVar(op.value);
 }
 
 // Binds a call's result to the node's outputs.
 void bindOutputs(std::ostringstream& out, const Node& node, const std::string& call, size_t returns) {
   if (node.outputs.size() == 1 && returns <= 1) {
-    out << "  auto " << var(node.outputs[0]) << " = " << call << ";\n";
+    out << "  auto " << valueVar(node.outputs[0]) << " = " << call << ";\n";
     return;
   }
   std::string tuple = "t" + std::to_string(node.index);
   out << "  auto " << tuple << " = " << call << ";\n";
   for (size_t i = 0; i < node.outputs.size(); ++i) {
-    out << "  auto " << var(node.outputs[i]) << " = std::get<" << i << ">(" << tuple << ");\n";
+    out << "  auto " << valueVar(node.outputs[i]) << " = std::get<" << i << ">(" << tuple << ");\n";
   }
 }
 
 void emitPrim(std::ostringstream& out, const Graph& g, const Node& node) {
   auto value_or_literal = [&](const Operand& op) {
-    return op.isValue() ? var(op.value) : literal(op.constant, "int", node);
+    return op.isValue() ? valueVar(op.value) : literal(op.constant, "int", node);
   };
   if (node.kind == "prim::ListConstruct") {
     const Value& list = g.values[node.outputs.at(0)];
@@ -115,23 +109,23 @@ void emitPrim(std::ostringstream& out, const Graph& g, const Node& node) {
                           : list.kind == ValueKind::FloatList ? "double"
                                                               : "";
     if (element.empty()) throw EmitError(node.id + ": a list of " + std::string(toString(list.kind)) + " has no C++ spelling");
-    out << "  std::vector<" << element << "> " << var(node.outputs[0]) << " = {";
+    out << "  std::vector<" << element << "> " << valueVar(node.outputs[0]) << " = {";
     for (size_t i = 0; i < node.operands.size(); ++i) out << (i ? ", " : "") << value_or_literal(node.operands[i]);
     out << "};\n";
     return;
   }
   if (node.kind == "prim::ListUnpack") {
     for (size_t i = 0; i < node.outputs.size(); ++i) {
-      out << "  auto " << var(node.outputs[i]) << " = " << var(node.inputs.at(0)) << "[" << i << "];\n";
+      out << "  auto " << valueVar(node.outputs[i]) << " = " << valueVar(node.inputs.at(0)) << "[" << i << "];\n";
     }
     return;
   }
   if (node.kind == "prim::unchecked_cast" || node.kind == "aten::detach") {  // typing only
-    out << "  auto " << var(node.outputs.at(0)) << " = " << var(node.inputs.at(0)) << ";\n";
+    out << "  auto " << valueVar(node.outputs.at(0)) << " = " << valueVar(node.inputs.at(0)) << ";\n";
     return;
   }
   if (node.kind == "prim::NumToTensor") {
-    out << "  auto " << var(node.outputs.at(0)) << " = at::scalar_tensor(" << value_or_literal(node.operands.at(0)) << ");\n";
+    out << "  auto " << valueVar(node.outputs.at(0)) << " = at::scalar_tensor(" << value_or_literal(node.operands.at(0)) << ");\n";
     return;
   }
   throw EmitError(node.id + ": " + node.kind + " has no C++ spelling yet");
@@ -152,13 +146,13 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
   }
   // Scalar conversions and list lengths the C++ API spells as methods.
   if (schema.op == "size" && schema.overload == "int") {
-    out << "  int64_t " << var(node.outputs.at(0)) << " = " << args[0] << ".size(" << args[1] << ");\n";
+    out << "  int64_t " << valueVar(node.outputs.at(0)) << " = " << args[0] << ".size(" << args[1] << ");\n";
     return;
   }
   if ((schema.op == "Int" || schema.op == "Float" || schema.op == "Bool") && node.operands[0].isValue() &&
       g.values[node.operands[0].value].kind == ValueKind::Tensor) {
     std::string type = schema.op == "Int" ? "int64_t" : schema.op == "Float" ? "double" : "bool";
-    out << "  " << type << " " << var(node.outputs.at(0)) << " = " << args[0] << ".item<" << type << ">();\n";
+    out << "  " << type << " " << valueVar(node.outputs.at(0)) << " = " << args[0] << ".item<" << type << ">();\n";
     return;
   }
   bool method = isMethodOnly(schema.op) || (!schema.op.empty() && schema.op.back() == '_' && schema.op != "__and__");
@@ -177,6 +171,16 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
 }
 
 }  // namespace
+
+std::string valueVar(int value) { return "v" + std::to_string(value); }
+
+std::string finiteDoubleLiteral(double d) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  std::string s = buf;
+  if (s.find_first_of(".eE") == std::string::npos) s += ".0";
+  return s;
+}
 
 std::string cppParameterType(const Value& v) {
   switch (v.kind) {

@@ -2,7 +2,6 @@
 // performs the partition's ops as torch.ops.aten calls, get_inputs() / get_init_inputs() at the
 // exact dims (the recorded inputs), and a __main__ that checks against the references.
 #include <cmath>
-#include <cstdio>
 #include <sstream>
 #include <variant>
 
@@ -14,16 +13,10 @@ namespace kdecomp {
 
 namespace {
 
-std::string var(int value) { return "v" + std::to_string(value); }
-
 std::string pyDouble(double d) {
   if (std::isinf(d)) return d > 0 ? "float('inf')" : "float('-inf')";
   if (std::isnan(d)) return "float('nan')";
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", d);
-  std::string s = buf;
-  if (s.find_first_of(".eE") == std::string::npos) s += ".0";
-  return s;
+  return finiteDoubleLiteral(d);
 }
 
 // c10::ScalarType numbering, as TorchScript constants carry dtypes.
@@ -83,23 +76,23 @@ void pyNode(std::ostringstream& out, const Node& node) {
   if (node.opaque_control_flow) throw EmitError(node.id + ": data-dependent control flow (" + node.kind + ") is not emitted");
   if (node.nondeterministic) throw EmitError(node.id + ": " + node.kind + " draws random numbers");
   const std::string ind = "        ";
-  auto operand = [&](const Operand& op, const std::string& type) { return op.isValue() ? var(op.value) : pyLiteral(op.constant, type); };
+  auto operand = [&](const Operand& op, const std::string& type) { return op.isValue() ? valueVar(op.value) : pyLiteral(op.constant, type); };
   if (node.kind == "prim::ListConstruct") {
-    out << ind << var(node.outputs.at(0)) << " = [";
+    out << ind << valueVar(node.outputs.at(0)) << " = [";
     for (size_t i = 0; i < node.operands.size(); ++i) out << (i ? ", " : "") << operand(node.operands[i], "int");
     out << "]\n";
     return;
   }
   if (node.kind == "prim::ListUnpack") {
-    for (size_t i = 0; i < node.outputs.size(); ++i) out << ind << var(node.outputs[i]) << " = " << var(node.inputs.at(0)) << "[" << i << "]\n";
+    for (size_t i = 0; i < node.outputs.size(); ++i) out << ind << valueVar(node.outputs[i]) << " = " << valueVar(node.inputs.at(0)) << "[" << i << "]\n";
     return;
   }
   if (node.kind == "prim::unchecked_cast") {
-    out << ind << var(node.outputs.at(0)) << " = " << var(node.inputs.at(0)) << "\n";
+    out << ind << valueVar(node.outputs.at(0)) << " = " << valueVar(node.inputs.at(0)) << "\n";
     return;
   }
   if (node.kind == "prim::NumToTensor") {
-    out << ind << var(node.outputs.at(0)) << " = torch.scalar_tensor(" << operand(node.operands.at(0), "Scalar") << ")\n";
+    out << ind << valueVar(node.outputs.at(0)) << " = torch.scalar_tensor(" << operand(node.operands.at(0), "Scalar") << ")\n";
     return;
   }
   if (node.kind.rfind("prim::", 0) == 0) throw EmitError(node.id + ": " + node.kind + " has no Python spelling yet");
@@ -114,12 +107,12 @@ void pyNode(std::ostringstream& out, const Node& node) {
   }
   call += ")";
   if (node.outputs.size() == 1 && schema.returns.size() <= 1) {
-    out << ind << var(node.outputs[0]) << " = " << call << "\n";
+    out << ind << valueVar(node.outputs[0]) << " = " << call << "\n";
     return;
   }
   std::string tuple = "t" + std::to_string(node.index);
   out << ind << tuple << " = " << call << "\n";
-  for (size_t i = 0; i < node.outputs.size(); ++i) out << ind << var(node.outputs[i]) << " = " << tuple << "[" << i << "]\n";
+  for (size_t i = 0; i < node.outputs.size(); ++i) out << ind << valueVar(node.outputs[i]) << " = " << tuple << "[" << i << "]\n";
 }
 
 }  // namespace
@@ -142,13 +135,13 @@ std::string pythonTwin(const Graph& g, const PartitionTree& tree, const Workload
   for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << p.outputs[i];
   out << "]\n\n\ndef load(value_id):\n    return torch.load(os.path.join(REFERENCE_DIR, 'v%06d.pt' % value_id))\n\n\n"
       << "class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n\n    def forward(self";
-  for (int v : p.inputs) out << ", " << var(v);
+  for (int v : p.inputs) out << ", " << valueVar(v);
   out << "):\n" << body.str() << "        return ";
   if (p.outputs.size() == 1) {
-    out << var(p.outputs[0]) << "\n";
+    out << valueVar(p.outputs[0]) << "\n";
   } else {
     out << "(";
-    for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << var(p.outputs[i]);
+    for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << valueVar(p.outputs[i]);
     out << ")\n";
   }
   out << "\n\ndef get_inputs():\n    return [load(i) for i in INPUT_IDS]\n\n\ndef get_init_inputs():\n    return []\n\n\n"

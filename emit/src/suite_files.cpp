@@ -31,8 +31,6 @@ std::string identifier(const std::string& name) {
   return id;
 }
 
-std::string var(int value) { return "v" + std::to_string(value); }
-
 std::string shapeList(const Graph& g, const std::vector<int>& values) {
   std::string s;
   for (int v : values) {
@@ -115,14 +113,14 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
     out << "// The partition as plain ATen calls: replace this body with your own kernel.\n";
     out << (single_tensor ? "at::Tensor " : "std::vector<c10::IValue> ") << fn << "(";
     for (size_t i = 0; i < p.inputs.size(); ++i) {
-      out << (i ? ", " : "") << cppParameterType(g.values[p.inputs[i]]) << " " << var(p.inputs[i]);
+      out << (i ? ", " : "") << cppParameterType(g.values[p.inputs[i]]) << " " << valueVar(p.inputs[i]);
     }
     out << ") {\n" << body;
     if (single_tensor) {
-      out << "  return " << var(p.outputs[0]) << ";\n";
+      out << "  return " << valueVar(p.outputs[0]) << ";\n";
     } else {
       out << "  return {";
-      for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << "c10::IValue(" << var(p.outputs[i]) << ")";
+      for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << "c10::IValue(" << valueVar(p.outputs[i]) << ")";
       out << "};\n";
     }
     out << "}\n\n}  // namespace " << tierDirectory(w.tier) << "\n\n";
@@ -182,17 +180,17 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
       const Workload& w = tree.workloads[k.workload];
       if (node.nondeterministic) {
         // The recorded draw stands in for the random op, as in verification.
-        for (int out : node.outputs) body << "  auto " << var(out) << " = ctx.tensor(" << out << ");\n";
+        for (int out : node.outputs) body << "  auto " << valueVar(out) << " = ctx.tensor(" << out << ");\n";
         continue;
       }
       if (!runnable[w.name]) throw EmitError("kernel " + w.name + " has no emitted function");
       if (included.insert(w.name).second) includes << "#include \"../level_0_kernel/" << w.name << ".cpp\"\n";
       std::string call = std::string(tierDirectory(Tier::Kernel)) + "::" + identifier(w.name) + "(";
-      for (size_t i = 0; i < k.inputs.size(); ++i) call += (i ? ", " : "") + var(k.inputs[i]);
+      for (size_t i = 0; i < k.inputs.size(); ++i) call += (i ? ", " : "") + valueVar(k.inputs[i]);
       call += ")";
       bool single = k.outputs.size() == 1 && g.values[k.outputs[0]].kind == ValueKind::Tensor;
       if (single) {
-        body << "  auto " << var(k.outputs[0]) << " = " << call << ";\n";
+        body << "  auto " << valueVar(k.outputs[0]) << " = " << call << ";\n";
         continue;
       }
       std::string result = "k" + std::to_string(index);
@@ -203,7 +201,7 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
                          : v.kind == ValueKind::Int ? ".toInt()" : v.kind == ValueKind::Float ? ".toDouble()"
                          : v.kind == ValueKind::IntList ? ".toIntVector()" : "";
         if (as.empty()) throw EmitError("kernel output %" + v.debug_name + " is a " + toString(v.kind));
-        body << "  auto " << var(k.outputs[i]) << " = " << result << "[" << i << "]" << as << ";\n";
+        body << "  auto " << valueVar(k.outputs[i]) << " = " << result << "[" << i << "]" << as << ";\n";
       }
     }
   } catch (const EmitError& e) {
@@ -222,10 +220,10 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
     out << "  return ctx.skip(\"" << reason << "\");\n}\n";
   } else {
     for (int v : root.inputs) {
-      out << "  auto " << var(v) << " = ctx." << loaderFor(g.values[v]) << "(" << v << ");\n";
+      out << "  auto " << valueVar(v) << " = ctx." << loaderFor(g.values[v]) << "(" << v << ");\n";
     }
     out << body.str() << "  ctx.check(\"composition\", std::vector<c10::IValue>{";
-    for (size_t i = 0; i < g.outputs.size(); ++i) out << (i ? ", " : "") << "c10::IValue(" << var(g.outputs[i]) << ")";
+    for (size_t i = 0; i < g.outputs.size(); ++i) out << (i ? ", " : "") << "c10::IValue(" << valueVar(g.outputs[i]) << ")";
     out << "}, {";
     for (size_t i = 0; i < g.outputs.size(); ++i) out << (i ? ", " : "") << g.outputs[i];
     out << "}, /*max_abs=*/1e-4);\n  return ctx.finish();\n}\n";

@@ -247,11 +247,15 @@ void ReferenceWriter::drain() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queued_bytes_ -= job.bytes;
-      manifest_.total_bytes += job.entry.bytes;
-      manifest_.entries.push_back(std::move(job.entry));
+      addEntryLocked(std::move(job.entry));
     }
     changed_.notify_all();
   }
+}
+
+void ReferenceWriter::addEntryLocked(ReferenceEntry entry) {
+  manifest_.total_bytes += entry.bytes;
+  manifest_.entries.push_back(std::move(entry));
 }
 
 void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::string& role, const std::string& name) {
@@ -274,15 +278,14 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
     // written now, on the model's thread, from the tensor itself.
     entry.crc32 = writePickleFile(ownStorage(value), partial_dir_ + "/" + entry.file, entry.bytes);
     std::lock_guard<std::mutex> lock(mutex_);
-    manifest_.total_bytes += entry.bytes;
-    manifest_.entries.push_back(std::move(entry));
+    addEntryLocked(std::move(entry));
     return;
   }
   job.value = snapshot(value);
-  job.bytes = payloadBytes(job.value);
+  job.bytes = bytes;
   std::unique_lock<std::mutex> lock(mutex_);
-  // One value larger than the whole budget still goes through, alone.
-  changed_.wait(lock, [&] { return error_ || queued_bytes_ == 0 || queued_bytes_ + job.bytes <= max_queued_bytes_; });
+  // At most half the budget: it always fits once the queue has drained.
+  changed_.wait(lock, [&] { return error_ || queued_bytes_ + job.bytes <= max_queued_bytes_; });
   if (error_) std::rethrow_exception(error_);
   queued_bytes_ += job.bytes;
   queue_.push_back(std::move(job));

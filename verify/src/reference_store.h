@@ -40,6 +40,7 @@ class ReferenceWriter {
   };
   void drain();
   void stopWorker();
+  void addEntryLocked(ReferenceEntry entry);  // mutex_ held
 
   std::string dir_;
   std::string partial_dir_;

@@ -35,6 +35,13 @@ TierTotals totalsFor(const PartitionTree& tree, const VerificationReport& report
   return t;
 }
 
+// Seconds of the whole verification spent reading references and comparing outputs.
+std::pair<double, double> loadAndCompareSeconds(const VerificationReport& report) {
+  double load = 0, compare = 0;
+  for (const PartitionCheck& check : report.checks) load += check.load_seconds, compare += check.compare_seconds;
+  return {load, compare};
+}
+
 std::string sci(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2e", x);
@@ -93,8 +100,7 @@ std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const
                       {"first_divergence", c.first_divergence.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(c.first_divergence)},
                       {"time_s", c.seconds}};
   j["verify_time_s"] = report.seconds;
-  double load = 0, compare = 0;
-  for (const PartitionCheck& check : report.checks) load += check.load_seconds, compare += check.compare_seconds;
+  auto [load, compare] = loadAndCompareSeconds(report);
   j["verify_load_s"] = load;
   j["verify_compare_s"] = compare;
   nlohmann::ordered_json entries = nlohmann::ordered_json::array();

@@ -166,10 +166,10 @@ class Replayer {
     auto pos = input_position_.find(jv);
     // Parameters come from the program (never modified in eval mode); model inputs from the
     // store, where they were saved before any op could modify them in place.
-    bool is_parameter = pos != input_position_.end() &&
-                        pos->second >= program_.graph_inputs.size() - program_.parameter_tensors.size();
-    if (is_parameter) return toDevice(program_.graph_inputs.at(pos->second), device_);
-    if (pos != input_position_.end() && !refs_.has(v)) return toDevice(program_.graph_inputs.at(pos->second), device_);
+    if (pos != input_position_.end()) {
+      bool is_parameter = pos->second >= program_.graph_inputs.size() - program_.parameter_tensors.size();
+      if (is_parameter || !refs_.has(v)) return toDevice(program_.graph_inputs.at(pos->second), device_);
+    }
     if (jv->node()->kind() == c10::prim::Constant) return toDevice(*jit::toIValue(jv), device_);
     return toDevice(load(v), device_);
   }
