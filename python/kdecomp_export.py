@@ -22,6 +22,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -251,7 +252,24 @@ def run_export(args):
     return meta
 
 
+def die_with_parent():
+    """Linux: end with the process that started us (kdecomp, or a batch worker killed mid-run),
+    so that no orphaned export keeps writing into a directory a rerun is using."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent was already gone before prctl took effect
+        sys.exit(2)
+
+
 def main(argv=None):
+    die_with_parent()
     parser = argparse.ArgumentParser(prog="kdecomp export", description=__doc__.split("\n")[0])
     parser.add_argument("model", help="KernelBench-format .py file")
     parser.add_argument("-o", "--output", required=True, help="output directory (replaced atomically)")

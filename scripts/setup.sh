@@ -16,6 +16,8 @@ PACKAGES=(
   zlib1g-dev
   # measuring
   time
+  # the batch report's headless-browser test (tests/batch/check_index_html.py)
+  chromium
 )
 
 missing=()

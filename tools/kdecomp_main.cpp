@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "kdecomp/analysis.h"
+#include "kdecomp/batch.h"
 #include "kdecomp/emit.h"
 #include "kdecomp/graph.h"
 #include "kdecomp/importer.h"
@@ -37,6 +38,13 @@ std::string envOr(const char* name, const std::string& fallback) {
 }
 
 // Runs the Python exporter (Debian's interpreter by default: that is where torch lives).
+// The running binary: batch workers are this same kdecomp.
+std::string selfExecutable() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("kdecomp") : self.string();
+}
+
 int runExporter(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx) {
   std::string python = envOr("KDECOMP_PYTHON", "/usr/bin/python3");
   std::string script = envOr("KDECOMP_PYTHON_DIR", KDECOMP_PYTHON_DIR) + "/kdecomp_export.py";
@@ -162,15 +170,27 @@ int64_t peakRssBytes() {
 }
 
 // Progress of the long commands, on stderr: stage, what it produced, elapsed time.
+// With a stage file, each stage's name is also written there (atomically) for `kdecomp batch`,
+// which shows it and reports the stage a model failed in.
 class Progress {
  public:
-  explicit Progress(std::string command) : command_(std::move(command)), start_(std::chrono::steady_clock::now()) {}
+  explicit Progress(std::string command, std::string stage_file = "")
+      : command_(std::move(command)), stage_file_(std::move(stage_file)), start_(std::chrono::steady_clock::now()) {}
   void say(const std::string& what) const {
     std::fprintf(stderr, "[%s %7.1fs] %s\n", command_.c_str(), secondsSince(start_), what.c_str());
+  }
+  void stage(const std::string& name, const std::string& what) const {
+    if (!stage_file_.empty()) {
+      std::string tmp = stage_file_ + ".tmp";
+      { std::ofstream(tmp) << name << "\n"; }
+      std::rename(tmp.c_str(), stage_file_.c_str());
+    }
+    say(what);
   }
 
  private:
   std::string command_;
+  std::string stage_file_;
   std::chrono::steady_clock::time_point start_;
 };
 
@@ -264,12 +284,13 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     kdecomp::ImportOptions import_options;
     import_options.inputs_path = source.inputs;
     import_options.num_threads = threads;
-    progress.say("import " + source.model);
+    progress.stage("import", "import " + source.model);
     auto t0 = std::chrono::steady_clock::now();
     kdecomp::ImportedModel model = kdecomp::importTorchScript(source.model, import_options);
     double import_s = secondsSince(t0);
     int64_t import_rss = peakRssBytes();
     t0 = std::chrono::steady_clock::now();
+    progress.stage("partition", "partition");
     kdecomp::PartitionTree tree = kdecomp::partitionGraph(model.graph);
     double partition_s = secondsSince(t0);
     kdecomp::TreeMetadata meta = treeMetadata(source.model, model);
@@ -286,6 +307,17 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     summary["timings"] = {{"import_s", import_s}, {"import_forward_s", model.timings.forward_s},
                           {"import_forward_runs", model.timings.forward_runs}, {"partition_s", partition_s}};
     summary["peak_rss_bytes"] = {{"after_import", import_rss}};
+    {
+      // What a batch report shows of a model besides its results.
+      kdecomp::GraphAnalysis analysis = kdecomp::analyze(model.graph);
+      int unique_kernels = 0;
+      for (const auto& w : tree.workloads) unique_kernels += w.tier == kdecomp::Tier::Kernel;
+      summary["nodes"] = model.graph.nodes.size();
+      summary["unique_kernels"] = unique_kernels;
+      summary["flops"] = analysis.total_flops;
+      summary["params"] = analysis.param_count;
+      summary["op_kinds"] = analysis.op_histogram;
+    }
     if (stages.write_tree) {
       writeModelSource(dir, source);
       writeAtomically(dir / "decomposition_tree.json", kdecomp::decompositionTreeJson(model.graph, tree, meta));
@@ -293,6 +325,7 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     }
     std::string reference_dir = (dir / "reference").string();
     if (stages.emit) {
+      progress.stage("emit", "emit");
       kdecomp::EmitReport emitted = kdecomp::emitTests(model.graph, tree, dir.string());
       summary["emitted"] = {{"kernel", emitted.files[0]}, {"fusion", emitted.files[1]}, {"layer", emitted.files[2]},
                             {"model", emitted.files[3]}, {"python_twins", emitted.python_twins},
@@ -304,7 +337,7 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       for (const std::string& s : emitted.skipped) progress.say("  skip " + s);
     }
     if (stages.record) {
-      progress.say("record: running the TorchScript interpreter on the exact inputs");
+      progress.stage("record", "record: running the TorchScript interpreter on the exact inputs");
       kdecomp::RecordOptions record_options;
       record_options.reference_dir = reference_dir;
       // The import ran the model once: its peak is that of a plain forward. Queue at most a
@@ -323,7 +356,7 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     }
     int rc = kExitOk;
     if (stages.verify) {
-      progress.say("verify: replaying every partition");
+      progress.stage("verify", "verify: replaying every partition");
       kdecomp::VerifyOptions options = verify_options;
       options.reference_dir = reference_dir;
       kdecomp::VerificationReport report = kdecomp::verifyDecomposition(model, tree, options);
@@ -441,6 +474,35 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   decompose_cmd->add_option("--summary-json", decompose_summary, "write timings, reference bytes, peak RSS and results here");
   decompose_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+  std::string decompose_stage_file;
+  decompose_cmd->add_option("--stage-file", decompose_stage_file, "write the current stage's name here (for kdecomp batch)");
+
+  auto* batch_cmd = app.add_subcommand(
+      "batch", "Decompose every model (*.py, *.pt, *.onnx) of a directory: parallel, memory-aware, resumable, one report");
+  kdecomp::BatchOptions batch_options;
+  std::string batch_shard = "1/1", batch_display = "auto";
+  double batch_memory_gb = 0;
+  batch_cmd->add_option("dir", batch_options.input_dir, "directory of models (e.g. KernelBench level3)")->required();
+  batch_cmd->add_option("-o,--output", batch_options.output_dir, "output root (OUT/<level>/<model>, reports in OUT)")->required();
+  batch_cmd->add_option("-j,--jobs", batch_options.jobs, "models at once (never more than memory allows)")->check(CLI::Range(1, 64));
+  batch_cmd->add_option("--threads", batch_options.threads_per_job, "intra-op threads per model (default: cores / jobs)");
+  batch_cmd->add_option("--timeout", batch_options.timeout_s, "seconds per model before it is killed (default 3600)");
+  batch_cmd->add_option("--keep-references", batch_options.keep_references,
+                        "which models keep their reference store: all | failed | none (default failed; "
+                        "`kdecomp record` rebuilds one)")
+      ->check(CLI::IsMember({"all", "failed", "none"}));
+  batch_cmd->add_option("--device", batch_options.device, "replay device: auto | cpu | cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  batch_cmd->add_option("--shard", batch_shard, "K/N: run the K-th of N deterministic subsets (for job arrays)");
+  batch_cmd->add_option("--memory-budget-gb", batch_memory_gb, "memory the models may use together (default: RAM less 2 GiB)");
+  batch_cmd->add_flag("--force", batch_options.force, "rerun models whose results are complete and unchanged");
+  batch_cmd->add_option("--progress", batch_display, "auto | bar | lines")->check(CLI::IsMember({"auto", "bar", "lines"}));
+
+  auto* merge_cmd = app.add_subcommand("batch-merge", "Merge the outputs of `kdecomp batch --shard` runs into one report");
+  std::vector<std::string> merge_inputs;
+  std::string merge_out;
+  merge_cmd->add_option("shards", merge_inputs, "the shard output directories")->required();
+  merge_cmd->add_option("-o,--output", merge_out, "merged output directory")->required();
 
   auto* record_cmd = app.add_subcommand("record", "Rebuild the reference store of a decomposition (OUTDIR/reference)");
   std::string record_dir, record_summary;
@@ -568,7 +630,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (*decompose_cmd) {
-    Progress progress("decompose");
+    Progress progress("decompose", decompose_stage_file);
     ModelSource source{decompose_model, decompose_inputs};
     fs::path dir;
     fs::path p(decompose_model);
@@ -577,12 +639,40 @@ int main(int argc, char** argv) {
       // Exported into the output directory: record and verify can rebuild from it later.
       fs::path abs = fs::absolute(p);
       dir = fs::path(decompose_out) / abs.parent_path().filename() / abs.stem();
-      progress.say("export " + decompose_model);
+      progress.stage("export", "export " + decompose_model);
       if (runExporter(decompose_model, (dir / "export").string(), "auto", false) != kExitOk) return kExitBadInput;
       source.model = (dir / "export" / "model.pt").string();
     }
     return runStages("decompose", progress, source, dir, decompose_out, Stages{}, verify_options, threads,
                      decompose_summary);
+  }
+  if (*batch_cmd) {
+    batch_options.kdecomp_exe = selfExecutable();
+    batch_options.memory_budget_bytes = static_cast<int64_t>(batch_memory_gb * (1 << 30));
+    batch_options.display = batch_display == "bar"     ? kdecomp::BatchOptions::Display::Bar
+                            : batch_display == "lines" ? kdecomp::BatchOptions::Display::Lines
+                                                       : kdecomp::BatchOptions::Display::Auto;
+    if (std::sscanf(batch_shard.c_str(), "%d/%d", &batch_options.shard_index, &batch_options.shard_count) != 2 ||
+        batch_options.shard_count < 1 || batch_options.shard_index < 1 ||
+        batch_options.shard_index > batch_options.shard_count) {
+      std::cerr << "kdecomp batch: error: --shard wants K/N with 1 <= K <= N, got '" << batch_shard << "'\n";
+      return kExitBadInput;
+    }
+    try {
+      kdecomp::BatchOutcome outcome = kdecomp::runBatch(batch_options);
+      return outcome.failed + outcome.other == 0 ? kExitOk : 1;
+    } catch (const kdecomp::BatchError& e) {
+      std::cerr << "kdecomp batch: error: " << e.what() << "\n";
+      return kExitBadInput;
+    }
+  }
+  if (*merge_cmd) {
+    try {
+      return kdecomp::mergeBatchShards(merge_inputs, merge_out);
+    } catch (const kdecomp::BatchError& e) {
+      std::cerr << "kdecomp batch-merge: error: " << e.what() << "\n";
+      return kExitBadInput;
+    }
   }
   if (*emit_cmd) {
     Stages stages{/*write_tree=*/false, /*record=*/false, /*verify=*/false, /*emit=*/true};
