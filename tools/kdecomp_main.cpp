@@ -16,6 +16,8 @@
 
 #include "kdecomp/analysis.h"
 #include "kdecomp/batch.h"
+#include "kdecomp/diff.h"
+#include "kdecomp/hash.h"
 #include "kdecomp/emit.h"
 #include "kdecomp/graph.h"
 #include "kdecomp/importer.h"
@@ -420,6 +422,48 @@ int runOnDecomposition(const char* command, const fs::path& dir, Stages stages,
   return runStages(command, Progress(command), source, dir, "", stages, verify_options, threads, summary_path);
 }
 
+// One side of `kdecomp diff`: a decomposition tree from an output directory or a tree JSON
+// file as it is, or from a model (.py, .pt, export directory) imported and partitioned now.
+std::optional<kdecomp::DiffSide> loadDiffSide(const std::string& input, int threads) {
+  kdecomp::DiffSide side;
+  side.input = input;
+  fs::path p(input);
+  fs::path tree_file;
+  if (fs::is_directory(p) && fs::exists(p / "decomposition_tree.json")) tree_file = p / "decomposition_tree.json";
+  if (p.extension() == ".json") tree_file = p;
+  if (p.extension() == ".onnx") {
+    std::cerr << "kdecomp diff: error: " << input << ": ONNX input is not supported yet (the ONNX importer, issue 8)\n";
+    return std::nullopt;
+  }
+  if (!tree_file.empty()) {
+    std::ifstream in(tree_file, std::ios::binary);
+    if (!in) {
+      std::cerr << "kdecomp diff: error: " << tree_file.string() << ": cannot be read\n";
+      return std::nullopt;
+    }
+    side.tree_json.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    side.sha256 = kdecomp::sha256Hex(side.tree_json);
+    return side;
+  }
+  if (!fs::exists(p)) {
+    std::cerr << "kdecomp diff: error: " << input << ": no such file or directory\n";
+    return std::nullopt;
+  }
+  ScratchDirectory scratch;
+  std::string pt;
+  try {
+    auto imported = importModelArgument(input, "", "", threads, scratch, pt);
+    if (!imported) return std::nullopt;
+    kdecomp::PartitionTree tree = kdecomp::partitionGraph(imported->graph);
+    side.tree_json = kdecomp::decompositionTreeJson(imported->graph, tree, treeMetadata(pt, *imported));
+    side.sha256 = kdecomp::sha256OfFile(fs::is_directory(p) ? p / "model.pt" : p);
+  } catch (const std::exception& e) {
+    std::cerr << "kdecomp diff: error: " << input << ": " << e.what() << "\n";
+    return std::nullopt;
+  }
+  return side;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -497,6 +541,15 @@ int main(int argc, char** argv) {
   batch_cmd->add_option("--memory-budget-gb", batch_memory_gb, "memory the models may use together (default: RAM less 2 GiB)");
   batch_cmd->add_flag("--force", batch_options.force, "rerun models whose results are complete and unchanged");
   batch_cmd->add_option("--progress", batch_display, "auto | bar | lines")->check(CLI::IsMember({"auto", "bar", "lines"}));
+
+  auto* diff_cmd = app.add_subcommand("diff", "Which partitions changed between two versions of a model (exit 0 same, 1 different)");
+  std::string diff_a, diff_b;
+  bool diff_json = false, diff_md = false;
+  diff_cmd->add_option("a", diff_a, "a .py, .pt, export directory, output directory or decomposition_tree.json")->required();
+  diff_cmd->add_option("b", diff_b, "the other version, in any of the same forms")->required();
+  diff_cmd->add_flag("--json", diff_json, "machine-readable output");
+  diff_cmd->add_flag("--md", diff_md, "Markdown output");
+  diff_cmd->add_option("--threads", threads, "intra-op threads for importing models (default: LibTorch's)");
 
   auto* merge_cmd = app.add_subcommand("batch-merge", "Merge the outputs of `kdecomp batch --shard` runs into one report");
   std::vector<std::string> merge_inputs;
@@ -661,8 +714,23 @@ int main(int argc, char** argv) {
     try {
       kdecomp::BatchOutcome outcome = kdecomp::runBatch(batch_options);
       return outcome.failed + outcome.other == 0 ? kExitOk : 1;
-    } catch (const kdecomp::BatchError& e) {
+    } catch (const std::exception& e) {
       std::cerr << "kdecomp batch: error: " << e.what() << "\n";
+      return kExitBadInput;
+    }
+  }
+  if (*diff_cmd) {
+    auto side_a = loadDiffSide(diff_a, threads);
+    if (!side_a) return kExitBadInput;
+    auto side_b = loadDiffSide(diff_b, threads);
+    if (!side_b) return kExitBadInput;
+    try {
+      auto format = diff_json ? kdecomp::DiffFormat::Json : diff_md ? kdecomp::DiffFormat::Markdown : kdecomp::DiffFormat::Text;
+      kdecomp::DiffResult result = kdecomp::diffDecompositions(*side_a, *side_b, format);
+      std::cout << result.rendered;
+      return result.identical ? kExitOk : 1;
+    } catch (const kdecomp::DiffError& e) {
+      std::cerr << "kdecomp diff: error: " << e.what() << "\n";
       return kExitBadInput;
     }
   }

@@ -14,14 +14,13 @@
 #include <nlohmann/json.hpp>
 
 #include "kdecomp/batch.h"
+#include "kdecomp/hash.h"
 
 namespace kdecomp {
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
 // ---- model_jobs.cpp: what to run, and whether an earlier run already did it
-std::string sha256Hex(const std::string& bytes);
-std::string sha256OfFile(const fs::path& path);  // throws BatchError when unreadable
 
 struct ModelJob {
   std::string name;     // the file's stem (with its extension when two files share a stem)

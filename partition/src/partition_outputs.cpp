@@ -154,7 +154,13 @@ std::string decompositionTreeJson(const Graph& g, const PartitionTree& tree, con
     n["ops"] = ordered_json::array();
     for (int node : p.nodes) n["ops"].push_back(g.nodes[node].id);
     if (p.tier == Tier::Fusion) n["template"] = p.template_label;
-    if (p.tier == Tier::Kernel) n["op"] = g.nodes[p.kernel_node].kind;
+    if (p.tier == Tier::Kernel) {
+      n["op"] = g.nodes[p.kernel_node].kind;
+      // The op's folded constant arguments (stride, padding, ...): what `kdecomp diff` compares.
+      ordered_json attributes = ordered_json::object();
+      for (const Attribute& a : g.nodes[p.kernel_node].attributes()) attributes[a.name] = formatAttributeValue(a.value);
+      n["attributes"] = std::move(attributes);
+    }
     n["flops"] = p.flops;
     n["bytes"] = p.bytes;
     n["params"] = p.params;

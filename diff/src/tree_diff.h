@@ -1,0 +1,18 @@
+// The matching behind `kdecomp diff`, as a JSON document that every output format renders.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+namespace kdecomp {
+
+using DiffJson = nlohmann::ordered_json;
+
+// Matches the partitions of two decomposition trees (decomposition_tree.json documents) and
+// describes every change: counts per tier, model totals, and one entry per changed partition.
+DiffJson computeTreeDiff(const DiffJson& a, const DiffJson& b);
+
+// Text and Markdown renderings of computeTreeDiff's document (with "a"/"b" headers added).
+std::string renderDiffText(const DiffJson& diff);
+std::string renderDiffMarkdown(const DiffJson& diff);
+
+}  // namespace kdecomp
