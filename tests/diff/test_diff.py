@@ -166,38 +166,69 @@ class CorpusPairs(unittest.TestCase):
     def test_densenet121_to_201(self):
         rc, d = run_diff(corpus("15_DenseNet121"), corpus("16_DenseNet201"))
         self.assertEqual(rc, 1)
-        self.assertGreater(d["counts"]["layer"]["added"], 0)
+        # 24 + 16 more dense layers in blocks 3 and 4, each a bn-relu-conv pair of fusions.
+        self.assertEqual(d["counts"]["layer"]["added"], 40)
         self.assertEqual(d["counts"]["layer"]["removed"], 0)
-        self.assertGreater(d["totals"]["delta"]["layers"], 0)
+        self.assertEqual(d["totals"]["delta"]["layers"], 40)
         templates_a = {c["template"] for c in d["changes"] if c["tier"] == "fusion" and c["change"] != "added"}
         added_templates = {c["template"] for c in changes(d, "fusion", "added")}
         self.assertTrue(added_templates <= {"bn_relu_conv", "bn_relu", None} | templates_a, added_templates)
 
     def test_efficientnet_b0_to_b1(self):
+        # KernelBench's B1 is a shallower network (11 MBConv blocks against B0's 38 layers).
         rc, d = run_diff(corpus("22_EfficientNetB0"), corpus("23_EfficientNetB1"))
         self.assertEqual(rc, 1)
-        self.assertGreater(sum(d["counts"]["kernel"][k] for k in ("modified", "moved", "added", "removed")), 0)
+        t = d["totals"]
+        self.assertEqual((t["a"]["layers"], t["b"]["layers"]), (38, 11))
+        self.assertEqual(d["counts"]["layer"]["added"], 0)
+        self.assertEqual(d["counts"]["layer"]["removed"], 27)
+        self.assertEqual(d["counts"]["layer"]["modified"] + d["counts"]["layer"]["moved"], 11)
+        self.assertLess(t["delta"]["params"], 0)
 
     def test_resnet18_to_resnet101(self):
+        # Basic blocks against bottlenecks: every ResNet18 block matches a bottleneck by
+        # similarity, the other 25 bottlenecks are added.
         rc, d = run_diff(corpus("9_ResNet18"), corpus("10_ResNet101"))
         self.assertEqual(rc, 1)
-        self.assertGreater(d["counts"]["layer"]["added"], 0)
-        self.assertGreater(d["totals"]["delta"]["layers"], 0)
+        layers = [c for c in d["changes"] if c["tier"] == "layer"]
+        modified = [c for c in layers if c["change"] == "modified"]
+        self.assertEqual(len(modified), 8)
+        self.assertEqual(sum(c["a"]["name"].startswith("basic_block") for c in modified), 8)
+        self.assertEqual(sum(c["b"]["name"].startswith("bottleneck") for c in modified), 8)
+        added = [c for c in layers if c["change"] == "added"]
+        self.assertEqual(len(added), 25)
+        self.assertTrue(all(c["b"]["name"].startswith("bottleneck") for c in added))
+        self.assertEqual(d["counts"]["layer"]["removed"], 0)
 
     def test_gru_to_bidirectional(self):
+        # One aten::gru kernel either way; only its bidirectional flag (and weights) differ.
         rc, d = run_diff(corpus("39_GRU"), corpus("41_GRUBidirectional"))
         self.assertEqual(rc, 1)
+        kernels = changes(d, "kernel", "modified")
+        self.assertEqual(len(kernels), 1)
+        self.assertIn("gru.bidirectional false -> true", [x.lower() for x in kernels[0]["attribute_diffs"]])
+        self.assertEqual(d["totals"]["delta"]["kernels"], 0)
         self.assertGreater(d["totals"]["delta"]["params"], 0)
 
     def test_netvlad_ghost_clusters(self):
+        # Same ops; the ghost clusters widen the cluster weights: one fusion and three kernels
+        # change shape, nothing is added or removed.
         rc, d = run_diff(corpus("47_NetVladNoGhostClusters"), corpus("46_NetVladWithGhostClusters"))
         self.assertEqual(rc, 1)
-        self.assertNotEqual(d["totals"]["delta"]["params"], 0)
+        for tier in ("fusion", "kernel"):
+            self.assertEqual(d["counts"][tier]["added"] + d["counts"][tier]["removed"], 0, tier)
+        self.assertEqual(d["counts"]["kernel"]["modified"], 3)
+        self.assertEqual(d["counts"]["fusion"]["modified"], 1)
+        self.assertEqual(d["totals"]["delta"]["params"], 8256)
 
     def test_mamba2_return_y_vs_final_state(self):
+        # Returning the final state skips the output path: kernels and one fusion are removed.
         rc, d = run_diff(corpus("48_Mamba2ReturnY"), corpus("49_Mamba2ReturnFinalState"))
         self.assertEqual(rc, 1)
-        self.assertGreater(len(d["changes"]), 0)
+        self.assertEqual((d["totals"]["a"]["kernels"], d["totals"]["b"]["kernels"]), (20, 12))
+        self.assertEqual(d["counts"]["kernel"]["removed"], 8)
+        self.assertEqual(d["counts"]["kernel"]["added"], 0)
+        self.assertEqual(d["counts"]["fusion"]["removed"], 1)
 
     def test_model_against_itself(self):
         rc, d = run_diff(corpus("4_LeNet5"), corpus("4_LeNet5"))
