@@ -3,6 +3,7 @@
 // model root is replayed from the model inputs alone: that run is the composition.
 #include <ATen/Context.h>
 
+#include <algorithm>
 #include <chrono>
 #include <unordered_map>
 #include <unordered_set>
@@ -275,11 +276,22 @@ VerificationReport verifyDecomposition(const ImportedModel& model, const Partiti
   report.checks.resize(tree.partitions.size());
   c10::InferenceMode no_autograd;
   Replayer replayer(model, tree, refs, device, perturbed_node);
-  // Tier by tier, kernels first: a broken kernel shows up before the groups that contain it.
-  for (Tier tier : {Tier::Kernel, Tier::Fusion, Tier::Layer, Tier::Model}) {
-    for (const Partition& p : tree.partitions) {
-      if (p.tier == tier) report.checks[p.index] = replayer.check(p);
-    }
+  // In the order the model computes, and at each point kernels before the fusion and the layer
+  // that end there (a broken kernel shows up before the groups that contain it). A group then
+  // reads the references its kernels just read, still in the page cache: one pass over a store
+  // that can be larger than memory, instead of one per tier. The root (the composition) last.
+  std::vector<const Partition*> order;
+  for (const Partition& p : tree.partitions) {
+    if (p.tier != Tier::Model) order.push_back(&p);
+  }
+  auto tierRank = [](Tier t) { return t == Tier::Kernel ? 0 : t == Tier::Fusion ? 1 : 2; };
+  std::stable_sort(order.begin(), order.end(), [&](const Partition* a, const Partition* b) {
+    int end_a = a->nodes.empty() ? -1 : a->nodes.back(), end_b = b->nodes.empty() ? -1 : b->nodes.back();
+    return std::make_pair(end_a, tierRank(a->tier)) < std::make_pair(end_b, tierRank(b->tier));
+  });
+  for (const Partition* p : order) report.checks[p->index] = replayer.check(*p);
+  for (const Partition& p : tree.partitions) {
+    if (p.tier == Tier::Model) report.checks[p.index] = replayer.check(p);
   }
   // The root's replay starts from the model inputs and parameters alone and chains every kernel
   // and its glue: it is the composition.
