@@ -49,6 +49,7 @@ struct Pending {
   int attempts = 0;
   int64_t estimate = kDefaultEstimate;
   bool alone = false;  // preempted once: runs with nothing beside it
+  double previous_seconds = 0;  // its time in an earlier run, when known
 };
 
 struct Running {
@@ -174,7 +175,9 @@ BatchOutcome runBatch(const BatchOptions& options) {
   const MemorySnapshot memory_at_start = readMemory();
   const int64_t budget =
       options.memory_budget_bytes > 0 ? options.memory_budget_bytes : std::max(kGiB, memory_at_start.total_bytes - 2 * kGiB);
-  const std::vector<std::string> env = workerEnvironment(threads);
+  // A model that runs with nothing beside it (too big to share, or the last one) gets every
+  // core: one job per core is the right split only while there are jobs to fill them.
+  const int solo_threads = options.threads_per_job > 0 ? options.threads_per_job : cores;
 
   Json header;
   header["input_dir"] = fs::absolute(options.input_dir).lexically_normal().string();
@@ -211,12 +214,18 @@ BatchOutcome runBatch(const BatchOptions& options) {
     if (previous && previous->value("peak_rss_bytes", int64_t{0}) > 0) {
       p.estimate = std::max(p.estimate, (*previous)["peak_rss_bytes"].get<int64_t>());
     }
+    if (previous && (*previous)["times_s"].is_object() && (*previous)["times_s"]["total"].is_number()) {
+      p.previous_seconds = (*previous)["times_s"]["total"].get<double>();
+    }
     p.alone = p.estimate > budget / 2;  // two of these cannot fit together anyway
     todo.push_back(p);
   }
-  // Largest first (by what is known): big models start while the machine is empty, small
-  // ones fill in around them. Ties in name order, so the order is deterministic.
-  std::stable_sort(todo.begin(), todo.end(), [](const Pending& a, const Pending& b) { return a.estimate > b.estimate; });
+  // Longest first when an earlier run measured the models (longest-processing-time order keeps
+  // the end of the batch from waiting on one big model), then largest memory first: big models
+  // start while the machine is empty, small ones fill in around them. Ties in name order.
+  std::stable_sort(todo.begin(), todo.end(), [](const Pending& a, const Pending& b) {
+    return std::make_pair(a.previous_seconds, a.estimate) > std::make_pair(b.previous_seconds, b.estimate);
+  });
   std::deque<Pending> queue(todo.begin(), todo.end());
 
   ProgressDisplay display(options.display, static_cast<int>(jobs.size()));
@@ -247,14 +256,16 @@ BatchOutcome runBatch(const BatchOptions& options) {
     clearOutputs(job);  // what an interrupted or preempted attempt left
     fs::create_directories(summaryPath(job).parent_path());
     fs::create_directories(stagePath(job).parent_path());
+    bool solo = running.empty() && (p.alone || queue.empty());
+    int job_threads = solo ? solo_threads : threads;
     std::vector<std::string> argv = {options.kdecomp_exe, "decompose", job.source.string(), "-o", out.string(),
                                      "--summary-json", summaryPath(job).string(), "--stage-file", stagePath(job).string(),
-                                     "--threads", std::to_string(threads), "--device", options.device};
+                                     "--threads", std::to_string(job_threads), "--device", options.device};
     ++p.attempts;
     Running r;
     r.p = p;
     r.start = Clock::now();
-    r.pid = spawnWorker(argv, env, logPath(out, job.name));
+    r.pid = spawnWorker(argv, workerEnvironment(job_threads), logPath(out, job.name));
     running.push_back(std::move(r));
   };
   auto finish = [&](Running& r, WorkerExit exit, const std::string& killed_reason) {

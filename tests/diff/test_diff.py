@@ -122,12 +122,25 @@ class GeneratedPairs(unittest.TestCase):
         self.assertGreater(d["totals"]["delta"]["params"], 0)
 
     def test_insert_one_block(self):
-        rc, d = run_diff(self.model("base", NAMES, [3, 3]), self.model("three", NAMES, [3, 3, 3]))
+        base, three = self.model("base", NAMES, [3, 3]), self.model("three", NAMES, [3, 3, 3])
+        rc, d = run_diff(base, three)
         self.assertEqual(rc, 1)
         self.assertEqual(d["counts"]["layer"]["added"], 1, d["counts"])
         self.assertEqual(d["counts"]["layer"]["removed"], 0)
         self.assertEqual(d["totals"]["delta"]["layers"], 1)
         self.assertEqual(changes(d, "layer", "added")[0]["b"]["id"], "layer:body.2")
+        # The same facts in the text and Markdown renderings.
+        text = subprocess.run([KDECOMP, "diff", base, three], capture_output=True, text=True, timeout=300)
+        self.assertEqual(text.returncode, 1)
+        self.assertRegex(text.stdout, r"layer\s+\d+\s+\d+\s+\d+\s+1\s+0\n")
+        self.assertIn("added layer", text.stdout)
+        self.assertIn("+ layer", text.stdout)  # the tree view marks it
+        self.assertIn("layers: 2 -> 3 (+1)", text.stdout)
+        md = subprocess.run([KDECOMP, "diff", base, three, "--md"], capture_output=True, text=True, timeout=300)
+        self.assertEqual(md.returncode, 1)
+        self.assertIn("| layer |", md.stdout)
+        self.assertIn("| layers | 2 | 3 | +1 |", md.stdout)
+        self.assertIn("- added layer", md.stdout)
 
     def test_same_model_is_identical(self):
         base = self.model("base", NAMES, [3, 3])
