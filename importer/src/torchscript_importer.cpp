@@ -479,6 +479,9 @@ void preferDecomposedPaths(torch::jit::Graph& graph, std::vector<std::string>& w
 ImportedModel importTorchScript(const std::string& path, const ImportOptions& options) {
   if (options.num_threads > 0) at::set_num_threads(options.num_threads);
   if (!fs::is_regular_file(path)) throw ImportError(path + ": no such file");
+  if (fs::path(path).extension() == ".onnx") {
+    throw ImportError(path + ": ONNX models cannot be imported yet (the ONNX importer is issue 8); use the model's .py or .pt");
+  }
   ImportedModel result;
   result.source_path = path;
   auto program = std::make_shared<TorchScriptProgram>();
