@@ -39,7 +39,6 @@ std::string envOr(const char* name, const std::string& fallback) {
   return v && *v ? v : fallback;
 }
 
-// Runs the Python exporter (Debian's interpreter by default: that is where torch lives).
 // The running binary: batch workers are this same kdecomp.
 std::string selfExecutable() {
   std::error_code ec;
@@ -47,6 +46,7 @@ std::string selfExecutable() {
   return ec ? std::string("kdecomp") : self.string();
 }
 
+// Runs the Python exporter (Debian's interpreter by default: that is where torch lives).
 int runExporter(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx) {
   std::string python = envOr("KDECOMP_PYTHON", "/usr/bin/python3");
   std::string script = envOr("KDECOMP_PYTHON_DIR", KDECOMP_PYTHON_DIR) + "/kdecomp_export.py";
@@ -431,10 +431,6 @@ std::optional<kdecomp::DiffSide> loadDiffSide(const std::string& input, int thre
   fs::path tree_file;
   if (fs::is_directory(p) && fs::exists(p / "decomposition_tree.json")) tree_file = p / "decomposition_tree.json";
   if (p.extension() == ".json") tree_file = p;
-  if (p.extension() == ".onnx") {
-    std::cerr << "kdecomp diff: error: " << input << ": ONNX input is not supported yet (the ONNX importer, issue 8)\n";
-    return std::nullopt;
-  }
   if (!tree_file.empty()) {
     std::ifstream in(tree_file, std::ios::binary);
     if (!in) {
@@ -457,6 +453,9 @@ std::optional<kdecomp::DiffSide> loadDiffSide(const std::string& input, int thre
     kdecomp::PartitionTree tree = kdecomp::partitionGraph(imported->graph);
     side.tree_json = kdecomp::decompositionTreeJson(imported->graph, tree, treeMetadata(pt, *imported));
     side.sha256 = kdecomp::sha256OfFile(fs::is_directory(p) ? p / "model.pt" : p);
+  } catch (const kdecomp::ImportError& e) {
+    std::cerr << "kdecomp diff: error: " << e.what() << "\n";  // it names the file already
+    return std::nullopt;
   } catch (const std::exception& e) {
     std::cerr << "kdecomp diff: error: " << input << ": " << e.what() << "\n";
     return std::nullopt;

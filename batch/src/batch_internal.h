@@ -36,7 +36,7 @@ std::vector<ModelJob> discoverModels(const BatchOptions& options, const std::str
 
 fs::path recordPath(const fs::path& out, const std::string& model);
 fs::path logPath(const fs::path& out, const std::string& model);
-std::optional<Json> readRecord(const fs::path& path);  // nullopt when missing or unreadable
+Json readJsonFile(const fs::path& path);  // null when missing or unreadable
 void writeJsonAtomically(const fs::path& path, const Json& j);
 void writeTextAtomically(const fs::path& path, const std::string& text);
 
@@ -95,6 +95,5 @@ class ProgressDisplay {
 Json buildModelRecord(const ModelJob& job, const fs::path& out, const WorkerExit& exit, const std::string& last_stage,
                       double wall_s, double export_s, const std::string& killed_reason, int attempts);
 std::string humanBytes(int64_t bytes);
-std::string stageOfFailure(const std::string& last_stage);
 
 }  // namespace kdecomp

@@ -19,16 +19,6 @@ namespace kdecomp {
 
 namespace {
 
-Json readJsonFile(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) return nullptr;
-  try {
-    return Json::parse(in);
-  } catch (const std::exception&) {
-    return nullptr;
-  }
-}
-
 // The worker's own words: its last "error:" line, or else its last line.
 std::string reasonFromLog(const fs::path& log) {
   std::ifstream in(log);

@@ -114,13 +114,8 @@ std::string readStage(const fs::path& file) {
 }
 
 int64_t exportPeak(const fs::path& model_dir) {
-  std::ifstream in(model_dir / "export" / "meta.json");
-  if (!in) return 0;
-  try {
-    return Json::parse(in).value("peak_rss_bytes", int64_t{0});
-  } catch (const std::exception&) {
-    return 0;
-  }
+  Json meta = readJsonFile(model_dir / "export" / "meta.json");
+  return meta.is_object() ? meta.value("peak_rss_bytes", int64_t{0}) : 0;
 }
 
 std::vector<std::string> workerEnvironment(int threads) {
@@ -198,24 +193,24 @@ BatchOutcome runBatch(const BatchOptions& options) {
   std::vector<Pending> todo;
   BatchOutcome outcome;
   for (size_t i = 0; i < jobs.size(); ++i) {
-    std::optional<Json> previous = readRecord(recordPath(out, jobs[i].name));
+    Json previous = readJsonFile(recordPath(out, jobs[i].name));
+    if (!previous.is_object()) previous = Json::object();
     // A complete record whose model's tree went missing is not complete any more.
-    bool outputs_there = previous && (!(*previous)["output_dir"].is_string() ||
-                                      fs::exists(out / (*previous)["output_dir"].get<std::string>() /
-                                                 "decomposition_tree.json"));
-    if (previous && !options.force && isCompleteRecord(*previous, jobs[i].resume_key) && outputs_there) {
-      (*previous)["reused"] = true;
+    bool outputs_there = !previous["output_dir"].is_string() ||
+                         fs::exists(out / previous["output_dir"].get<std::string>() / "decomposition_tree.json");
+    if (!options.force && isCompleteRecord(previous, jobs[i].resume_key) && outputs_there) {
+      previous["reused"] = true;
       records[i] = previous;
       ++outcome.reused;
       continue;
     }
     Pending p;
     p.job = i;
-    if (previous && previous->value("peak_rss_bytes", int64_t{0}) > 0) {
-      p.estimate = std::max(p.estimate, (*previous)["peak_rss_bytes"].get<int64_t>());
+    if (previous.value("peak_rss_bytes", int64_t{0}) > 0) {
+      p.estimate = std::max(p.estimate, previous["peak_rss_bytes"].get<int64_t>());
     }
-    if (previous && (*previous)["times_s"].is_object() && (*previous)["times_s"]["total"].is_number()) {
-      p.previous_seconds = (*previous)["times_s"]["total"].get<double>();
+    if (previous["times_s"].is_object() && previous["times_s"]["total"].is_number()) {
+      p.previous_seconds = previous["times_s"]["total"].get<double>();
     }
     p.alone = p.estimate > budget / 2;  // two of these cannot fit together anyway
     todo.push_back(p);
@@ -302,7 +297,7 @@ BatchOutcome runBatch(const BatchOptions& options) {
       // A worker killed by a signal may leave its exporter behind: take the whole group.
       if (exit->signal != 0) killWorkerGroup(running[i].pid);
       // A SIGKILL from the kernel's OOM killer (its counter moved) while other models ran
-      // beside it: the watch above was too slow. Once, the model gets the machine to itself.
+      // beside it: the memory watch below was too slow. Once, the model gets the machine to itself.
       // Any other SIGKILL is recorded as such.
       if (exit->signal == SIGKILL && oomKillCount() > oom_kills_seen && running.size() > 1 && !running[i].p.alone) {
         oom_kills_seen = oomKillCount();

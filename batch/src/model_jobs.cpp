@@ -58,13 +58,13 @@ std::vector<ModelJob> discoverModels(const BatchOptions& options, const std::str
 fs::path recordPath(const fs::path& out, const std::string& model) { return out / "batch" / "records" / (model + ".json"); }
 fs::path logPath(const fs::path& out, const std::string& model) { return out / "batch" / "logs" / (model + ".log"); }
 
-std::optional<Json> readRecord(const fs::path& path) {
+Json readJsonFile(const fs::path& path) {
   std::ifstream in(path);
-  if (!in) return std::nullopt;
+  if (!in) return nullptr;
   try {
     return Json::parse(in);
   } catch (const std::exception&) {
-    return std::nullopt;  // a torn or foreign file: the model simply runs again
+    return nullptr;  // a torn or foreign file reads as absent (a record's model simply runs again)
   }
 }
 

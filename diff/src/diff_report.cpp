@@ -10,7 +10,6 @@ namespace kdecomp {
 namespace {
 
 using Json = DiffJson;
-const char* const kTiers[] = {"model", "layer", "fusion", "kernel"};
 const char* const kKinds[] = {"unchanged", "modified", "moved", "added", "removed"};
 
 std::string signedNumber(int64_t v) { return (v > 0 ? "+" : "") + std::to_string(v); }
@@ -72,7 +71,7 @@ std::string renderDiffText(const Json& diff) {
   }
   out << (diff["identical"].get<bool>() ? "identical decompositions\n" : "decompositions differ\n") << "\n";
   out << "tier      unchanged  modified  moved/renamed  added  removed\n";
-  for (const char* tier : kTiers) {
+  for (const char* tier : kDiffTiers) {
     const Json& c = diff["counts"][tier];
     char line[128];
     std::snprintf(line, sizeof line, "%-8s %10d %9d %14d %6d %8d\n", tier, c["unchanged"].get<int>(), c["modified"].get<int>(),
@@ -107,7 +106,7 @@ std::string renderDiffMarkdown(const Json& diff) {
   }
   out << "\n**" << (diff["identical"].get<bool>() ? "Identical" : "Different") << "**\n\n";
   out << "| tier | unchanged | modified | moved/renamed | added | removed |\n|---|---|---|---|---|---|\n";
-  for (const char* tier : kTiers) {
+  for (const char* tier : kDiffTiers) {
     out << "| " << tier;
     for (const char* kind : kKinds) out << " | " << diff["counts"][tier][kind].get<int>();
     out << " |\n";

@@ -23,7 +23,6 @@ namespace {
 
 using Json = DiffJson;
 
-const char* const kTiers[] = {"model", "layer", "fusion", "kernel"};
 
 std::string fnv(const std::string& s) {
   uint64_t h = 1469598103934665603ull;
@@ -255,7 +254,7 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b) {
     match_a[i] = j, match_b[j] = i, kind_a[i] = kind, method_a[i] = method, score_a[i] = score;
   };
 
-  for (const char* tier : kTiers) {
+  for (const char* tier : kDiffTiers) {
     std::vector<int> ta, tb;
     for (const TreeNode& n : a.nodes) if (n.level == tier) ta.push_back(n.order);
     for (const TreeNode& n : b.nodes) if (n.level == tier) tb.push_back(n.order);
@@ -309,7 +308,7 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b) {
   // A moved node whose own content is identical but whose name differs is "renamed"; the
   // diff counts both as moved/renamed (the one category).
   Json counts = Json::object();
-  for (const char* tier : kTiers) {
+  for (const char* tier : kDiffTiers) {
     counts[tier] = {{"unchanged", 0}, {"modified", 0}, {"moved", 0}, {"added", 0}, {"removed", 0}};
   }
   std::set<std::string> files_a, files_b;
@@ -324,7 +323,7 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b) {
   std::vector<Change> changes;
   auto tierRank = [](const std::string& level) {
     for (int r = 0; r < 4; ++r) {
-      if (level == kTiers[r]) return r;
+      if (level == kDiffTiers[r]) return r;
     }
     return 4;
   };

@@ -7,6 +7,9 @@ namespace kdecomp {
 
 using DiffJson = nlohmann::ordered_json;
 
+// The tiers, root first: the order of matching and of every report.
+inline const char* const kDiffTiers[] = {"model", "layer", "fusion", "kernel"};
+
 // Matches the partitions of two decomposition trees (decomposition_tree.json documents) and
 // describes every change: counts per tier, model totals, and one entry per changed partition.
 DiffJson computeTreeDiff(const DiffJson& a, const DiffJson& b);
