@@ -143,7 +143,15 @@ std::vector<std::pair<int, int>> align(const std::vector<std::string>& a, const 
   const size_t n = a.size(), m = b.size();
   std::vector<std::pair<int, int>> out;
   if (n * m > 4000000) {
-    for (size_t k = 0; k < std::max(n, m); ++k) out.emplace_back(k < n ? int(k) : -1, k < m ? int(k) : -1);
+    // Position by position; unequal elements are a removal and an addition, never "kept".
+    for (size_t k = 0; k < std::max(n, m); ++k) {
+      if (k < n && k < m && a[k] == b[k]) {
+        out.emplace_back(int(k), int(k));
+      } else {
+        if (k < n) out.emplace_back(int(k), -1);
+        if (k < m) out.emplace_back(-1, int(k));
+      }
+    }
     return out;
   }
   std::vector<std::vector<int>> lcs(n + 1, std::vector<int>(m + 1, 0));
