@@ -12,6 +12,8 @@ Output files:
                torch::pickle_load).
   meta.json    provenance, method and fallback reason, input/output names/shapes/dtypes.
   model.onnx   with --onnx (opset 17; external data for models over 2 GiB).
+  outputs.pt   with --onnx: the PyTorch model's own outputs on the exact inputs (a tuple), the
+               reference an ONNX import is verified against.
 """
 
 import argparse
@@ -152,16 +154,35 @@ def export_torchscript(model, inputs, out_path, extra, method):
     return "trace", fallback_reason
 
 
-def export_onnx(model, inputs, out_dir, input_names, output_names):
+def annotate_onnx(path, extra):
+    """Stores the module hierarchy (classes, containers) in the model's metadata_props, which the
+    C++ importer reads: ONNX node names carry module paths but not classes. External data stays
+    where the exporter wrote it (only the graph file is rewritten)."""
+    import onnx
+
+    model = onnx.load(path, load_external_data=False)
+    del model.metadata_props[:]
+    entry = model.metadata_props.add()
+    entry.key = EXTRA_FILE
+    entry.value = json.dumps(extra, sort_keys=True)
+    onnx.save(model, path)
+
+
+def export_onnx(model, inputs, out_dir, input_names, output_names, extra):
     import torch
 
     path = os.path.join(out_dir, "model.onnx")
     try:
+        # PRESERVE (the model is in eval mode, so it exports eval semantics) rather than EVAL:
+        # EVAL folds each BatchNorm into the conv before it, which hides the bn module, renames
+        # the weights and changes the tiers; PRESERVE keeps BatchNormalization (training_mode=0).
         torch.onnx.export(
-            model, tuple(inputs), path, opset_version=17, input_names=input_names, output_names=output_names
+            model, tuple(inputs), path, opset_version=17, input_names=input_names, output_names=output_names,
+            training=torch.onnx.TrainingMode.PRESERVE,
         )
     except Exception as exc:
         return {"status": "failed", "reason": first_line(exc)}
+    annotate_onnx(path, extra)
     return {"status": "ok", "opset": 17, "external_data": any(f != "model.onnx" for f in os.listdir(out_dir) if not f.endswith((".pt", ".json")))}
 
 
@@ -235,7 +256,8 @@ def run_export(args):
         torch.save(tuple(inputs), os.path.join(staging, "inputs.pt"))
         if args.onnx:
             t0 = time.perf_counter()
-            meta["onnx"] = export_onnx(model, inputs, staging, input_names, output_names)
+            meta["onnx"] = export_onnx(model, inputs, staging, input_names, output_names, extra)
+            torch.save(tuple(outputs), os.path.join(staging, "outputs.pt"))
             timings["onnx_s"] = time.perf_counter() - t0
         meta["timings"] = {k: round(v, 3) for k, v in timings.items()}
         # ru_maxrss is KiB on Linux: the batch scheduler's memory estimate for this model.

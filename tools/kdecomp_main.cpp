@@ -117,7 +117,7 @@ std::optional<kdecomp::ImportedModel> importModelArgument(const std::string& mod
   kdecomp::ImportOptions options;
   options.inputs_path = inputs;
   options.num_threads = threads;
-  return kdecomp::importTorchScript(pt, options);
+  return kdecomp::importModel(pt, options);
 }
 
 // Provenance of a model: meta.json written by the exporter beside model.pt, when present.
@@ -288,7 +288,7 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     import_options.num_threads = threads;
     progress.stage("import", "import " + source.model);
     auto t0 = std::chrono::steady_clock::now();
-    kdecomp::ImportedModel model = kdecomp::importTorchScript(source.model, import_options);
+    kdecomp::ImportedModel model = kdecomp::importModel(source.model, import_options);
     double import_s = secondsSince(t0);
     int64_t import_rss = peakRssBytes();
     t0 = std::chrono::steady_clock::now();
@@ -338,6 +338,19 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
                    (dir / "CMakeLists.txt").string());
       for (const std::string& s : emitted.skipped) progress.say("  skip " + s);
     }
+    int rc = kExitOk;
+    if (!model.program && (stages.record || stages.verify)) {
+      // An ONNX model with ops the replay lacks: tree, analysis and tests are written, nothing
+      // can be recorded or replayed. The import's warning names the ops.
+      std::string why = "the model cannot be replayed";
+      for (const std::string& w : model.graph.warnings) {
+        if (w.rfind("no replay for ONNX ops", 0) == 0) why = w;
+      }
+      std::cerr << "kdecomp " << command << ": " << source.model << ": record and verify skipped: " << why << "\n";
+      summary["verification"] = {{"status", "skipped"}, {"reason", why}};
+      stages.record = stages.verify = false;
+      rc = 1;
+    }
     if (stages.record) {
       progress.stage("record", "record: running the TorchScript interpreter on the exact inputs");
       kdecomp::RecordOptions record_options;
@@ -356,7 +369,6 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       std::snprintf(mb, sizeof mb, "%.1f MB", record.manifest.total_bytes / 1e6);
       progress.say("recorded " + std::to_string(record.manifest.entries.size()) + " values, " + mb + " -> " + reference_dir);
     }
-    int rc = kExitOk;
     if (stages.verify) {
       progress.stage("verify", "verify: replaying every partition");
       kdecomp::VerifyOptions options = verify_options;
@@ -509,9 +521,11 @@ int main(int argc, char** argv) {
   auto* decompose_cmd = app.add_subcommand(
       "decompose", "The main job: export (.py), import, partition, record references and verify every partition");
   std::string decompose_model, decompose_out, decompose_inputs, decompose_summary;
+  bool decompose_onnx = false;
   kdecomp::VerifyOptions verify_options;
   decompose_cmd->add_option("model", decompose_model, "a KernelBench-format .py, model.pt or an export directory")->required();
   decompose_cmd->add_option("-o,--output", decompose_out, "output root: OUT/{source_level}/{model_name}/")->required();
+  decompose_cmd->add_flag("--onnx", decompose_onnx, "decompose the ONNX export (model.onnx) instead of TorchScript");
   decompose_cmd->add_option("--inputs", decompose_inputs, "exact inputs (default: inputs.pt beside the model)");
   decompose_cmd->add_option("--device", verify_options.device, "replay device: auto | cpu | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
@@ -686,14 +700,25 @@ int main(int argc, char** argv) {
     ModelSource source{decompose_model, decompose_inputs};
     fs::path dir;
     fs::path p(decompose_model);
-    if (fs::is_directory(p)) source.model = (p / "model.pt").string();
+    const char* model_file = decompose_onnx ? "model.onnx" : "model.pt";
+    if (fs::is_directory(p)) source.model = (p / model_file).string();
     if (p.extension() == ".py") {
       // Exported into the output directory: record and verify can rebuild from it later.
       fs::path abs = fs::absolute(p);
       dir = fs::path(decompose_out) / abs.parent_path().filename() / abs.stem();
       progress.stage("export", "export " + decompose_model);
-      if (runExporter(decompose_model, (dir / "export").string(), "auto", false) != kExitOk) return kExitBadInput;
-      source.model = (dir / "export" / "model.pt").string();
+      if (runExporter(decompose_model, (dir / "export").string(), "auto", decompose_onnx) != kExitOk) return kExitBadInput;
+      source.model = (dir / "export" / model_file).string();
+      if (decompose_onnx && !fs::exists(source.model)) {
+        std::string reason = "the ONNX export failed";
+        std::ifstream meta_in(dir / "export" / "meta.json");
+        try {
+          reason += ": " + nlohmann::json::parse(meta_in).at("onnx").value("reason", "");
+        } catch (const std::exception&) {
+        }
+        std::cerr << "kdecomp decompose: error: " << decompose_model << ": " << reason << "\n";
+        return kExitBadInput;
+      }
     }
     return runStages("decompose", progress, source, dir, decompose_out, Stages{}, verify_options, threads,
                      decompose_summary);

@@ -12,6 +12,12 @@ namespace {
 using Json = DiffJson;
 const char* const kKinds[] = {"unchanged", "modified", "moved", "added", "removed"};
 
+std::string crossFormatLine(const Json& diff) {
+  const Json& x = diff["cross_format"];
+  return "across input formats (" + x["a"].get<std::string>() + " -> " + x["b"].get<std::string>() +
+         "): " + x["note"].get<std::string>();
+}
+
 std::string signedNumber(int64_t v) { return (v > 0 ? "+" : "") + std::to_string(v); }
 
 std::string changeTitle(const Json& c) {
@@ -70,13 +76,20 @@ std::string renderDiffText(const Json& diff) {
         << ", sha256 " << diff[side]["sha256"].get<std::string>().substr(0, 16) << ")\n";
   }
   out << (diff["identical"].get<bool>() ? "identical decompositions\n" : "decompositions differ\n") << "\n";
-  out << "tier      unchanged  modified  moved/renamed  added  removed\n";
+  const bool cross_format = diff.contains("cross_format");
+  if (cross_format) out << crossFormatLine(diff) << "\n\n";
+  out << "tier      unchanged  modified  moved/renamed  added  removed" << (cross_format ? "  kernels_differ" : "") << "\n";
   for (const char* tier : kDiffTiers) {
     const Json& c = diff["counts"][tier];
-    char line[128];
-    std::snprintf(line, sizeof line, "%-8s %10d %9d %14d %6d %8d\n", tier, c["unchanged"].get<int>(), c["modified"].get<int>(),
+    char line[160];
+    std::snprintf(line, sizeof line, "%-8s %10d %9d %14d %6d %8d", tier, c["unchanged"].get<int>(), c["modified"].get<int>(),
                   c["moved"].get<int>(), c["added"].get<int>(), c["removed"].get<int>());
     out << line;
+    if (cross_format) {
+      std::snprintf(line, sizeof line, " %15d", c.value("kernels_differ", 0));
+      out << line;
+    }
+    out << "\n";
   }
   out << "\nmodel totals (A -> B):\n";
   const Json& t = diff["totals"];
@@ -105,10 +118,14 @@ std::string renderDiffMarkdown(const Json& diff) {
         << diff[side]["model"].get<std::string>() << ", sha256 `" << diff[side]["sha256"].get<std::string>() << "`)\n";
   }
   out << "\n**" << (diff["identical"].get<bool>() ? "Identical" : "Different") << "**\n\n";
-  out << "| tier | unchanged | modified | moved/renamed | added | removed |\n|---|---|---|---|---|---|\n";
+  const bool cross_format = diff.contains("cross_format");
+  if (cross_format) out << crossFormatLine(diff) << "\n\n";
+  out << "| tier | unchanged | modified | moved/renamed | added | removed |" << (cross_format ? " kernels differ |" : "")
+      << "\n|---|---|---|---|---|---|" << (cross_format ? "---|" : "") << "\n";
   for (const char* tier : kDiffTiers) {
     out << "| " << tier;
     for (const char* kind : kKinds) out << " | " << diff["counts"][tier][kind].get<int>();
+    if (cross_format) out << " | " << diff["counts"][tier].value("kernels_differ", 0);
     out << " |\n";
   }
   out << "\n| total | A | B | delta |\n|---|---|---|---|\n";

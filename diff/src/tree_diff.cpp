@@ -7,6 +7,12 @@
 // What is left is added (B) or removed (A). Hashes use only op kinds, canonical attributes,
 // templates, dtypes and ranks (and shapes for the identity hash), never names, so renamed or
 // moved blocks still match. Everything is ordered by depth-first position: deterministic.
+//
+// Across input formats (TorchScript against ONNX) the same model has other op kinds, operand
+// names and sometimes other kernels (ONNX spells GELU as an Erf chain, Linear on 3-D input as
+// MatMul + Add). There layers and fusions are compared by structure alone: module path, the
+// non-kernel partitions below, and output dtypes/shapes; a matched pair whose kernels or template
+// differ is "kernels_differ", not a structural change. Kernels are compared as usual.
 #include <algorithm>
 #include <cstdint>
 #include <functional>
@@ -15,6 +21,7 @@
 #include <unordered_map>
 
 #include "kdecomp/diff.h"
+#include "kdecomp/partition.h"
 #include "tree_diff.h"
 
 namespace kdecomp {
@@ -37,6 +44,7 @@ std::string fnv(const std::string& s) {
 
 struct TreeNode {
   std::string id, level, name, module, template_label, op, path;
+  std::string match_id;              // id, or across formats the module and ordinal of a group
   const Json* json = nullptr;
   std::vector<int> children;
   int parent = -1;
@@ -49,12 +57,14 @@ struct TreeNode {
 struct Tree {
   std::vector<TreeNode> nodes;  // depth-first order
   std::map<std::string, int> by_id;
+  std::map<std::string, int> by_match_id;
   const Json* doc = nullptr;
 };
 
-std::string boundaryKey(const Json& node, bool with_shapes) {
+std::string boundaryKey(const Json& node, bool with_shapes, bool outputs_only = false) {
   std::string key;
   for (const char* side : {"input", "output"}) {
+    if (outputs_only && std::string(side) == "input") continue;  // inputs name format-specific parameters
     const Json& shapes = node.value(std::string(side) + "_shapes", Json::object());
     const Json& dtypes = node.value(std::string(side) + "_dtypes", Json::object());
     key += side;
@@ -69,13 +79,14 @@ std::string boundaryKey(const Json& node, bool with_shapes) {
   return key;
 }
 
-Tree loadTree(const Json& doc, const char* which) {
+Tree loadTree(const Json& doc, const char* which, bool cross_format) {
   if (!doc.is_object() || !doc.contains("nodes") || !doc["nodes"].is_object() || !doc["nodes"].contains("root")) {
     throw DiffError(std::string(which) + ": not a decomposition tree (no nodes.root)");
   }
   Tree tree;
   tree.doc = &doc;
   const Json& nodes = doc["nodes"];
+  std::map<std::string, int> group_ordinals;  // (level, module) -> next ordinal
   std::function<int(const std::string&, int)> visit = [&](const std::string& id, int parent) -> int {
     if (!nodes.contains(id)) throw DiffError(std::string(which) + ": node '" + id + "' is referenced but missing");
     if (tree.by_id.count(id)) throw DiffError(std::string(which) + ": node '" + id + "' has two parents");
@@ -95,18 +106,42 @@ Tree loadTree(const Json& doc, const char* which) {
       t.path = n.value("path", "");
       t.parent = parent;
       t.order = index;
+      t.match_id = id;
+      if (cross_format && (t.level == "layer" || t.level == "fusion")) {
+        t.match_id = t.level + ":" + t.module + "#" + std::to_string(group_ordinals[t.level + "|" + t.module]++);
+      }
     }
     std::vector<int> children;
     for (const Json& child : n.value("children", Json::array())) children.push_back(visit(child.get<std::string>(), index));
     TreeNode& t = tree.nodes[index];
     t.children = children;
-    std::string structure = t.level + "|" + t.template_label + "|" + t.op + "|";
+    // Across formats a kernel reads as its op family (aten::conv2d and onnx::Conv are both
+    // "conv"), without the format-specific attribute and parameter names.
+    const std::string op = cross_format ? opFamily(n.value("aten_op", t.op)) : t.op;
+    std::string structure = t.level + "|" + t.template_label + "|" + op + "|";
     std::string identity = structure;
-    if (t.level == "kernel") {
+    if (t.level == "kernel" && cross_format) {
+      t.match_id = "kernel:" + t.module + "/" + op + "#" + std::to_string(group_ordinals["kernel|" + t.module + "|" + op]++);
+      t.op_seq = {op};
+      structure = identity = t.level + "|" + op + "|";
+      structure += boundaryKey(n, false, true);
+      identity += boundaryKey(n, true, true);
+    } else if (t.level == "kernel") {
       t.op_seq = {t.op};
       std::string attributes = n.value("attributes", Json::object()).dump();
       structure += attributes + boundaryKey(n, false);
       identity += attributes + boundaryKey(n, true);
+    } else if (cross_format && t.level != "model") {
+      structure = identity = t.level + "|";
+      for (int c : children) {
+        const TreeNode& child = tree.nodes[c];
+        t.op_seq.insert(t.op_seq.end(), child.op_seq.begin(), child.op_seq.end());
+        if (child.level == "kernel") continue;
+        structure += child.structure + ",";
+        identity += child.identity + ",";
+      }
+      structure += boundaryKey(n, false, true);
+      identity += boundaryKey(n, true, true);
     } else {
       for (int c : children) {
         const TreeNode& child = tree.nodes[c];
@@ -122,6 +157,7 @@ Tree loadTree(const Json& doc, const char* which) {
     return index;
   };
   visit("root", -1);
+  for (const TreeNode& n : tree.nodes) tree.by_match_id.emplace(n.match_id, n.order);
   return tree;
 }
 
@@ -253,8 +289,13 @@ Json modelTotals(const Tree& t) {
 
 }  // namespace
 
+std::string inputFormat(const Json& doc) {
+  return doc.contains("metadata") && doc["metadata"].is_object() ? doc["metadata"].value("input_format", "") : "";
+}
+
 DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b) {
-  Tree a = loadTree(doc_a, "A"), b = loadTree(doc_b, "B");
+  const bool cross_format = (inputFormat(doc_a) == "onnx") != (inputFormat(doc_b) == "onnx");
+  Tree a = loadTree(doc_a, "A", cross_format), b = loadTree(doc_b, "B", cross_format);
   std::vector<int> match_a(a.nodes.size(), -1), match_b(b.nodes.size(), -1);
   std::vector<std::string> kind_a(a.nodes.size()), method_a(a.nodes.size());
   std::vector<double> score_a(a.nodes.size(), 1.0);
@@ -268,9 +309,13 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b) {
     for (const TreeNode& n : b.nodes) if (n.level == tier) tb.push_back(n.order);
     // 1. same id, identical subtree.
     for (int i : ta) {
-      auto it = b.by_id.find(a.nodes[i].id);
-      if (it == b.by_id.end() || match_b[it->second] >= 0 || b.nodes[it->second].level != tier) continue;
-      if (a.nodes[i].identity == b.nodes[it->second].identity) link(i, it->second, "unchanged", "path", 1);
+      auto it = b.by_match_id.find(a.nodes[i].match_id);
+      if (it == b.by_match_id.end() || match_b[it->second] >= 0 || b.nodes[it->second].level != tier) continue;
+      if (a.nodes[i].identity != b.nodes[it->second].identity) continue;
+      bool same_content = a.nodes[i].op_seq == b.nodes[it->second].op_seq &&
+                          a.nodes[i].template_label == b.nodes[it->second].template_label;
+      link(i, it->second, !cross_format || same_content || tier == std::string("kernel") ? "unchanged" : "kernels_differ",
+           "path", 1);
     }
     // 2. identical subtree under another id: moved or renamed.
     auto by_hash = [&](bool identity, const char* kind, const char* method) {
@@ -293,8 +338,8 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b) {
     // 3. same id, different content.
     for (int i : ta) {
       if (match_a[i] >= 0) continue;
-      auto it = b.by_id.find(a.nodes[i].id);
-      if (it == b.by_id.end() || match_b[it->second] >= 0 || b.nodes[it->second].level != tier) continue;
+      auto it = b.by_match_id.find(a.nodes[i].match_id);
+      if (it == b.by_match_id.end() || match_b[it->second] >= 0 || b.nodes[it->second].level != tier) continue;
       link(i, it->second, "modified", "path", dice(a.nodes[i].op_seq, b.nodes[it->second].op_seq));
     }
     // 4. same structure, other shapes.
@@ -318,6 +363,7 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b) {
   Json counts = Json::object();
   for (const char* tier : kDiffTiers) {
     counts[tier] = {{"unchanged", 0}, {"modified", 0}, {"moved", 0}, {"added", 0}, {"removed", 0}};
+    if (cross_format) counts[tier]["kernels_differ"] = 0;
   }
   std::set<std::string> files_a, files_b;
   for (const TreeNode& n : a.nodes) if (!n.path.empty()) files_a.insert(n.path);
@@ -390,6 +436,12 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b) {
   bool identical = changes.empty();
   for (const auto& [k, v] : delta.items()) identical = identical && v.get<int64_t>() == 0;
   diff["identical"] = identical;
+  if (cross_format) {
+    diff["cross_format"] = {{"a", inputFormat(doc_a)}, {"b", inputFormat(doc_b)},
+                            {"note", "layers and fusions compared by structure (module, groups below, output shapes); "
+                                     "kernels_differ: same structure, other kernels or template (ONNX decomposes some ops, "
+                                     "e.g. GELU into an Erf chain, Linear on 3-D input into MatMul + Add)"}};
+  }
   diff["counts"] = counts;
   diff["totals"] = {{"a", totals_a}, {"b", totals_b}, {"delta", delta}};
   Json list = Json::array(), stale = Json::array(), fresh = Json::array();

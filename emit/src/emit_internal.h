@@ -27,5 +27,7 @@ std::string pythonTwin(const Graph& graph, const PartitionTree& tree, const Work
 
 // The text of kdecomp_test_support.h, written once per model directory.
 const char* testSupportHeader();
+// The ONNX replay functions (importer/src/onnx_aten_ops.h, embedded at build time).
+const char* onnxReplayOpsSource();
 
 }  // namespace kdecomp

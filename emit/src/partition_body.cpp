@@ -55,6 +55,16 @@ std::string literal(const AttributeValue& value, const std::string& schema_type,
     std::string operator()(const std::string& s) const {
       if (type == "Device") return "at::Device(" + quoted(s) + ")";
       if (type == "str") return "std::string(" + quoted(s) + ")";
+      if (type == "str[]") {  // ONNX string lists (RNN activations), stored comma-joined
+        std::string list = "std::vector<std::string>{";
+        for (size_t start = 0, i = 0; !s.empty() && start <= s.size(); ++i) {
+          size_t comma = s.find(',', start);
+          list += (i ? ", " : "") + quoted(s.substr(start, comma - start));
+          if (comma == std::string::npos) break;
+          start = comma + 1;
+        }
+        return list + "}";
+      }
       throw EmitError(node.id + ": constant " + quoted(s) + " of type " + type + " has no C++ spelling");
     }
     std::string operator()(const std::vector<int64_t>& v) const {
@@ -162,8 +172,9 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
     call = args[0] + "." + schema.op + "(";
     for (size_t i = 1; i < args.size(); ++i) call += (i > 1 ? ", " : "") + args[i];
   } else {
-    if (schema.ns != "aten") throw EmitError(node.id + ": " + node.kind + " is not an ATen op");
-    call = "at::" + schema.op + "(";
+    // kdecomp_onnx:: ops are the ONNX replay functions, emitted beside the tests (kdecomp_onnx_ops.h).
+    if (schema.ns != "aten" && schema.ns != "kdecomp_onnx") throw EmitError(node.id + ": " + node.kind + " is not an ATen op");
+    call = (schema.ns == "aten" ? "at::" : schema.ns + "::") + schema.op + "(";
     for (size_t i = 0; i < args.size(); ++i) call += (i ? ", " : "") + args[i];
   }
   call += ")";

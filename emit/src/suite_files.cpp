@@ -1,6 +1,7 @@
 // The emitted suite of one model: a .cpp per unique workload per tier, one unity source per
 // tier (so that a whole tier costs one heavy compile), the CMakeLists.txt that builds them and
 // registers every test with ctest, and the support header.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -302,6 +303,9 @@ EmitReport emitTests(const Graph& graph, const PartitionTree& tree, const std::s
     fs::remove_all(root / tierDirectory(tier), ignored);
     fs::remove(root / (std::string(tierDirectory(tier)) + "_unity.cpp"), ignored);
   }
+  // ONNX input: the tests call the same ONNX-on-ATen functions that verify replays.
+  bool onnx = std::any_of(graph.nodes.begin(), graph.nodes.end(), [](const Node& n) { return n.kind.rfind("onnx::", 0) == 0; });
+  if (onnx) report.skipped.push_back("Python twins: the ONNX replay ops have no Python spelling");
   std::vector<EmittedTest> tests;
   // Kernels first so that the kernel tier owns the precompiled header the others reuse.
   for (Tier tier : kTiers) {
@@ -311,8 +315,10 @@ EmitReport emitTests(const Graph& graph, const PartitionTree& tree, const std::s
       std::string skip = emitWorkloadFile(graph, tree, w, text);
       writeFile(root / tierDirectory(tier) / (w.name + ".cpp"), text);
       try {
-        writeFile(root / tierDirectory(tier) / (w.name + ".py"), pythonTwin(graph, tree, w));
-        ++report.python_twins;
+        if (!onnx) {  // the ONNX replay ops exist in C++ only
+          writeFile(root / tierDirectory(tier) / (w.name + ".py"), pythonTwin(graph, tree, w));
+          ++report.python_twins;
+        }
       } catch (const EmitError& e) {
         report.skipped.push_back(w.name + ".py: " + e.what());
       }
@@ -348,7 +354,12 @@ EmitReport emitTests(const Graph& graph, const PartitionTree& tree, const std::s
   std::string composition_skip = compositionSource(graph, tree, tests, composition);
   if (!composition_skip.empty()) report.skipped.push_back("composition: " + composition_skip);
   writeFile(root / "verification" / "composition_test.cpp", composition);
-  writeFile(root / "kdecomp_test_support.h", testSupportHeader());
+  std::string support = testSupportHeader();
+  if (onnx) {
+    writeFile(root / "kdecomp_onnx_ops.h", onnxReplayOpsSource());
+    support += "\n#include \"kdecomp_onnx_ops.h\"\n";
+  }
+  writeFile(root / "kdecomp_test_support.h", support);
   writeFile(root / "CMakeLists.txt", cmakeLists(root.filename().string(), tests));
   return report;
 }

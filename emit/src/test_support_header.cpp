@@ -243,4 +243,10 @@ inline int dispatch(int argc, char** argv, const std::map<std::string, TestFunct
 )SUPPORT";
 }
 
+const char* onnxReplayOpsSource() {
+  return
+#include "onnx_aten_ops.inc"
+      ;
+}
+
 }  // namespace kdecomp

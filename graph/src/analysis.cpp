@@ -25,6 +25,22 @@ const Value* operandValue(const Graph& g, const Node& n, size_t operand_index) {
   return &g.values[n.operands[operand_index].value];
 }
 
+// ONNX operands are named by the ONNX spec (X, W, R, B, ...); optional inputs may be absent.
+const Value* namedOperandValue(const Graph& g, const Node& n, const std::string& name) {
+  for (const Operand& o : n.operands) {
+    if (o.name == name) return o.isValue() ? &g.values[o.value] : nullptr;
+  }
+  return nullptr;
+}
+
+int64_t intAttribute(const Node& n, const std::string& name, int64_t fallback) {
+  const AttributeValue* a = n.attribute(name);
+  if (!a) return fallback;
+  if (auto v = std::get_if<int64_t>(a)) return *v;
+  if (auto v = std::get_if<bool>(a)) return *v ? 1 : 0;
+  return fallback;
+}
+
 const Value* firstTensorInput(const Graph& g, const Node& n) {
   for (int id : n.inputs) {
     if (g.values[id].kind == ValueKind::Tensor) return &g.values[id];
@@ -43,7 +59,7 @@ int64_t convolutionFlops(const Graph& g, const Node& n) {
   const Value* weight = operandValue(g, n, 1);
   const Value* out = firstTensorOutput(g, n);
   if (!weight || !out || weight->shape.size() < 2) return -1;
-  bool transposed = n.kind == "aten::conv_transpose2d";
+  bool transposed = n.kind == "aten::conv_transpose2d" || n.kind == "onnx::ConvTranspose";
   if (const AttributeValue* t = n.attribute("transposed")) transposed = std::get_if<bool>(t) && std::get<bool>(*t);
   if (transposed) {
     // Each input element scatters into C_out/groups * prod(kernel) outputs.
@@ -60,7 +76,8 @@ int64_t linearFlops(const Graph& g, const Node& n) {
   const Value* weight = operandValue(g, n, 1);
   const Value* out = firstTensorOutput(g, n);
   if (!in || !weight || !out || in->shape.empty()) return -1;
-  int64_t k = in->shape.back();
+  // onnx::Gemm: A is [K, M] with transA; B is [K, N], or [N, K] with transB; C is the bias.
+  int64_t k = intAttribute(n, "transA", 0) ? in->shape.front() : in->shape.back();
   int64_t flops = 2 * out->numel() * k;
   if (operandValue(g, n, 2)) flops += out->numel();  // bias
   return flops;
@@ -81,6 +98,7 @@ int64_t matmulFlops(const Graph& g, const Node& n) {
 int64_t poolFlops(const Graph& g, const Node& n) {
   const Value* out = firstTensorOutput(g, n);
   const AttributeValue* kernel = n.attribute("kernel_size");
+  if (!kernel) kernel = n.attribute("kernel_shape");  // ONNX
   if (!out || !kernel) return -1;
   if (auto k = std::get_if<std::vector<int64_t>>(kernel)) {
     int64_t window = product(*k);
@@ -91,9 +109,30 @@ int64_t poolFlops(const Graph& g, const Node& n) {
   return -1;
 }
 
+// ONNX LSTM / GRU / RNN, one node per layer: X [seq, batch, in] ([batch, seq, in] with layout 1),
+// W [dirs, gates * hidden, in], R [dirs, gates * hidden, hidden], B [dirs, 2 * gates * hidden].
+// The same sums as the aten rule below, over one layer's weights.
+int64_t onnxRecurrentFlops(const Graph& g, const Node& n, int64_t gates) {
+  const Value* x = namedOperandValue(g, n, "X");
+  const Value* w = namedOperandValue(g, n, "W");
+  const Value* r = namedOperandValue(g, n, "R");
+  const Value* b = namedOperandValue(g, n, "B");
+  const Value* out = firstTensorOutput(g, n);
+  if (!x || !w || !r || !out || x->shape.size() != 3) return -1;
+  bool batch_first = intAttribute(n, "layout", 0) == 1;
+  int64_t seq = batch_first ? x->shape[1] : x->shape[0];
+  int64_t batch = batch_first ? x->shape[0] : x->shape[1];
+  int64_t flops = 2 * seq * batch * (w->numel() + r->numel());
+  if (b) flops += seq * batch * b->numel();
+  return flops + 3 * gates * out->numel();  // Y: [seq, dirs, batch, hidden]
+}
+
 // LSTM: 4 gates, GRU: 3, RNN: 1; each gate does x@W_ih + h@W_hh plus elementwise work.
 int64_t recurrentFlops(const Graph& g, const Node& n) {
-  int64_t gates = n.kind == "aten::lstm" ? 4 : n.kind == "aten::gru" ? 3 : 1;
+  int64_t gates = n.kind == "aten::lstm" || n.kind == "onnx::LSTM" ? 4
+                  : n.kind == "aten::gru" || n.kind == "onnx::GRU" ? 3
+                                                                   : 1;
+  if (n.kind.rfind("onnx::", 0) == 0) return onnxRecurrentFlops(g, n, gates);
   const Value* in = operandValue(g, n, 0);
   const Value* params = nullptr;
   for (const Operand& op : n.operands) {
@@ -125,7 +164,7 @@ int64_t recurrentFlops(const Graph& g, const Node& n) {
 
 NodeCost nodeCost(const Graph& g, const Node& n) {
   NodeCost cost;
-  const OpInfo* info = findOpInfo(n.kind);
+  const OpInfo* info = findOpInfo(g, n);
   for (int id : n.inputs) cost.bytes_read += g.values[id].bytes();
   for (int id : n.outputs) cost.bytes_written += g.values[id].bytes();
   if (info && info->category == OpCategory::Metadata) {
@@ -207,7 +246,7 @@ GraphAnalysis analyze(const Graph& g) {
     NodeCost cost = nodeCost(g, n);
     a.nodes.push_back(cost);
     a.op_histogram[n.kind]++;
-    const OpInfo* info = findOpInfo(n.kind);
+    const OpInfo* info = findOpInfo(g, n);
     if (!info) not_in_table.insert(n.kind);
     if (!cost.has_formula) no_formula.insert(n.kind);
     bool is_work = !info || info->category != OpCategory::Metadata;

@@ -1,10 +1,8 @@
 // The aten:: and prim:: op tables. One row per op kind; keep rows sorted by kind within each
 // block so that a reviewer can audit the table and spot a missing op.
-#include <algorithm>
-#include <cstring>
-#include <unordered_map>
+#include <iterator>
 
-#include "kdecomp/op_table.h"
+#include "op_tables.h"
 
 namespace kdecomp {
 namespace {
@@ -80,6 +78,7 @@ const OpInfo kOpTable[] = {
     {"aten::abs",                       C, EW, F::PerOutput, 1, false},
     {"aten::add",                       C, BC, F::PerOutput, 1, false},
     {"aten::add_",                      C, BC, F::PerOutput, 1, false},
+    {"aten::bitwise_not",               C, EW, F::PerOutput, 1, false},
     {"aten::clamp",                     C, EW, F::PerOutput, 1, false},
     {"aten::clamp_min",                 C, EW, F::PerOutput, 1, false},
     {"aten::cos",                       C, EW, F::PerOutput, 1, false},
@@ -219,36 +218,8 @@ const OpInfo kOpTable[] = {
 
 }  // namespace
 
-const OpInfo* findOpInfo(const std::string& kind) {
-  // Built once per call site's first use; the table is immutable data, not program state.
-  static const std::unordered_map<std::string, const OpInfo*> index = [] {
-    std::unordered_map<std::string, const OpInfo*> m;
-    for (const OpInfo& info : kOpTable) m.emplace(info.kind, &info);
-    return m;
-  }();
-  auto it = index.find(kind);
-  return it == index.end() ? nullptr : it->second;
-}
-
-const char* toString(OpCategory category) {
-  switch (category) {
-    case OpCategory::Compute: return "compute";
-    case OpCategory::DataMovement: return "data_movement";
-    case OpCategory::Metadata: return "metadata";
-  }
-  return "compute";
-}
-
-const char* toString(FusionPattern pattern) {
-  switch (pattern) {
-    case FusionPattern::Elementwise: return "elementwise";
-    case FusionPattern::Broadcast: return "broadcast";
-    case FusionPattern::Injective: return "injective";
-    case FusionPattern::CommReduce: return "reduction";
-    case FusionPattern::OutElementwiseFusable: return "out_elementwise_fusable";
-    case FusionPattern::Opaque: return "opaque";
-  }
-  return "opaque";
-}
+namespace detail {
+OpTableRows atenOpTable() { return {kOpTable, std::size(kOpTable)}; }
+}  // namespace detail
 
 }  // namespace kdecomp

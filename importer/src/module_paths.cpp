@@ -3,10 +3,15 @@
 // module hierarchy: each instance name is looked up among the children of the current module,
 // then among descendants reached through modules that were not on the call stack.
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <deque>
 #include <unordered_map>
+#include <vector>
 
+#include "ir_finishing.h"
 #include "kdecomp/importer.h"
+#include "kdecomp/op_table.h"
 
 namespace kdecomp {
 
@@ -70,6 +75,76 @@ std::string resolveModulePath(const std::vector<ModuleInfo>& modules, const std:
     current = found;
   }
   return current;
+}
+
+// "/layer2/layer2.0/downsample/downsample.0/Conv" -> "layer2.0.downsample.0". The exporter names
+// each scope by the module's name relative to its parent scope, so a component that extends the
+// previous one ("layer2" then "layer2.0") replaces it. The last component is the op.
+std::string onnxNodeModulePath(const std::string& node_name) {
+  if (node_name.empty() || node_name[0] != '/') return "";
+  std::vector<std::string> parts;
+  size_t start = 1;
+  while (true) {
+    size_t slash = node_name.find('/', start);
+    if (slash == std::string::npos) break;  // the op's own name
+    parts.push_back(node_name.substr(start, slash - start));
+    start = slash + 1;
+  }
+  std::vector<std::string> stack;
+  for (const std::string& part : parts) {
+    if (!stack.empty() && part.rfind(stack.back() + ".", 0) == 0) {
+      stack.back() = part;
+    } else {
+      stack.push_back(part);
+    }
+  }
+  std::string path;
+  for (const std::string& s : stack) path += (path.empty() ? "" : ".") + s;
+  return path;
+}
+
+std::string commonModulePrefix(const std::string& a, const std::string& b) {
+  if (a == b) return a;
+  std::string prefix;
+  size_t i = 0;
+  while (i < a.size() && i < b.size()) {
+    size_t ea = a.find('.', i), eb = b.find('.', i);
+    std::string ca = a.substr(i, ea - i), cb = b.substr(i, eb - i);
+    if (ca != cb) break;
+    prefix = a.substr(0, ea == std::string::npos ? a.size() : ea);
+    if (ea == std::string::npos || eb == std::string::npos) break;
+    i = ea + 1;
+  }
+  return prefix;
+}
+
+void assignGlueModules(Graph& graph, const std::vector<bool>& has_scope) {
+  graph.rebuildUses();
+  for (int i = static_cast<int>(graph.nodes.size()) - 1; i >= 0; --i) {
+    Node& node = graph.nodes[i];
+    if (has_scope[i]) continue;
+    const OpInfo* info = findOpInfo(graph, node);
+    if (!info || info->category != OpCategory::Metadata) continue;
+    std::optional<std::string> common;
+    for (int out : node.outputs) {
+      for (int user : graph.values[out].users) {
+        const std::string& p = graph.nodes[user].module_path;
+        common = common ? commonModulePrefix(*common, p) : p;
+      }
+    }
+    if (!common) continue;
+    node.module_path = *common;
+    const ModuleInfo* m = graph.findModule(node.module_path);
+    node.module_class = m ? m->class_name : "";
+  }
+}
+
+void assignStableIds(Graph& graph) {
+  std::map<std::pair<std::string, std::string>, int> ordinals;
+  for (Node& node : graph.nodes) {
+    int ordinal = ordinals[{node.module_path, node.kind}]++;
+    node.id = (node.module_path.empty() ? "root" : node.module_path) + "/" + node.opName() + "#" + std::to_string(ordinal);
+  }
 }
 
 }  // namespace kdecomp

@@ -19,6 +19,7 @@
 #include <set>
 
 #include "graph_evaluator.h"
+#include "ir_finishing.h"
 #include "kdecomp/op_table.h"
 #include "torchscript_program.h"
 
@@ -54,24 +55,6 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
 }
 
 std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
-
-// The model's name: meta.json's model_name when the exporter wrote one beside the model (an
-// export may live in any directory, e.g. OUT/level3/<model>/export), else the directory's name.
-std::string modelName(const std::string& model_path) {
-  fs::path dir = fs::path(model_path).parent_path();
-  std::ifstream in(dir / "meta.json");
-  if (in) {
-    try {
-      auto meta = nlohmann::json::parse(in);
-      std::string name = meta.value("model_name", "");
-      if (!name.empty()) return name;
-    } catch (const std::exception&) {
-      // A damaged meta.json only loses the name.
-    }
-  }
-  return dir.filename().string();
-}
-
 
 // Shapes and kinds of every value, from a run on the exact inputs (the last run wins).
 struct ShapeObservations {
@@ -238,21 +221,6 @@ std::vector<ModuleInfo> moduleTable(const torch::jit::Module& root) {
   return modules;
 }
 
-std::string commonModulePrefix(const std::string& a, const std::string& b) {
-  if (a == b) return a;
-  std::string prefix;
-  size_t i = 0;
-  while (i < a.size() && i < b.size()) {
-    size_t ea = a.find('.', i), eb = b.find('.', i);
-    std::string ca = a.substr(i, ea - i), cb = b.substr(i, eb - i);
-    if (ca != cb) break;
-    prefix = a.substr(0, ea == std::string::npos ? a.size() : ea);
-    if (ea == std::string::npos || eb == std::string::npos) break;
-    i = ea + 1;
-  }
-  return prefix;
-}
-
 class IrBuilder {
  public:
   IrBuilder(TorchScriptProgram& program, const ShapeObservations& shapes, const LiftedState& lifted,
@@ -277,8 +245,8 @@ class IrBuilder {
     }
     for (jit::Node* node : program_.graph->block()->nodes()) addNode(node);
     for (jit::Value* out : program_.graph->outputs()) graph_.outputs.push_back(valueId(out));
-    assignGlueModules();
-    assignStableIds();
+    assignGlueModules(graph_, has_call_stack_);
+    assignStableIds(graph_);
     graph_.rebuildUses();
     return std::move(graph_);
   }
@@ -384,37 +352,6 @@ class IrBuilder {
     program_.ir_nodes.push_back(jit_node);
   }
 
-  // Glue created outside any module call (list construction, views at the top level of a
-  // forward) belongs to the nearest common module of its users.
-  void assignGlueModules() {
-    graph_.rebuildUses();
-    for (int i = static_cast<int>(graph_.nodes.size()) - 1; i >= 0; --i) {
-      kdecomp::Node& node = graph_.nodes[i];
-      if (has_call_stack_[i]) continue;
-      const OpInfo* info = findOpInfo(node.kind);
-      if (!info || info->category != OpCategory::Metadata) continue;
-      std::optional<std::string> common;
-      for (int out : node.outputs) {
-        for (int user : graph_.values[out].users) {
-          const std::string& p = graph_.nodes[user].module_path;
-          common = common ? commonModulePrefix(*common, p) : p;
-        }
-      }
-      if (!common) continue;
-      node.module_path = *common;
-      const ModuleInfo* m = graph_.findModule(node.module_path);
-      node.module_class = m ? m->class_name : "";
-    }
-  }
-
-  void assignStableIds() {
-    std::map<std::pair<std::string, std::string>, int> ordinals;
-    for (kdecomp::Node& node : graph_.nodes) {
-      int ordinal = ordinals[{node.module_path, node.kind}]++;
-      node.id = (node.module_path.empty() ? "root" : node.module_path) + "/" + node.opName() + "#" + std::to_string(ordinal);
-    }
-  }
-
   TorchScriptProgram& program_;
   const ShapeObservations& shapes_;
   const LiftedState& lifted_;
@@ -424,6 +361,47 @@ class IrBuilder {
   std::vector<bool> has_call_stack_;
   int constant_count_ = 0;
 };
+
+// Real models read flags that select fused fast paths (nn.TransformerEncoderLayer checks
+// torch.is_grad_enabled()): we decompose the reference path that autograd-enabled execution
+// takes, which computes the same values with ordinary ops.
+void preferDecomposedPaths(torch::jit::Graph& graph, std::vector<std::string>& warnings) {
+  std::vector<jit::Node*> queries;
+  std::function<void(jit::Block*)> visit = [&](jit::Block* b) {
+    for (jit::Node* n : b->nodes()) {
+      if (n->kind() == c10::Symbol::fromQualString("aten::is_grad_enabled")) queries.push_back(n);
+      for (jit::Block* nested : n->blocks()) visit(nested);
+    }
+  };
+  visit(graph.block());
+  for (jit::Node* n : queries) {
+    torch::jit::WithInsertPoint guard(n);
+    n->output()->replaceAllUsesWith(graph.insertConstant(true));
+  }
+  if (!queries.empty()) {
+    warnings.push_back("torch.is_grad_enabled() taken as True so that fused fast paths decompose into their ops");
+  }
+}
+
+}  // namespace
+
+// The model's name: meta.json's model_name when the exporter wrote one beside the model (an
+// export may live in any directory, e.g. OUT/level3/<model>/export), else the directory's name.
+std::string modelName(const std::string& model_path) {
+  fs::path dir = fs::path(model_path).parent_path();
+  std::ifstream in(dir / "meta.json");
+  if (in) {
+    try {
+      auto meta = nlohmann::json::parse(in);
+      std::string name = meta.value("model_name", "");
+      if (!name.empty()) return name;
+    } catch (const std::exception&) {
+      // A damaged meta.json only loses the name.
+    }
+  }
+  return dir.filename().string();
+}
+
 
 std::vector<c10::IValue> loadInputs(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -453,35 +431,9 @@ std::vector<c10::IValue> loadInputs(const std::string& path) {
   return inputs;
 }
 
-// Real models read flags that select fused fast paths (nn.TransformerEncoderLayer checks
-// torch.is_grad_enabled()): we decompose the reference path that autograd-enabled execution
-// takes, which computes the same values with ordinary ops.
-void preferDecomposedPaths(torch::jit::Graph& graph, std::vector<std::string>& warnings) {
-  std::vector<jit::Node*> queries;
-  std::function<void(jit::Block*)> visit = [&](jit::Block* b) {
-    for (jit::Node* n : b->nodes()) {
-      if (n->kind() == c10::Symbol::fromQualString("aten::is_grad_enabled")) queries.push_back(n);
-      for (jit::Block* nested : n->blocks()) visit(nested);
-    }
-  };
-  visit(graph.block());
-  for (jit::Node* n : queries) {
-    torch::jit::WithInsertPoint guard(n);
-    n->output()->replaceAllUsesWith(graph.insertConstant(true));
-  }
-  if (!queries.empty()) {
-    warnings.push_back("torch.is_grad_enabled() taken as True so that fused fast paths decompose into their ops");
-  }
-}
-
-}  // namespace
-
 ImportedModel importTorchScript(const std::string& path, const ImportOptions& options) {
   if (options.num_threads > 0) at::set_num_threads(options.num_threads);
   if (!fs::is_regular_file(path)) throw ImportError(path + ": no such file");
-  if (fs::path(path).extension() == ".onnx") {
-    throw ImportError(path + ": ONNX models cannot be imported yet (the ONNX importer is issue 8); use the model's .py or .pt");
-  }
   ImportedModel result;
   result.source_path = path;
   auto program = std::make_shared<TorchScriptProgram>();
@@ -600,6 +552,10 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   result.timings.transform_s += secondsSince(t0);
   result.program = std::move(program);
   return result;
+}
+
+ImportedModel importModel(const std::string& path, const ImportOptions& options) {
+  return fs::path(path).extension() == ".onnx" ? importOnnx(path, options) : importTorchScript(path, options);
 }
 
 double timeBareTorchScriptLoad(const std::string& path) {

@@ -1,4 +1,5 @@
-// The loaded TorchScript program behind an ImportedModel, for the stages that execute it.
+// The executable program behind an ImportedModel, for the stages that execute it: the loaded
+// TorchScript module's graph, or for ONNX input a graph of `kdecomp_onnx::` replay operators.
 #pragma once
 
 #include <torch/script.h>
@@ -23,7 +24,16 @@ struct TorchScriptProgram {
   std::vector<at::Tensor> parameter_tensors;
   std::vector<const torch::jit::Value*> ir_values;  // IR value id -> JIT value
   std::vector<torch::jit::Node*> ir_nodes;          // IR node index -> JIT node
+  // ONNX input: the PyTorch model's own outputs (export's outputs.pt), recorded as the model
+  // outputs instead of the replay's, so that the composition is checked against PyTorch.
+  std::vector<at::Tensor> reference_outputs;
 };
+
+// A tuple or list of tensors saved with torch.save (inputs.pt, outputs.pt).
+std::vector<c10::IValue> loadInputs(const std::string& path);
+
+// meta.json's model_name beside the model, else the directory's name.
+std::string modelName(const std::string& model_path);
 
 // "float32", "int64", ...: the IR's dtype names.
 std::string dtypeName(c10::ScalarType type);

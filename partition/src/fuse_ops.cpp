@@ -21,12 +21,13 @@ namespace {
 int rank(FusionPattern p) { return static_cast<int>(p); }
 FusionPattern combine(FusionPattern a, FusionPattern b) { return rank(a) >= rank(b) ? a : b; }
 
-bool isMatmulMaster(const std::string& kind) {
-  return kind == "aten::matmul" || kind == "aten::bmm" || kind == "aten::baddbmm" || kind == "aten::mm";
+// Both take atenKind: onnx::MatMul and onnx::Softmax are their twins aten::matmul and aten::softmax
+// (a MatMul of nn.Linear is aten::linear, which is no attention master).
+bool isMatmulMaster(const std::string& aten_kind) {
+  return aten_kind == "aten::matmul" || aten_kind == "aten::bmm" || aten_kind == "aten::baddbmm" ||
+         aten_kind == "aten::mm";
 }
-bool isSoftmax(const std::string& kind) {
-  return kind == "aten::softmax" || kind == "aten::_softmax" || kind == "onnx::Softmax";
-}
+bool isSoftmax(const std::string& aten_kind) { return aten_kind == "aten::softmax" || aten_kind == "aten::_softmax"; }
 
 struct PostDominatorTree {
   std::vector<int> parent;  // -1: no post-dominator inside the region
@@ -180,7 +181,7 @@ class FuseOps {
     return true;
   }
 
-  const std::string& kindOf(int k) const { return graph_.nodes[kg_.kernel_nodes[k]].kind; }
+  std::string kindOf(int k) const { return atenKind(graph_, graph_.nodes[kg_.kernel_nodes[k]]); }
 
   void runPhase(int phase) {
     size_t n = kg_.kernel_nodes.size();

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "kdecomp/partition.h"
+#include "partition_internal.h"
 
 namespace kdecomp {
 
@@ -156,6 +157,8 @@ std::string decompositionTreeJson(const Graph& g, const PartitionTree& tree, con
     if (p.tier == Tier::Fusion) n["template"] = p.template_label;
     if (p.tier == Tier::Kernel) {
       n["op"] = g.nodes[p.kernel_node].kind;
+      // An ONNX op's ATen twin as its operands decide it (a MatMul by a weight is linear).
+      if (n["op"].get<std::string>().rfind("onnx::", 0) == 0) n["aten_op"] = detail::atenKind(g, g.nodes[p.kernel_node]);
       // The op's folded constant arguments (stride, padding, ...): what `kdecomp diff` compares.
       ordered_json attributes = ordered_json::object();
       for (const Attribute& a : g.nodes[p.kernel_node].attributes()) attributes[a.name] = formatAttributeValue(a.value);

@@ -41,7 +41,7 @@ KernelGraph buildKernelGraph(const Graph& g) {
   kg.kernel_of_node.assign(g.nodes.size(), -1);
   std::vector<std::string> missing;
   for (const Node& n : g.nodes) {
-    const OpInfo* info = findOpInfo(n.kind);
+    const OpInfo* info = findOpInfo(g, n);
     if (!info) {
       missing.push_back(n.kind);
       continue;
@@ -56,7 +56,7 @@ KernelGraph buildKernelGraph(const Graph& g) {
     missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
     std::string list;
     for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
-    throw PartitionError("ops missing from the op table (graph/src/aten_op_table.cpp): " + list);
+    throw PartitionError("ops missing from the op tables (graph/src/aten_op_table.cpp, onnx_op_table.cpp): " + list);
   }
   // Kernels whose results reach each value, looking through glue.
   std::vector<std::set<int>> sources(g.values.size());
@@ -99,11 +99,25 @@ using detail::KernelGraph;
 
 const std::set<std::string> kContainerClasses = {"Sequential", "ModuleList", "ModuleDict"};
 
-bool isPool(const std::string& kind) { return kind.find("pool") != std::string::npos; }
+// torch.nn leaf modules whose forward is one ATen op in TorchScript (aten::linear, aten::gelu,
+// aten::lstm over all layers, ...), however many nodes the ONNX exporter writes for it.
+// clang-format off
+const std::set<std::string> kSingleOpModules = {
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "BatchNorm1d",
+    "BatchNorm2d", "BatchNorm3d", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "ELU", "Embedding", "GELU", "GRU",
+    "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh", "InstanceNorm2d", "LayerNorm", "LeakyReLU", "Linear",
+    "LogSoftmax", "LSTM", "MaxPool1d", "MaxPool2d", "Mish", "PixelShuffle", "ReLU", "ReLU6", "RNN", "Sigmoid", "SiLU",
+    "Softmax", "Softplus", "Tanh", "Upsample",
+};
+// clang-format on
 
-bool isStridedConv(const Node& n) {
-  if (n.kind.find("conv") == std::string::npos) return false;
+// Both read the ATen twin's kind (atenKind), so that onnx::MaxPool and onnx::Conv cut stages too.
+bool isPool(const std::string& aten_kind) { return aten_kind.find("pool") != std::string::npos; }
+
+bool isStridedConv(const Node& n, const std::string& aten_kind) {
+  if (aten_kind.find("conv") == std::string::npos) return false;
   const AttributeValue* stride = n.attribute("stride");
+  if (!stride) stride = n.attribute("strides");  // ONNX
   if (!stride) return false;
   if (auto v = std::get_if<std::vector<int64_t>>(stride)) {
     return std::any_of(v->begin(), v->end(), [](int64_t s) { return s > 1; });
@@ -150,13 +164,18 @@ class LayerFinder {
     return ks;
   }
   // Kernels of a module, where a leaf module reused for one op (one nn.ReLU called twice) counts
-  // as a single-op module: its calls are separate uses, not one building block.
+  // as a single-op module: its calls are separate uses, not one building block. So does a leaf
+  // torch.nn module of ONNX ops: the exporter spells the one ATen op TorchScript shows for it in
+  // several nodes (nn.Linear on 3-D input: MatMul + Add; nn.GELU: Div, Erf, Add, Mul, Mul).
   int count(const std::string& path) const {
     std::vector<int> ks = kernelsUnder(path);
     if (ks.size() >= 2 && !path.empty() && children(path).empty()) {
       const std::string& kind = g_.nodes[kg_.kernel_nodes[ks[0]]].kind;
       bool one_op = std::all_of(ks.begin(), ks.end(), [&](int k) { return g_.nodes[kg_.kernel_nodes[k]].kind == kind; });
       if (one_op) return 1;
+      bool onnx = std::all_of(ks.begin(), ks.end(),
+                              [&](int k) { return g_.nodes[kg_.kernel_nodes[k]].kind.rfind("onnx::", 0) == 0; });
+      if (onnx && kSingleOpModules.count(className(path))) return 1;
     }
     return static_cast<int>(ks.size());
   }
@@ -205,9 +224,10 @@ class LayerFinder {
     std::vector<std::vector<int>> stages(1);
     for (int k : ks) {
       const Node& n = g_.nodes[kg_.kernel_nodes[k]];
-      if (isStridedConv(n) && !stages.back().empty()) stages.emplace_back();
+      std::string aten_kind = detail::atenKind(g_, n);
+      if (isStridedConv(n, aten_kind) && !stages.back().empty()) stages.emplace_back();
       stages.back().push_back(k);
-      if (isPool(n.kind)) stages.emplace_back();
+      if (isPool(aten_kind)) stages.emplace_back();
     }
     if (stages.back().empty()) stages.pop_back();
     if (stages.size() == 1) {
@@ -300,7 +320,8 @@ class TreeBuilder {
       std::vector<std::string> kinds;
       int master = members[0];
       for (int k : members) {
-        kinds.push_back(g_.nodes[kg_.kernel_nodes[k]].kind);
+        const Node& n = g_.nodes[kg_.kernel_nodes[k]];
+        if (!detail::isLinearBias(g_, n)) kinds.push_back(detail::atenKind(g_, n));
         if (kg_.info[k]->pattern == FusionPattern::OutElementwiseFusable && kg_.info[master]->pattern != FusionPattern::OutElementwiseFusable) master = k;
       }
       Partition p;

@@ -65,6 +65,98 @@ const Value* operandValue(const Graph& g, const Node& n, size_t i) {
   return i < n.operands.size() && n.operands[i].isValue() ? &g.values[n.operands[i].value] : nullptr;
 }
 
+const Value* namedOperandValue(const Graph& g, const Node& n, const std::string& name) {
+  for (const Operand& o : n.operands) {
+    if (o.name == name) return o.isValue() ? &g.values[o.value] : nullptr;
+  }
+  return nullptr;
+}
+
+int64_t intAttribute(const Node& n, const std::string& name, int64_t fallback) {
+  const AttributeValue* a = n.attribute(name);
+  if (!a) return fallback;
+  if (auto v = std::get_if<int64_t>(a)) return *v;
+  return fallback;
+}
+
+// ONNX pads list all begins, then all ends; symmetric pads read as PyTorch's padding.
+std::vector<int64_t> onnxPads(const Node& n) {
+  std::vector<int64_t> pads = intList(n, "pads");
+  size_t half = pads.size() / 2;
+  if (pads.size() % 2 == 0 && std::equal(pads.begin(), pads.begin() + half, pads.begin() + half)) pads.resize(half);
+  return pads;
+}
+
+// Base names of onnx:: ops: the op type in lower snake case, where that reads oddly the usual word.
+std::string onnxOpName(const std::string& op_type) {
+  static const std::map<std::string, std::string> words = {
+      {"MatMul", "matmul"}, {"CumSum", "cumsum"}, {"ArgMax", "argmax"}};
+  auto it = words.find(op_type);
+  return it == words.end() ? snakeCase(op_type) : it->second;
+}
+
+// A kernel's name in two parts: the op and its shape signature (may be empty). Fusions take the
+// master's signature after their template.
+struct KernelName {
+  std::string op;
+  std::string signature;
+  std::string full() const { return signature.empty() ? op : op + "_" + signature; }
+};
+
+// onnx:: kernels, read with ONNX's operand and attribute names (X, W, B; group, strides, pads,
+// kernel_shape; Gemm's B with transB) into the same signatures as their ATen twins'.
+KernelName onnxKernelName(const Graph& g, const Node& n) {
+  std::string type = n.opName();
+  KernelName name{onnxOpName(type), ""};
+  const Value* w = namedOperandValue(g, n, "W");
+  if ((type == "Conv" || type == "ConvTranspose") && w && w->shape.size() >= 3) {
+    int64_t groups = intAttribute(n, "group", 1);
+    std::vector<int64_t> kernel(w->shape.begin() + 2, w->shape.end());
+    std::string& s = name.signature;
+    s = std::to_string(w->shape[1] * groups) + "x" + std::to_string(w->shape[0]) + "_k" + compact(kernel) + "s" +
+        compact(intList(n, "strides")) + "p" + compact(onnxPads(n));
+    auto dil = intList(n, "dilations");
+    if (std::any_of(dil.begin(), dil.end(), [](int64_t d) { return d != 1; })) s += "d" + compact(dil);
+    if (groups != 1) s += "g" + std::to_string(groups);
+  } else if (type == "Gemm") {
+    // in x out, as linear_<in>x<out>: B is [K, N], or [N, K] with transB.
+    const Value* b = namedOperandValue(g, n, "B");
+    if (b && b->shape.size() == 2) {
+      bool trans_b = intAttribute(n, "transB", 0) != 0;
+      name.signature = std::to_string(b->shape[trans_b ? 1 : 0]) + "x" + std::to_string(b->shape[trans_b ? 0 : 1]);
+    }
+  } else if (type == "MatMul") {
+    const Value* a = namedOperandValue(g, n, "A");
+    const Value* b = namedOperandValue(g, n, "B");
+    if (a && b) name.signature = dims(a->shape) + "_" + dims(b->shape);
+  } else if (type == "LayerNormalization") {
+    const Value* x = namedOperandValue(g, n, "X");
+    if (x && !x->shape.empty()) {
+      int64_t rank = static_cast<int64_t>(x->shape.size());
+      int64_t axis = intAttribute(n, "axis", -1);
+      if (axis < 0) axis += rank;
+      if (axis >= 0 && axis < rank) {
+        name.signature = compact(std::vector<int64_t>(x->shape.begin() + axis, x->shape.end()));
+      }
+    }
+  } else if (type == "BatchNormalization") {
+    const Value* scale = namedOperandValue(g, n, "scale");
+    if (scale) name.signature = dims(scale->shape);
+  } else if (type == "MaxPool" || type == "AveragePool") {
+    std::string& s = name.signature;
+    s = "k" + compact(intList(n, "kernel_shape"));
+    auto strides = intList(n, "strides");
+    if (!strides.empty()) s += "s" + compact(strides);
+    auto pads = onnxPads(n);
+    if (std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p != 0; })) s += "p" + compact(pads);
+  } else if ((type == "LSTM" || type == "GRU" || type == "RNN") && w && w->shape.size() == 3) {
+    // W: [directions, gates * hidden, input]; input x hidden, as lstm_<in>x<hidden>.
+    int64_t gates = type == "LSTM" ? 4 : type == "GRU" ? 3 : 1;
+    name.signature = std::to_string(w->shape[2]) + "x" + std::to_string(w->shape[1] / gates);
+  }
+  return name;
+}
+
 // Kernel base names: the op and what a kernel engineer recognises it by.
 std::string kernelBase(const Graph& g, const Node& n) {
   std::string op = n.opName();
@@ -116,9 +208,24 @@ std::string kernelBase(const Graph& g, const Node& n) {
   return op;
 }
 
-std::string dtypeOf(const Graph& g, const Partition& p) {
+KernelName kernelName(const Graph& g, const Node& n) {
+  if (n.kind.rfind("onnx::", 0) == 0) return onnxKernelName(g, n);
+  // ATen: the signature is what follows the first '_' of the base (so the fusions of a master
+  // whose op has a '_' (max_pool2d) carry a piece of the op name, as they always have).
+  std::string kb = kernelBase(g, n);
+  auto us = kb.find('_');
+  return us == std::string::npos ? KernelName{kb, ""} : KernelName{kb.substr(0, us), kb.substr(us + 1)};
+}
+
+// The word for a view in a grown signature: the ATen op name or the ONNX op in snake case.
+std::string viewWord(const Node& n) { return n.kind.rfind("onnx::", 0) == 0 ? onnxOpName(n.opName()) : n.opName(); }
+
+// `literals`: the ONNX exporter's constants and what it computes from them and from sizes
+// (Reshape's int64 shape, a GELU's sqrt(2)), which TorchScript folds into operands: they say
+// nothing of the data's type.
+std::string dtypeOf(const Graph& g, const Partition& p, const std::set<int>& literals) {
   for (int v : p.inputs) {
-    if (g.values[v].kind == ValueKind::Tensor) return shortDtype(g.values[v].dtype);
+    if (g.values[v].kind == ValueKind::Tensor && !literals.count(v)) return shortDtype(g.values[v].dtype);
   }
   for (int v : p.outputs) {
     if (g.values[v].kind == ValueKind::Tensor) return shortDtype(g.values[v].dtype);
@@ -170,8 +277,19 @@ std::string activationSignature(const Graph& g, const Partition& p, const std::s
 constexpr size_t kMaxSignatureChars = 120;
 
 void assignWorkloads(const Graph& g, PartitionTree& tree, const std::string& model_name) {
-  std::set<int> parameters;
-  for (const Parameter& p : g.parameters) parameters.insert(p.value);
+  std::set<int> parameters, literals;
+  for (const Parameter& p : g.parameters) {
+    parameters.insert(p.value);
+    const std::vector<int>& users = g.values[p.value].users;
+    bool onnx = !users.empty() &&
+                std::all_of(users.begin(), users.end(), [&](int n) { return g.nodes[n].kind.rfind("onnx::", 0) == 0; });
+    if (p.kind == ParameterKind::Constant && onnx) literals.insert(p.value);
+  }
+  const OpInfo* folded = findOpInfo("prim::Constant");  // an onnx node computing a constant (op_table.h)
+  for (const Node& n : g.nodes) {
+    bool constant = n.kind.rfind("onnx::", 0) == 0 && findOpInfo(g, n) == folded;
+    if (constant) literals.insert(n.outputs.begin(), n.outputs.end());
+  }
 
   // Group partitions by identity, tier by tier, in partition order (deterministic).
   std::map<std::string, int> by_key;
@@ -210,16 +328,15 @@ void assignWorkloads(const Graph& g, PartitionTree& tree, const std::string& mod
       case Tier::Fusion: {
         for (int c : p.children) {
           const Partition& k = tree.partitions[c];
-          const OpInfo* info = findOpInfo(g.nodes[k.kernel_node].kind);
+          const OpInfo* info = findOpInfo(g, g.nodes[k.kernel_node]);
           if (info && info->pattern == FusionPattern::OutElementwiseFusable) {
-            std::string kb = kernelBase(g, g.nodes[k.kernel_node]);
-            auto us = kb.find('_');
-            return p.template_label + (us == std::string::npos ? "" : kb.substr(us));
+            std::string signature = kernelName(g, g.nodes[k.kernel_node]).signature;
+            return p.template_label + (signature.empty() ? "" : "_" + signature);
           }
         }
         return p.template_label;
       }
-      case Tier::Kernel: return sanitize(kernelBase(g, g.nodes[p.kernel_node]));
+      case Tier::Kernel: return sanitize(kernelName(g, g.nodes[p.kernel_node]).full());
     }
     return "partition";
   };
@@ -236,9 +353,11 @@ void assignWorkloads(const Graph& g, PartitionTree& tree, const std::string& mod
       if (level[w] >= 1) name += "_" + activationSignature(g, p, parameters, level[w] >= 2);
       if (level[w] >= 2) {
         for (int n : p.nodes) {
-          const OpInfo* info = findOpInfo(g.nodes[n].kind);
-          if (info && info->category == OpCategory::Metadata && g.nodes[n].kind.rfind("aten::", 0) == 0) {
-            name += "_" + g.nodes[n].opName();  // the views that tell two such workloads apart
+          const Node& node = g.nodes[n];
+          const OpInfo* info = findOpInfo(g, node);
+          bool view = node.kind.rfind("aten::", 0) == 0 || node.kind.rfind("onnx::", 0) == 0;
+          if (info && info->category == OpCategory::Metadata && view) {
+            name += "_" + viewWord(node);  // the views that tell two such workloads apart
           }
         }
       }
@@ -249,7 +368,7 @@ void assignWorkloads(const Graph& g, PartitionTree& tree, const std::string& mod
         std::string head = name.substr(0, kMaxSignatureChars - 20);
         name = head.substr(0, head.rfind('_')) + "_" + hash(tree.workloads[w].key);
       }
-      if (p.tier != Tier::Model) name += "_" + dtypeOf(g, p);
+      if (p.tier != Tier::Model) name += "_" + dtypeOf(g, p, literals);
       tree.workloads[w].name = sanitize(name);
       names[{p.tier, tree.workloads[w].name}].push_back(static_cast<int>(w));
     }

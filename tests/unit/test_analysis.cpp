@@ -555,3 +555,173 @@ TEST_CASE("lstm FLOPs: gate elementwise work is counted in every layer", "[analy
   const int64_t gates = 2 * (3 * 4 * (5 * 3 * 20));  // both layers
   CHECK(lastNodeCost(b).flops == matmuls + biases + gates);
 }
+
+// ---------------------------------------------------------------------------------------------
+// onnx:: kinds: the same FLOPs as their ATen twins, read from ONNX operand and attribute names
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+std::vector<Operand> onnxConvOperands(int x, int w, int64_t group, std::vector<int64_t> kernel,
+                                      std::vector<int64_t> strides, std::vector<int64_t> pads) {
+  return {V("X", x),
+          V("W", w),
+          C("B", none()),
+          C("auto_pad", AttributeValue{std::string("NOTSET")}),
+          C("dilations", ints({1, 1})),
+          C("group", i64(group)),
+          C("kernel_shape", ints(std::move(kernel))),
+          C("pads", ints(std::move(pads))),
+          C("strides", ints(std::move(strides)))};
+}
+
+}  // namespace
+
+TEST_CASE("onnx Conv with group=32 counts FLOPs as aten conv2d with groups=32", "[analysis][flops][conv][onnx]") {
+  // ResNeXt-style grouped 3x3: 256 -> 256 channels in 32 groups of 8, stride 2.
+  GraphBuilder b;
+  int x = b.input("x", {2, 256, 28, 28});
+  int w = b.param("weight", {256, 8, 3, 3});
+  b.op("onnx::Conv", onnxConvOperands(x, w, 32, {3, 3}, {2, 2}, {1, 1, 1, 1}), {2, 256, 14, 14});
+  NodeCost onnx = lastNodeCost(b);
+  b.op("aten::conv2d", convOperands(x, w, C("bias", none()), {2, 2}, {1, 1}, 32), {2, 256, 14, 14});
+  NodeCost aten = lastNodeCost(b);
+  // Each output element is a dot product over C_in / groups * 3 * 3 = 72 inputs.
+  const int64_t expected = 2 * (2 * 256 * 14 * 14) * (8 * 3 * 3);
+  STATIC_REQUIRE(expected == 14450688);
+  CHECK(onnx.has_formula);
+  CHECK(onnx.flops == expected);
+  CHECK(aten.flops == expected);
+  CHECK(onnx.bytes_read == aten.bytes_read);
+}
+
+TEST_CASE("onnx ConvTranspose scatters from each input element, as conv_transpose2d", "[analysis][flops][conv][onnx]") {
+  GraphBuilder b;
+  int x = b.input("x", {1, 16, 8, 8});
+  int w = b.param("weight", {16, 4, 2, 2});  // [C_in, C_out / group, k, k]
+  b.op("onnx::ConvTranspose",
+       {V("X", x), V("W", w), C("B", none()), C("group", i64(1)), C("kernel_shape", ints({2, 2})),
+        C("strides", ints({2, 2})), C("pads", ints({0, 0, 0, 0}))},
+       {1, 4, 16, 16});
+  CHECK(lastNodeCost(b).flops == 2 * (16 * 8 * 8) * 4 * (2 * 2));
+}
+
+TEST_CASE("onnx Gemm FLOPs equal aten linear FLOPs for the same shapes", "[analysis][flops][linear][onnx]") {
+  GraphBuilder b;
+  int x = b.input("x", {64, 400});
+  int w = b.param("weight", {120, 400});
+  int bias = b.param("bias", {120});
+  auto gemm = [&](Operand c, int64_t trans_b) {
+    b.op("onnx::Gemm",
+         {V("A", x), V("B", w), std::move(c), C("alpha", AttributeValue{1.0}), C("beta", AttributeValue{1.0}),
+          C("transA", i64(0)), C("transB", i64(trans_b))},
+         {64, 120});
+    return lastNodeCost(b);
+  };
+  auto linear = [&](Operand bias_operand) {
+    b.op("aten::linear", {V("input", x), V("weight", w), std::move(bias_operand)}, {64, 120});
+    return lastNodeCost(b);
+  };
+  SECTION("with bias (nn.Linear: transB=1)") {
+    const int64_t expected = int64_t{2} * 64 * 120 * 400 + 64 * 120;
+    STATIC_REQUIRE(expected == 6151680);
+    NodeCost g = gemm(V("C", bias), 1);
+    NodeCost l = linear(V("bias", bias));
+    CHECK(g.has_formula);
+    CHECK(g.flops == expected);
+    CHECK(l.flops == expected);
+    CHECK(g.bytes_read == l.bytes_read);
+    CHECK(g.bytes_written == l.bytes_written);
+  }
+  SECTION("without C") {
+    CHECK(gemm(C("C", none()), 1).flops == linear(C("bias", none())).flops);
+    CHECK(gemm(C("C", none()), 1).flops == int64_t{2} * 64 * 120 * 400);
+  }
+  SECTION("transA: A is [K, M]") {
+    int xt = b.input("xt", {400, 64});
+    int wt = b.param("weight_t", {400, 120});  // [K, N]: transB=0
+    b.op("onnx::Gemm",
+         {V("A", xt), V("B", wt), C("C", none()), C("alpha", AttributeValue{1.0}), C("beta", AttributeValue{1.0}),
+          C("transA", i64(1)), C("transB", i64(0))},
+         {64, 120});
+    CHECK(lastNodeCost(b).flops == int64_t{2} * 64 * 120 * 400);
+  }
+}
+
+TEST_CASE("onnx MatMul FLOPs equal aten matmul FLOPs", "[analysis][flops][matmul][onnx]") {
+  GraphBuilder b;
+  int a = b.input("a", {2, 1, 4, 8});
+  int m = b.input("b", {3, 8, 6});
+  b.op("onnx::MatMul", {V("A", a), V("B", m)}, {2, 3, 4, 6});
+  int64_t onnx = lastNodeCost(b).flops;
+  b.op("aten::matmul", {V("self", a), V("other", m)}, {2, 3, 4, 6});
+  CHECK(onnx == 2 * (2 * 3) * 4 * 6 * 8);
+  CHECK(onnx == lastNodeCost(b).flops);
+}
+
+TEST_CASE("onnx pooling, normalisation and global pooling FLOPs", "[analysis][flops][pool][onnx]") {
+  GraphBuilder b;
+  int x = b.input("x", {1, 64, 112, 112});
+  b.op("onnx::MaxPool",
+       {V("X", x), C("ceil_mode", i64(0)), C("dilations", ints({1, 1})), C("kernel_shape", ints({3, 3})),
+        C("pads", ints({1, 1, 1, 1})), C("storage_order", i64(0)), C("strides", ints({2, 2}))},
+       {1, 64, 56, 56});
+  CHECK(lastNodeCost(b).has_formula);
+  CHECK(lastNodeCost(b).flops == (64 * 56 * 56) * (3 * 3));
+  b.op("onnx::GlobalAveragePool", {V("X", x)}, {1, 64, 1, 1});
+  CHECK(lastNodeCost(b).flops == 64 * 112 * 112);
+  int scale = b.param("bn.weight", {64});
+  b.op("onnx::BatchNormalization", {V("X", x), V("scale", scale)}, {1, 64, 112, 112});
+  CHECK(lastNodeCost(b).flops == 2 * (64 * 112 * 112));
+  int t = b.input("t", {2, 5, 16});
+  b.op("onnx::LayerNormalization", {V("X", t), C("axis", i64(-1)), C("epsilon", AttributeValue{1e-5})}, {2, 5, 16});
+  CHECK(lastNodeCost(b).flops == 5 * (2 * 5 * 16));
+}
+
+TEST_CASE("onnx LSTM, GRU and RNN count as aten lstm, gru and rnn_tanh", "[analysis][flops][recurrent][onnx]") {
+  // nn.LSTM(input_size=10, hidden_size=20), seq 5, batch 3, as in the aten test above.
+  GraphBuilder b;
+  int x = b.input("x", {5, 3, 10});
+  auto onnx = [&](const std::string& kind, int64_t gates, int64_t dirs) {
+    int w = b.param(kind + ".W", {dirs, gates * 20, 10});
+    int r = b.param(kind + ".R", {dirs, gates * 20, 20});
+    int bias = b.param(kind + ".B", {dirs, 2 * gates * 20});
+    int y = b.tensor({5, dirs, 3, 20});
+    int h = b.tensor({dirs, 3, 20});
+    b.node(kind,
+           {V("X", x), V("W", w), V("R", r), V("B", bias), C("sequence_lens", none()), C("initial_h", none()),
+            C("direction", AttributeValue{std::string(dirs == 2 ? "bidirectional" : "forward")}),
+            C("hidden_size", i64(20)), C("layout", i64(0))},
+           {y, h});
+    return lastNodeCost(b);
+  };
+  const int64_t steps = 5 * 3;
+  SECTION("LSTM equals the aten::lstm count") {
+    const int64_t expected = 2 * steps * 80 * 10 + 2 * steps * 80 * 20 + steps * 80 * 2 + 3 * 4 * (5 * 3 * 20);
+    NodeCost c = onnx("onnx::LSTM", 4, 1);
+    CHECK(c.has_formula);
+    CHECK(c.flops == expected);
+  }
+  SECTION("bidirectional GRU: both directions' weights") {
+    const int64_t per_direction = 2 * steps * 60 * 10 + 2 * steps * 60 * 20 + steps * 60 * 2;
+    CHECK(onnx("onnx::GRU", 3, 2).flops == 2 * per_direction + 3 * 3 * (5 * 2 * 3 * 20));
+  }
+  SECTION("RNN: one gate") {
+    CHECK(onnx("onnx::RNN", 1, 1).flops ==
+          2 * steps * 20 * 10 + 2 * steps * 20 * 20 + steps * 20 * 2 + 3 * (5 * 3 * 20));
+  }
+}
+
+TEST_CASE("onnx Gather of one index is a view: no bytes, no kernel work", "[analysis][onnx]") {
+  GraphBuilder b;
+  int x = b.input("x", {4, 10, 32});
+  int last = b.param("constant.0", {}, kdecomp::ParameterKind::Constant);
+  int y = b.op("onnx::Gather", {V("data", x), V("indices", last), C("axis", i64(1))}, {4, 32});
+  b.g.outputs = {b.op("onnx::Relu", {V("X", y)}, {4, 32})};
+  GraphAnalysis a = analyze(b.g);
+  CHECK(a.nodes[0].bytes_read == 0);
+  CHECK(a.nodes[0].bytes_written == 0);
+  CHECK(a.compute_ops == 1);  // the relu, as select + relu in TorchScript
+  CHECK(a.total_flops == 4 * 32);
+  CHECK(a.ops_not_in_table.empty());
+}

@@ -2,7 +2,9 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "graph_builder.h"
 #include "kdecomp/op_table.h"
+#include "op_tables.h"  // graph/src: the rows themselves
 
 using kdecomp::FlopRule;
 using kdecomp::FusionPattern;
@@ -133,4 +135,164 @@ TEST_CASE("toString of categories and patterns", "[op_table]") {
   CHECK(std::string(kdecomp::toString(FusionPattern::CommReduce)) == "reduction");
   CHECK(std::string(kdecomp::toString(FusionPattern::OutElementwiseFusable)) == "out_elementwise_fusable");
   CHECK(std::string(kdecomp::toString(FusionPattern::Opaque)) == "opaque");
+}
+
+// ---------------------------------------------------------------------------------------------
+// onnx:: kinds (graph/src/onnx_op_table.cpp)
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("every onnx row is findable and mirrors its ATen twin's row", "[op_table][onnx]") {
+  kdecomp::detail::OpTableRows table = kdecomp::detail::onnxOpTable();
+  REQUIRE(table.size > 50);
+  for (size_t i = 0; i < table.size; ++i) {
+    const kdecomp::OpInfo& row = table.rows[i];
+    INFO(row.kind);
+    CHECK(std::string(row.kind).rfind("onnx::", 0) == 0);
+    CHECK(kdecomp::findOpInfo(row.kind) == &row);
+    const char* twin = kdecomp::atenEquivalent(row.kind);
+    REQUIRE(twin != nullptr);
+    INFO("twin aten::" << twin);
+    const kdecomp::OpInfo* aten = kdecomp::findOpInfo(std::string("aten::") + twin);
+    REQUIRE(aten != nullptr);
+    // Same tiers as TorchScript: the twin's category and pattern; same FLOPs and recording.
+    CHECK(row.category == aten->category);
+    CHECK(row.pattern == aten->pattern);
+    CHECK(row.flops == aten->flops);
+    CHECK(row.flops_per_element == aten->flops_per_element);
+    CHECK(row.nondeterministic == aten->nondeterministic);
+  }
+  // No twin without a row (the two lists of onnx_op_table.cpp stay in step).
+  kdecomp::detail::AtenTwinRows twins = kdecomp::detail::onnxAtenTwins();
+  CHECK(twins.size == table.size);
+  for (size_t i = 0; i < twins.size; ++i) {
+    INFO(twins.rows[i].kind);
+    CHECK(kdecomp::findOpInfo(twins.rows[i].kind) != nullptr);
+  }
+}
+
+TEST_CASE("the onnx table covers the corpus exports and what the opset-17 exporter writes", "[op_table][onnx]") {
+  // clang-format off
+  // Every op type of the KernelBench level-3 models exported by PyTorch 1.13 at opset 17 (49 of
+  // the 50; Constant and Identity are folded by the importer).
+  const char* const corpus[] = {
+      "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "ConstantOfShape", "Conv", "ConvTranspose",
+      "CumSum", "Div", "Einsum", "Equal", "Erf", "Exp", "Expand", "Flatten", "GRU", "Gather", "Gemm",
+      "GlobalAveragePool", "LSTM", "LayerNormalization", "MatMul", "MaxPool", "Mul", "Not", "Pad", "Pow",
+      "RandomNormalLike", "ReduceL2", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice",
+      "Softmax", "Split", "Squeeze", "Sub", "Tanh", "Transpose", "Trilu", "Unsqueeze", "Where"};
+  // What the exporter writes for other common modules and tensor ops.
+  const char* const exporter[] = {
+      "Dropout", "GlobalMaxPool", "HardSigmoid", "HardSwish", "LeakyRelu", "Log", "LogSoftmax", "Max", "Min", "Neg",
+      "RNN", "RandomNormal", "Range", "ReduceMax", "Reciprocal", "Resize", "Softplus", "Sqrt", "Tile"};
+  // clang-format on
+  for (const char* op : corpus) {
+    INFO(op);
+    CHECK(kdecomp::findOpInfo(std::string("onnx::") + op) != nullptr);
+  }
+  for (const char* op : exporter) {
+    INFO(op);
+    CHECK(kdecomp::findOpInfo(std::string("onnx::") + op) != nullptr);
+  }
+  // The importer folds these; a row would hide an importer bug.
+  CHECK(kdecomp::findOpInfo("onnx::Constant") == nullptr);
+  CHECK(kdecomp::findOpInfo("onnx::Identity") == nullptr);
+  CHECK(kdecomp::findOpInfo("onnx::conv") == nullptr);  // case-sensitive, as ONNX op types are
+}
+
+TEST_CASE("onnx: views are metadata, copies data movement, conv/gemm/matmul/pool masters", "[op_table][onnx]") {
+  for (const char* kind : {"onnx::Reshape", "onnx::Flatten", "onnx::Transpose", "onnx::Squeeze", "onnx::Unsqueeze",
+                           "onnx::Shape", "onnx::Slice", "onnx::Split", "onnx::Expand", "onnx::Dropout"}) {
+    INFO(kind);
+    CHECK(kdecomp::findOpInfo(kind)->category == OpCategory::Metadata);
+  }
+  for (const char* kind : {"onnx::Concat", "onnx::Pad", "onnx::Gather", "onnx::Cast", "onnx::Tile"}) {
+    INFO(kind);
+    CHECK(kdecomp::findOpInfo(kind)->category == OpCategory::DataMovement);
+  }
+  for (const char* kind :
+       {"onnx::Conv", "onnx::Gemm", "onnx::MatMul", "onnx::MaxPool", "onnx::AveragePool", "onnx::GlobalAveragePool"}) {
+    INFO(kind);
+    CHECK(kdecomp::findOpInfo(kind)->pattern == FusionPattern::OutElementwiseFusable);
+  }
+  CHECK(kdecomp::findOpInfo("onnx::LSTM")->pattern == FusionPattern::Opaque);
+  CHECK(kdecomp::findOpInfo("onnx::RandomNormalLike")->nondeterministic);
+  CHECK(std::string(kdecomp::atenEquivalent("onnx::Clip")) == "hardtanh");  // labels as relu6
+  CHECK(std::string(kdecomp::atenEquivalent("onnx::Gemm")) == "linear");
+  CHECK(kdecomp::atenEquivalent("aten::conv2d") == nullptr);
+  CHECK(kdecomp::atenEquivalent("onnx::Frobnicate") == nullptr);
+}
+
+TEST_CASE("onnx: the operands refine a node's twin where TorchScript tells the ops apart", "[op_table][onnx]") {
+  using namespace kdecomp_test;
+  GraphBuilder b;
+  int x = b.input("x", {4, 10, 32});
+  auto twin = [&]() -> std::string {
+    const char* t = kdecomp::atenEquivalent(b.g, b.g.nodes.back());
+    return t ? t : "(none)";
+  };
+  auto category = [&] { return kdecomp::findOpInfo(b.g, b.g.nodes.back())->category; };
+
+  SECTION("Gather of one index is select (a view); of an index tensor, index_select (a copy)") {
+    int one = b.param("constant.0", {}, kdecomp::ParameterKind::Constant);
+    b.op("onnx::Gather", {V("data", x), V("indices", one), C("axis", i64(1))}, {4, 32});
+    CHECK(twin() == "select");
+    CHECK(category() == OpCategory::Metadata);
+    CHECK(kdecomp::findOpInfo(b.g, b.g.nodes.back()) == kdecomp::findOpInfo("aten::select"));
+    int two = b.param("constant.1", {2}, kdecomp::ParameterKind::Constant);
+    b.op("onnx::Gather", {V("data", x), V("indices", two), C("axis", i64(1))}, {4, 2, 32});
+    CHECK(twin() == "index_select");
+    CHECK(category() == OpCategory::DataMovement);
+  }
+  SECTION("MatMul by a 2-D parameter inside an nn.Linear is linear; any other MatMul is matmul") {
+    int w = b.param("fc.weight_t", {32, 64});
+    b.op("onnx::MatMul", {V("A", x), V("B", w)}, {4, 10, 64}, "fc");
+    CHECK(twin() == "matmul");  // no module class: not known to be a Linear
+    b.g.nodes.back().module_class = "Linear";
+    CHECK(twin() == "linear");
+    CHECK(kdecomp::findOpInfo(b.g, b.g.nodes.back())->pattern == FusionPattern::OutElementwiseFusable);
+    int y = b.input("y", {4, 32, 10});
+    b.op("onnx::MatMul", {V("A", x), V("B", y)}, {4, 10, 10}, "fc");
+    b.g.nodes.back().module_class = "Linear";
+    CHECK(twin() == "matmul");  // activation @ activation
+  }
+  SECTION("MatMul by the exporter's folded weight transpose is linear (F.linear in MultiheadAttention)") {
+    int folded = b.param("onnx::MatMul_862", {32, 96});
+    b.op("onnx::MatMul", {V("A", x), V("B", folded)}, {4, 10, 96}, "attn");
+    b.g.nodes.back().module_class = "MultiheadAttention";
+    CHECK(twin() == "linear");
+    int clusters = b.param("clusters", {32, 16});  // x @ self.clusters: a matmul in TorchScript too
+    b.op("onnx::MatMul", {V("A", x), V("B", clusters)}, {4, 10, 16});
+    b.g.nodes.back().module_class = "NetVLAD";
+    CHECK(twin() == "matmul");
+  }
+  SECTION("a Pad that keeps the shape copies nothing (the exporter's pad before avg_pool)") {
+    int pads = b.param("constant.0", {6}, kdecomp::ParameterKind::Constant);
+    b.op("onnx::Pad", {V("data", x), V("pads", pads), C("mode", AttributeValue{std::string("constant")})}, {4, 10, 32});
+    CHECK(twin() == "alias");
+    CHECK(category() == OpCategory::Metadata);
+    b.op("onnx::Pad", {V("data", x), V("pads", pads), C("mode", AttributeValue{std::string("constant")})}, {4, 12, 34});
+    CHECK(twin() == "constant_pad_nd");
+    CHECK(category() == OpCategory::DataMovement);
+  }
+  SECTION("Clip without max is clamp_min (F.normalize), with both bounds relu6's hardtanh") {
+    int eps = b.param("constant.0", {}, kdecomp::ParameterKind::Constant);
+    b.op("onnx::Clip", {V("input", x), V("min", eps), C("max", none())}, {4, 10, 32});
+    CHECK(twin() == "clamp_min");
+    b.op("onnx::Clip", {V("input", x), V("min", eps), V("max", eps)}, {4, 10, 32});
+    CHECK(twin() == "hardtanh");
+  }
+  SECTION("Where of a constant scalar is masked_fill") {
+    int mask = b.param("bias", {1, 10, 32});
+    int inf = b.param("constant.0", {}, kdecomp::ParameterKind::Constant);
+    b.op("onnx::Where", {V("condition", mask), V("X", inf), V("Y", x)}, {4, 10, 32});
+    CHECK(twin() == "masked_fill");
+    int y = b.input("y", {4, 10, 32});
+    b.op("onnx::Where", {V("condition", mask), V("X", y), V("Y", x)}, {4, 10, 32});
+    CHECK(twin() == "where");
+  }
+  SECTION("aten nodes have no twin and their kind's row") {
+    b.op("aten::relu", {V("self", x)}, {4, 10, 32});
+    CHECK(twin() == "(none)");
+    CHECK(kdecomp::findOpInfo(b.g, b.g.nodes.back()) == kdecomp::findOpInfo("aten::relu"));
+  }
 }

@@ -1,5 +1,7 @@
 // Record: the TorchScript interpreter (the oracle, not our replay code) runs the importer's
-// program on the exact inputs; a prim::profile hook after every boundary value streams that
+// program on the exact inputs (for ONNX input, the program of replay operators: there the model
+// outputs are the PyTorch model's own, from the export, so the composition is checked against
+// PyTorch); a prim::profile hook after every boundary value streams that
 // value to the reference store the moment it is produced. The interpreter still frees each
 // value after its last use, so memory stays that of a plain run.
 #include <torch/csrc/jit/runtime/interpreter.h>
@@ -56,6 +58,7 @@ std::shared_ptr<jit::Graph> copyWithValueMap(jit::Graph& graph,
 RecordReport recordReferences(const ImportedModel& model, const PartitionTree& tree, const RecordOptions& options) {
   auto start = std::chrono::steady_clock::now();
   const Graph& graph = model.graph;
+  if (!model.program) throw ReferenceError(model.source_path + ": nothing to record: the model has ops the replay lacks (see the import warnings)");
   const TorchScriptProgram& program = *model.program;
   ReferenceWriter writer(options.reference_dir, options.max_queued_bytes);
 
@@ -80,10 +83,16 @@ RecordReport recordReferences(const ImportedModel& model, const PartitionTree& t
   std::unordered_map<const jit::Value*, size_t> input_position;
   for (size_t i = 0; i < program.graph->inputs().size(); ++i) input_position[program.graph->inputs()[i]] = i;
   std::vector<std::pair<int, const jit::Value*>> produced;  // recorded during the run
+  // ONNX input: the model outputs come from the PyTorch model itself, not from the replay.
+  std::unordered_map<int, at::Tensor> reference_outputs;
+  for (size_t i = 0; i < program.reference_outputs.size(); ++i) reference_outputs[graph.outputs.at(i)] = program.reference_outputs[i];
   for (int v : wanted) {
     const jit::Value* jv = program.ir_values.at(v);
     auto pos = input_position.find(jv);
-    if (pos != input_position.end()) {
+    auto pytorch = reference_outputs.find(v);
+    if (pytorch != reference_outputs.end()) {
+      writer.write(v, pytorch->second, roles[v], names[v]);
+    } else if (pos != input_position.end()) {
       writer.write(v, program.graph_inputs.at(pos->second), roles[v], names[v]);
     } else if (jv->node()->kind() == c10::prim::Constant) {
       writer.write(v, *jit::toIValue(jv), roles[v], names[v]);

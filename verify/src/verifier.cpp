@@ -256,6 +256,7 @@ bool VerificationReport::allPassed() const {
 VerificationReport verifyDecomposition(const ImportedModel& model, const PartitionTree& tree,
                                        const VerifyOptions& options) {
   auto start = std::chrono::steady_clock::now();
+  if (!model.program) throw ReferenceError(model.source_path + ": nothing to replay: the model has ops the replay lacks (see the import warnings)");
   ReferenceReader refs(options.reference_dir, decompositionFingerprint(model.graph, tree));
   at::Device device = chooseDevice(options.device);
   if (device.is_cuda()) {

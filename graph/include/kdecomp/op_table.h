@@ -1,12 +1,16 @@
 // What kdecomp knows about each op kind: its category, its fusion pattern and how to count
-// its FLOPs. The knowledge is data, one table per op namespace (aten_op_table.cpp,
-// prim_op_table.cpp); an op missing from every table is reported by name, never defaulted.
+// its FLOPs. The knowledge is data, one table per op source (aten_op_table.cpp for aten:: and
+// prim::, onnx_op_table.cpp for onnx::); an op missing from every table is reported by name,
+// never defaulted.
 #pragma once
 
 #include <string>
 #include <vector>
 
 namespace kdecomp {
+
+struct Graph;
+struct Node;
 
 // compute: does arithmetic; data_movement: launches a copy (cat, contiguous, pad, gather);
 // metadata: plumbing that only changes a view or passes values around (view, size, lists).
@@ -44,6 +48,25 @@ struct OpInfo {
 
 // nullptr when the op is in no table.
 const OpInfo* findOpInfo(const std::string& kind);
+
+// The ATen op that does an onnx:: op's work, as its short name ("onnx::Conv" -> "_convolution",
+// "onnx::Gemm" -> "linear"): the vocabulary the partitioner's rules and labels are written in.
+// nullptr for kinds that are not onnx:: (aten:: and prim:: kinds are their own twins).
+const char* atenEquivalent(const std::string& kind);
+
+// The same for one node, where the operands decide which ATen op TorchScript would have shown:
+// a Gather of one (0-d) index is "select", the MatMul of an nn.Linear (or of F.linear's folded
+// weight transpose) is "linear", a Pad that keeps the shape is "alias", a Clip without max is
+// "clamp_min", a Where of a constant scalar is "masked_fill", a linear Resize of a 4-D tensor is
+// "upsample_bilinear2d".
+const char* atenEquivalent(const Graph& graph, const Node& node);
+
+// The table row for one node: findOpInfo(node.kind), except for onnx:: nodes that TorchScript
+// shows otherwise: a node whose operands refine its twin (above) gets the twin's aten row (a
+// Gather of one index is metadata like select), and a node that computes only from constants and
+// tensor sizes (Shape -> Gather -> Concat -> Reshape's shape) gets prim::Constant's: TorchScript
+// holds those values as constants.
+const OpInfo* findOpInfo(const Graph& graph, const Node& node);
 
 const char* toString(OpCategory category);
 const char* toString(FusionPattern pattern);

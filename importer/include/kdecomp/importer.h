@@ -34,7 +34,7 @@ struct TorchScriptProgram;
 
 struct ImportedModel {
   Graph graph;
-  std::string format;  // "scripted" | "traced" | "torchscript" (method unknown)
+  std::string format;  // "scripted" | "traced" | "torchscript" (method unknown) | "onnx"
   std::string source_path;
   ImportTimings timings;
   std::shared_ptr<TorchScriptProgram> program;
@@ -42,6 +42,16 @@ struct ImportedModel {
 
 // Loads a TorchScript file and builds the IR; throws ImportError naming the file and cause.
 ImportedModel importTorchScript(const std::string& path, const ImportOptions& options = {});
+
+// Loads an ONNX file (external data beside it), runs ONNX shape inference and builds the IR with
+// `onnx::` nodes. The exact inputs are inputs.pt beside the model; outputs.pt there (the PyTorch
+// model's outputs, written by `kdecomp export --onnx`) becomes the reference for the model outputs.
+// A model with ops the replay lacks still imports (tree and analysis; `program` is null and a
+// warning names the ops).
+ImportedModel importOnnx(const std::string& path, const ImportOptions& options = {});
+
+// By extension: .onnx -> importOnnx, anything else -> importTorchScript.
+ImportedModel importModel(const std::string& path, const ImportOptions& options = {});
 
 // The plain `torch::jit::load` of `path`, for benchmarks that compare against it. Seconds.
 double timeBareTorchScriptLoad(const std::string& path);
@@ -53,5 +63,10 @@ double timeBareTorchScriptLoad(const std::string& path);
 // type belongs to one module only (traced models), it decides; otherwise it filters candidates.
 std::string resolveModulePath(const std::vector<ModuleInfo>& modules, const std::vector<std::string>& instance_names,
                               const std::vector<std::string>& type_names = {});
+
+// The module path in a node name written by PyTorch's ONNX exporter:
+// "/layer2/layer2.0/downsample/downsample.0/Conv" -> "layer2.0.downsample.0"; "" for ops at the
+// top level or names of another form. Exposed for tests.
+std::string onnxNodeModulePath(const std::string& node_name);
 
 }  // namespace kdecomp

@@ -72,6 +72,11 @@ struct PartitionTree {
 
 PartitionTree partitionGraph(const Graph& graph, const PartitionOptions& options = {});
 
+// The word fusion labels use for an op kind, the same across input formats ("aten::conv2d",
+// "aten::_convolution" and "onnx::Conv" are all "conv"): how diff compares kernels of a
+// TorchScript and an ONNX decomposition.
+std::string opFamily(const std::string& kind);
+
 // Every compute node in exactly one kernel, every kernel in at most one fusion, every fusion in
 // at most one layer, allowed parent -> child tiers only, no single-op fusion, no layer in a
 // layer, unique workload names. Throws PartitionError describing the first violation.

@@ -1,0 +1,30 @@
+// The op tables' rows, one table per op namespace; findOpInfo (op_table.cpp) indexes them all.
+// Private to the graph library.
+#pragma once
+
+#include <cstddef>
+
+#include "kdecomp/op_table.h"
+
+namespace kdecomp::detail {
+
+struct OpTableRows {
+  const OpInfo* rows;
+  size_t size;
+};
+
+OpTableRows atenOpTable();  // aten:: and prim:: (aten_op_table.cpp)
+OpTableRows onnxOpTable();  // onnx:: (onnx_op_table.cpp)
+
+// Each onnx:: kind's ATen twin (atenEquivalent), as rows.
+struct AtenTwin {
+  const char* kind;  // "onnx::Conv"
+  const char* aten;  // "_convolution": a kind of the aten table, without "aten::"
+};
+struct AtenTwinRows {
+  const AtenTwin* rows;
+  size_t size;
+};
+AtenTwinRows onnxAtenTwins();
+
+}  // namespace kdecomp::detail

@@ -1,0 +1,38 @@
+// Module paths from the two sources the importers read: inlined TorchScript call stacks (which skip
+// container hops) and the node names PyTorch's ONNX exporter writes.
+#define CATCH_CONFIG_MAIN
+#include <catch2/catch.hpp>
+
+#include "kdecomp/importer.h"
+
+using kdecomp::ModuleInfo;
+
+TEST_CASE("ONNX node names give module paths") {
+  using kdecomp::onnxNodeModulePath;
+  CHECK(onnxNodeModulePath("/layer2/layer2.0/downsample/downsample.0/Conv") == "layer2.0.downsample.0");
+  CHECK(onnxNodeModulePath("/transformer/layers.0/self_attn/MatMul") == "transformer.layers.0.self_attn");
+  CHECK(onnxNodeModulePath("/fc/Gemm") == "fc");
+  CHECK(onnxNodeModulePath("/features/features.10/Conv") == "features.10");
+  // A module called twice keeps its scope suffix here; the importer maps relu_1 to relu.
+  CHECK(onnxNodeModulePath("/layer1/layer1.0/relu_1/Relu") == "layer1.0.relu_1");
+  // Top-level ops and names of another form have no module.
+  CHECK(onnxNodeModulePath("/Relu_3").empty());
+  CHECK(onnxNodeModulePath("Identity_0").empty());
+  CHECK(onnxNodeModulePath("").empty());
+}
+
+TEST_CASE("call stacks that skip containers resolve to full module paths") {
+  std::vector<ModuleInfo> modules = {
+      {"", "Model", {"transformer", "head"}},
+      {"transformer", "TransformerEncoder", {"transformer.layers"}},
+      {"transformer.layers", "ModuleList", {"transformer.layers.0", "transformer.layers.1"}},
+      {"transformer.layers.0", "TransformerEncoderLayer", {"transformer.layers.0.self_attn"}},
+      {"transformer.layers.0.self_attn", "MultiheadAttention", {}},
+      {"transformer.layers.1", "TransformerEncoderLayer", {"transformer.layers.1.self_attn"}},
+      {"transformer.layers.1.self_attn", "MultiheadAttention", {}},
+      {"head", "Linear", {}},
+  };
+  CHECK(kdecomp::resolveModulePath(modules, {"transformer", "1", "self_attn"}) == "transformer.layers.1.self_attn");
+  CHECK(kdecomp::resolveModulePath(modules, {"head"}) == "head");
+  CHECK(kdecomp::resolveModulePath(modules, {}).empty());
+}
