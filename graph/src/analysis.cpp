@@ -25,22 +25,6 @@ const Value* operandValue(const Graph& g, const Node& n, size_t operand_index) {
   return &g.values[n.operands[operand_index].value];
 }
 
-// ONNX operands are named by the ONNX spec (X, W, R, B, ...); optional inputs may be absent.
-const Value* namedOperandValue(const Graph& g, const Node& n, const std::string& name) {
-  for (const Operand& o : n.operands) {
-    if (o.name == name) return o.isValue() ? &g.values[o.value] : nullptr;
-  }
-  return nullptr;
-}
-
-int64_t intAttribute(const Node& n, const std::string& name, int64_t fallback) {
-  const AttributeValue* a = n.attribute(name);
-  if (!a) return fallback;
-  if (auto v = std::get_if<int64_t>(a)) return *v;
-  if (auto v = std::get_if<bool>(a)) return *v ? 1 : 0;
-  return fallback;
-}
-
 const Value* firstTensorInput(const Graph& g, const Node& n) {
   for (int id : n.inputs) {
     if (g.values[id].kind == ValueKind::Tensor) return &g.values[id];
@@ -77,7 +61,7 @@ int64_t linearFlops(const Graph& g, const Node& n) {
   const Value* out = firstTensorOutput(g, n);
   if (!in || !weight || !out || in->shape.empty()) return -1;
   // onnx::Gemm: A is [K, M] with transA; B is [K, N], or [N, K] with transB; C is the bias.
-  int64_t k = intAttribute(n, "transA", 0) ? in->shape.front() : in->shape.back();
+  int64_t k = n.intAttribute("transA", 0) ? in->shape.front() : in->shape.back();
   int64_t flops = 2 * out->numel() * k;
   if (operandValue(g, n, 2)) flops += out->numel();  // bias
   return flops;
@@ -119,7 +103,7 @@ int64_t onnxRecurrentFlops(const Graph& g, const Node& n, int64_t gates) {
   const Value* b = namedOperandValue(g, n, "B");
   const Value* out = firstTensorOutput(g, n);
   if (!x || !w || !r || !out || x->shape.size() != 3) return -1;
-  bool batch_first = intAttribute(n, "layout", 0) == 1;
+  bool batch_first = n.intAttribute("layout", 0) == 1;
   int64_t seq = batch_first ? x->shape[1] : x->shape[0];
   int64_t batch = batch_first ? x->shape[0] : x->shape[1];
   int64_t flops = 2 * seq * batch * (w->numel() + r->numel());

@@ -7,18 +7,7 @@
 namespace kdecomp {
 namespace {
 
-constexpr auto C = OpCategory::Compute;
-constexpr auto D = OpCategory::DataMovement;
-constexpr auto M = OpCategory::Metadata;
-
-constexpr auto EW = FusionPattern::Elementwise;
-constexpr auto BC = FusionPattern::Broadcast;
-constexpr auto INJ = FusionPattern::Injective;
-constexpr auto RED = FusionPattern::CommReduce;
-constexpr auto OEF = FusionPattern::OutElementwiseFusable;
-constexpr auto OPQ = FusionPattern::Opaque;
-
-using F = FlopRule;
+using namespace detail::row_shorthand;
 
 // clang-format off
 const OpInfo kOpTable[] = {

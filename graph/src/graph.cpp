@@ -80,6 +80,21 @@ const AttributeValue* Node::attribute(const std::string& name) const {
   return nullptr;
 }
 
+int64_t Node::intAttribute(const std::string& name, int64_t fallback) const {
+  const AttributeValue* a = attribute(name);
+  if (!a) return fallback;
+  if (auto v = std::get_if<int64_t>(a)) return *v;
+  if (auto v = std::get_if<bool>(a)) return *v ? 1 : 0;
+  return fallback;
+}
+
+const Value* namedOperandValue(const Graph& graph, const Node& node, const std::string& name) {
+  for (const Operand& op : node.operands) {
+    if (op.name == name) return op.isValue() ? &graph.values[op.value] : nullptr;
+  }
+  return nullptr;
+}
+
 Value& Graph::addValue(ValueKind kind) {
   Value v;
   v.id = static_cast<int>(values.size());

@@ -8,6 +8,22 @@
 
 namespace kdecomp::detail {
 
+// The short names the tables' rows are written with, so that a row fits on one line.
+namespace row_shorthand {
+constexpr auto C = OpCategory::Compute;
+constexpr auto D = OpCategory::DataMovement;
+constexpr auto M = OpCategory::Metadata;
+
+constexpr auto EW = FusionPattern::Elementwise;
+constexpr auto BC = FusionPattern::Broadcast;
+constexpr auto INJ = FusionPattern::Injective;
+constexpr auto RED = FusionPattern::CommReduce;
+constexpr auto OEF = FusionPattern::OutElementwiseFusable;
+constexpr auto OPQ = FusionPattern::Opaque;
+
+using F = FlopRule;
+}  // namespace row_shorthand
+
 struct OpTableRows {
   const OpInfo* rows;
   size_t size;

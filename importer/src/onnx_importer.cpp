@@ -376,16 +376,19 @@ class OnnxImporter {
     for (const auto& vi : model_.graph().output()) infos_[vi.name()] = tensorInfo(vi);
   }
 
-  // A new IR value (and, while the model is replayable, its JIT twin).
-  int newValue(const std::string& name, jit::Value* jit_value) {
-    kdecomp::Value& v = graph_.addValue(ValueKind::Tensor);
+  // A new IR value (and, while the model is replayable, its JIT twin). A tensor takes its type
+  // from shape inference; a tensor list is typed by its elements, which the caller fills in.
+  int newValue(const std::string& name, jit::Value* jit_value, ValueKind kind = ValueKind::Tensor) {
+    kdecomp::Value& v = graph_.addValue(kind);
     v.debug_name = name;
     auto info = infos_.find(name);
-    if (info != infos_.end() && info->second.known) {
-      v.dtype = dtypeName(scalarTypeOf(info->second.elem_type, path_ + ": value " + name));
-      v.shape = info->second.dims;
-    } else {
-      gaps_.push_back(v.id);
+    if (kind == ValueKind::Tensor) {
+      if (info != infos_.end() && info->second.known) {
+        v.dtype = dtypeName(scalarTypeOf(info->second.elem_type, path_ + ": value " + name));
+        v.shape = info->second.dims;
+      } else {
+        gaps_.push_back(v.id);
+      }
     }
     ids_[name] = v.id;
     jit_of_.push_back(jit_value);
@@ -543,7 +546,6 @@ class OnnxImporter {
         Node list;
         list.kind = "prim::ListConstruct";
         std::vector<jit::Value*> elements;
-        kdecomp::Value* list_value = nullptr;
         std::vector<std::vector<int64_t>> shapes;
         std::vector<std::string> dtypes;
         for (; next_input < proto.input_size(); ++next_input) {
@@ -560,12 +562,9 @@ class OnnxImporter {
           jit_list = construct->output();
           program_->ir_nodes.push_back(construct);
         }
-        int id = newValue(proto.name() + ":" + arg.name(), jit_list);
-        gaps_.pop_back();  // a list is typed by its elements
-        list_value = &graph_.values[id];
-        list_value->kind = ValueKind::TensorList;
-        list_value->element_shapes = shapes;
-        list_value->element_dtypes = dtypes;
+        int id = newValue(proto.name() + ":" + arg.name(), jit_list, ValueKind::TensorList);
+        graph_.values[id].element_shapes = shapes;
+        graph_.values[id].element_dtypes = dtypes;
         list.outputs.push_back(id);
         addIrNode(std::move(list), proto.name());
         operand.value = id;
@@ -641,9 +640,7 @@ class OnnxImporter {
       (void)index;
       return;
     }
-    int list_id = newValue(proto.name() + ":outputs", jit_node ? jit_node->output(0) : nullptr);
-    gaps_.pop_back();
-    graph_.values[list_id].kind = ValueKind::TensorList;
+    int list_id = newValue(proto.name() + ":outputs", jit_node ? jit_node->output(0) : nullptr, ValueKind::TensorList);
     node.outputs.push_back(list_id);
     addIrNode(std::move(node), proto.name());
     if (jit_node) program_->ir_nodes.push_back(jit_node);

@@ -65,20 +65,6 @@ const Value* operandValue(const Graph& g, const Node& n, size_t i) {
   return i < n.operands.size() && n.operands[i].isValue() ? &g.values[n.operands[i].value] : nullptr;
 }
 
-const Value* namedOperandValue(const Graph& g, const Node& n, const std::string& name) {
-  for (const Operand& o : n.operands) {
-    if (o.name == name) return o.isValue() ? &g.values[o.value] : nullptr;
-  }
-  return nullptr;
-}
-
-int64_t intAttribute(const Node& n, const std::string& name, int64_t fallback) {
-  const AttributeValue* a = n.attribute(name);
-  if (!a) return fallback;
-  if (auto v = std::get_if<int64_t>(a)) return *v;
-  return fallback;
-}
-
 // ONNX pads list all begins, then all ends; symmetric pads read as PyTorch's padding.
 std::vector<int64_t> onnxPads(const Node& n) {
   std::vector<int64_t> pads = intList(n, "pads");
@@ -110,7 +96,7 @@ KernelName onnxKernelName(const Graph& g, const Node& n) {
   KernelName name{onnxOpName(type), ""};
   const Value* w = namedOperandValue(g, n, "W");
   if ((type == "Conv" || type == "ConvTranspose") && w && w->shape.size() >= 3) {
-    int64_t groups = intAttribute(n, "group", 1);
+    int64_t groups = n.intAttribute("group", 1);
     std::vector<int64_t> kernel(w->shape.begin() + 2, w->shape.end());
     std::string& s = name.signature;
     s = std::to_string(w->shape[1] * groups) + "x" + std::to_string(w->shape[0]) + "_k" + compact(kernel) + "s" +
@@ -122,7 +108,7 @@ KernelName onnxKernelName(const Graph& g, const Node& n) {
     // in x out, as linear_<in>x<out>: B is [K, N], or [N, K] with transB.
     const Value* b = namedOperandValue(g, n, "B");
     if (b && b->shape.size() == 2) {
-      bool trans_b = intAttribute(n, "transB", 0) != 0;
+      bool trans_b = n.intAttribute("transB", 0) != 0;
       name.signature = std::to_string(b->shape[trans_b ? 1 : 0]) + "x" + std::to_string(b->shape[trans_b ? 0 : 1]);
     }
   } else if (type == "MatMul") {
@@ -133,7 +119,7 @@ KernelName onnxKernelName(const Graph& g, const Node& n) {
     const Value* x = namedOperandValue(g, n, "X");
     if (x && !x->shape.empty()) {
       int64_t rank = static_cast<int64_t>(x->shape.size());
-      int64_t axis = intAttribute(n, "axis", -1);
+      int64_t axis = n.intAttribute("axis", -1);
       if (axis < 0) axis += rank;
       if (axis >= 0 && axis < rank) {
         name.signature = compact(std::vector<int64_t>(x->shape.begin() + axis, x->shape.end()));

@@ -73,6 +73,9 @@ struct Node {
 
   std::vector<Attribute> attributes() const;
   const AttributeValue* attribute(const std::string& name) const;
+  // An integer (or bool) attribute, `fallback` when absent or of another type.
+  int64_t intAttribute(const std::string& name, int64_t fallback) const;
+
   std::string opName() const;  // "conv2d" for "aten::conv2d"
 };
 
@@ -114,6 +117,10 @@ struct Graph {
   void rebuildUses();
   const ModuleInfo* findModule(const std::string& path) const;
 };
+
+// The value of the operand named `name` (ONNX operands are named by the spec: X, W, B, ...);
+// nullptr when the operand is absent or a folded constant.
+const Value* namedOperandValue(const Graph& graph, const Node& node, const std::string& name);
 
 // Stable, human-readable dump used by `kdecomp inspect --ir` and the golden tests.
 std::string dumpGraph(const Graph& graph);
