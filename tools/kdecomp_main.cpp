@@ -530,6 +530,9 @@ int main(int argc, char** argv) {
   decompose_cmd->add_option("--device", verify_options.device, "replay device: auto | cpu | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   decompose_cmd->add_option("--summary-json", decompose_summary, "write timings, reference bytes, peak RSS and results here");
+  decompose_cmd->add_flag("--independent-replay", verify_options.independent_replay,
+                          "replay every partition from its own recorded inputs, even where the composition's run "
+                          "already computed it from the same bits");
   decompose_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
   std::string decompose_stage_file;
   decompose_cmd->add_option("--stage-file", decompose_stage_file, "write the current stage's name here (for kdecomp batch)");
@@ -589,6 +592,9 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--perturb-kernel", verify_options.perturb_kernel,
                          "negative control: corrupt the replay of this kernel (its id in decomposition_tree.json)");
   verify_cmd->add_option("--summary-json", verify_summary, "write timings and results here");
+  verify_cmd->add_flag("--independent-replay", verify_options.independent_replay,
+                       "replay every partition from its own recorded inputs, even where the composition's run "
+                       "already computed it from the same bits");
   bool verify_build = false;
   verify_cmd->add_flag("--build", verify_build,
                        "also configure, build and ctest the emitted suite (OUTDIR/build) and merge its results");

@@ -3,6 +3,7 @@
 // the composition reproduces the model output, and a corrupted kernel is caught and named.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -189,6 +190,48 @@ TEST_CASE("8_ResNetBasicBlock: decompose verifies every tier at exact dims", "[R
 
 TEST_CASE("8_ResNetBasicBlock: a corrupted residual add is caught and named", "[ResNetBasicBlock][verify]") {
   requireNegativeControlCaught(decompose("8_ResNetBasicBlock"), "root/add_#0");
+}
+
+// Partitions settled by the composition's run (their inputs there were the recorded bits) must
+// give exactly what replays of their own give, passing and failing alike. ResNetBasicBlock has
+// in-place ops (relu_, add_), which the settlement must see through.
+TEST_CASE("8_ResNetBasicBlock: settling partitions by the composition's run changes no result",
+          "[ResNetBasicBlock][verify]") {
+  const Decomposition& d = decompose("8_ResNetBasicBlock");
+  REQUIRE(d.result.exit_code == 0);
+  auto resultsOf = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args{"verify", d.dir};
+    args.insert(args.end(), extra.begin(), extra.end());
+    RunResult r = kdecomp(args);
+    INFO("kdecomp verify stderr:\n" << r.err);
+    CHECK(r.exit_code == (std::find(extra.begin(), extra.end(), "--perturb-kernel") == extra.end() ? 0 : 1));
+    return readJson(d.dir + "/verification/test_results.json");
+  };
+  for (std::vector<std::string> perturb : {std::vector<std::string>{}, {"--perturb-kernel", "root/add_#0"}}) {
+    INFO((perturb.empty() ? "plain" : "perturbed"));
+    json settled = resultsOf(perturb);
+    std::vector<std::string> independent_args = perturb;
+    independent_args.push_back("--independent-replay");
+    json independent = resultsOf(independent_args);
+    std::map<std::string, json> own;
+    for (const json& p : independent["partitions"]) {
+      CHECK(p["replay"] == "own");
+      own[p["id"].get<std::string>()] = p;
+    }
+    int from_composition = 0;
+    for (const json& p : settled["partitions"]) {
+      INFO(p.dump());
+      const json& o = own.at(p["id"].get<std::string>());
+      from_composition += p["replay"] == "composition";
+      CHECK(p["status"] == o["status"]);
+      CHECK(p["max_abs_diff"] == o["max_abs_diff"]);
+      CHECK(p["worst_output"] == o["worst_output"]);
+    }
+    CHECK(from_composition > 0);
+    CHECK(settled["composition"]["status"] == independent["composition"]["status"]);
+    CHECK(settled["composition"]["first_divergence"] == independent["composition"]["first_divergence"]);
+  }
+  CHECK(kdecomp({"verify", d.dir}).exit_code == 0);  // leave the plain results behind
 }
 
 TEST_CASE("39_GRU: decompose verifies the opaque GRU kernel at exact dims", "[GRU][verify]") {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 #include <sstream>
 
@@ -37,6 +38,7 @@ struct ScanStats {
   double first_expected = 0;
   bool any_nonzero = false;
   bool any_nonfinite = false;
+  bool bitwise_equal = true;
 
   void merge(const ScanStats& o) {
     max_abs = std::max(max_abs, o.max_abs);
@@ -49,12 +51,14 @@ struct ScanStats {
     violations += o.violations;
     any_nonzero |= o.any_nonzero;
     any_nonfinite |= o.any_nonfinite;
+    bitwise_equal &= o.bitwise_equal;
   }
 };
 
 template <typename T>
 ScanStats scan(const T* a, const T* b, int64_t begin, int64_t end, bool floating, Tolerance tol) {
   ScanStats s;
+  s.bitwise_equal = std::memcmp(a + begin, b + begin, static_cast<size_t>(end - begin) * sizeof(T)) == 0;
   for (int64_t i = begin; i < end; ++i) {
     double x = static_cast<double>(a[i]);
     double y = static_cast<double>(b[i]);
@@ -111,6 +115,7 @@ Comparison compareTensors(const at::Tensor& actual_in, const at::Tensor& expecte
   Comparison result;
   if (!actual_in.defined() || !expected_in.defined()) {
     result.match = actual_in.defined() == expected_in.defined();
+    result.identical = result.match;
     if (!result.match) result.message = "one side is an undefined tensor";
     return result;
   }
@@ -147,6 +152,7 @@ Comparison compareTensors(const at::Tensor& actual_in, const at::Tensor& expecte
   });
   result.max_abs_diff = stats.max_abs;
   result.max_rel_diff = stats.max_rel;
+  result.identical = stats.bitwise_equal && actual_in.device().is_cpu() && actual_in.strides() == expected_in.strides();
   int64_t violations = stats.violations;
   int64_t first_violation = stats.first_violation;
   double first_actual = stats.first_actual, first_expected = stats.first_expected;
@@ -188,19 +194,26 @@ Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected)
               std::to_string(a.size()) + " elements != recorded " + std::to_string(e.size())};
     }
     Comparison result;
+    result.identical = true;
     for (size_t i = 0; i < e.size(); ++i) {
       Comparison part = compareValues(a[i], e[i]);
       if (!part.message.empty()) part.message = "element " + std::to_string(i) + ": " + part.message;
       merge(result, part);
+      result.identical &= part.identical;
     }
     return result;
   }
   if (expected.isDouble() && actual.isDouble()) {
     double d = std::abs(actual.toDouble() - expected.toDouble());
     bool ok = d <= 1e-4 + 1e-4 * std::abs(expected.toDouble());
-    return {ok, false, d, d / std::max(std::abs(expected.toDouble()), 1e-12), ok ? "" : "scalar differs"};
+    return {ok, false, d, d / std::max(std::abs(expected.toDouble()), 1e-12), ok ? "" : "scalar differs",
+            actual.toDouble() == expected.toDouble()};
   }
-  if (actual == expected) return {};
+  if (actual == expected) {
+    Comparison same;
+    same.identical = true;
+    return same;
+  }
   std::ostringstream s;
   s << "value " << actual << " != recorded " << expected;
   return {false, false, 0, 0, s.str()};

@@ -16,6 +16,10 @@ struct Comparison {
   double max_abs_diff = 0;
   double max_rel_diff = 0;
   std::string message;  // why it does not match, or why the reference is degenerate
+  // The actual value is the recorded one bit for bit, with the same dtype, shape and strides, on
+  // the CPU: any replay that reads the recorded value computes exactly what one reading this
+  // value computes.
+  bool identical = false;
 };
 
 Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected);

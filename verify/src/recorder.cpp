@@ -4,6 +4,7 @@
 // PyTorch); a prim::profile hook after every boundary value streams that
 // value to the reference store the moment it is produced. The interpreter still frees each
 // value after its last use, so memory stays that of a plain run.
+#include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 
 #include <chrono>
@@ -103,19 +104,22 @@ RecordReport recordReferences(const ImportedModel& model, const PartitionTree& t
 
   std::unordered_map<const jit::Value*, jit::Value*> map;
   std::shared_ptr<jit::Graph> instrumented = copyWithValueMap(*program.graph, map);
+  // Values nothing writes to in place can be queued as they are, without a copy.
+  jit::AliasDb alias_db(program.graph);
   std::string error;
   for (const auto& [v, jv] : produced) {
     int id = v;
     const std::string& role = roles[v];
     const std::string& name = names[v];
+    bool may_change = alias_db.hasWriters(jv);
     // The interpreter pushes the profiled value, then a frame id, and calls the hook.
     // The probe passes the value through to an unused output, as profiling nodes do.
-    auto hook = [&writer, &error, id, role, name](std::vector<c10::IValue>& stack) {
+    auto hook = [&writer, &error, id, role, name, may_change](std::vector<c10::IValue>& stack) {
       stack.pop_back();  // frame id
       const c10::IValue& value = stack.back();
       if (!error.empty()) return;
       try {
-        writer.write(id, value, role, name);
+        writer.write(id, value, role, name, may_change);
       } catch (const std::exception& e) {
         error = e.what();  // thrown after the run: the interpreter would reword it
       }

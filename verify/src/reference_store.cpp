@@ -14,10 +14,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "content_digest.h"
+#include "disk_queue.h"
 #include "torchscript_program.h"
 
 namespace kdecomp {
@@ -57,7 +60,9 @@ c10::IValue ownStorage(const c10::IValue& v) {
   const at::Tensor& t = v.toTensor();
   bool owns = t.defined() && t.device().is_cpu() && t.storage_offset() == 0 &&
               t.storage().nbytes() == static_cast<size_t>(t.numel()) * t.element_size() && t.is_non_overlapping_and_dense();
-  return owns ? v : snapshot(v);
+  // A handle of its own even when the storage is shared: the pickler memoizes a tensor that has
+  // other owners, which would make the file's bytes depend on who else still holds it.
+  return owns ? c10::IValue(t.detach()) : snapshot(v);
 }
 
 int64_t payloadBytes(const c10::IValue& v) {
@@ -85,26 +90,63 @@ std::string kindOf(const c10::IValue& v) {
   return v.tagKind();
 }
 
+// Appends to a new reference file through the disk queue's buffers.
+class ReferenceFileWriter {
+ public:
+  ReferenceFileWriter(const std::string& path, DiskQueue& disk) : disk_(disk), file_(disk.create(path)) {}
+  ~ReferenceFileWriter() {
+    if (buffer_) disk_.submit(file_, buffer_, 0);  // abandoned: hand the buffer back
+  }
+  ReferenceFileWriter(const ReferenceFileWriter&) = delete;
+  ReferenceFileWriter& operator=(const ReferenceFileWriter&) = delete;
+
+  void append(const char* data, size_t size) {
+    while (size > 0) {
+      if (!buffer_) buffer_ = disk_.acquire(), used_ = 0;
+      size_t piece = std::min(size, disk_.bufferBytes() - used_);
+      std::memcpy(buffer_ + used_, data, piece);
+      used_ += piece, data += piece, size -= piece, written_ += piece;
+      if (used_ == disk_.bufferBytes()) {
+        disk_.submit(file_, buffer_, used_);
+        buffer_ = nullptr;
+      }
+    }
+  }
+
+  // Queues the tail (padded to a whole block for direct I/O; the close cuts the padding).
+  void finish() {
+    if (buffer_) {
+      size_t padded = used_;
+      if (DiskQueue::isDirect(*file_)) padded = (used_ + DiskQueue::kAlignment - 1) / DiskQueue::kAlignment * DiskQueue::kAlignment;
+      std::memset(buffer_ + used_, 0, padded - used_);
+      disk_.submit(file_, buffer_, padded);
+      buffer_ = nullptr;
+    }
+    disk_.close(file_, written_);
+  }
+
+ private:
+  DiskQueue& disk_;
+  std::shared_ptr<DiskQueue::File> file_;
+  char* buffer_ = nullptr;
+  size_t used_ = 0;     // bytes in the buffer
+  size_t written_ = 0;  // bytes of the file so far
+};
+
 // torch::pickle_save, streamed to a file instead of built in memory (values reach gigabytes).
-uint32_t writePickleFile(const c10::IValue& value, const std::string& path, int64_t& bytes) {
+uint32_t writePickleFile(const c10::IValue& value, const std::string& path, DiskQueue& disk, int64_t& bytes) {
   std::vector<char> pickle_bytes;
   torch::jit::Pickler pickler([&](const char* buf, size_t size) { pickle_bytes.insert(pickle_bytes.end(), buf, buf + size); });
   pickler.protocol();
   pickler.pushIValue(value);
   pickler.stop();
 
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  if (!file) throw ReferenceError("cannot write " + path + ": " + std::strerror(errno));
+  ReferenceFileWriter file(path, disk);
   uLong crc = crc32(0L, Z_NULL, 0);
   bytes = 0;
-  bool ok = true;
   {
     caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) -> size_t {
-      if (!ok) return 0;
-      if (std::fwrite(data, 1, size, file) != size) {
-        ok = false;
-        return 0;
-      }
+      file.append(static_cast<const char*>(data), size);
       // zlib's length parameter is 32-bit: feed large buffers in pieces.
       const auto* p = static_cast<const Bytef*>(data);
       for (size_t done = 0; done < size;) {
@@ -118,8 +160,7 @@ uint32_t writePickleFile(const c10::IValue& value, const std::string& path, int6
     torch::jit::writeArchiveAndTensors("data", pickle_bytes.data(), pickle_bytes.size(), pickler.tensorData(), writer);
     writer.writeEndOfFile();
   }
-  if (std::fclose(file) != 0) ok = false;
-  if (!ok) throw ReferenceError("cannot write " + path + " (disk full?)");
+  file.finish();  // failures surface from the disk queue
   return static_cast<uint32_t>(crc);
 }
 
@@ -130,17 +171,21 @@ nlohmann::json toJson(const ReferenceEntry& e) {
     j["dtype"] = e.dtype;
     j["shape"] = e.shape;
   }
+  if (!e.digest.empty()) j["xxh3_128"] = e.digest;
   return j;
 }
 
 
-// A private, copy-on-write mapping of a whole file: tensors loaded from the store point into it
-// instead of being read into fresh buffers (one copy and its page faults fewer), and a replayed
-// in-place op only copies the pages it writes.
-class MappedFile {
+// A whole reference file in memory, read once: with O_DIRECT into an aligned heap buffer (no
+// page cache: see ReferenceFileWriter), or, where the file system refuses direct I/O, as a
+// private copy-on-write mapping. Tensors loaded from the file point into the image, and a
+// replayed in-place op writes its own memory.
+class FileImage {
  public:
-  explicit MappedFile(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  explicit FileImage(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+    bool direct = fd >= 0;
+    if (!direct && errno == EINVAL) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw ReferenceError("cannot open " + path + ": " + std::strerror(errno));
     struct stat st {};
     if (::fstat(fd, &st) != 0 || st.st_size == 0) {
@@ -148,14 +193,44 @@ class MappedFile {
       throw ReferenceError("cannot stat " + path);
     }
     size_ = static_cast<size_t>(st.st_size);
-    void* base = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (direct) {
+      size_t capacity = (size_ + DiskQueue::kAlignment - 1) / DiskQueue::kAlignment * DiskQueue::kAlignment;
+      void* buffer = nullptr;
+      if (::posix_memalign(&buffer, DiskQueue::kAlignment, capacity) != 0) {
+        ::close(fd);
+        throw ReferenceError("out of memory reading " + path);
+      }
+      base_ = static_cast<char*>(buffer);
+      for (size_t done = 0; done < size_;) {
+        ssize_t n = ::pread(fd, base_ + done, capacity - done, static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          int error = errno;
+          ::close(fd);
+          std::free(base_);
+          throw ReferenceError("cannot read " + path + ": " + (n == 0 ? "file shorter than it was" : std::strerror(error)));
+        }
+        done += static_cast<size_t>(n);
+      }
+    } else {
+      void* base = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+      if (base == MAP_FAILED) {
+        int error = errno;
+        ::close(fd);
+        throw ReferenceError("cannot map " + path + ": " + std::strerror(error));
+      }
+      base_ = static_cast<char*>(base);
+      mapped_ = true;
+    }
     ::close(fd);
-    if (base == MAP_FAILED) throw ReferenceError("cannot map " + path + ": " + std::strerror(errno));
-    base_ = static_cast<char*>(base);
   }
-  ~MappedFile() { ::munmap(base_, size_); }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
+  ~FileImage() {
+    if (mapped_) ::munmap(base_, size_);
+    else std::free(base_);
+  }
+  FileImage(const FileImage&) = delete;
+  FileImage& operator=(const FileImage&) = delete;
+  size_t size() const { return size_; }
   char* at(size_t offset, size_t bytes) const {
     if (offset + bytes > size_) throw ReferenceError("record outside the file");
     return base_ + offset;
@@ -164,12 +239,29 @@ class MappedFile {
  private:
   char* base_ = nullptr;
   size_t size_ = 0;
+  bool mapped_ = false;
 };
 
-// torch::pickle_load of a file, with tensor storages mapped rather than read.
-c10::IValue loadMapped(const std::string& path) {
-  caffe2::serialize::PyTorchStreamReader reader(path);
-  auto mapping = std::make_shared<MappedFile>(path);
+// The zip reader reads the directory and the pickle from the image, not from the file again.
+class FileImageAdapter : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit FileImageAdapter(std::shared_ptr<FileImage> image) : image_(std::move(image)) {}
+  size_t size() const override { return image_->size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= image_->size()) return 0;
+    n = std::min<size_t>(n, image_->size() - pos);
+    std::memcpy(buf, image_->at(pos, n), n);
+    return n;
+  }
+
+ private:
+  std::shared_ptr<FileImage> image_;
+};
+
+// torch::pickle_load of a file read once, its tensor storages pointing into the image.
+c10::IValue loadImage(const std::string& path) {
+  auto image = std::make_shared<FileImage>(path);
+  caffe2::serialize::PyTorchStreamReader reader(std::make_shared<FileImageAdapter>(image));
   at::DataPtr pickle;
   size_t pickle_size = 0;
   std::tie(pickle, pickle_size) = reader.getRecord("data.pkl");
@@ -184,10 +276,10 @@ c10::IValue loadMapped(const std::string& path) {
     std::string record = "data/" + name;
     // The reader has checked the zip's central directory, which records every entry's extent.
     size_t offset = reader.getRecordOffset(record);
-    // Each storage keeps the mapping alive.
-    auto* owner = new std::shared_ptr<MappedFile>(mapping);
-    return at::DataPtr(mapping->at(offset, 0), owner,
-                       [](void* ctx) { delete static_cast<std::shared_ptr<MappedFile>*>(ctx); }, at::kCPU);
+    // Each storage keeps the image alive.
+    auto* owner = new std::shared_ptr<FileImage>(image);
+    return at::DataPtr(image->at(offset, 0), owner,
+                       [](void* ctx) { delete static_cast<std::shared_ptr<FileImage>*>(ctx); }, at::kCPU);
   };
   torch::jit::Unpickler unpickler(read, nullptr, nullptr, read_record, c10::nullopt);
   unpickler.set_version(reader.version());
@@ -214,6 +306,10 @@ ReferenceWriter::ReferenceWriter(std::string reference_dir, int64_t max_queued_b
 ReferenceWriter::~ReferenceWriter() {
   stopWorker();
   if (committed_) return;
+  try {
+    disk_.drain();  // nothing may still be writing into the directory removed next
+  } catch (const ReferenceError&) {
+  }
   std::error_code ignored;
   fs::remove_all(partial_dir_, ignored);
 }
@@ -238,7 +334,8 @@ void ReferenceWriter::drain() {
       queue_.pop_front();
     }
     try {
-      if (!error_) job.entry.crc32 = writePickleFile(job.value, partial_dir_ + "/" + job.entry.file, job.entry.bytes);
+      if (!error_ && job.value.isTensor()) job.entry.digest = digestTensor(job.value.toTensor(), false).hash;
+      if (!error_) job.entry.crc32 = writePickleFile(job.value, partial_dir_ + "/" + job.entry.file, disk_, job.entry.bytes);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
@@ -258,7 +355,8 @@ void ReferenceWriter::addEntryLocked(ReferenceEntry entry) {
   manifest_.entries.push_back(std::move(entry));
 }
 
-void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::string& role, const std::string& name) {
+void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::string& role, const std::string& name,
+                            bool may_change) {
   Job job;
   ReferenceEntry& entry = job.entry;
   entry.value = value_id;
@@ -272,16 +370,19 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
     entry.dtype = dtypeName(value.toTensor().scalar_type());
     entry.shape = value.toTensor().sizes().vec();
   }
+  disk_.rethrowIfFailed();
   int64_t bytes = payloadBytes(value);
   if (bytes > max_queued_bytes_ / 2) {
     // Too big to copy at the model's peak (31_VisionAttention's attention weights are GBs):
     // written now, on the model's thread, from the tensor itself.
-    entry.crc32 = writePickleFile(ownStorage(value), partial_dir_ + "/" + entry.file, entry.bytes);
+    c10::IValue own = ownStorage(value);
+    if (own.isTensor()) entry.digest = digestTensor(own.toTensor(), false).hash;
+    entry.crc32 = writePickleFile(own, partial_dir_ + "/" + entry.file, disk_, entry.bytes);
     std::lock_guard<std::mutex> lock(mutex_);
     addEntryLocked(std::move(entry));
     return;
   }
-  job.value = snapshot(value);
+  job.value = may_change ? snapshot(value) : ownStorage(value);
   job.bytes = bytes;
   std::unique_lock<std::mutex> lock(mutex_);
   // At most half the budget: it always fits once the queue has drained.
@@ -296,6 +397,7 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
 ReferenceManifest ReferenceWriter::commit(const std::string& fingerprint) {
   stopWorker();
   if (error_) std::rethrow_exception(error_);
+  disk_.drain();
   manifest_.fingerprint = fingerprint;
   std::sort(manifest_.entries.begin(), manifest_.entries.end(),
             [](const ReferenceEntry& a, const ReferenceEntry& b) { return a.value < b.value; });
@@ -344,6 +446,7 @@ ReferenceManifest readReferenceManifest(const std::string& reference_dir) {
     if (v.contains("shape")) e.shape = v.at("shape").get<std::vector<int64_t>>();
     e.bytes = v.value("bytes", int64_t{0});
     e.crc32 = v.value("crc32", uint32_t{0});
+    e.digest = v.value("xxh3_128", "");
     m.entries.push_back(std::move(e));
   }
   std::sort(m.entries.begin(), m.entries.end(), [](const ReferenceEntry& a, const ReferenceEntry& b) { return a.value < b.value; });
@@ -363,7 +466,7 @@ c10::IValue ReferenceReader::load(int value_id) const {
   if (!entry) throw ReferenceError(dir_ + ": value " + std::to_string(value_id) + " was not recorded");
   std::string path = dir_ + "/" + entry->file;
   try {
-    return loadMapped(path);
+    return loadImage(path);
   } catch (const std::exception& e) {
     std::string what = e.what();
     throw ReferenceError(path + ": unreadable reference: " + what.substr(0, what.find('\n')));

@@ -12,13 +12,14 @@
 #include <string>
 #include <thread>
 
+#include "disk_queue.h"
 #include "kdecomp/verify.h"
 
 namespace kdecomp {
 
-// Writes on a background thread, so that the disk works while the model computes. Values are
-// copied when queued (the model may later modify a tensor in place) and the queue is bounded
-// in bytes, so memory stays within `max_queued_bytes` of a plain run.
+// Writes on a background thread, so that the disk works while the model computes. Values that
+// the model may later modify in place are copied when queued, and the queue is bounded in
+// bytes, so memory stays within `max_queued_bytes` of a plain run.
 class ReferenceWriter {
  public:
   explicit ReferenceWriter(std::string reference_dir, int64_t max_queued_bytes = int64_t{1} << 30);
@@ -27,8 +28,11 @@ class ReferenceWriter {
   ReferenceWriter& operator=(const ReferenceWriter&) = delete;
 
   // Queues `value` (views are saved compactly, never their whole base storage). Blocks while
-  // the queue is full; rethrows the first write error.
-  void write(int value_id, const c10::IValue& value, const std::string& role, const std::string& name);
+  // the queue is full; rethrows the first write error. `may_change`: something may write to the
+  // value in place before the writer gets to it, so it is copied when queued; otherwise the
+  // queue holds the value itself.
+  void write(int value_id, const c10::IValue& value, const std::string& role, const std::string& name,
+             bool may_change = true);
   // Waits for the queue, writes the manifest and moves the store into place.
   ReferenceManifest commit(const std::string& fingerprint);
 
@@ -53,6 +57,7 @@ class ReferenceWriter {
   int64_t queued_bytes_ = 0;
   bool closing_ = false;
   std::exception_ptr error_;
+  DiskQueue disk_;
   std::thread worker_;
 };
 

@@ -118,6 +118,7 @@ std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const
     e["time_s"] = check.seconds;
     e["load_s"] = check.load_seconds;
     e["compare_s"] = check.compare_seconds;
+    if (check.status != CheckStatus::Skipped) e["replay"] = check.from_composition ? "composition" : "own";
     if (!check.worst_output.empty()) e["worst_output"] = check.worst_output;
     if (!check.message.empty()) e["message"] = check.message;
     entries.push_back(std::move(e));
@@ -129,10 +130,12 @@ std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const
 std::string formatVerificationSummary(const Graph& graph, const PartitionTree& tree, const VerificationReport& report) {
   (void)graph;
   std::ostringstream out;
-  double load = 0, compare = 0;
-  for (const PartitionCheck& check : report.checks) load += check.load_seconds, compare += check.compare_seconds;
+  auto [load, compare] = loadAndCompareSeconds(report);
+  int settled = 0;
+  for (const PartitionCheck& check : report.checks) settled += check.from_composition;
   out << "verification on " << report.device << " (" << std::fixed << std::setprecision(1) << report.seconds
-      << " s: " << load << " s reading references, " << compare << " s comparing)\n";
+      << " s: " << load << " s reading references, " << compare << " s comparing; " << settled << " of "
+      << report.checks.size() - 1 << " partitions settled by the composition's run)\n";
   out << "  tier     total  passed  failed  skipped  flagged  worst max|diff|\n";
   for (Tier tier : kTiers) {
     TierTotals t = totalsFor(tree, report, tier);

@@ -1,14 +1,26 @@
 // Verify: replay each partition's nodes (glue included) with the JIT's own operators from the
 // values recorded at its boundary, and compare what it produces with what was recorded. The
 // model root is replayed from the model inputs alone: that run is the composition.
+//
+// The composition runs first and compares every recorded value it produces. Where those values
+// are the recorded ones bit for bit (on the CPU, all of them: replay is exact), a partition whose
+// inputs all came out identical, and whose reads nothing outside it overwrote, would compute in a
+// replay of its own exactly what the composition computed for it: same operators, same input
+// bits, same order. Its outputs were compared there already, so the comparison is taken over
+// instead of computed again (`from_composition`). Every other partition (inputs that differ in
+// any bit, stride or device, values written in place in between) is replayed from the store as
+// before, and `--independent-replay` replays them all; the tests check both give one result.
 #include <ATen/Context.h>
+#include <torch/csrc/jit/ir/alias_analysis.h>
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "compare.h"
+#include "content_digest.h"
 #include "graph_evaluator.h"
 #include "kdecomp/verify.h"
 #include "reference_store.h"
@@ -54,16 +66,49 @@ void corrupt(c10::IValue& v) {
   v = at::isFloatingType(t.scalar_type()) ? t.neg().add(1.0) : t.add(1);
 }
 
+// Folds a partition's output comparisons into its result: it fails if any output fails and is
+// flagged if any reference is degenerate; the failing output (else the one with the largest
+// difference) is named.
+class OutputFold {
+ public:
+  explicit OutputFold(PartitionCheck& result) : result_(result) {}
+  void add(const std::string& output, const Comparison& c) {
+    result_.max_abs_diff = std::max(result_.max_abs_diff, c.max_abs_diff);
+    result_.max_rel_diff = std::max(result_.max_rel_diff, c.max_rel_diff);
+    double rank = (c.match ? 0 : 1e300) + c.max_abs_diff;
+    if (rank > worst_violation_) {
+      worst_violation_ = rank;
+      result_.worst_output = output;
+    }
+    if (!c.match && !any_failure_) {
+      any_failure_ = true;
+      result_.message = output + ": " + c.message;
+    } else if (c.degenerate_reference && !any_degenerate_ && !any_failure_) {
+      any_degenerate_ = true;
+      result_.message = output + ": " + c.message;
+    }
+  }
+  void finish() {
+    result_.status = any_failure_ ? CheckStatus::Failed : any_degenerate_ ? CheckStatus::Flagged : CheckStatus::Passed;
+  }
+
+ private:
+  PartitionCheck& result_;
+  double worst_violation_ = -1;
+  bool any_failure_ = false, any_degenerate_ = false;
+};
+
 class Replayer {
  public:
   Replayer(const ImportedModel& model, const PartitionTree& tree, const ReferenceReader& refs, at::Device device,
-           int perturbed_node)
+           int perturbed_node, bool independent_replay)
       : graph_(model.graph),
         tree_(tree),
         program_(*model.program),
         refs_(refs),
         device_(device),
         perturbed_node_(perturbed_node),
+        independent_replay_(independent_replay),
         evaluator_(model.program->graph) {
     for (size_t i = 0; i < program_.graph->inputs().size(); ++i) input_position_[program_.graph->inputs()[i]] = i;
     // Folded constants (prim::Constant, constant lists) are not IR nodes: evaluate them once.
@@ -80,78 +125,163 @@ class Replayer {
     for (const Partition& p : tree_.partitions) {
       if (p.tier == Tier::Kernel) kernel_of_node_[p.kernel_node] = p.index;
     }
+    if (!independent_replay_) {
+      alias_db_ = std::make_unique<jit::AliasDb>(program_.graph);
+      for (size_t i = 0; i < program_.ir_nodes.size(); ++i) {
+        if (alias_db_->isMutable(program_.ir_nodes[i])) writing_nodes_.push_back(static_cast<int>(i));
+      }
+    }
   }
 
-  PartitionCheck check(const Partition& p) {
+  // The composition: the root replayed from the model inputs and parameters alone, every
+  // recorded value it produces compared on the way. Its check compares the model outputs.
+  PartitionCheck runComposition(const Partition& root) {
     auto start = std::chrono::steady_clock::now();
     PartitionCheck result;
-    result.partition = p.index;
-    if (p.tier == Tier::Kernel && graph_.nodes[p.kernel_node].nondeterministic) {
-      result.status = CheckStatus::Skipped;
-      result.message = "draws random numbers: its recorded output is an input of the partitions that consume it";
-      return result;
-    }
+    result.partition = root.index;
     load_seconds_ = 0;
     Env env;
-    for (int v : p.inputs) env[jitValue(v)] = source(v);
-    std::unordered_set<int> outputs(p.outputs.begin(), p.outputs.end());
-    double worst_violation = -1;
-    bool any_failure = false, any_degenerate = false;
-    run(p.nodes, env, outputs, [&](int v, const c10::IValue& value) {
-      c10::IValue expected = load(v);
-      ScopedTimer timing(result.compare_seconds);
-      Comparison c = compareValues(value, expected);
-      result.max_abs_diff = std::max(result.max_abs_diff, c.max_abs_diff);
-      result.max_rel_diff = std::max(result.max_rel_diff, c.max_rel_diff);
-      // Report the output that fails (or, when all pass, the one with the largest difference).
-      double rank = (c.match ? 0 : 1e300) + c.max_abs_diff;
-      if (rank > worst_violation) {
-        worst_violation = rank;
-        result.worst_output = valueName(v);
+    for (int v : root.inputs) env[jitValue(v)] = source(v);
+    std::unordered_set<int> recorded;
+    for (int node : root.nodes) {
+      for (int v : graph_.nodes[node].outputs) {
+        if (refs_.has(v)) recorded.insert(v);
       }
-      if (!c.match && !any_failure) {
-        any_failure = true;
-        result.message = valueName(v) + ": " + c.message;
-      } else if (c.degenerate_reference && !any_degenerate && !any_failure) {
-        any_degenerate = true;
-        result.message = valueName(v) + ": " + c.message;
-      }
+    }
+    run(root.nodes, env, recorded, [&](int v, const c10::IValue& value) {
+      composition_values_.emplace(v, compareWithRecord(v, value, result.compare_seconds));
+      composition_order_.push_back(v);
       return true;
     });
-    result.status = any_failure ? CheckStatus::Failed : any_degenerate ? CheckStatus::Flagged : CheckStatus::Passed;
+    OutputFold fold(result);
+    for (int v : root.outputs) {
+      auto it = composition_values_.find(v);
+      if (it != composition_values_.end()) fold.add(valueName(v), it->second);
+    }
+    fold.finish();
     result.load_seconds = load_seconds_;
     result.seconds = secondsSince(start);
     return result;
   }
 
-  // On a failed composition: the first kernel (in topological order) whose output, computed
-  // from the model inputs alone, leaves tolerance.
-  std::string firstDivergence(const Partition& root) {
-    Env env;
-    for (int v : root.inputs) env[jitValue(v)] = source(v);
-    std::unordered_set<int> kernel_outputs;
-    for (const Partition& p : tree_.partitions) {
-      if (p.tier != Tier::Kernel) continue;
-      for (int v : p.outputs) {
-        if (refs_.has(v)) kernel_outputs.insert(v);
-      }
+  // After runComposition: the check of `p`, from the composition where that is proven to be
+  // the same computation, else from a replay of its own.
+  PartitionCheck check(const Partition& p) {
+    if (p.tier == Tier::Kernel && graph_.nodes[p.kernel_node].nondeterministic) {
+      PartitionCheck result;
+      result.partition = p.index;
+      result.status = CheckStatus::Skipped;
+      result.message = "draws random numbers: its recorded output is an input of the partitions that consume it";
+      return result;
     }
-    std::string found;
-    run(root.nodes, env, kernel_outputs, [&](int v, const c10::IValue& value) {
-      Comparison c = compareValues(value, refs_.load(v));
-      if (c.match) return true;
+    if (settledByComposition(p)) {
+      PartitionCheck result;
+      result.partition = p.index;
+      result.from_composition = true;
+      OutputFold fold(result);
+      for (int v : p.outputs) fold.add(valueName(v), composition_values_.at(v));
+      fold.finish();
+      return result;
+    }
+    return replay(p);
+  }
+
+  // On a failed composition: the first kernel (in topological order) whose output, computed
+  // from the model inputs alone, left tolerance.
+  std::string firstDivergence() const {
+    for (int v : composition_order_) {
+      const Comparison& c = composition_values_.at(v);
       int node = graph_.values[v].producer;
       auto kernel = kernel_of_node_.find(node);
-      found = (kernel != kernel_of_node_.end() ? tree_.partitions[kernel->second].id : graph_.nodes[node].id) + " (" +
-              valueName(v) + ": " + c.message + ")";
-      return false;
-    });
-    return found;
+      if (c.match || kernel == kernel_of_node_.end()) continue;
+      return tree_.partitions[kernel->second].id + " (" + valueName(v) + ": " + c.message + ")";
+    }
+    return "";
   }
 
  private:
   using Env = GraphEvaluator::Env;
   using OutputCallback = std::function<bool(int, const c10::IValue&)>;
+
+  // Replays `p` from the values recorded at its boundary.
+  PartitionCheck replay(const Partition& p) {
+    auto start = std::chrono::steady_clock::now();
+    PartitionCheck result;
+    result.partition = p.index;
+    load_seconds_ = 0;
+    Env env;
+    for (int v : p.inputs) env[jitValue(v)] = source(v);
+    std::unordered_set<int> outputs(p.outputs.begin(), p.outputs.end());
+    OutputFold fold(result);
+    run(p.nodes, env, outputs, [&](int v, const c10::IValue& value) {
+      fold.add(valueName(v), compareWithRecord(v, value, result.compare_seconds));
+      return true;
+    });
+    fold.finish();
+    result.load_seconds = load_seconds_;
+    result.seconds = secondsSince(start);
+    return result;
+  }
+
+  // Whether a replay of `p` from the store would run its operators on exactly the bits the
+  // composition ran them on: every input the composition produced matched its record bit for
+  // bit (inputs, parameters and constants come from the same place either way), every output
+  // was compared there, and no node outside `p` wrote in place to anything `p` reads between
+  // the production of its inputs and its last node (the store holds values as produced).
+  bool settledByComposition(const Partition& p) const {
+    if (independent_replay_ || p.nodes.empty()) return false;
+    for (int v : p.outputs) {
+      if (!composition_values_.count(v)) return false;
+    }
+    for (int v : p.inputs) {
+      if (graph_.values[v].producer < 0) continue;  // inputs, parameters, constants: same source
+      auto it = composition_values_.find(v);
+      if (it == composition_values_.end() || !it->second.identical) return false;
+    }
+    if (writing_nodes_.empty()) return true;
+    // What `p` reads, with the node that produced it (-1: from outside the run). A write matters
+    // only after the production: an in-place op writes the value it produces.
+    std::vector<std::pair<int, const jit::Value*>> reads;
+    for (int n : p.nodes) {
+      for (int v : graph_.nodes[n].inputs) reads.emplace_back(graph_.values[v].producer, jitValue(v));
+    }
+    for (int writer : writing_nodes_) {
+      if (writer >= p.nodes.back()) break;
+      if (std::binary_search(p.nodes.begin(), p.nodes.end(), writer)) continue;
+      jit::ValueSet live;
+      for (const auto& [producer, value] : reads) {
+        if (producer < writer) live.insert(value);
+      }
+      if (!live.empty() && alias_db_->writesToAlias(program_.ir_nodes[writer], live)) return false;
+    }
+    return true;
+  }
+
+  // A replayed value against its record. A CPU tensor whose digest is the recorded one is that
+  // value bit for bit (same dtype, sizes, strides, elements): it matches with zero difference and
+  // the store is not read; its flags are scanned from it, as they would be from the record.
+  // Anything else is read and compared element by element (so is everything with
+  // --independent-replay).
+  Comparison compareWithRecord(int v, const c10::IValue& value, double& compare_seconds) {
+    const ReferenceEntry* entry = refs_.manifest().find(v);
+    if (!independent_replay_ && entry && !entry->digest.empty() && value.isTensor() && value.toTensor().defined() &&
+        value.toTensor().device().is_cpu()) {
+      ScopedTimer timing(compare_seconds);
+      TensorDigest digest = digestTensor(value.toTensor(), true);
+      if (digest.hash == entry->digest) {
+        Comparison same;
+        same.identical = true;
+        if (!digest.any_nonzero || digest.any_nonfinite) {
+          same.degenerate_reference = true;
+          same.message = digest.any_nonfinite ? "reference has non-finite values" : "reference is all zeros";
+        }
+        return same;
+      }
+    }
+    c10::IValue expected = load(v);
+    ScopedTimer timing(compare_seconds);
+    return compareValues(value, expected);
+  }
 
   const jit::Value* jitValue(int v) const { return program_.ir_values.at(v); }
 
@@ -215,10 +345,16 @@ class Replayer {
   const ReferenceReader& refs_;
   at::Device device_;
   int perturbed_node_;
+  bool independent_replay_;
   GraphEvaluator evaluator_;
   Env constants_;
   std::unordered_map<const jit::Value*, size_t> input_position_;
   std::unordered_map<int, int> kernel_of_node_;
+  std::unique_ptr<jit::AliasDb> alias_db_;
+  std::vector<int> writing_nodes_;  // IR nodes that write in place, ascending
+  // What the composition compared: every recorded value it produced, and in which order.
+  std::unordered_map<int, Comparison> composition_values_;
+  std::vector<int> composition_order_;
   double load_seconds_ = 0;  // of the partition being checked
 };
 
@@ -276,24 +412,22 @@ VerificationReport verifyDecomposition(const ImportedModel& model, const Partiti
   report.device = device.is_cuda() ? "cuda" : "cpu";
   report.checks.resize(tree.partitions.size());
   c10::InferenceMode no_autograd;
-  Replayer replayer(model, tree, refs, device, perturbed_node);
-  // In the order the model computes, and at each point kernels before the fusion and the layer
-  // that end there (a broken kernel shows up before the groups that contain it). A group then
-  // reads the references its kernels just read, still in the page cache: one pass over a store
-  // that can be larger than memory, instead of one per tier. The root (the composition) last.
+  Replayer replayer(model, tree, refs, device, perturbed_node, options.independent_replay);
+  // The composition first: what it compares settles most partitions on the CPU.
+  report.checks[0] = replayer.runComposition(tree.partitions[0]);
+  // Then the rest in the order the model computes, and at each point kernels before the fusion
+  // and the layer that end there (a broken kernel shows up before the groups that contain it):
+  // groups replayed on their own re-read the references their kernels just read.
   std::vector<const Partition*> order;
   for (const Partition& p : tree.partitions) {
-    if (p.tier != Tier::Model) order.push_back(&p);
+    if (p.index != 0) order.push_back(&p);
   }
-  auto tierRank = [](Tier t) { return t == Tier::Kernel ? 0 : t == Tier::Fusion ? 1 : 2; };
+  auto tierRank = [](Tier t) { return t == Tier::Kernel ? 0 : t == Tier::Fusion ? 1 : t == Tier::Layer ? 2 : 3; };
   std::stable_sort(order.begin(), order.end(), [&](const Partition* a, const Partition* b) {
     int end_a = a->nodes.empty() ? -1 : a->nodes.back(), end_b = b->nodes.empty() ? -1 : b->nodes.back();
     return std::make_pair(end_a, tierRank(a->tier)) < std::make_pair(end_b, tierRank(b->tier));
   });
   for (const Partition* p : order) report.checks[p->index] = replayer.check(*p);
-  for (const Partition& p : tree.partitions) {
-    if (p.tier == Tier::Model) report.checks[p.index] = replayer.check(p);
-  }
   // The root's replay starts from the model inputs and parameters alone and chains every kernel
   // and its glue: it is the composition.
   const PartitionCheck& root = report.checks[0];
@@ -308,7 +442,7 @@ VerificationReport verifyDecomposition(const ImportedModel& model, const Partiti
     composition.status = CheckStatus::Failed;
     composition.message = "max abs diff " + std::to_string(composition.max_abs_diff) + " >= 1e-4";
   }
-  if (composition.status == CheckStatus::Failed) composition.first_divergence = replayer.firstDivergence(tree.partitions[0]);
+  if (composition.status == CheckStatus::Failed) composition.first_divergence = replayer.firstDivergence();
   report.seconds = secondsSince(start);
   return report;
 }

@@ -32,6 +32,9 @@ struct ReferenceEntry {
   std::vector<int64_t> shape;
   int64_t bytes = 0;   // file size
   uint32_t crc32 = 0;  // zlib CRC-32 of the file (Python: zlib.crc32(open(f, "rb").read()))
+  // Tensors only: XXH3-128 of dtype, sizes, strides and elements (content_digest.h). Verify
+  // recognises a replayed value that is this one bit for bit by it, without reading the file.
+  std::string digest;
 };
 
 struct ReferenceManifest {
@@ -79,6 +82,10 @@ struct PartitionCheck {
   double seconds = 0;         // all of it; of which:
   double load_seconds = 0;    //   reading references
   double compare_seconds = 0; //   comparing outputs
+  // Settled by the composition's run instead of a replay of its own: its inputs there were the
+  // recorded values bit for bit and nothing else wrote to what it reads, so replaying it from
+  // the store would compute exactly the values the composition compared (see verifier.cpp).
+  bool from_composition = false;
 };
 
 struct CompositionCheck {
@@ -95,6 +102,9 @@ struct VerifyOptions {
   std::string device = "auto";  // auto | cpu | cuda
   // Negative control: the replay of this kernel (partition id) returns a corrupted output.
   std::string perturb_kernel;
+  // Replay every partition from its own recorded inputs, even where the composition's run has
+  // already computed the same thing from the same bits (slower; the results are the same).
+  bool independent_replay = false;
 };
 
 struct VerificationReport {

@@ -1,0 +1,70 @@
+// Content digests (content_digest.h) and the comparison's bit-identity: what lets verify take a
+// replayed value for its record without reading the store must tell apart every bit, stride and
+// dtype, and must flag the references the comparison rule flags.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "compare.h"
+#include "content_digest.h"
+
+using kdecomp::compareValues;
+using kdecomp::digestTensor;
+
+TEST_CASE("equal tensors have equal digests, one flipped bit changes it", "[digest]") {
+  at::Tensor a = at::randn({64, 33});
+  at::Tensor b = a.clone();
+  CHECK(digestTensor(a, false).hash == digestTensor(b, false).hash);
+  CHECK(digestTensor(a, false).hash.size() == 32);
+  int32_t bits;
+  std::memcpy(&bits, b.data_ptr<float>() + 1000, 4);
+  bits ^= 1;  // the last mantissa bit: a difference of one ulp
+  std::memcpy(b.data_ptr<float>() + 1000, &bits, 4);
+  CHECK(digestTensor(a, false).hash != digestTensor(b, false).hash);
+  CHECK(compareValues(b, a).match);  // within tolerance ...
+  CHECK_FALSE(compareValues(b, a).identical);  // ... but not the recorded value
+}
+
+TEST_CASE("dtype, shape and strides are part of the digest", "[digest]") {
+  at::Tensor a = at::arange(12, at::kFloat).reshape({3, 4});
+  CHECK(digestTensor(a, false).hash != digestTensor(a.reshape({4, 3}), false).hash);
+  CHECK(digestTensor(a, false).hash != digestTensor(a.to(at::kDouble), false).hash);
+  at::Tensor same_values_other_strides = a.t().contiguous().t();
+  CHECK(digestTensor(a, false).hash != digestTensor(same_values_other_strides, false).hash);
+  CHECK(compareValues(same_values_other_strides, a).match);
+  CHECK_FALSE(compareValues(same_values_other_strides, a).identical);
+  // A non-contiguous view hashes its elements in logical order, like its dense copy with the same strides.
+  at::Tensor view = at::arange(24, at::kFloat).reshape({4, 6}).slice(1, 0, 6, 2);
+  CHECK(digestTensor(view, false).hash == digestTensor(view, false).hash);
+  CHECK(compareValues(a.clone(), a).identical);
+}
+
+TEST_CASE("the scan flags what the comparison rule flags", "[digest]") {
+  auto flagged = [](const at::Tensor& t) {
+    auto d = digestTensor(t, true);
+    return !d.any_nonzero || d.any_nonfinite;
+  };
+  auto flagged_by_compare = [](const at::Tensor& t) { return compareValues(t.clone(), t).degenerate_reference; };
+  std::vector<at::Tensor> cases = {
+      at::zeros({5}),
+      at::full({5}, -0.0f),
+      at::ones({5}),
+      at::tensor({0.0f, 0.0f, std::numeric_limits<float>::quiet_NaN()}),
+      at::tensor({1.0f, std::numeric_limits<float>::infinity()}),
+      at::zeros({4}, at::kLong),
+      at::tensor({0, 0, 7}, at::kLong),
+      at::zeros({3}, at::kBool),
+      at::zeros({3}, at::kHalf),
+      at::tensor({1.0, -std::numeric_limits<double>::infinity()}, at::kDouble),
+      at::empty({0}),
+  };
+  for (const at::Tensor& t : cases) {
+    INFO(t);
+    CHECK(flagged(t) == flagged_by_compare(t));
+  }
+  CHECK(flagged(at::zeros({5})));
+  CHECK_FALSE(flagged(at::ones({5})));
+  CHECK_FALSE(flagged(at::empty({0})));
+}
