@@ -363,6 +363,7 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       kdecomp::RecordReport record = kdecomp::recordReferences(model, tree, record_options);
       summary["timings"]["record_s"] = record.total_s;
       summary["timings"]["record_forward_s"] = record.forward_s;
+      summary["timings"]["record_waited_s"] = record.waited_s;
       summary["reference"] = {{"values", record.manifest.entries.size()}, {"bytes", record.manifest.total_bytes}};
       summary["peak_rss_bytes"]["after_record"] = peakRssBytes();
       char mb[64];

@@ -154,6 +154,7 @@ RecordReport recordReferences(const ImportedModel& model, const PartitionTree& t
   }
   if (!error.empty()) throw ReferenceError(error);
   report.forward_s = secondsSince(run_start);
+  report.waited_s = writer.waitedSeconds();
   report.manifest = writer.commit(decompositionFingerprint(graph, tree));
   report.total_s = secondsSince(start);
   return report;

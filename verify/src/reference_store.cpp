@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
@@ -372,6 +373,8 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
   }
   disk_.rethrowIfFailed();
   int64_t bytes = payloadBytes(value);
+  auto start = std::chrono::steady_clock::now();
+  auto seconds_since_start = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   if (bytes > max_queued_bytes_ / 2) {
     // Too big to copy at the model's peak (31_VisionAttention's attention weights are GBs):
     // written now, on the model's thread, from the tensor itself.
@@ -380,13 +383,16 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
     entry.crc32 = writePickleFile(own, partial_dir_ + "/" + entry.file, disk_, entry.bytes);
     std::lock_guard<std::mutex> lock(mutex_);
     addEntryLocked(std::move(entry));
+    waited_s_ += seconds_since_start();
     return;
   }
   job.value = may_change ? snapshot(value) : ownStorage(value);
   job.bytes = bytes;
   std::unique_lock<std::mutex> lock(mutex_);
   // At most half the budget: it always fits once the queue has drained.
+  start = std::chrono::steady_clock::now();
   changed_.wait(lock, [&] { return error_ || queued_bytes_ + job.bytes <= max_queued_bytes_; });
+  waited_s_ += seconds_since_start();
   if (error_) std::rethrow_exception(error_);
   queued_bytes_ += job.bytes;
   queue_.push_back(std::move(job));

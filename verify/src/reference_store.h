@@ -35,6 +35,9 @@ class ReferenceWriter {
              bool may_change = true);
   // Waits for the queue, writes the manifest and moves the store into place.
   ReferenceManifest commit(const std::string& fingerprint);
+  // Seconds the caller of write() spent waiting: for room in the queue, or writing a value too
+  // large to queue.
+  double waitedSeconds() const { return waited_s_; }
 
  private:
   struct Job {
@@ -50,6 +53,7 @@ class ReferenceWriter {
   std::string partial_dir_;
   ReferenceManifest manifest_;
   bool committed_ = false;
+  double waited_s_ = 0;
   int64_t max_queued_bytes_;
   std::mutex mutex_;
   std::condition_variable changed_;

@@ -54,6 +54,7 @@ struct RecordOptions {
 struct RecordReport {
   ReferenceManifest manifest;
   double forward_s = 0;  // the interpreter run, writes included
+  double waited_s = 0;   // of which the model waited for the writer (queue full, or a large value)
   double total_s = 0;
 };
 
