@@ -12,7 +12,9 @@
 // names and sometimes other kernels (ONNX spells GELU as an Erf chain, Linear on 3-D input as
 // MatMul + Add). There layers and fusions are compared by structure alone: module path, the
 // non-kernel partitions below, and output dtypes/shapes; a matched pair whose kernels or template
-// differ is "kernels_differ", not a structural change. Kernels are compared as usual.
+// differ is "kernels_differ", not a structural change. Kernels are compared as usual. A fusion
+// that exists only through TorchScript's contiguous copies (ONNX has no memory layout) is
+// compared as its kernels.
 #include <algorithm>
 #include <cstdint>
 #include <functional>
@@ -87,6 +89,21 @@ Tree loadTree(const Json& doc, const char* which, bool cross_format) {
   tree.doc = &doc;
   const Json& nodes = doc["nodes"];
   std::map<std::string, int> group_ordinals;  // (level, module) -> next ordinal
+  // Across formats, TorchScript's contiguous copies have no ONNX counterpart (ONNX has no memory
+  // layout): a fusion that holds fewer than two other kernels is no group in the other format,
+  // and is compared as its kernels, which take its place under its parent.
+  std::set<std::string> dissolved;
+  if (cross_format) {
+    for (const auto& [id, n] : nodes.items()) {
+      if (n.value("level", "") != "fusion") continue;
+      int kernels = 0;
+      for (const Json& child : n.value("children", Json::array())) {
+        const Json& c = nodes.value(child.get<std::string>(), Json::object());
+        kernels += c.value("level", "") == "kernel" && opFamily(c.value("aten_op", c.value("op", ""))) != "contiguous";
+      }
+      if (kernels < 2) dissolved.insert(id);
+    }
+  }
   std::function<int(const std::string&, int)> visit = [&](const std::string& id, int parent) -> int {
     if (!nodes.contains(id)) throw DiffError(std::string(which) + ": node '" + id + "' is referenced but missing");
     if (tree.by_id.count(id)) throw DiffError(std::string(which) + ": node '" + id + "' has two parents");
@@ -112,7 +129,14 @@ Tree loadTree(const Json& doc, const char* which, bool cross_format) {
       }
     }
     std::vector<int> children;
-    for (const Json& child : n.value("children", Json::array())) children.push_back(visit(child.get<std::string>(), index));
+    for (const Json& child : n.value("children", Json::array())) {
+      const std::string& child_id = child.get_ref<const std::string&>();
+      if (!dissolved.count(child_id)) {
+        children.push_back(visit(child_id, index));
+        continue;
+      }
+      for (const Json& kernel : nodes[child_id].value("children", Json::array())) children.push_back(visit(kernel.get<std::string>(), index));
+    }
     TreeNode& t = tree.nodes[index];
     t.children = children;
     // Across formats a kernel reads as its op family (aten::conv2d and onnx::Conv are both
@@ -440,7 +464,9 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b) {
     diff["cross_format"] = {{"a", inputFormat(doc_a)}, {"b", inputFormat(doc_b)},
                             {"note", "layers and fusions compared by structure (module, groups below, output shapes); "
                                      "kernels_differ: same structure, other kernels or template (ONNX decomposes some ops, "
-                                     "e.g. GELU into an Erf chain, Linear on 3-D input into MatMul + Add)"}};
+                                     "e.g. GELU into an Erf chain, Linear on 3-D input into MatMul + Add); a fusion "
+                                     "made only by TorchScript's contiguous copies (ONNX has no memory layout) is "
+                                     "compared as its kernels"}};
   }
   diff["counts"] = counts;
   diff["totals"] = {{"a", totals_a}, {"b", totals_b}, {"delta", delta}};

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <set>
 #include <unordered_map>
+#include <vector>
 
 #include "kdecomp/graph.h"
 #include "op_tables.h"
@@ -309,6 +311,53 @@ bool endsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// The tensor a chain of view-like ONNX ops (the exporter's slicing and re-shaping) reads, and
+// whether the chain starts with an Unsqueeze (the piece gets an axis of its own).
+struct PieceSource {
+  int value = -1;
+  bool unsqueezed = false;
+};
+
+PieceSource pieceSource(const Graph& g, int value) {
+  static const std::set<std::string> kViewLike = {"onnx::Unsqueeze", "onnx::Squeeze", "onnx::Transpose",
+                                                  "onnx::Slice", "onnx::Reshape"};
+  PieceSource source;
+  bool first = true;
+  bool sliced = false;
+  while (g.values[value].producer >= 0) {
+    const Node& producer = g.nodes[g.values[value].producer];
+    if (!kViewLike.count(producer.kind) || producer.inputs.empty()) break;
+    if (first) source.unsqueezed = producer.kind == "onnx::Unsqueeze";
+    sliced |= producer.kind == "onnx::Slice";
+    first = false;
+    value = producer.inputs[0];
+  }
+  if (sliced) source.value = value;  // a piece of `value`, not `value` re-shaped
+  return source;
+}
+
+// A Concat of pieces cut from one tensor is how the exporter spells a re-arrangement of that
+// tensor: windows stacked along a new axis (Tensor.unfold) or two slices swapped (torch.roll).
+const char* concatOfPieces(const Graph& g, const Node& node) {
+  if (node.inputs.empty()) return nullptr;
+  // The list of pieces is the Concat's one tensor-list operand (prim::ListConstruct).
+  std::vector<int> pieces = node.inputs;
+  if (g.values[pieces[0]].kind == ValueKind::TensorList) {
+    int list = pieces[0];
+    if (g.values[list].producer < 0) return nullptr;
+    pieces = g.nodes[g.values[list].producer].inputs;
+  }
+  if (pieces.size() < 2) return nullptr;
+  PieceSource first = pieceSource(g, pieces[0]);
+  if (first.value < 0) return nullptr;
+  for (int piece : pieces) {
+    PieceSource s = pieceSource(g, piece);
+    if (s.value != first.value || s.unsqueezed != first.unsqueezed) return nullptr;
+  }
+  if (first.unsqueezed) return "unfold";
+  return pieces.size() == 2 ? "roll" : nullptr;
+}
+
 }  // namespace
 
 namespace detail {
@@ -343,6 +392,8 @@ const char* atenEquivalent(const Graph& graph, const Node& node) {
     const Parameter* weight = b && b->shape.size() == 2 ? findParameter(graph, b->id) : nullptr;
     bool folded_transpose = weight && weight->name.rfind("onnx::MatMul_", 0) == 0;
     if (weight && (endsWith(node.module_class, "Linear") || folded_transpose)) return "linear";
+  } else if (node.kind == "onnx::Concat") {
+    if (const char* rearranged = concatOfPieces(graph, node)) return rearranged;
   } else if (node.kind == "onnx::Pad") {
     // The exporter pads before every avg_pool with count_include_pad, zeros included; a pad
     // that keeps the shape copies nothing TorchScript would have copied.

@@ -324,6 +324,9 @@ class TreeBuilder {
         if (!detail::isLinearBias(g_, n)) kinds.push_back(detail::atenKind(g_, n));
         if (kg_.info[k]->pattern == FusionPattern::OutElementwiseFusable && kg_.info[master]->pattern != FusionPattern::OutElementwiseFusable) master = k;
       }
+      // ONNX's MatMul + bias Add alone is how the exporter spells the one linear kernel
+      // TorchScript shows (nn.Linear on 3-D input): two kernels, but no fusion of their own.
+      if (kinds.size() < 2) continue;
       Partition p;
       p.id = "fusion:" + g_.nodes[kg_.kernel_nodes[master]].id;
       p.tier = Tier::Fusion;

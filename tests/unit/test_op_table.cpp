@@ -290,6 +290,32 @@ TEST_CASE("onnx: the operands refine a node's twin where TorchScript tells the o
     b.op("onnx::Where", {V("condition", mask), V("X", y), V("Y", x)}, {4, 10, 32});
     CHECK(twin() == "where");
   }
+  SECTION("Concat of pieces cut from one tensor is unfold (stacked windows, a view) or roll (two slices)") {
+    int starts = b.param("constant.0", {1}, kdecomp::ParameterKind::Constant);
+    int axes = b.param("constant.1", {1}, kdecomp::ParameterKind::Constant);
+    auto piece = [&](bool unsqueeze) {
+      int slice = b.op("onnx::Slice", {V("data", x), V("starts", starts), V("ends", starts)}, {4, 5, 32});
+      return unsqueeze ? b.op("onnx::Unsqueeze", {V("data", slice), V("axes", axes)}, {4, 1, 5, 32}) : slice;
+    };
+    auto concat = [&](std::vector<int> pieces, const Shape& shape) {
+      std::vector<kdecomp::Operand> elements;
+      for (int p : pieces) elements.push_back(V("arg" + std::to_string(elements.size()), p));
+      int list = b.scalar(kdecomp::ValueKind::TensorList);
+      b.node("prim::ListConstruct", elements, {list});
+      b.op("onnx::Concat", {V("inputs", list), C("axis", i64(1))}, shape);
+    };
+    concat({piece(true), piece(true)}, {4, 2, 5, 32});
+    CHECK(twin() == "unfold");
+    CHECK(category() == OpCategory::Metadata);
+    concat({piece(false), piece(false)}, {4, 10, 32});
+    CHECK(twin() == "roll");
+    CHECK(category() == OpCategory::DataMovement);
+    int y = b.input("y", {4, 5, 32});
+    concat({piece(false), y}, {4, 10, 32});  // pieces of two tensors: a real concatenation
+    CHECK(twin() == "cat");
+    concat({piece(true), piece(false)}, {4, 10, 32});
+    CHECK(twin() == "cat");
+  }
   SECTION("aten nodes have no twin and their kind's row") {
     b.op("aten::relu", {V("self", x)}, {4, 10, 32});
     CHECK(twin() == "(none)");
