@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """The ONNX path over a corpus: export every model with --onnx (or reuse exports), decompose each
 model.onnx (import, partition, record, verify against the PyTorch outputs), partition each model.pt,
-and print one table comparing the tiers of the two paths, with the ONNX composition's max abs diff.
+and print one table comparing the tiers of the two paths, with the ONNX composition's max abs diff
+and what `kdecomp diff` (TorchScript tree -> ONNX tree) finds at the layer and fusion tiers.
 
     bench/onnx_corpus.py ../shared/kernelbench/level3 --work /tmp/onnx-corpus [--kdecomp build/kdecomp]
-        [--only 4_LeNet5,9_ResNet18] [--no-verify]
+        [--only 4_LeNet5,9_ResNet18] [--no-verify] [--pt-summaries DIR --pt-trees DIR]
 
 Models run one at a time (the largest need most of the machine's memory). Writes
 WORK/onnx_corpus.json and WORK/onnx_corpus.md.
@@ -47,6 +48,8 @@ def main():
     parser.add_argument("--threads", default="2")
     parser.add_argument("--pt-summaries", default="",
                         help="TorchScript tiers from an earlier run's summaries (OUT/batch/summaries) instead of partitioning model.pt")
+    parser.add_argument("--pt-trees", default="",
+                        help="TorchScript trees (DIR/<model>.json) to diff against, instead of the model.pt partitions")
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
     models = sorted(os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(args.corpus, "*.py")))
@@ -103,6 +106,18 @@ def main():
             row["reason"] = v["reason"]
         if r.returncode not in (0, 1):
             row["reason"] = last_error(r.stderr)
+        # Cross-format diff: structural changes (modified/moved/added/removed) per tier.
+        pt_tree = (os.path.join(args.pt_trees, name + ".json") if args.pt_trees else
+                   os.path.join(args.work, "pt", "level3", name, "decomposition_tree.json"))
+        onnx_dir = summary.get("output_dir") or os.path.join(args.work, "onnx", "level3", name)
+        onnx_tree = os.path.join(onnx_dir, "decomposition_tree.json")
+        if os.path.exists(pt_tree) and os.path.exists(onnx_tree):
+            r, _ = run([args.kdecomp, "diff", pt_tree, onnx_tree, "--json"])
+            if r.returncode in (0, 1):
+                counts = json.loads(r.stdout)["counts"]
+                structural = lambda t: sum(counts[t][k] for k in ("modified", "moved", "added", "removed"))
+                row["diff_structural_lf"] = f'{structural("layer")}/{structural("fusion")}'
+                row["diff_kernels_differ_lf"] = f'{counts["layer"]["kernels_differ"]}/{counts["fusion"]["kernels_differ"]}'
         rows.append(row)
         print(json.dumps(row), flush=True)
         # References can be tens of GB: keep only the results.
@@ -111,15 +126,16 @@ def main():
 
     with open(os.path.join(args.work, "onnx_corpus.json"), "w") as f:
         json.dump(rows, f, indent=2)
-    lines = ["| model | status | TorchScript L/F/K | ONNX L/F/K | same L/F | composition max abs diff | checks | ONNX s | note |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | status | TorchScript L/F/K | ONNX L/F/K | same L/F | diff: structural L/F | diff: kernels_differ L/F | "
+             "composition max abs diff | checks | ONNX s | note |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         same = ""
         if "pt_tiers" in row and "onnx_tiers" in row:
             same = "yes" if row["pt_tiers"].split("/")[:2] == row["onnx_tiers"].split("/")[:2] else "no"
         diff = row.get("composition_max_abs_diff")
         lines.append(f'| {row["model"]} | {row.get("status", "")} | {row.get("pt_tiers", "")} | {row.get("onnx_tiers", "")} | '
-                     f'{same} | {"" if diff is None else f"{diff:.1e}"} | {row.get("checks", "")} | {row.get("onnx_s", "")} | '
+                     f'{same} | {row.get("diff_structural_lf", "")} | {row.get("diff_kernels_differ_lf", "")} | {"" if diff is None else f"{diff:.1e}"} | {row.get("checks", "")} | {row.get("onnx_s", "")} | '
                      f'{row.get("reason", "")} |')
     with open(os.path.join(args.work, "onnx_corpus.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
