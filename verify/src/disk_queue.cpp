@@ -45,11 +45,12 @@ DiskQueue::~DiskQueue() {
   for (char* b : all_buffers_) std::free(b);
 }
 
-std::shared_ptr<DiskQueue::File> DiskQueue::create(const std::string& path) {
+std::shared_ptr<DiskQueue::File> DiskQueue::create(const std::string& path, bool direct) {
   auto file = std::make_shared<File>();
   file->path = path;
-  file->fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
-  if (file->fd < 0 && errno == EINVAL) {  // no direct I/O here (tmpfs): through the page cache
+  file->direct = direct;
+  if (direct) file->fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
+  if (!direct || (file->fd < 0 && errno == EINVAL)) {  // through the page cache (or no direct I/O here: tmpfs)
     file->direct = false;
     file->fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   }

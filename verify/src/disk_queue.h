@@ -30,8 +30,9 @@ class DiskQueue {
 
   struct File;  // an open file being written, in submission order
 
-  // Creates (truncates) `path`. Throws ReferenceError when it cannot be created.
-  std::shared_ptr<File> create(const std::string& path);
+  // Creates (truncates) `path`, for direct I/O when `direct` and the file system allows it.
+  // Throws ReferenceError when it cannot be created.
+  std::shared_ptr<File> create(const std::string& path, bool direct);
   // Whether writes to `file` must be whole aligned blocks (then the tail is padded and cut).
   static bool isDirect(const File& file);
 
