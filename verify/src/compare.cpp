@@ -164,14 +164,17 @@ Comparison compareTensors(const at::Tensor& actual_in, const at::Tensor& expecte
       << "), first at flat index " << first_violation << ": " << first_actual << " vs recorded " << first_expected;
     result.message = s.str();
   }
-  if (!any_nonzero || any_nonfinite) {
-    result.degenerate_reference = true;
-    if (result.match) result.message = any_nonfinite ? "reference has non-finite values" : "reference is all zeros";
-  }
+  flagDegenerateReference(result, any_nonzero, any_nonfinite);
   return result;
 }
 
 }  // namespace
+
+void flagDegenerateReference(Comparison& c, bool any_nonzero, bool any_nonfinite) {
+  if (any_nonzero && !any_nonfinite) return;
+  c.degenerate_reference = true;
+  if (c.match) c.message = any_nonfinite ? "reference has non-finite values" : "reference is all zeros";
+}
 
 Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected) {
   if (expected.isTensor()) {

@@ -24,4 +24,8 @@ struct Comparison {
 
 Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected);
 
+// Flags `c` when the reference has no non-zero element or a non-finite one (the rule's
+// degenerate references); a matching comparison then carries the reason as its message.
+void flagDegenerateReference(Comparison& c, bool any_nonzero, bool any_nonfinite);
+
 }  // namespace kdecomp

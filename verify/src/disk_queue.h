@@ -22,6 +22,10 @@ namespace kdecomp {
 class DiskQueue {
  public:
   static constexpr size_t kAlignment = 4096;  // of buffers, offsets and lengths for O_DIRECT
+  // Files smaller than this go through the page cache: they add little to it, and direct I/O
+  // costs each a truncate and a synchronous write (hundreds of them in small models).
+  static constexpr size_t kDirectFromBytes = size_t{1} << 20;
+  static size_t roundUpToBlock(size_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
 
   explicit DiskQueue(size_t buffers = 4, size_t buffer_bytes = size_t{8} << 20);
   ~DiskQueue();  // finishes what was submitted

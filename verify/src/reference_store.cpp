@@ -119,7 +119,7 @@ class ReferenceFileWriter {
   void finish() {
     if (buffer_) {
       size_t padded = used_;
-      if (DiskQueue::isDirect(*file_)) padded = (used_ + DiskQueue::kAlignment - 1) / DiskQueue::kAlignment * DiskQueue::kAlignment;
+      if (DiskQueue::isDirect(*file_)) padded = DiskQueue::roundUpToBlock(used_);
       std::memset(buffer_ + used_, 0, padded - used_);
       disk_.submit(file_, buffer_, padded);
       buffer_ = nullptr;
@@ -135,20 +135,19 @@ class ReferenceFileWriter {
   size_t written_ = 0;  // bytes of the file so far
 };
 
-// torch::pickle_save, streamed to a file instead of built in memory (values reach gigabytes).
-uint32_t writePickleFile(const c10::IValue& value, const std::string& path, DiskQueue& disk, int64_t& bytes) {
+// torch::pickle_save, streamed to a file instead of built in memory (values reach gigabytes);
+// fills the entry's file size, CRC-32 and, for a tensor, its content digest.
+void writeReferenceFile(const c10::IValue& value, const std::string& path, DiskQueue& disk, ReferenceEntry& entry) {
+  if (value.isTensor()) entry.digest = digestTensor(value.toTensor(), false).hash;
   std::vector<char> pickle_bytes;
   torch::jit::Pickler pickler([&](const char* buf, size_t size) { pickle_bytes.insert(pickle_bytes.end(), buf, buf + size); });
   pickler.protocol();
   pickler.pushIValue(value);
   pickler.stop();
 
-  // Small files through the page cache: they add little to it, and direct I/O costs them an
-  // extra truncate and a synchronous write each (hundreds of them in small models).
-  constexpr int64_t kDirectFrom = int64_t{1} << 20;
-  ReferenceFileWriter file(path, disk, payloadBytes(value) >= kDirectFrom);
+  ReferenceFileWriter file(path, disk, payloadBytes(value) >= static_cast<int64_t>(DiskQueue::kDirectFromBytes));
   uLong crc = crc32(0L, Z_NULL, 0);
-  bytes = 0;
+  int64_t bytes = 0;
   {
     caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) -> size_t {
       file.append(static_cast<const char*>(data), size);
@@ -166,7 +165,8 @@ uint32_t writePickleFile(const c10::IValue& value, const std::string& path, Disk
     writer.writeEndOfFile();
   }
   file.finish();  // failures surface from the disk queue
-  return static_cast<uint32_t>(crc);
+  entry.bytes = bytes;
+  entry.crc32 = static_cast<uint32_t>(crc);
 }
 
 nlohmann::json toJson(const ReferenceEntry& e) {
@@ -198,10 +198,9 @@ class FileImage {
     size_ = static_cast<size_t>(st.st_size);
     // Large files straight from the disk (as they were written); small ones may still sit in
     // the page cache, where a direct read would first force them out.
-    constexpr size_t kDirectFrom = size_t{1} << 20;
-    bool direct = size_ >= kDirectFrom && ::fcntl(fd, F_SETFL, O_DIRECT) == 0;
+    bool direct = size_ >= DiskQueue::kDirectFromBytes && ::fcntl(fd, F_SETFL, O_DIRECT) == 0;
     if (direct) {
-      size_t capacity = (size_ + DiskQueue::kAlignment - 1) / DiskQueue::kAlignment * DiskQueue::kAlignment;
+      size_t capacity = DiskQueue::roundUpToBlock(size_);
       void* buffer = nullptr;
       if (::posix_memalign(&buffer, DiskQueue::kAlignment, capacity) != 0) {
         ::close(fd);
@@ -341,8 +340,7 @@ void ReferenceWriter::drain() {
       queue_.pop_front();
     }
     try {
-      if (!error_ && job.value.isTensor()) job.entry.digest = digestTensor(job.value.toTensor(), false).hash;
-      if (!error_) job.entry.crc32 = writePickleFile(job.value, partial_dir_ + "/" + job.entry.file, disk_, job.entry.bytes);
+      if (!error_) writeReferenceFile(job.value, partial_dir_ + "/" + job.entry.file, disk_, job.entry);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
@@ -384,9 +382,7 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
   if (bytes > max_queued_bytes_ / 2) {
     // Too big to copy at the model's peak (31_VisionAttention's attention weights are GBs):
     // written now, on the model's thread, from the tensor itself.
-    c10::IValue own = ownStorage(value);
-    if (own.isTensor()) entry.digest = digestTensor(own.toTensor(), false).hash;
-    entry.crc32 = writePickleFile(own, partial_dir_ + "/" + entry.file, disk_, entry.bytes);
+    writeReferenceFile(ownStorage(value), partial_dir_ + "/" + entry.file, disk_, entry);
     std::lock_guard<std::mutex> lock(mutex_);
     addEntryLocked(std::move(entry));
     waited_s_ += seconds_since_start();

@@ -271,10 +271,7 @@ class Replayer {
       if (digest.hash == entry->digest) {
         Comparison same;
         same.identical = true;
-        if (!digest.any_nonzero || digest.any_nonfinite) {
-          same.degenerate_reference = true;
-          same.message = digest.any_nonfinite ? "reference has non-finite values" : "reference is all zeros";
-        }
+        flagDegenerateReference(same, digest.any_nonzero, digest.any_nonfinite);
         return same;
       }
     }
