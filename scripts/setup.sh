@@ -12,8 +12,8 @@ PACKAGES=(
   libonnx-dev python3-onnx libprotobuf-dev protobuf-compiler
   # header-only libraries
   nlohmann-json3-dev catch2 libcli11-dev
-  # reference store checksums (CRC-32, the same as Python's zlib.crc32) and content digests
-  zlib1g-dev libxxhash-dev
+  # reference store checksums (CRC-32, the same as Python's zlib.crc32; ISA-L computes it) and content digests
+  zlib1g-dev libxxhash-dev libisal-dev
   # measuring
   time
   # the batch report's headless-browser test (tests/batch/check_index_html.py)

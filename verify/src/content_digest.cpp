@@ -3,17 +3,18 @@
 #include <xxhash.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
-#include <memory>
+#include <new>
 #include <vector>
 
 namespace kdecomp {
 
 namespace {
 
-// Flags of one chunk, by the bits: an IEEE value is non-finite when its exponent is all ones,
-// and zero (either sign) when everything but the sign is zero. Loops without branches, so the
-// compiler vectorises them.
+// Flags of one chunk, by the bits: an IEEE value is non-finite when its
+// exponent is all ones, and zero (either sign) when everything but the sign is
+// zero. Loops without branches, so the compiler vectorises them.
 template <typename Bits>
 void scanFloatBits(const Bits* p, size_t n, Bits exponent_mask, Bits magnitude_mask, TensorDigest& d) {
   Bits nonzero = 0;
@@ -55,17 +56,33 @@ void scanChunk(at::ScalarType type, const char* data, size_t bytes, TensorDigest
 
 }  // namespace
 
+TensorDigestStream::TensorDigestStream(const at::Tensor& tensor) : state_(XXH3_createState()) {
+  if (!state_) throw std::bad_alloc();
+  XXH3_128bits_reset(state_);
+  // The layout is part of the identity: a replay reading a tensor with other
+  // strides may compute other bits (a matmul picks its kernel by them).
+  std::vector<int64_t> header{static_cast<int64_t>(tensor.scalar_type()), tensor.dim()};
+  header.insert(header.end(), tensor.sizes().begin(), tensor.sizes().end());
+  header.insert(header.end(), tensor.strides().begin(), tensor.strides().end());
+  XXH3_128bits_update(state_, header.data(), header.size() * sizeof(int64_t));
+}
+
+TensorDigestStream::~TensorDigestStream() { XXH3_freeState(state_); }
+
+void TensorDigestStream::update(const void* data, size_t bytes) { XXH3_128bits_update(state_, data, bytes); }
+
+std::string TensorDigestStream::finish() {
+  XXH128_hash_t h = XXH3_128bits_digest(state_);
+  char hex[33];
+  std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  return hex;
+}
+
 TensorDigest digestTensor(const at::Tensor& tensor, bool scan) {
   TensorDigest digest;
-  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(), &XXH3_freeState);
-  XXH3_128bits_reset(state.get());
   at::Tensor t = tensor.cpu();
-  // The layout is part of the identity: a replay reading a tensor with other strides may
-  // compute other bits (a matmul picks its kernel by them).
-  std::vector<int64_t> header{static_cast<int64_t>(t.scalar_type()), t.dim()};
-  header.insert(header.end(), t.sizes().begin(), t.sizes().end());
-  header.insert(header.end(), t.strides().begin(), t.strides().end());
-  XXH3_128bits_update(state.get(), header.data(), header.size() * sizeof(int64_t));
+  TensorDigestStream stream(t);
   at::Tensor dense = t.contiguous();
   const char* data = static_cast<const char*>(dense.data_ptr());
   size_t bytes = dense.nbytes();
@@ -74,14 +91,10 @@ TensorDigest digestTensor(const at::Tensor& tensor, bool scan) {
   constexpr size_t kChunk = size_t{1} << 18;
   for (size_t done = 0; done < bytes; done += kChunk) {
     size_t piece = std::min(kChunk, bytes - done);
-    XXH3_128bits_update(state.get(), data + done, piece);
+    stream.update(data + done, piece);
     if (scan) scanChunk(t.scalar_type(), data + done, piece, digest);
   }
-  XXH128_hash_t h = XXH3_128bits_digest(state.get());
-  char hex[33];
-  std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(h.high64),
-                static_cast<unsigned long long>(h.low64));
-  digest.hash = hex;
+  digest.hash = stream.finish();
   return digest;
 }
 

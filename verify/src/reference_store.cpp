@@ -1,15 +1,12 @@
 #include "reference_store.h"
 
 #include <caffe2/serialize/inline_container.h>
-#include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/import_read.h>
-#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/csrc/jit/serialization/unpickler.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cerrno>
 #include <chrono>
@@ -20,8 +17,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "content_digest.h"
 #include "disk_queue.h"
+#include "reference_file.h"
 #include "torchscript_program.h"
 
 namespace kdecomp {
@@ -66,17 +63,6 @@ c10::IValue ownStorage(const c10::IValue& v) {
   return owns ? c10::IValue(t.detach()) : snapshot(v);
 }
 
-int64_t payloadBytes(const c10::IValue& v) {
-  if (v.isTensor()) return v.toTensor().defined() ? v.toTensor().nbytes() : 0;
-  int64_t total = 0;
-  if (v.isTensorList()) {
-    for (const at::Tensor& t : v.toTensorVector()) total += t.nbytes();
-  } else if (v.isTuple()) {
-    for (const c10::IValue& e : v.toTupleRef().elements()) total += payloadBytes(e);
-  }
-  return total;
-}
-
 std::string kindOf(const c10::IValue& v) {
   if (v.isTensor()) return "tensor";
   if (v.isTensorList()) return "tensor[]";
@@ -89,84 +75,6 @@ std::string kindOf(const c10::IValue& v) {
   if (v.isNone()) return "None";
   if (v.isTuple()) return "tuple";
   return v.tagKind();
-}
-
-// Appends to a new reference file through the disk queue's buffers.
-class ReferenceFileWriter {
- public:
-  ReferenceFileWriter(const std::string& path, DiskQueue& disk, bool direct)
-      : disk_(disk), file_(disk.create(path, direct)) {}
-  ~ReferenceFileWriter() {
-    if (buffer_) disk_.submit(file_, buffer_, 0);  // abandoned: hand the buffer back
-  }
-  ReferenceFileWriter(const ReferenceFileWriter&) = delete;
-  ReferenceFileWriter& operator=(const ReferenceFileWriter&) = delete;
-
-  void append(const char* data, size_t size) {
-    while (size > 0) {
-      if (!buffer_) buffer_ = disk_.acquire(), used_ = 0;
-      size_t piece = std::min(size, disk_.bufferBytes() - used_);
-      std::memcpy(buffer_ + used_, data, piece);
-      used_ += piece, data += piece, size -= piece, written_ += piece;
-      if (used_ == disk_.bufferBytes()) {
-        disk_.submit(file_, buffer_, used_);
-        buffer_ = nullptr;
-      }
-    }
-  }
-
-  // Queues the tail (padded to a whole block for direct I/O; the close cuts the padding).
-  void finish() {
-    if (buffer_) {
-      size_t padded = used_;
-      if (DiskQueue::isDirect(*file_)) padded = DiskQueue::roundUpToBlock(used_);
-      std::memset(buffer_ + used_, 0, padded - used_);
-      disk_.submit(file_, buffer_, padded);
-      buffer_ = nullptr;
-    }
-    disk_.close(file_, written_);
-  }
-
- private:
-  DiskQueue& disk_;
-  std::shared_ptr<DiskQueue::File> file_;
-  char* buffer_ = nullptr;
-  size_t used_ = 0;     // bytes in the buffer
-  size_t written_ = 0;  // bytes of the file so far
-};
-
-// torch::pickle_save, streamed to a file instead of built in memory (values reach gigabytes);
-// fills the entry's file size, CRC-32 and, for a tensor, its content digest.
-void writeReferenceFile(const c10::IValue& value, const std::string& path, DiskQueue& disk, ReferenceEntry& entry) {
-  if (value.isTensor()) entry.digest = digestTensor(value.toTensor(), false).hash;
-  std::vector<char> pickle_bytes;
-  torch::jit::Pickler pickler([&](const char* buf, size_t size) { pickle_bytes.insert(pickle_bytes.end(), buf, buf + size); });
-  pickler.protocol();
-  pickler.pushIValue(value);
-  pickler.stop();
-
-  ReferenceFileWriter file(path, disk, payloadBytes(value) >= static_cast<int64_t>(DiskQueue::kDirectFromBytes));
-  uLong crc = crc32(0L, Z_NULL, 0);
-  int64_t bytes = 0;
-  {
-    caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) -> size_t {
-      file.append(static_cast<const char*>(data), size);
-      // zlib's length parameter is 32-bit: feed large buffers in pieces.
-      const auto* p = static_cast<const Bytef*>(data);
-      for (size_t done = 0; done < size;) {
-        uInt piece = static_cast<uInt>(std::min<size_t>(size - done, 1u << 30));
-        crc = crc32(crc, p + done, piece);
-        done += piece;
-      }
-      bytes += static_cast<int64_t>(size);
-      return size;
-    });
-    torch::jit::writeArchiveAndTensors("data", pickle_bytes.data(), pickle_bytes.size(), pickler.tensorData(), writer);
-    writer.writeEndOfFile();
-  }
-  file.finish();  // failures surface from the disk queue
-  entry.bytes = bytes;
-  entry.crc32 = static_cast<uint32_t>(crc);
 }
 
 nlohmann::json toJson(const ReferenceEntry& e) {
