@@ -377,6 +377,9 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       progress.stage("verify", "verify: replaying every partition");
       kdecomp::VerifyOptions options = verify_options;
       options.reference_dir = reference_dir;
+      // Values read for one replay and kept for the next: after the composition (the peak),
+      // within the 1.5x memory goal.
+      options.max_cached_bytes = std::clamp<int64_t>(import_rss / 3, int64_t{64} << 20, int64_t{1} << 30);
       // Verify allocates like a plain forward (the composition, one value at a time beside it),
       // so buffers up to glibc's largest threshold come from the heap again and are reused
       // instead of mapped and faulted in afresh: verify 40-55% faster on 10, 15 and 19, with

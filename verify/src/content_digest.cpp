@@ -2,9 +2,10 @@
 
 #include <xxhash.h>
 
+#include "bit_scan.h"
+
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <new>
 #include <vector>
 
@@ -12,45 +13,18 @@ namespace kdecomp {
 
 namespace {
 
-// Flags of one chunk, by the bits: an IEEE value is non-finite when its
-// exponent is all ones, and zero (either sign) when everything but the sign is
-// zero. Loops without branches, so the compiler vectorises them.
-template <typename Bits>
-void scanFloatBits(const Bits* p, size_t n, Bits exponent_mask, Bits magnitude_mask, TensorDigest& d) {
-  Bits nonzero = 0;
-  bool nonfinite = false;
-  for (size_t i = 0; i < n; ++i) {
-    nonzero |= p[i] & magnitude_mask;
-    nonfinite |= (p[i] & exponent_mask) == exponent_mask;
-  }
-  d.any_nonzero |= nonzero != 0;
-  d.any_nonfinite |= nonfinite;
-}
-
-void scanBytes(const unsigned char* p, size_t n, TensorDigest& d) {
-  unsigned char nonzero = 0;
-  for (size_t i = 0; i < n; ++i) nonzero |= p[i];
-  d.any_nonzero |= nonzero != 0;
-}
-
-void scanChunk(at::ScalarType type, const char* data, size_t bytes, TensorDigest& d) {
+ElementBits bitsOf(at::ScalarType type) {
   switch (type) {
     case at::kFloat:
-      scanFloatBits(reinterpret_cast<const uint32_t*>(data), bytes / 4, uint32_t{0x7f800000}, uint32_t{0x7fffffff}, d);
-      break;
+      return ElementBits::kFloat32;
     case at::kDouble:
-      scanFloatBits(reinterpret_cast<const uint64_t*>(data), bytes / 8, uint64_t{0x7ff0000000000000},
-                    uint64_t{0x7fffffffffffffff}, d);
-      break;
+      return ElementBits::kFloat64;
     case at::kHalf:
-      scanFloatBits(reinterpret_cast<const uint16_t*>(data), bytes / 2, uint16_t{0x7c00}, uint16_t{0x7fff}, d);
-      break;
+      return ElementBits::kFloat16;
     case at::kBFloat16:
-      scanFloatBits(reinterpret_cast<const uint16_t*>(data), bytes / 2, uint16_t{0x7f80}, uint16_t{0x7fff}, d);
-      break;
+      return ElementBits::kBFloat16;
     default:
-      // Integers and bool: an element is non-zero when any of its bytes is.
-      scanBytes(reinterpret_cast<const unsigned char*>(data), bytes, d);
+      return ElementBits::kOther;
   }
 }
 
@@ -86,14 +60,18 @@ TensorDigest digestTensor(const at::Tensor& tensor, bool scan) {
   at::Tensor dense = t.contiguous();
   const char* data = static_cast<const char*>(dense.data_ptr());
   size_t bytes = dense.nbytes();
-  digest.any_nonzero = bytes == 0;  // an empty reference is not "all zeros"
+  ScanFlags flags;
+  flags.any_nonzero = bytes == 0;  // an empty reference is not "all zeros"
+  ElementBits bits = bitsOf(t.scalar_type());
   // In pieces that stay in cache between the hash and the scan.
   constexpr size_t kChunk = size_t{1} << 18;
   for (size_t done = 0; done < bytes; done += kChunk) {
     size_t piece = std::min(kChunk, bytes - done);
     stream.update(data + done, piece);
-    if (scan) scanChunk(t.scalar_type(), data + done, piece, digest);
+    if (scan) scanElementBits(bits, data + done, piece, flags);
   }
+  digest.any_nonzero = flags.any_nonzero;
+  digest.any_nonfinite = flags.any_nonfinite;
   digest.hash = stream.finish();
   return digest;
 }

@@ -106,6 +106,9 @@ struct VerifyOptions {
   // Replay every partition from its own recorded inputs, even where the composition's run has
   // already computed the same thing from the same bits (slower; the results are the same).
   bool independent_replay = false;
+  // Recorded values read for replays are kept for the next replay that reads them, up to this
+  // many bytes (the CLI uses a third of the import's peak RSS, at most 1 GiB).
+  int64_t max_cached_bytes = int64_t{512} << 20;
 };
 
 struct VerificationReport {

@@ -1,0 +1,22 @@
+// What the comparison rule flags in a reference (no non-zero element, or a non-finite one),
+// read from the bits of a chunk of elements. A translation unit of its own, without LibTorch's
+// headers, compiled at -O3: GCC vectorises these loops only there (at -O2 they stay scalar:
+// 7 GB/s against 23 here), and the scan runs over every value verify digests.
+#pragma once
+
+#include <cstddef>
+
+namespace kdecomp {
+
+enum class ElementBits { kFloat32, kFloat64, kFloat16, kBFloat16, kOther };
+
+struct ScanFlags {
+  bool any_nonzero = false;
+  bool any_nonfinite = false;
+};
+
+// Folds `bytes` of elements of `kind` into `flags`. kOther (integers, bool): an element is
+// non-zero when any of its bytes is, and nothing is non-finite.
+void scanElementBits(ElementBits kind, const void* data, size_t bytes, ScanFlags& flags);
+
+}  // namespace kdecomp
