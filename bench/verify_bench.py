@@ -4,6 +4,7 @@
 For each export directory (DIR/model.pt, or DIR/*/model.pt), one model at a time:
   1. kdecomp_forward_bench DIR/model.pt   one plain forward in a fresh process: time, peak RSS
   2. kdecomp decompose DIR -o WORK --summary-json ...   under /usr/bin/time: peak RSS
+(models whose forward takes under a second: 3 runs of each, the median run reported)
 and prints, per model, the partitions per tier, checks passed, worst difference, reference
 bytes, record s, verify s, peak RSS, the forward's time and peak RSS, and the two ratios with
 their goals (issue 4): (record + verify) / forward <= 6x, peak RSS / forward peak RSS <= 1.5x.
@@ -71,6 +72,16 @@ def run_decompose(kdecomp, model_dir, work, env, timeout):
     else:
         record["error"] = r.stderr.strip()[-500:]
     return record
+
+
+def drop_references(dec):
+    out_dir = dec.get("summary", {}).get("output_dir")
+    if out_dir:
+        shutil.rmtree(os.path.join(out_dir, "reference"), ignore_errors=True)
+
+
+def median_run(runs, key):
+    return sorted(runs, key=key)[len(runs) // 2]
 
 
 def human_bytes(n):
@@ -152,6 +163,10 @@ def main():
     ap.add_argument("--threads", default="2", help="OMP_NUM_THREADS for both runs (default 2)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     ap.add_argument("--keep-references", action="store_true", help="keep each model's reference store")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="models whose forward takes under --repeat-below seconds run this many times, both the "
+                         "forward and decompose, and report the median run of each (default 3)")
+    ap.add_argument("--repeat-below", type=float, default=1.0, help="see --repeat (default 1.0 s)")
     args = ap.parse_args()
 
     kdecomp = os.path.join(args.build, "kdecomp")
@@ -169,15 +184,32 @@ def main():
         try:
             fwd = run_forward(forward, d, env, args.timeout)
             dec = run_decompose(kdecomp, d, work, env, args.timeout)
+            if fwd["forward_s"] < args.repeat_below and args.repeat > 1 and "summary" in dec:
+                # A forward of tens of milliseconds varies by 2x from run to run: medians of
+                # both sides, each run in a fresh process as before.
+                fwds = [fwd] + [run_forward(forward, d, env, args.timeout) for _ in range(args.repeat - 1)]
+                # Each run writes its store into a work directory of its own, as the first did:
+                # deleting thousands of files just before creating as many costs a journal-less
+                # ext4 (this machine's) up to 0.6 s of inode search (34_VanillaRNNHidden).
+                decs = [dec] + [run_decompose(kdecomp, d, os.path.join(work, f"repeat{i}"), env, args.timeout)
+                                for i in range(1, args.repeat)]
+                fwd = median_run(fwds, lambda f: f["forward_s"])
+                if all("summary" in x for x in decs):
+                    dec = median_run(decs, lambda x: x["summary"]["timings"].get("record_s", 0) +
+                                     x["summary"]["timings"].get("verify_s", 0))
+                else:
+                    dec = next(x for x in decs if "summary" not in x)  # report the failure
+                for x in decs:
+                    if x is not dec:
+                        drop_references(x)
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             dec = {"error": str(e), "peak_rss_bytes": None}
         row = row_of(name, fwd, dec)
         if "error" in dec:
             row["error"] = dec["error"]
         rows.append(row)
-        out_dir = dec.get("summary", {}).get("output_dir")
-        if out_dir and not args.keep_references:
-            shutil.rmtree(os.path.join(out_dir, "reference"), ignore_errors=True)
+        if not args.keep_references:
+            drop_references(dec)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(rows, f, indent=1)
