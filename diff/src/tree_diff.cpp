@@ -14,7 +14,8 @@
 // non-kernel partitions below, and output dtypes/shapes; a matched pair whose kernels or template
 // differ is "kernels_differ", not a structural change. Kernels are compared as usual. A fusion
 // that exists only through TorchScript's contiguous copies (ONNX has no memory layout) is
-// compared as its kernels.
+// compared as its kernels, and so is an ONNX fusion that a contiguous copy splits in
+// TorchScript.
 #include <algorithm>
 #include <cstdint>
 #include <functional>
@@ -23,6 +24,7 @@
 #include <unordered_map>
 
 #include "kdecomp/diff.h"
+#include "kdecomp/op_table.h"
 #include "kdecomp/partition.h"
 #include "tree_diff.h"
 
@@ -81,6 +83,27 @@ std::string boundaryKey(const Json& node, bool with_shapes, bool outputs_only = 
   return key;
 }
 
+bool elementwise(const std::string& aten_op) {
+  const OpInfo* info = findOpInfo(aten_op);
+  return info && (info->pattern == FusionPattern::Elementwise || info->pattern == FusionPattern::Broadcast);
+}
+
+// Whether a kernel's ops (the glue in front of it, then itself: "scope/Transpose#2", ...) hold a
+// Transpose with a Reshape after it.
+bool transposeThenReshape(const Json& ops) {
+  bool transposed = false;
+  for (const Json& op : ops) {
+    if (!op.is_string()) continue;
+    const std::string& name = op.get_ref<const std::string&>();
+    size_t slash = name.rfind('/');
+    std::string kind = name.substr(slash == std::string::npos ? 0 : slash + 1);
+    kind = kind.substr(0, kind.find('#'));
+    if (kind == "Transpose") transposed = true;
+    if (kind == "Reshape" && transposed) return true;
+  }
+  return false;
+}
+
 Tree loadTree(const Json& doc, const char* which, bool cross_format) {
   if (!doc.is_object() || !doc.contains("nodes") || !doc["nodes"].is_object() || !doc["nodes"].contains("root")) {
     throw DiffError(std::string(which) + ": not a decomposition tree (no nodes.root)");
@@ -92,16 +115,27 @@ Tree loadTree(const Json& doc, const char* which, bool cross_format) {
   // Across formats, TorchScript's contiguous copies have no ONNX counterpart (ONNX has no memory
   // layout): a fusion that holds fewer than two other kernels is no group in the other format,
   // and is compared as its kernels, which take its place under its parent.
+  // Conversely, where an ONNX fusion joins an elementwise kernel through a Transpose that a
+  // Reshape follows (a `.contiguous().view()` in the model, 29_SwinMLP's window reverse),
+  // TorchScript has a contiguous copy in that place, which ends its group: the ONNX fusion is
+  // compared as its kernels too. (A matmul reads a transposed operand as it is: no copy.)
   std::set<std::string> dissolved;
   if (cross_format) {
+    bool onnx = doc.value("metadata", Json::object()).value("input_format", "") == "onnx";
     for (const auto& [id, n] : nodes.items()) {
       if (n.value("level", "") != "fusion") continue;
       int kernels = 0;
+      bool joined_through_layout_copy = false;
       for (const Json& child : n.value("children", Json::array())) {
         const Json& c = nodes.value(child.get<std::string>(), Json::object());
-        kernels += c.value("level", "") == "kernel" && opFamily(c.value("aten_op", c.value("op", ""))) != "contiguous";
+        if (c.value("level", "") != "kernel") continue;
+        kernels += opFamily(c.value("aten_op", c.value("op", ""))) != "contiguous";
+        if (onnx && kernels > 1 && elementwise(c.value("aten_op", "")) &&
+            transposeThenReshape(c.value("ops", Json::array()))) {
+          joined_through_layout_copy = true;
+        }
       }
-      if (kernels < 2) dissolved.insert(id);
+      if (kernels < 2 || joined_through_layout_copy) dissolved.insert(id);
     }
   }
   std::function<int(const std::string&, int)> visit = [&](const std::string& id, int parent) -> int {

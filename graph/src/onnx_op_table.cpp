@@ -358,6 +358,34 @@ const char* concatOfPieces(const Graph& g, const Node& node) {
   return pieces.size() == 2 ? "roll" : nullptr;
 }
 
+// torch.roll over two axes exports as a roll per axis, the second cutting its pieces from the
+// first's result. TorchScript has one roll kernel: the first roll is glue of the second.
+bool feedsOnlyARoll(const Graph& g, const Node& roll) {
+  if (roll.outputs.size() != 1) return false;
+  static const std::set<std::string> kPassThrough = {"onnx::Unsqueeze", "onnx::Squeeze", "onnx::Transpose",
+                                                     "onnx::Slice", "onnx::Reshape", "prim::ListConstruct"};
+  int consumer = -1;
+  std::vector<int> frontier{roll.outputs[0]};
+  while (!frontier.empty()) {
+    int value = frontier.back();
+    frontier.pop_back();
+    for (int user : g.values[value].users) {
+      const Node& n = g.nodes[user];
+      if (kPassThrough.count(n.kind)) {
+        frontier.insert(frontier.end(), n.outputs.begin(), n.outputs.end());
+      } else if (consumer < 0 || consumer == user) {
+        consumer = user;
+      } else {
+        return false;  // used by two ops
+      }
+    }
+  }
+  if (consumer < 0) return false;
+  const Node& next = g.nodes[consumer];
+  const char* kind = next.kind == "onnx::Concat" ? concatOfPieces(g, next) : nullptr;
+  return kind && std::strcmp(kind, "roll") == 0;
+}
+
 }  // namespace
 
 namespace detail {
@@ -393,7 +421,10 @@ const char* atenEquivalent(const Graph& graph, const Node& node) {
     bool folded_transpose = weight && weight->name.rfind("onnx::MatMul_", 0) == 0;
     if (weight && (endsWith(node.module_class, "Linear") || folded_transpose)) return "linear";
   } else if (node.kind == "onnx::Concat") {
-    if (const char* rearranged = concatOfPieces(graph, node)) return rearranged;
+    if (const char* rearranged = concatOfPieces(graph, node)) {
+      if (std::strcmp(rearranged, "roll") == 0 && feedsOnlyARoll(graph, node)) return "alias";
+      return rearranged;
+    }
   } else if (node.kind == "onnx::Pad") {
     // The exporter pads before every avg_pool with count_include_pad, zeros included; a pad
     // that keeps the shape copies nothing TorchScript would have copied.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <deque>
 #include <unordered_map>
 #include <vector>
@@ -101,6 +102,40 @@ std::string onnxNodeModulePath(const std::string& node_name) {
   std::string path;
   for (const std::string& s : stack) path += (path.empty() ? "" : ".") + s;
   return path;
+}
+
+// The module a scope path names: the deepest known module on it (functional calls inside a
+// module add scopes of their own), or the module a caller-relative scope stands for.
+std::string onnxScopeModule(const Graph& graph, const std::string& path, const std::set<std::string>& scoped) {
+  // A module called more than once gets scopes "relu", "relu_1", "relu_2": all are "relu".
+  auto underscore = path.rfind('_');
+  if (!graph.findModule(path) && underscore != std::string::npos && underscore + 1 < path.size() &&
+      path.find_first_not_of("0123456789", underscore + 1) == std::string::npos &&
+      graph.findModule(path.substr(0, underscore))) {
+    return path.substr(0, underscore);
+  }
+  std::string known = path;
+  while (!known.empty() && !graph.findModule(known)) {
+    auto dot = known.rfind('.');
+    known = dot == std::string::npos ? "" : known.substr(0, dot);
+  }
+  if (known != path) {
+    // A module called from outside its parent's forward (44_MiniGPTBlock's lambda calls
+    // mlp.c_fc from the block) gets a scope relative to its caller: "c_fc". It is the one module
+    // below the known part whose path ends that way and that no node reaches by its full path
+    // (attn.c_proj is "/attn/c_proj", so "/c_proj" is mlp.c_proj).
+    std::string tail = "." + path.substr(known.empty() ? 0 : known.size() + 1);
+    std::string found;
+    int candidates = 0;
+    for (const ModuleInfo& m : graph.modules) {
+      bool below = known.empty() || m.path.rfind(known + ".", 0) == 0;
+      bool ends = ("." + m.path).size() >= tail.size() &&
+                  ("." + m.path).compare(m.path.size() + 1 - tail.size(), tail.size(), tail) == 0;
+      if (below && ends && !scoped.count(m.path)) found = m.path, ++candidates;
+    }
+    if (candidates == 1) return found;
+  }
+  return known;
 }
 
 std::string commonModulePrefix(const std::string& a, const std::string& b) {

@@ -159,22 +159,6 @@ at::Tensor tensorFromProto(const onnx::TensorProto& t, const fs::path& model_dir
   return out;
 }
 
-// The deepest known module on `path` (functional calls inside a module add scopes of their own).
-std::string knownModule(const Graph& graph, std::string path) {
-  // A module called more than once gets scopes "relu", "relu_1", "relu_2": all are "relu".
-  auto underscore = path.rfind('_');
-  if (!graph.findModule(path) && underscore != std::string::npos && underscore + 1 < path.size() &&
-      path.find_first_not_of("0123456789", underscore + 1) == std::string::npos &&
-      graph.findModule(path.substr(0, underscore))) {
-    return path.substr(0, underscore);
-  }
-  while (!path.empty() && !graph.findModule(path)) {
-    auto dot = path.rfind('.');
-    path = dot == std::string::npos ? "" : path.substr(0, dot);
-  }
-  return path;
-}
-
 // The module table from the exporter's metadata, else rebuilt from the node names alone (classes
 // unknown; a module whose children are all numbered is taken for a container).
 std::vector<ModuleInfo> moduleTable(const onnx::ModelProto& model, std::vector<std::string>& warnings) {
@@ -321,6 +305,10 @@ class OnnxImporter {
     auto t0 = std::chrono::steady_clock::now();
     inferShapes();
     graph_.modules = moduleTable(model_, graph_.warnings);
+    for (const auto& node : model_.graph().node()) {
+      std::string scope = onnxNodeModulePath(node.name());
+      if (graph_.findModule(scope)) scoped_modules_.insert(scope);
+    }
     fs::path dir = fs::path(path_).parent_path();
     std::string inputs_path = options.inputs_path.empty() ? (dir / "inputs.pt").string() : options.inputs_path;
     result.timings.transform_s += secondsSince(t0);
@@ -499,7 +487,7 @@ class OnnxImporter {
       if (o.isValue()) node.inputs.push_back(o.value);
     }
     node.index = static_cast<int>(graph_.nodes.size());
-    node.module_path = knownModule(graph_, onnxNodeModulePath(onnx_name));
+    node.module_path = onnxScopeModule(graph_, onnxNodeModulePath(onnx_name), scoped_modules_);
     has_scope_.push_back(!onnxNodeModulePath(onnx_name).empty());
     if (const ModuleInfo* m = graph_.findModule(node.module_path)) node.module_class = m->class_name;
     node.source_location = onnx_name;
@@ -739,6 +727,7 @@ class OnnxImporter {
   std::vector<jit::Value*> jit_of_;  // IR value id -> JIT value (null when not replayable)
   std::vector<int> gaps_;            // IR values without a full type from shape inference
   std::vector<bool> has_scope_;
+  std::set<std::string> scoped_modules_;  // reached by some node's full scope path (onnxScopeModule)
   std::set<std::string> unreplayable_;
   std::set<std::string> used_names_;
   bool filled_by_run_ = false;

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """End-to-end tests of the ONNX path: real KernelBench models exported with `kdecomp export --onnx`
 (opset 17, exact dimensions), decomposed from model.onnx and verified against the PyTorch model's
-own outputs; their tiers compared with the TorchScript path; `kdecomp diff model.pt model.onnx`;
+own outputs; their tiers compared with the TorchScript path; `kdecomp diff model.pt model.onnx`
+(also on 29, 30 and 44, whose exports differ most from TorchScript);
 external-data initializers; and bad input (truncated model, missing or short external data, an
 op the replay lacks).
 
@@ -244,6 +245,39 @@ class OnnxPath(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("com.example::BlackBox", r.stderr)
         self.assertIn("model.onnx", r.stderr)
+
+
+class CrossFormatDiff(unittest.TestCase):
+    """`kdecomp diff model.pt model.onnx` on the three models whose ONNX export spells things
+    TorchScript spells otherwise: 29_SwinMLP (a `.contiguous().view()` that ends a TorchScript
+    group), 30_SwinTransformerV2 (torch.roll over two axes, one Concat of slices per axis) and
+    44_MiniGPTBlock (modules called through a lambda, scoped relative to their caller)."""
+
+    DIFF_MODELS = ["29_SwinMLP", "30_SwinTransformerV2", "44_MiniGPTBlock"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="kdecomp-onnx-diff-test-")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def test_no_structural_change_at_layers_and_fusions(self):
+        for name in self.DIFF_MODELS:
+            with self.subTest(model=name):
+                out = os.path.join(self.work, name)
+                r = run("export", os.path.join(LEVEL3, name + ".py"), "-o", out, "--onnx")
+                self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+                r = run("diff", os.path.join(out, "model.pt"), os.path.join(out, "model.onnx"), "--json", "--threads", "2")
+                self.assertNotEqual(r.returncode, 2, r.stderr[-3000:])
+                diff = json.loads(r.stdout)
+                for tier in ("layer", "fusion"):
+                    counts = diff["counts"][tier]
+                    self.assertGreater(counts["unchanged"] + counts["kernels_differ"], 0, tier)
+                    for kind in ("modified", "moved", "added", "removed"):
+                        self.assertEqual(counts[kind], 0,
+                                         (tier, kind, [c for c in diff["changes"] if c["tier"] == tier][:3]))
 
 
 if __name__ == "__main__":

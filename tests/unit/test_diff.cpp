@@ -39,3 +39,82 @@ TEST_CASE("diff: a changed op in a sequence too long to align shows as - and +, 
   }
   CHECK(changed == std::vector<std::string>{"- aten::relu", "+ aten::gelu"});
 }
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json kernel(const std::string& id, const std::string& op, const std::string& aten_op, std::vector<std::string> ops,
+            const std::string& module = "blk") {
+  Json ops_json = Json::array();
+  for (const auto& o : ops) ops_json.push_back(module + "/" + o);
+  return {{"id", id},         {"name", id},
+          {"level", "kernel"}, {"module_path", module},
+          {"op", op},         {"aten_op", aten_op},
+          {"ops", ops_json},  {"children", Json::array()},
+          {"output_shapes", {{id, {10, 3136, 96}}}}, {"output_dtypes", {{id, "float32"}}}};
+}
+
+Json group(const std::string& id, const std::string& level, std::vector<std::string> children,
+           const std::string& module = "blk") {
+  return {{"id", id},
+          {"name", id},
+          {"level", level},
+          {"module_path", module},
+          {"children", children},
+          {"output_shapes", {{id, {10, 3136, 96}}}},
+          {"output_dtypes", {{id, "float32"}}}};
+}
+
+std::string treeText(const std::string& format, Json nodes, std::vector<std::string> root_children) {
+  nodes["root"] = {{"id", "root"}, {"name", "m"}, {"level", "model"}, {"module_path", ""}, {"children", root_children}};
+  return Json{{"metadata", {{"model_name", "m"}, {"input_format", format}}}, {"nodes", nodes}}.dump();
+}
+
+// TorchScript's block: a conv, then a contiguous copy (permute().contiguous().view()) fused with
+// the residual add.
+std::string torchScriptBlock() {
+  Json nodes;
+  nodes["layer:blk"] = group("layer:blk", "layer", {"blk/conv#0", "fusion:blk/contiguous#0"});
+  nodes["blk/conv#0"] = kernel("blk/conv#0", "aten::_convolution", "aten::_convolution", {"_convolution#0"});
+  nodes["fusion:blk/contiguous#0"] = group("fusion:blk/contiguous#0", "fusion", {"blk/contiguous#0", "blk/add#0"});
+  nodes["blk/contiguous#0"] =
+      kernel("blk/contiguous#0", "aten::contiguous", "aten::contiguous", {"permute#0", "contiguous#0"});
+  nodes["blk/add#0"] = kernel("blk/add#0", "aten::add", "aten::add", {"view#0", "add#0"});
+  return treeText("traced", nodes, {"layer:blk"});
+}
+
+// The same block from ONNX: no memory layout, so the conv and the add form one group, the add
+// reading the conv's output through `second_kernel_glue`.
+std::string onnxBlock(const std::string& second_op, std::vector<std::string> second_kernel_glue) {
+  Json nodes;
+  nodes["layer:blk"] = group("layer:blk", "layer", {"fusion:blk/Conv#0"});
+  nodes["fusion:blk/Conv#0"] = group("fusion:blk/Conv#0", "fusion", {"blk/Conv#0", "blk/Second#0"});
+  nodes["blk/Conv#0"] = kernel("blk/Conv#0", "onnx::Conv", "aten::_convolution", {"Conv#0"});
+  second_kernel_glue.push_back("Second#0");
+  nodes["blk/Second#0"] = kernel("blk/Second#0", "onnx::" + second_op,
+                                 second_op == "Add" ? "aten::add" : "aten::matmul", second_kernel_glue);
+  return treeText("onnx", nodes, {"layer:blk"});
+}
+
+int structuralChanges(const std::string& a, const std::string& b, const std::string& tier) {
+  auto result = kdecomp::diffDecompositions({"a", "", a}, {"b", "", b}, kdecomp::DiffFormat::Json);
+  auto counts = nlohmann::json::parse(result.rendered)["counts"][tier];
+  return counts["modified"].get<int>() + counts["moved"].get<int>() + counts["added"].get<int>() +
+         counts["removed"].get<int>();
+}
+
+}  // namespace
+
+TEST_CASE("diff across formats: a group that TorchScript's contiguous copy splits is compared as its kernels",
+          "[diff]") {
+  std::string ts = torchScriptBlock();
+  // Transpose then Reshape in front of the add: where `.contiguous().view()` was.
+  std::string onnx = onnxBlock("Add", {"Reshape#0", "Transpose#0", "Reshape#1"});
+  CHECK(structuralChanges(ts, onnx, "layer") == 0);
+  CHECK(structuralChanges(ts, onnx, "fusion") == 0);
+  // Without a re-laid-out operand, the ONNX group has no TorchScript counterpart: a change.
+  CHECK(structuralChanges(ts, onnxBlock("Add", {"Reshape#0"}), "fusion") > 0);
+  // A matmul reads a transposed operand as it is (no copy in TorchScript): its group stays one.
+  CHECK(structuralChanges(ts, onnxBlock("MatMul", {"Transpose#0", "Reshape#1"}), "fusion") > 0);
+}

@@ -316,6 +316,28 @@ TEST_CASE("onnx: the operands refine a node's twin where TorchScript tells the o
     concat({piece(true), piece(false)}, {4, 10, 32});
     CHECK(twin() == "cat");
   }
+  SECTION("torch.roll over two axes: the first axis's roll is glue of the second's (one roll kernel)") {
+    int starts = b.param("constant.0", {1}, kdecomp::ParameterKind::Constant);
+    auto rollOf = [&](int source) {
+      int a = b.op("onnx::Slice", {V("data", source), V("starts", starts), V("ends", starts)}, {4, 5, 32});
+      int c = b.op("onnx::Slice", {V("data", source), V("starts", starts), V("ends", starts)}, {4, 5, 32});
+      int list = b.scalar(kdecomp::ValueKind::TensorList);
+      b.node("prim::ListConstruct", {V("arg0", a), V("arg1", c)}, {list});
+      return b.op("onnx::Concat", {V("inputs", list), C("axis", i64(1))}, {4, 10, 32});
+    };
+    int first = rollOf(x);
+    size_t first_node = b.g.nodes.size() - 1;
+    rollOf(first);
+    CHECK(twin() == "roll");
+    CHECK(std::string(kdecomp::atenEquivalent(b.g, b.g.nodes[first_node])) == "alias");
+    CHECK(kdecomp::findOpInfo(b.g, b.g.nodes[first_node])->category == OpCategory::Metadata);
+    // A roll whose result something else reads as well stays a kernel of its own.
+    int other = rollOf(x);
+    size_t other_node = b.g.nodes.size() - 1;
+    rollOf(other);
+    b.op("aten::relu", {V("self", other)}, {4, 10, 32});
+    CHECK(std::string(kdecomp::atenEquivalent(b.g, b.g.nodes[other_node])) == "roll");
+  }
   SECTION("aten nodes have no twin and their kind's row") {
     b.op("aten::relu", {V("self", x)}, {4, 10, 32});
     CHECK(twin() == "(none)");

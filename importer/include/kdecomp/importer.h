@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -68,5 +69,12 @@ std::string resolveModulePath(const std::vector<ModuleInfo>& modules, const std:
 // "/layer2/layer2.0/downsample/downsample.0/Conv" -> "layer2.0.downsample.0"; "" for ops at the
 // top level or names of another form. Exposed for tests.
 std::string onnxNodeModulePath(const std::string& node_name);
+
+// The module of `graph` that an ONNX scope path (from onnxNodeModulePath) stands for: itself when
+// known; "relu" for "relu_1" (a module called twice); a module called from outside its parent's
+// forward, whose scope is relative to the caller ("c_fc" for mlp.c_fc), when exactly one module
+// below the known part ends that way and no node reaches it by its full path (`scoped`); else
+// the deepest known module on the path. Exposed for tests.
+std::string onnxScopeModule(const Graph& graph, const std::string& path, const std::set<std::string>& scoped);
 
 }  // namespace kdecomp
