@@ -128,9 +128,9 @@ std::string onnxScopeModule(const Graph& graph, const std::string& path, const s
     std::string found;
     int candidates = 0;
     for (const ModuleInfo& m : graph.modules) {
+      std::string dotted = "." + m.path;
       bool below = known.empty() || m.path.rfind(known + ".", 0) == 0;
-      bool ends = ("." + m.path).size() >= tail.size() &&
-                  ("." + m.path).compare(m.path.size() + 1 - tail.size(), tail.size(), tail) == 0;
+      bool ends = dotted.size() >= tail.size() && dotted.compare(dotted.size() - tail.size(), tail.size(), tail) == 0;
       if (below && ends && !scoped.count(m.path)) found = m.path, ++candidates;
     }
     if (candidates == 1) return found;

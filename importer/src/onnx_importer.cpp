@@ -487,8 +487,9 @@ class OnnxImporter {
       if (o.isValue()) node.inputs.push_back(o.value);
     }
     node.index = static_cast<int>(graph_.nodes.size());
-    node.module_path = onnxScopeModule(graph_, onnxNodeModulePath(onnx_name), scoped_modules_);
-    has_scope_.push_back(!onnxNodeModulePath(onnx_name).empty());
+    std::string scope = onnxNodeModulePath(onnx_name);
+    node.module_path = onnxScopeModule(graph_, scope, scoped_modules_);
+    has_scope_.push_back(!scope.empty());
     if (const ModuleInfo* m = graph_.findModule(node.module_path)) node.module_class = m->class_name;
     node.source_location = onnx_name;
     const OpInfo* info = findOpInfo(node.kind);

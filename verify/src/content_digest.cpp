@@ -33,8 +33,8 @@ ElementBits bitsOf(at::ScalarType type) {
 TensorDigestStream::TensorDigestStream(const at::Tensor& tensor) : state_(XXH3_createState()) {
   if (!state_) throw std::bad_alloc();
   XXH3_128bits_reset(state_);
-  // The layout is part of the identity: a replay reading a tensor with other
-  // strides may compute other bits (a matmul picks its kernel by them).
+  // The layout is part of the identity: a replay reading a tensor with other strides may
+  // compute other bits (a matmul picks its kernel by them).
   std::vector<int64_t> header{static_cast<int64_t>(tensor.scalar_type()), tensor.dim()};
   header.insert(header.end(), tensor.sizes().begin(), tensor.sizes().end());
   header.insert(header.end(), tensor.strides().begin(), tensor.strides().end());

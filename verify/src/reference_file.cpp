@@ -43,8 +43,7 @@ class ReferenceFileWriter {
   }
   size_t written() const { return written_; }
 
-  // Queues the tail (padded to a whole block for direct I/O; the close cuts the
-  // padding).
+  // Queues the tail (padded to a whole block for direct I/O; the close cuts the padding).
   void finish() {
     if (buffer_) {
       size_t padded = used_;
@@ -64,29 +63,25 @@ class ReferenceFileWriter {
   size_t written_ = 0;  // bytes of the file so far
 };
 
-// CRC-32 (zlib's, Python's zlib.crc32) with ISA-L's carry-less-multiply kernel:
-// 29 GB/s here against zlib's 4.2, which made the checksum the reference
-// writer's largest cost.
+// CRC-32 (zlib's, Python's zlib.crc32) with ISA-L's carry-less-multiply kernel: 29 GB/s here
+// against zlib's 4.2, which made the checksum the reference writer's largest cost.
 uint32_t crc32Update(uint32_t crc, const void* data, size_t size) {
   return crc32_gzip_refl(crc, static_cast<const unsigned char*>(data), size);
 }
 
-// torch.save's zip, laid out as libtorch's PyTorchStreamWriter (miniz, opened
-// for zip64) lays it out while every offset and size fits in 32 bits: stored
-// records with their data aligned to 64 bytes by an "FB" extra field, sizes and
-// CRC in a data descriptor after each record, a central directory, then the
-// zip64 end record, its locator and the classic end record.
+// torch.save's zip, laid out as libtorch's PyTorchStreamWriter (miniz, opened for zip64) lays it
+// out while every offset and size fits in 32 bits: stored records with their data aligned to 64
+// bytes by an "FB" extra field, sizes and CRC in a data descriptor after each record, a central
+// directory, then the zip64 end record, its locator and the classic end record.
 class TorchZipWriter {
  public:
   explicit TorchZipWriter(ReferenceFileWriter& file) : file_(file) {}
 
-  // `visit` sees the record's bytes in order, in pieces small enough to stay in
-  // cache.
+  // `visit` sees the record's bytes in order, in pieces small enough to stay in cache.
   template <typename Visit>
   void addRecord(const std::string& name, const char* data, size_t size, Visit&& visit) {
     std::string full_name = "archive/" + name;
-    // miniz writes an empty record without a data descriptor (its sizes, zero,
-    // are in the header).
+    // miniz writes an empty record without a data descriptor (its sizes, zero, are in the header).
     uint16_t flags = size > 0 ? 0x0808 : 0x0800;  // bit 3: data descriptor; bit 11: UTF-8 names
     Entry entry{full_name, flags, 0, size, file_.written()};
     size_t data_start = entry.offset + kLocalHeaderBytes + full_name.size() + 4;
@@ -201,11 +196,6 @@ class TorchZipWriter {
   uint32_t file_crc_ = 0;
 };
 
-// Where every offset and size of the archive stays below 2^31 (well inside
-// miniz's zip64 thresholds at 2^32 - 1), both writers lay out the same bytes.
-struct PickledValue;
-bool fitsWithoutZip64(const PickledValue& pickled);
-
 struct PickledValue {
   std::vector<char> bytes;
   std::vector<at::Tensor> tensors;  // one per storage, in the order of their records
@@ -222,6 +212,8 @@ PickledValue pickle(const c10::IValue& value) {
   return pickled;
 }
 
+// Where every offset and size of the archive stays below 2^31 (well inside miniz's zip64
+// thresholds at 2^32 - 1), both writers lay out the same bytes.
 bool fitsWithoutZip64(const PickledValue& pickled) {
   size_t bytes = pickled.bytes.size();
   for (const at::Tensor& t : pickled.tensors) bytes += t.storage().nbytes();
