@@ -17,6 +17,7 @@ Output files:
 """
 
 import argparse
+import errno
 import hashlib
 import importlib.util
 import inspect
@@ -73,6 +74,8 @@ def load_model_module(path):
     sys.path.insert(0, os.path.dirname(path))
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:  # sys.exit() at import would end the export with its status
+        raise ExportError(f"import failed: the model file called sys.exit({exc.code!r}) when imported") from exc
     except Exception as exc:  # the user's file: any exception is bad input
         raise ExportError(f"import failed: {first_line(exc)}") from exc
     for attr in ("Model", "get_inputs", "get_init_inputs"):
@@ -203,6 +206,8 @@ def run_export(args):
         model = module.Model(*init_inputs).eval()
         torch.manual_seed(SEED)
         inputs = list(module.get_inputs())
+    except SystemExit as exc:
+        raise ExportError(f"building Model(*get_init_inputs()) or get_inputs() called sys.exit({exc.code!r})") from exc
     except Exception as exc:
         raise ExportError(f"building Model(*get_init_inputs()) or get_inputs() failed: {first_line(exc)}") from exc
     if not all(isinstance(t, torch.Tensor) for t in inputs):
@@ -219,6 +224,8 @@ def run_export(args):
     try:
         with torch.no_grad():
             outputs = flatten_tensors(model(*inputs))
+    except SystemExit as exc:
+        raise ExportError(f"forward called sys.exit({exc.code!r})") from exc
     except Exception as exc:
         raise ExportError(f"forward raised: {first_line(exc)}") from exc
     timings["forward_s"] = time.perf_counter() - t0
@@ -243,7 +250,9 @@ def run_export(args):
     out_dir = os.path.abspath(args.output)
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".kdecomp-export-", dir=parent)
+    # kdecomp passes a staging directory it created and removes whatever happens to us.
+    staging = args.staging or tempfile.mkdtemp(prefix=".kdecomp-export-", dir=parent)
+    check_free_space(staging, estimated_export_bytes(model, inputs, outputs, args.onnx))
     try:
         t0 = time.perf_counter()
         method, reason = export_torchscript(
@@ -268,10 +277,48 @@ def run_export(args):
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)
         os.rename(staging, out_dir)
-    except BaseException:
+    except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if exc.errno == errno.ENOSPC:
+            raise ExportError(f"no space left on device in {parent}") from exc
+        raise
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        # LibTorch's writer reports a full disk as a failed write, without the cause.
+        if "write" in str(exc) and free_bytes(parent) < (1 << 20):
+            raise ExportError(f"no space left on device in {parent}") from exc
         raise
     return meta
+
+
+def free_bytes(path):
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return -1
+    return st.f_bavail * st.f_frsize
+
+
+def estimated_export_bytes(model, inputs, outputs, onnx):
+    """What the export writes, near enough: the parameters and buffers in model.pt (and again
+    in model.onnx), the inputs, and with ONNX the outputs."""
+    state = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+    data = sum(t.numel() * t.element_size() for t in inputs)
+    if onnx:
+        state *= 2
+        data += sum(t.numel() * t.element_size() for t in outputs)
+    return state + data
+
+
+def check_free_space(directory, needed):
+    """Stops before writing when the file system cannot hold the export (with a margin for the
+    archives' own records), instead of failing part-way through a GB-sized write."""
+    free = free_bytes(directory)
+    margin = (1 << 20) + needed // 64
+    if 0 <= free < needed + margin:
+        raise ExportError(
+            f"no space left on device in {os.path.dirname(directory)}: the export needs about "
+            f"{(needed + margin) / 1e6:.1f} MB, {free / 1e6:.1f} MB are free")
 
 
 def die_with_parent():
@@ -298,6 +345,7 @@ def main(argv=None):
     parser.add_argument("--method", choices=["auto", "script", "trace"], default="auto")
     parser.add_argument("--onnx", action="store_true", help="also write model.onnx (opset 17)")
     parser.add_argument("--debug", action="store_true", help="print the full traceback on failure")
+    parser.add_argument("--staging", help="an empty directory to write into before the rename (kdecomp makes it)")
     args = parser.parse_args(argv)
     try:
         meta = run_export(args)
@@ -305,6 +353,9 @@ def main(argv=None):
         if args.debug:
             traceback.print_exc()
         print(f"kdecomp export: error: {args.model}: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # the model's code, while being scripted, traced or saved
+        print(f"kdecomp export: error: {args.model}: the model called sys.exit({exc.code!r})", file=sys.stderr)
         return 2
     except Exception as exc:
         if args.debug:

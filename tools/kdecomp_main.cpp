@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <chrono>
 #include <ctime>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <spawn.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,7 +23,10 @@
 #include "kdecomp/emit.h"
 #include "kdecomp/graph.h"
 #include "kdecomp/importer.h"
+#include "kdecomp/op_table.h"
+#include "kdecomp/output_layout.h"
 #include "kdecomp/partition.h"
+#include "kdecomp/text_escape.h"
 #include "kdecomp/verify.h"
 #include <malloc.h>
 #include <sys/resource.h>
@@ -42,6 +47,19 @@ std::string envOr(const char* name, const std::string& fallback) {
   return v && *v ? v : fallback;
 }
 
+// An error's text as a user should read it: one line, without the library's decorations (a
+// json.exception tag, a LibTorch backtrace after the first line). Every reader names its file
+// and cause itself; this only keeps library wording from reaching the terminal.
+std::string plainError(const std::exception& e) {
+  std::string text = e.what();
+  text = text.substr(0, text.find('\n'));
+  if (text.rfind("[json.exception.", 0) == 0) {
+    size_t close = text.find("] ");
+    text = "malformed JSON: " + (close == std::string::npos ? text : text.substr(close + 2));
+  }
+  return kdecomp::oneLineText(text);
+}
+
 // The running binary: batch workers are this same kdecomp.
 std::string selfExecutable() {
   std::error_code ec;
@@ -49,29 +67,7 @@ std::string selfExecutable() {
   return ec ? std::string("kdecomp") : self.string();
 }
 
-// Runs the Python exporter (Debian's interpreter by default: that is where torch lives).
-int runExporter(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx) {
-  std::string python = envOr("KDECOMP_PYTHON", "/usr/bin/python3");
-  std::string script = envOr("KDECOMP_PYTHON_DIR", KDECOMP_PYTHON_DIR) + "/kdecomp_export.py";
-  std::vector<std::string> args = {python, script, model, "-o", out_dir, "--method", method};
-  if (onnx) args.push_back("--onnx");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid;
-  if (posix_spawn(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
-    std::cerr << "kdecomp export: error: cannot run " << python << " (set KDECOMP_PYTHON)\n";
-    return kExitBadInput;
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) return WEXITSTATUS(status) == 0 ? kExitOk : kExitBadInput;
-  std::cerr << "kdecomp export: error: " << model << ": exporter killed by signal " << WTERMSIG(status) << "\n";
-  return kExitBadInput;
-}
-
-// A model argument may be a .pt, an export directory, or a .py (exported to `work_dir` first).
-// A temporary export directory, removed when the command ends (it can hold gigabytes).
+// A temporary directory, removed when the command ends (an export can hold gigabytes).
 struct ScratchDirectory {
   std::string path;
   ScratchDirectory& operator=(const std::string& p) {
@@ -84,6 +80,82 @@ struct ScratchDirectory {
   }
 };
 
+// Bytes free to an unprivileged writer on the file system holding `dir` (or its nearest
+// existing parent); -1 when unknown.
+int64_t freeBytesAt(fs::path dir) {
+  std::error_code ec;
+  while (!dir.empty() && !fs::exists(dir, ec)) dir = dir.parent_path();
+  struct statvfs st {};
+  if (dir.empty() || ::statvfs(dir.c_str(), &st) != 0) return -1;
+  return static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
+}
+
+// Runs the Python exporter (Debian's interpreter by default: that is where torch lives). The
+// exporter writes into a staging directory that this process creates and removes, so nothing
+// is left behind however the exporter ends (a crash or a full disk included); its standard
+// output goes to our standard error, so a model that prints cannot corrupt `--json` output.
+int runExporter(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx) {
+  std::string python = envOr("KDECOMP_PYTHON", "/usr/bin/python3");
+  std::string script = envOr("KDECOMP_PYTHON_DIR", KDECOMP_PYTHON_DIR) + "/kdecomp_export.py";
+  fs::path out = fs::absolute(out_dir).lexically_normal();
+  if (out.filename().empty()) out = out.parent_path();
+  std::error_code ec;
+  fs::create_directories(out.parent_path(), ec);
+  std::string staging = (out.parent_path() / ".kdecomp-export-XXXXXX").string();
+  if (ec || !mkdtemp(staging.data())) {
+    std::cerr << "kdecomp export: error: " << kdecomp::oneLineText(out.parent_path().string())
+              << ": cannot create the export directory: " << (ec ? ec.message() : std::strerror(errno)) << "\n";
+    return kExitBadInput;
+  }
+  ScratchDirectory staging_guard;
+  staging_guard = staging;
+  std::vector<std::string> args = {python, script, model, "-o", out.string(), "--method", method, "--staging", staging};
+  if (onnx) args.push_back("--onnx");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+  pid_t pid;
+  int spawn_error = posix_spawn(&pid, python.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawn_error != 0) {
+    std::cerr << "kdecomp export: error: cannot run " << python << " (set KDECOMP_PYTHON)\n";
+    return kExitBadInput;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::string shown = kdecomp::oneLineText(model);
+  // A disk that filled up shows as whatever the write that hit it raised (or an abort inside
+  // LibTorch's zip writer): say what happened in the user's words.
+  auto diskFull = [&] {
+    int64_t free_bytes = freeBytesAt(out.parent_path());
+    return free_bytes >= 0 && free_bytes < (int64_t{1} << 20);
+  };
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    if (!fs::exists(out / "model.pt", ec)) {
+      std::cerr << "kdecomp export: error: " << shown << ": the exporter ended without writing "
+                << kdecomp::oneLineText((out / "model.pt").string())
+                << " (does the model file exit the interpreter, e.g. sys.exit() or os._exit(), when imported?)\n";
+      return kExitBadInput;
+    }
+    return kExitOk;
+  }
+  if (diskFull()) {
+    std::cerr << "kdecomp export: error: " << shown << ": no space left on device in "
+              << kdecomp::oneLineText(out.parent_path().string()) << " (the partial export was removed)\n";
+    return kExitBadInput;
+  }
+  if (WIFSIGNALED(status)) {
+    std::cerr << "kdecomp export: error: " << shown << ": the exporter was killed by signal " << WTERMSIG(status)
+              << " (" << strsignal(WTERMSIG(status)) << ")\n";
+  }
+  return kExitBadInput;
+}
+
+// A model argument may be a .pt, an export directory, or a .py (exported to `work_dir` first).
 std::string resolveTorchScript(const std::string& model, const std::string& work_dir, int& exit_code,
                                ScratchDirectory& scratch) {
   exit_code = kExitOk;
@@ -123,46 +195,40 @@ std::optional<kdecomp::ImportedModel> importModelArgument(const std::string& mod
   return kdecomp::importModel(pt, options);
 }
 
-// Provenance of a model: meta.json written by the exporter beside model.pt, when present.
+std::string utcTimestamp() {
+  std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buf;
+}
+
+// Provenance of a model: meta.json written by the exporter beside model.pt, when present. Names
+// become path components of the output: they are made safe whatever meta.json says.
 kdecomp::TreeMetadata treeMetadata(const std::string& pt, const kdecomp::ImportedModel& model) {
   kdecomp::TreeMetadata meta;
   fs::path dir = fs::path(pt).parent_path();
-  meta.source_file = pt;
-  meta.model_name = fs::path(pt).stem().string() == "model" ? dir.filename().string() : fs::path(pt).stem().string();
-  meta.source_level = dir.parent_path().filename().string();
-  std::ifstream in(dir / "meta.json");
-  if (in) {
+  kdecomp::ModelNaming naming = kdecomp::namingFromModelPath(pt);
+  meta.source_file = kdecomp::oneLineText(pt);
+  meta.model_name = naming.model_name;
+  meta.source_level = naming.source_level;
+  if (fs::exists(dir / "meta.json")) {
     try {
-      auto j = nlohmann::json::parse(in);
-      meta.source_file = j.value("source_file", meta.source_file);
-      meta.model_name = j.value("model_name", meta.model_name);
-      meta.source_level = j.value("source_level", meta.source_level);
-    } catch (const std::exception&) {
+      kdecomp::ExportMeta exported = kdecomp::readExportMeta(dir / "meta.json");
+      if (!exported.source_file.empty()) meta.source_file = kdecomp::oneLineText(exported.source_file);
+      if (!exported.model_name.empty()) meta.model_name = kdecomp::safePathComponent(exported.model_name);
+      if (!exported.source_level.empty()) meta.source_level = kdecomp::safePathComponent(exported.source_level, "models");
+    } catch (const kdecomp::LayoutError&) {
       // A damaged meta.json only loses provenance: names fall back to the paths.
     }
   }
   meta.input_format = model.format;
   meta.tool_version = KDECOMP_VERSION;
-  std::time_t now = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  meta.timestamp = buf;
+  meta.timestamp = utcTimestamp();
   return meta;
 }
 
-// Writes `text` to `path` through a temporary file and a rename: readers never see half a file.
-void writeAtomically(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  fs::path tmp = path;
-  tmp += ".tmp-" + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
-}
-
+// Every output file is written whole or not at all.
+void writeAtomically(const fs::path& path, const std::string& text) { kdecomp::writeFileAtomically(path, text); }
 
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -199,47 +265,35 @@ class Progress {
   std::chrono::steady_clock::time_point start_;
 };
 
-// A decomposition's output directory remembers the model it came from (source.json), so that
-// `kdecomp record` and `kdecomp verify` can rebuild everything from it.
-struct ModelSource {
-  std::string model;   // model.pt
-  std::string inputs;  // exact inputs ("" = inputs.pt beside the model)
-};
+// A decomposition's output directory remembers the model it came from (source.json, relative to
+// the directory where the model lies inside it), so that `kdecomp record` and `kdecomp verify`
+// can rebuild everything from it, also after the directory was moved.
+using kdecomp::ModelSource;
+using kdecomp::readModelSource;
+using kdecomp::writeModelSource;
 
-void writeModelSource(const fs::path& dir, const ModelSource& source) {
-  nlohmann::json j = {{"model", fs::absolute(source.model).string()},
-                      {"inputs", source.inputs.empty() ? "" : fs::absolute(source.inputs).string()}};
-  writeAtomically(dir / "source.json", j.dump(2) + "\n");
-}
-
-ModelSource readModelSource(const fs::path& dir) {
-  std::ifstream in(dir / "source.json");
-  if (!in) {
-    throw kdecomp::ImportError(dir.string() + ": not a kdecomp output directory (no source.json; run kdecomp decompose)");
-  }
-  try {
-    auto j = nlohmann::json::parse(in);
-    return {j.at("model").get<std::string>(), j.value("inputs", "")};
-  } catch (const std::exception& e) {
-    throw kdecomp::ImportError((dir / "source.json").string() + ": unreadable: " + e.what());
-  }
-}
-
-// Rewrites verification_status in an existing decomposition_tree.json.
+// Rewrites verification_status in an existing decomposition_tree.json (checked beforehand).
 void setVerificationStatus(const fs::path& dir, const std::string& status) {
   fs::path path = dir / "decomposition_tree.json";
   std::ifstream in(path);
   if (!in) return;
-  nlohmann::ordered_json j = nlohmann::ordered_json::parse(in);
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("metadata") || !j["metadata"].is_object()) {
+    throw kdecomp::LayoutError(kdecomp::oneLineText(path.string()) + ": not a decomposition tree");
+  }
   j["metadata"]["verification_status"] = status;
-  writeAtomically(path, j.dump(2) + "\n");
+  writeAtomically(path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
-std::string utcTimestamp() {
-  std::time_t now = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return buf;
+// Commands on an existing decomposition work from its tree: one that does not parse or does not
+// belong to this model is an error naming the file, never rewritten.
+void checkExistingTree(const fs::path& dir, const kdecomp::PartitionTree& tree) {
+  fs::path path = dir / "decomposition_tree.json";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw kdecomp::LayoutError(kdecomp::oneLineText(path.string()) + ": missing (run kdecomp decompose)");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string problem = kdecomp::checkDecompositionTreeJson(text, tree, path.string());
+  if (!problem.empty()) throw kdecomp::LayoutError(problem);
 }
 
 // The stages after import that a command runs.
@@ -298,8 +352,12 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     progress.stage("partition", "partition");
     kdecomp::PartitionTree tree = kdecomp::partitionGraph(model.graph);
     double partition_s = secondsSince(t0);
+    // An op in no op table runs as one opaque compute kernel: said once, naming the ops.
+    if (std::string unplaced = kdecomp::unplacedOpsWarning(model.graph); !unplaced.empty()) {
+      std::cerr << "kdecomp " << command << ": warning: " << source.model << ": " << unplaced << "\n";
+    }
     kdecomp::TreeMetadata meta = treeMetadata(source.model, model);
-    if (dir.empty()) dir = out_root / meta.source_level / meta.model_name;
+    if (dir.empty()) dir = kdecomp::decompositionDirectory(out_root, meta.source_level, meta.model_name);
     progress.say("partitioned: " + std::to_string(tree.count(kdecomp::Tier::Layer)) + " layers, " +
                  std::to_string(tree.count(kdecomp::Tier::Fusion)) + " fusions, " +
                  std::to_string(tree.count(kdecomp::Tier::Kernel)) + " kernels (" + std::to_string(model.graph.nodes.size()) +
@@ -323,6 +381,7 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       summary["params"] = analysis.param_count;
       summary["op_kinds"] = analysis.op_histogram;
     }
+    if (!stages.write_tree) checkExistingTree(dir, tree);
     if (stages.write_tree) {
       writeModelSource(dir, source);
       writeAtomically(dir / "decomposition_tree.json", kdecomp::decompositionTreeJson(model.graph, tree, meta));
@@ -400,10 +459,12 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
                      " failed, " + std::to_string(totals["skipped"].get<int>()) + " skipped (log: " + suite.log + ")");
         if (!suite.built) std::cerr << suite.log_tail << "\n";
       }
-      writeAtomically(dir / "verification" / "test_results.json", results.dump(2) + "\n");
+      writeAtomically(dir / "verification" / "test_results.json", results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
       setVerificationStatus(dir, report.allPassed() && emitted_ok ? "passed" : "failed");
       std::cerr << kdecomp::formatVerificationSummary(model.graph, tree, report);
       summary["timings"]["verify_s"] = report.seconds;
+      summary["timings"]["store_check_s"] = report.store.seconds;
+      summary["reference_checked"] = {{"files", report.store.files}, {"bytes_read", report.store.bytes_read}};
       summary["peak_rss_bytes"]["after_verify"] = peakRssBytes();
       summary["verification"] = {{"status", results["status"]}, {"device", report.device}, {"totals", results["totals"]},
                                  {"composition", results["composition"]}};
@@ -416,19 +477,21 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       rc = report.allPassed() && emitted_ok ? kExitOk : 1;
     }
     summary["peak_rss_bytes"]["final"] = peakRssBytes();
-    if (!summary_path.empty()) writeAtomically(summary_path, summary.dump(2) + "\n");
+    if (!summary_path.empty()) writeAtomically(summary_path, summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     progress.say(std::string(rc == kExitOk ? "done" : "done, with failures") + " -> " + dir.string());
     return rc;
   } catch (const kdecomp::ImportError& e) {
-    std::cerr << "kdecomp " << command << ": error: " << e.what() << "\n";
+    std::cerr << "kdecomp " << command << ": error: " << plainError(e) << "\n";
+  } catch (const kdecomp::LayoutError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << plainError(e) << "\n";
   } catch (const kdecomp::ReferenceError& e) {
-    std::cerr << "kdecomp " << command << ": error: " << e.what() << "\n";
+    std::cerr << "kdecomp " << command << ": error: " << plainError(e) << "\n";
   } catch (const kdecomp::EmitError& e) {
-    std::cerr << "kdecomp " << command << ": error: " << dir.string() << ": " << e.what() << "\n";
+    std::cerr << "kdecomp " << command << ": error: " << dir.string() << ": " << plainError(e) << "\n";
   } catch (const kdecomp::PartitionError& e) {
-    std::cerr << "kdecomp " << command << ": error: " << source.model << ": " << e.what() << "\n";
+    std::cerr << "kdecomp " << command << ": error: " << source.model << ": " << plainError(e) << "\n";
   } catch (const std::exception& e) {
-    std::cerr << "kdecomp " << command << ": error: " << source.model << ": " << e.what() << "\n";
+    std::cerr << "kdecomp " << command << ": error: " << source.model << ": " << plainError(e) << "\n";
   }
   return kExitBadInput;
 }
@@ -439,8 +502,8 @@ int runOnDecomposition(const char* command, const fs::path& dir, Stages stages,
   ModelSource source;
   try {
     source = readModelSource(dir);
-  } catch (const kdecomp::ImportError& e) {
-    std::cerr << "kdecomp " << command << ": error: " << e.what() << "\n";
+  } catch (const kdecomp::LayoutError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << plainError(e) << "\n";
     return kExitBadInput;
   }
   return runStages(command, Progress(command), source, dir, "", stages, verify_options, threads, summary_path);
@@ -478,10 +541,10 @@ std::optional<kdecomp::DiffSide> loadDiffSide(const std::string& input, int thre
     side.tree_json = kdecomp::decompositionTreeJson(imported->graph, tree, treeMetadata(pt, *imported));
     side.sha256 = kdecomp::sha256OfFile(fs::is_directory(p) ? p / "model.pt" : p);
   } catch (const kdecomp::ImportError& e) {
-    std::cerr << "kdecomp diff: error: " << e.what() << "\n";  // it names the file already
+    std::cerr << "kdecomp diff: error: " << plainError(e) << "\n";  // it names the file already
     return std::nullopt;
   } catch (const std::exception& e) {
-    std::cerr << "kdecomp diff: error: " << input << ": " << e.what() << "\n";
+    std::cerr << "kdecomp diff: error: " << input << ": " << plainError(e) << "\n";
     return std::nullopt;
   }
   return side;
@@ -489,7 +552,7 @@ std::optional<kdecomp::DiffSide> loadDiffSide(const std::string& input, int thre
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int runCommand(int argc, char** argv) {
   // Activations are freed in a different order than they were allocated (and the reference
   // writer holds and frees values on its own thread): with glibc's adaptive threshold, buffers
   // up to 32 MB come from the heap and fragment it, and peak RSS grew to 2x a plain forward
@@ -511,13 +574,16 @@ int main(int argc, char** argv) {
   std::string inspect_model, inspect_inputs, inspect_work;
   bool inspect_json = false, inspect_ir = false, inspect_partitions = false;
   int threads = 0;
+  // Every count and duration must be given as a positive number: 0 or a negative value is a
+  // usage error, never silently replaced by a default.
+  const CLI::Range kPositiveCount(1, 1 << 16, "POSITIVE");
   inspect_cmd->add_option("model", inspect_model, "model.pt, an export directory, or a .py")->required();
   inspect_cmd->add_option("--inputs", inspect_inputs, "exact inputs (default: inputs.pt beside the model)");
   inspect_cmd->add_option("--work-dir", inspect_work, "where a .py is exported (default: a temporary directory)");
   inspect_cmd->add_flag("--json", inspect_json, "machine-readable analysis");
   inspect_cmd->add_flag("--ir", inspect_ir, "print the IR dump (the golden-test format)");
   inspect_cmd->add_flag("--partitions", inspect_partitions, "print the tier tree (model / layer / fusion / kernel)");
-  inspect_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+  inspect_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
 
   auto* partition_cmd = app.add_subcommand("partition", "Import and partition a model; write decomposition_tree.json and the analysis");
   std::string partition_model, partition_out, partition_inputs, partition_work;
@@ -529,7 +595,7 @@ int main(int argc, char** argv) {
   partition_cmd->add_flag("--dot", partition_dot, "also write decomposition_tree.dot (Graphviz)");
   std::string partition_summary;
   partition_cmd->add_option("--summary-json", partition_summary, "write import timings, analysis totals and tier counts here");
-  partition_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+  partition_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
 
   auto* decompose_cmd = app.add_subcommand(
       "decompose", "The main job: export (.py), import, partition, record references and verify every partition");
@@ -546,7 +612,7 @@ int main(int argc, char** argv) {
   decompose_cmd->add_flag("--independent-replay", verify_options.independent_replay,
                           "replay every partition from its own recorded inputs, even where the composition's run "
                           "already computed it from the same bits");
-  decompose_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+  decompose_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
   std::string decompose_stage_file;
   decompose_cmd->add_option("--stage-file", decompose_stage_file, "write the current stage's name here (for kdecomp batch)");
 
@@ -558,8 +624,8 @@ int main(int argc, char** argv) {
   batch_cmd->add_option("dir", batch_options.input_dir, "directory of models (e.g. KernelBench level3)")->required();
   batch_cmd->add_option("-o,--output", batch_options.output_dir, "output root (OUT/<level>/<model>, reports in OUT)")->required();
   batch_cmd->add_option("-j,--jobs", batch_options.jobs, "models at once (never more than memory allows)")->check(CLI::Range(1, 64));
-  batch_cmd->add_option("--threads", batch_options.threads_per_job, "intra-op threads per model (default: cores / jobs)");
-  batch_cmd->add_option("--timeout", batch_options.timeout_s, "seconds per model before it is killed (default 3600)");
+  batch_cmd->add_option("--threads", batch_options.threads_per_job, "intra-op threads per model (default: cores / jobs)")->check(kPositiveCount);
+  batch_cmd->add_option("--timeout", batch_options.timeout_s, "seconds per model before it is killed (default 3600)")->check(CLI::PositiveNumber);
   batch_cmd->add_option("--keep-references", batch_options.keep_references,
                         "which models keep their reference store: all | failed | none (default failed; "
                         "`kdecomp record` rebuilds one)")
@@ -567,7 +633,7 @@ int main(int argc, char** argv) {
   batch_cmd->add_option("--device", batch_options.device, "replay device: auto | cpu | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   batch_cmd->add_option("--shard", batch_shard, "K/N: run the K-th of N deterministic subsets (for job arrays)");
-  batch_cmd->add_option("--memory-budget-gb", batch_memory_gb, "memory the models may use together (default: RAM less 2 GiB)");
+  batch_cmd->add_option("--memory-budget-gb", batch_memory_gb, "memory the models may use together (default: RAM less 2 GiB)")->check(CLI::PositiveNumber);
   batch_cmd->add_flag("--force", batch_options.force, "rerun models whose results are complete and unchanged");
   batch_cmd->add_option("--progress", batch_display, "auto | bar | lines")->check(CLI::IsMember({"auto", "bar", "lines"}));
 
@@ -578,7 +644,7 @@ int main(int argc, char** argv) {
   diff_cmd->add_option("b", diff_b, "the other version, in any of the same forms")->required();
   diff_cmd->add_flag("--json", diff_json, "machine-readable output");
   diff_cmd->add_flag("--md", diff_md, "Markdown output");
-  diff_cmd->add_option("--threads", threads, "intra-op threads for importing models (default: LibTorch's)");
+  diff_cmd->add_option("--threads", threads, "intra-op threads for importing models (default: LibTorch's)")->check(kPositiveCount);
 
   auto* merge_cmd = app.add_subcommand("batch-merge", "Merge the outputs of `kdecomp batch --shard` runs into one report");
   std::vector<std::string> merge_inputs;
@@ -590,12 +656,12 @@ int main(int argc, char** argv) {
   std::string record_dir, record_summary;
   record_cmd->add_option("outdir", record_dir, "a decomposition's output directory (OUT/{source_level}/{model_name})")->required();
   record_cmd->add_option("--summary-json", record_summary, "write timings and reference bytes here");
-  record_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+  record_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
 
   auto* emit_cmd = app.add_subcommand("emit", "Write the C++ tests of a decomposition (one per unique workload per tier)");
   std::string emit_dir;
   emit_cmd->add_option("outdir", emit_dir, "a decomposition's output directory (OUT/{source_level}/{model_name})")->required();
-  emit_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+  emit_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
 
   auto* verify_cmd = app.add_subcommand("verify", "Replay every partition of a decomposition against its references");
   std::string verify_dir, verify_summary;
@@ -611,8 +677,9 @@ int main(int argc, char** argv) {
   bool verify_build = false;
   verify_cmd->add_flag("--build", verify_build,
                        "also configure, build and ctest the emitted suite (OUTDIR/build) and merge its results");
-  verify_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)");
+  verify_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
 
+  kdecomp::sendModelPrintsToStderr();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -647,15 +714,15 @@ int main(int argc, char** argv) {
                        {"transform_s", model.timings.transform_s},
                        {"forward_s", model.timings.forward_s},
                        {"forward_runs", model.timings.forward_runs}};
-        std::cout << j.dump(2) << "\n";
+        std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       } else {
         std::cout << kdecomp::formatAnalysisText(model.graph, analysis);
       }
     } catch (const kdecomp::ImportError& e) {
-      std::cerr << "kdecomp inspect: error: " << e.what() << "\n";
+      std::cerr << "kdecomp inspect: error: " << plainError(e) << "\n";
       return kExitBadInput;
     } catch (const kdecomp::PartitionError& e) {
-      std::cerr << "kdecomp inspect: error: " << inspect_model << ": " << e.what() << "\n";
+      std::cerr << "kdecomp inspect: error: " << inspect_model << ": " << plainError(e) << "\n";
       return kExitBadInput;
     }
     return kExitOk;
@@ -671,8 +738,11 @@ int main(int argc, char** argv) {
       auto partition_start = std::chrono::steady_clock::now();
       kdecomp::PartitionTree tree = kdecomp::partitionGraph(model.graph);
       double partition_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - partition_start).count();
+      if (std::string unplaced = kdecomp::unplacedOpsWarning(model.graph); !unplaced.empty()) {
+        std::cerr << "kdecomp partition: warning: " << partition_model << ": " << unplaced << "\n";
+      }
       kdecomp::TreeMetadata meta = treeMetadata(pt, model);
-      fs::path dir = fs::path(partition_out) / meta.source_level / meta.model_name;
+      fs::path dir = kdecomp::decompositionDirectory(partition_out, meta.source_level, meta.model_name);
       writeAtomically(dir / "decomposition_tree.json", kdecomp::decompositionTreeJson(model.graph, tree, meta));
       writeAtomically(dir / "decomposition_analysis.md", kdecomp::decompositionAnalysisMarkdown(model.graph, tree, meta));
       if (partition_dot) writeAtomically(dir / "decomposition_tree.dot", kdecomp::partitionTreeDot(model.graph, tree));
@@ -697,19 +767,19 @@ int main(int argc, char** argv) {
         j["source_ops"] = tree.source_ops;
         j["covered_ops"] = tree.covered_ops;
         j["warnings"] = model.graph.warnings;
-        writeAtomically(partition_summary, j.dump(2) + "\n");
+        writeAtomically(partition_summary, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
       }
       std::cerr << "partitioned " << meta.model_name << ": " << tree.count(kdecomp::Tier::Layer) << " layers, "
                 << tree.count(kdecomp::Tier::Fusion) << " fusions, " << tree.count(kdecomp::Tier::Kernel) << " kernels -> "
                 << dir.string() << "\n";
     } catch (const kdecomp::ImportError& e) {
-      std::cerr << "kdecomp partition: error: " << e.what() << "\n";
+      std::cerr << "kdecomp partition: error: " << plainError(e) << "\n";
       return kExitBadInput;
     } catch (const kdecomp::PartitionError& e) {
-      std::cerr << "kdecomp partition: error: " << partition_model << ": " << e.what() << "\n";
+      std::cerr << "kdecomp partition: error: " << partition_model << ": " << plainError(e) << "\n";
       return kExitBadInput;
     } catch (const std::exception& e) {
-      std::cerr << "kdecomp partition: error: " << partition_model << ": " << e.what() << "\n";
+      std::cerr << "kdecomp partition: error: " << partition_model << ": " << plainError(e) << "\n";
       return kExitBadInput;
     }
     return kExitOk;
@@ -723,8 +793,13 @@ int main(int argc, char** argv) {
     if (fs::is_directory(p)) source.model = (p / model_file).string();
     if (p.extension() == ".py") {
       // Exported into the output directory: record and verify can rebuild from it later.
-      fs::path abs = fs::absolute(p);
-      dir = fs::path(decompose_out) / abs.parent_path().filename() / abs.stem();
+      kdecomp::ModelNaming naming = kdecomp::namingFromModelPath(p);
+      try {
+        dir = kdecomp::decompositionDirectory(decompose_out, naming.source_level, naming.model_name);
+      } catch (const kdecomp::LayoutError& e) {
+        std::cerr << "kdecomp decompose: error: " << plainError(e) << "\n";
+        return kExitBadInput;
+      }
       progress.stage("export", "export " + decompose_model);
       if (runExporter(decompose_model, (dir / "export").string(), "auto", decompose_onnx) != kExitOk) return kExitBadInput;
       source.model = (dir / "export" / model_file).string();
@@ -739,6 +814,8 @@ int main(int argc, char** argv) {
         return kExitBadInput;
       }
     }
+    // The store was just written, each CRC computed from the bytes written: sizes suffice.
+    verify_options.store_check = kdecomp::StoreCheck::Sizes;
     return runStages("decompose", progress, source, dir, decompose_out, Stages{}, verify_options, threads,
                      decompose_summary);
   }
@@ -758,7 +835,7 @@ int main(int argc, char** argv) {
       kdecomp::BatchOutcome outcome = kdecomp::runBatch(batch_options);
       return outcome.failed + outcome.other == 0 ? kExitOk : 1;
     } catch (const std::exception& e) {
-      std::cerr << "kdecomp batch: error: " << e.what() << "\n";
+      std::cerr << "kdecomp batch: error: " << plainError(e) << "\n";
       return kExitBadInput;
     }
   }
@@ -773,7 +850,7 @@ int main(int argc, char** argv) {
       std::cout << result.rendered;
       return result.identical ? kExitOk : 1;
     } catch (const kdecomp::DiffError& e) {
-      std::cerr << "kdecomp diff: error: " << e.what() << "\n";
+      std::cerr << "kdecomp diff: error: " << plainError(e) << "\n";
       return kExitBadInput;
     }
   }
@@ -781,7 +858,7 @@ int main(int argc, char** argv) {
     try {
       return kdecomp::mergeBatchShards(merge_inputs, merge_out);
     } catch (const kdecomp::BatchError& e) {
-      std::cerr << "kdecomp batch-merge: error: " << e.what() << "\n";
+      std::cerr << "kdecomp batch-merge: error: " << plainError(e) << "\n";
       return kExitBadInput;
     }
   }
@@ -796,6 +873,16 @@ int main(int argc, char** argv) {
   if (*verify_cmd) {
     Stages stages{/*write_tree=*/false, /*record=*/false, /*verify=*/true, /*emit=*/false, /*build_emitted=*/verify_build};
     return runOnDecomposition("verify", verify_dir, stages, verify_options, threads, verify_summary);
+  }
+  return kExitBadInput;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return runCommand(argc, argv);
+  } catch (const std::exception& e) {
+    // A last line of defence: each command catches what it expects and names the file at fault.
+    std::cerr << "kdecomp: error: " << plainError(e) << "\n";
   }
   return kExitBadInput;
 }

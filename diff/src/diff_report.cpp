@@ -1,8 +1,10 @@
 // Renderings of a tree diff (text for terminals, Markdown for reviews, JSON for tools) and the
 // library's entry point.
+#include <algorithm>
 #include <sstream>
 
 #include "kdecomp/diff.h"
+#include "kdecomp/text_escape.h"
 #include "tree_diff.h"
 
 namespace kdecomp {
@@ -114,8 +116,10 @@ std::string renderDiffMarkdown(const Json& diff) {
   std::ostringstream out;
   out << "# kdecomp diff\n\n";
   for (const char* side : {"a", "b"}) {
-    out << "- " << (side[0] == 'a' ? "A" : "B") << ": `" << diff[side]["input"].get<std::string>() << "` ("
-        << diff[side]["model"].get<std::string>() << ", sha256 `" << diff[side]["sha256"].get<std::string>() << "`)\n";
+    std::string input = oneLineText(diff[side]["input"].get<std::string>());
+    std::replace(input.begin(), input.end(), '`', '\'');  // a backtick would end the code span
+    out << "- " << (side[0] == 'a' ? "A" : "B") << ": `" << input << "` (" << markdownText(diff[side]["model"].get<std::string>())
+        << ", sha256 `" << diff[side]["sha256"].get<std::string>() << "`)\n";
   }
   out << "\n**" << (diff["identical"].get<bool>() ? "Identical" : "Different") << "**\n\n";
   const bool cross_format = diff.contains("cross_format");
@@ -135,38 +139,60 @@ std::string renderDiffMarkdown(const Json& diff) {
         << signedNumber(t["delta"][key].get<int64_t>()) << " |\n";
   }
   out << "\n<details><summary>tree (B)</summary>\n\n```\n";
-  for (const Json& line : diff["tree"]) out << line.get<std::string>() << "\n";
+  // Inside a fence: one line each, and no backtick that could close the fence.
+  for (const Json& line : diff["tree"]) {
+    std::string text = oneLineText(line.get<std::string>());
+    std::replace(text.begin(), text.end(), '`', '\'');
+    out << text << "\n";
+  }
   out << "```\n</details>\n";
   if (!diff["changes"].empty()) {
     out << "\n## Changes\n\n";
     for (const Json& c : diff["changes"]) {
-      out << "- " << changeTitle(c) << "\n";
-      for (const std::string& d : changeDetails(c)) out << "  - " << d << "\n";
+      out << "- " << markdownText(changeTitle(c)) << "\n";
+      for (const std::string& d : changeDetails(c)) out << "  - " << markdownText(d) << "\n";
     }
   }
   out << "\nEmitted tests: " << diff["stale_tests"].size() << " stale, " << diff["new_tests"].size() << " new.\n";
   return out.str();
 }
 
+namespace {
+
+std::string modelName(const Json& doc) {
+  auto meta = doc.find("metadata");
+  if (meta == doc.end() || !meta->is_object()) return "?";
+  auto name = meta->find("model_name");
+  return name != meta->end() && name->is_string() ? name->get<std::string>() : "?";
+}
+
+}  // namespace
+
 DiffResult diffDecompositions(const DiffSide& a, const DiffSide& b, DiffFormat format) {
-  Json ta, tb;
-  try {
-    ta = Json::parse(a.tree_json);
-    tb = Json::parse(b.tree_json);
-  } catch (const std::exception& e) {
-    throw DiffError(std::string("unreadable decomposition tree: ") + e.what());
-  }
+  auto parse = [](const DiffSide& side) {
+    Json doc = Json::parse(side.tree_json, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) throw DiffError(oneLineText(side.input) + ": not a decomposition tree (not valid JSON)");
+    return doc;
+  };
+  Json ta = parse(a), tb = parse(b);
   Json diff;
   diff["a"] = {{"input", a.input}, {"sha256", a.sha256},
-               {"model", ta.contains("metadata") ? ta["metadata"].value("model_name", "?") : "?"}};
+               {"model", modelName(ta)}};
   diff["b"] = {{"input", b.input}, {"sha256", b.sha256},
-               {"model", tb.contains("metadata") ? tb["metadata"].value("model_name", "?") : "?"}};
-  Json body = computeTreeDiff(ta, tb);
+               {"model", modelName(tb)}};
+  Json body;
+  try {
+    body = computeTreeDiff(ta, tb, oneLineText(a.input), oneLineText(b.input));
+  } catch (const Json::exception&) {
+    // The trees parsed and have their nodes, but a field holds the wrong type of value.
+    throw DiffError(oneLineText(a.input) + ", " + oneLineText(b.input) +
+                    ": not decomposition trees as kdecomp writes them (a node field has the wrong type)");
+  }
   for (auto& [k, v] : body.items()) diff[k] = v;
   DiffResult result;
   result.identical = diff["identical"].get<bool>();
   switch (format) {
-    case DiffFormat::Json: result.rendered = diff.dump(2) + "\n"; break;
+    case DiffFormat::Json: result.rendered = diff.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"; break;
     case DiffFormat::Markdown: result.rendered = renderDiffMarkdown(diff); break;
     case DiffFormat::Text: result.rendered = renderDiffText(diff); break;
   }

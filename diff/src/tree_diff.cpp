@@ -104,9 +104,9 @@ bool transposeThenReshape(const Json& ops) {
   return false;
 }
 
-Tree loadTree(const Json& doc, const char* which, bool cross_format) {
+Tree loadTree(const Json& doc, const std::string& which, bool cross_format) {
   if (!doc.is_object() || !doc.contains("nodes") || !doc["nodes"].is_object() || !doc["nodes"].contains("root")) {
-    throw DiffError(std::string(which) + ": not a decomposition tree (no nodes.root)");
+    throw DiffError(which + ": not a decomposition tree (no nodes.root)");
   }
   Tree tree;
   tree.doc = &doc;
@@ -139,8 +139,8 @@ Tree loadTree(const Json& doc, const char* which, bool cross_format) {
     }
   }
   std::function<int(const std::string&, int)> visit = [&](const std::string& id, int parent) -> int {
-    if (!nodes.contains(id)) throw DiffError(std::string(which) + ": node '" + id + "' is referenced but missing");
-    if (tree.by_id.count(id)) throw DiffError(std::string(which) + ": node '" + id + "' has two parents");
+    if (!nodes.contains(id)) throw DiffError(which + ": node '" + id + "' is referenced but missing");
+    if (tree.by_id.count(id)) throw DiffError(which + ": node '" + id + "' has two parents");
     const Json& n = nodes[id];
     int index = static_cast<int>(tree.nodes.size());
     tree.nodes.emplace_back();
@@ -351,9 +351,10 @@ std::string inputFormat(const Json& doc) {
   return doc.contains("metadata") && doc["metadata"].is_object() ? doc["metadata"].value("input_format", "") : "";
 }
 
-DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b) {
+DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b, const std::string& name_a,
+                         const std::string& name_b) {
   const bool cross_format = (inputFormat(doc_a) == "onnx") != (inputFormat(doc_b) == "onnx");
-  Tree a = loadTree(doc_a, "A", cross_format), b = loadTree(doc_b, "B", cross_format);
+  Tree a = loadTree(doc_a, name_a, cross_format), b = loadTree(doc_b, name_b, cross_format);
   std::vector<int> match_a(a.nodes.size(), -1), match_b(b.nodes.size(), -1);
   std::vector<std::string> kind_a(a.nodes.size()), method_a(a.nodes.size());
   std::vector<double> score_a(a.nodes.size(), 1.0);

@@ -12,7 +12,9 @@ inline const char* const kDiffTiers[] = {"model", "layer", "fusion", "kernel"};
 
 // Matches the partitions of two decomposition trees (decomposition_tree.json documents) and
 // describes every change: counts per tier, model totals, and one entry per changed partition.
-DiffJson computeTreeDiff(const DiffJson& a, const DiffJson& b);
+// `name_a` and `name_b` name the two trees in errors (the files they came from).
+DiffJson computeTreeDiff(const DiffJson& a, const DiffJson& b, const std::string& name_a = "A",
+                         const std::string& name_b = "B");
 
 // Text and Markdown renderings of computeTreeDiff's document (with "a"/"b" headers added).
 std::string renderDiffText(const DiffJson& diff);

@@ -8,6 +8,7 @@
 
 #include "aten_spelling.h"
 #include "emit_internal.h"
+#include "kdecomp/text_escape.h"
 #include "kdecomp/emit.h"
 
 namespace kdecomp {
@@ -20,14 +21,7 @@ std::string doubleLiteral(double d) {
   return finiteDoubleLiteral(d);
 }
 
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
+std::string quoted(const std::string& s) { return cppStringLiteral(s); }
 
 bool optionalType(const std::string& type) { return !type.empty() && type.back() == '?'; }
 std::string baseType(const std::string& type) { return optionalType(type) ? type.substr(0, type.size() - 1) : type; }

@@ -7,6 +7,7 @@
 
 #include "aten_spelling.h"
 #include "emit_internal.h"
+#include "kdecomp/text_escape.h"
 #include "kdecomp/emit.h"
 
 namespace kdecomp {
@@ -48,9 +49,7 @@ std::string pyLiteral(const AttributeValue& value, const std::string& schema_typ
     }
     std::string operator()(double d) const { return pyDouble(d); }
     std::string operator()(const std::string& s) const {
-      std::string q = "'";
-      for (char c : s) q += c == '\'' ? std::string("\\'") : std::string(1, c);
-      q += "'";
+      std::string q = pythonStringLiteral(s);
       return type == "Device" ? "torch.device(" + q + ")" : q;
     }
     std::string operator()(const std::vector<int64_t>& v) const {
@@ -124,7 +123,7 @@ std::string pythonTwin(const Graph& g, const PartitionTree& tree, const Workload
   std::ostringstream out;
   out << "# Written by kdecomp: the KernelBench-format twin of " << w.name << ".cpp (" << toString(w.tier) << ").\n"
       << "# Model.forward performs the partition's ops as torch.ops.aten calls; get_inputs() returns the\n"
-      << "# recorded inputs of instance " << p.id << " at their exact dims (parameters included).\n"
+      << "# recorded inputs of instance " << oneLineText(p.id) << " at their exact dims (parameters included).\n"
       << "# Run with Debian's interpreter: /usr/bin/python3 " << w.name << ".py  (checks against reference/)\n"
       << "import os\nimport sys\n\nimport torch\nimport torch.nn as nn\n\n"
       << "REFERENCE_DIR = os.environ.get('KDECOMP_REFERENCE_DIR',\n"
@@ -174,7 +173,8 @@ std::string pythonTwin(const Graph& g, const PartitionTree& tree, const Workload
       << "    for out, value_id in zip(outputs, OUTPUT_IDS):\n"
       << "        good, diff = matches(out, load(value_id))\n"
       << "        ok, worst = ok and good, max(worst, diff)\n"
-      << "    print('%s " << w.name << " [" << p.id << "]: max abs diff %.3g' % ('PASS' if ok else 'FAIL', worst))\n"
+      << "    print('%s %s: max abs diff %.3g' % ('PASS' if ok else 'FAIL', "
+      << pythonStringLiteral(w.name + " [" + p.id + "]") << ", worst))\n"
       << "    sys.exit(0 if ok else 1)\n";
   return out.str();
 }

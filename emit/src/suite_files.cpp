@@ -10,6 +10,7 @@
 
 #include "aten_spelling.h"
 #include "emit_internal.h"
+#include "kdecomp/text_escape.h"
 #include "kdecomp/emit.h"
 
 namespace kdecomp {
@@ -36,7 +37,7 @@ std::string shapeList(const Graph& g, const std::vector<int>& values) {
   std::string s;
   for (int v : values) {
     const Value& value = g.values[v];
-    s += "\n//   %" + value.debug_name + " : " + formatType(value);
+    s += "\n//   %" + oneLineText(value.debug_name) + " : " + formatType(value);
   }
   return s;
 }
@@ -74,19 +75,22 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
   std::string fn = identifier(w.name);
   std::ostringstream out;
   out << "// Written by kdecomp. Tier: " << toString(w.tier) << ". Component: " << w.name << "\n";
-  if (!p.template_label.empty()) out << "// Template: " << p.template_label << "\n";
-  out << "// Module: " << (p.module_path.empty() ? "(root)" : p.module_path) << " (" << p.module_class << ")\n";
+  // Module paths, ids and op names come from the model (an ONNX node name is any string): one
+  // line each, so no name can end the comment and become code.
+  if (!p.template_label.empty()) out << "// Template: " << oneLineText(p.template_label) << "\n";
+  out << "// Module: " << (p.module_path.empty() ? "(root)" : oneLineText(p.module_path)) << " ("
+      << oneLineText(p.module_class) << ")\n";
   std::set<std::string> parents;
   for (int i : w.instances) {
     if (tree.partitions[i].parent >= 0) parents.insert(tree.partitions[i].parent == 0 ? "root" : tree.partitions[tree.partitions[i].parent].id);
   }
   out << "// Parents:";
-  for (const std::string& parent : parents) out << " " << parent;
+  for (const std::string& parent : parents) out << " " << oneLineText(parent);
   out << "\n// Ops:";
-  for (int n : p.nodes) out << " " << g.nodes[n].kind;
+  for (int n : p.nodes) out << " " << oneLineText(g.nodes[n].kind);
   out << "\n// Inputs:" << shapeList(g, p.inputs) << "\n// Outputs:" << shapeList(g, p.outputs) << "\n";
   out << "// FLOPs: " << p.flops << "\n// Instances (" << w.instances.size() << "):";
-  for (int i : w.instances) out << " " << tree.partitions[i].id;
+  for (int i : w.instances) out << " " << oneLineText(tree.partitions[i].id);
   // An include guard: the composition test includes kernel files a second time.
   std::string guard = "KDECOMP_" + std::string(toString(w.tier)) + "_" + fn;
   out << "\n#ifndef " << guard << "\n#define " << guard << "\n"
@@ -128,15 +132,13 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
   }
   out << "KDECOMP_TEST(" << fn << ") {\n";
   if (!skip.empty()) {
-    std::string reason;
-    for (char c : skip) reason += c == '"' ? '\'' : c;
-    out << "  return ctx.skip(\"" << reason << "\");\n}\n#endif\n";
+    out << "  return ctx.skip(" << cppStringLiteral(skip) << ");\n}\n#endif\n";
     text = out.str();
     return skip;
   }
   for (int i : w.instances) {
     const Partition& q = tree.partitions[i];
-    out << "  ctx.check(\"" << q.id << "\", " << tierDirectory(w.tier) << "::" << fn << "(";
+    out << "  ctx.check(" << cppStringLiteral(q.id) << ", " << tierDirectory(w.tier) << "::" << fn << "(";
     for (size_t k = 0; k < q.inputs.size(); ++k) {
       out << (k ? ", " : "") << "ctx." << loaderFor(g.values[q.inputs[k]]) << "(" << q.inputs[k] << ")";
     }
@@ -237,7 +239,7 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
 
 std::string cmakeLists(const std::string& model, const std::vector<EmittedTest>& tests) {
   std::ostringstream out;
-  out << "# Written by kdecomp: builds the emitted tests of " << model << " and registers them with ctest.\n"
+  out << "# Written by kdecomp: builds the emitted tests of " << oneLineText(model) << " and registers them with ctest.\n"
       << "#   cmake -S . -B build -G Ninja && cmake --build build && ctest --test-dir build\n"
       << "# One unity executable per tier (level_N_*_tests NAME runs one test); -DKDECOMP_STANDALONE_TESTS=ON\n"
       << "# also builds every test file on its own. KDECOMP_DEVICE=cpu|cuda, KDECOMP_REQUIRE_CUDA=1.\n"

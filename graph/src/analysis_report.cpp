@@ -112,7 +112,7 @@ std::string formatAnalysisJson(const Graph& g, const GraphAnalysis& a) {
   j["ops_without_formula"] = a.ops_without_formula;
   j["ops_not_in_table"] = a.ops_not_in_table;
   j["warnings"] = g.warnings;
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace kdecomp

@@ -5,12 +5,14 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/passes/remove_dropout.h>
+#include <torch/csrc/jit/runtime/print_handler.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/script.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <iostream>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -552,6 +554,10 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   result.timings.transform_s += secondsSince(t0);
   result.program = std::move(program);
   return result;
+}
+
+void sendModelPrintsToStderr() {
+  torch::jit::setPrintHandler([](const std::string& text) { std::cerr << text << std::flush; });
 }
 
 ImportedModel importModel(const std::string& path, const ImportOptions& options) {

@@ -1,11 +1,13 @@
 // Renderings of a PartitionTree: decomposition_tree.json (the contract), the analysis
 // Markdown, Graphviz DOT and the indented text tree used by golden tests.
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "kdecomp/partition.h"
+#include "kdecomp/text_escape.h"
 #include "partition_internal.h"
 
 namespace kdecomp {
@@ -189,7 +191,33 @@ std::string decompositionTreeJson(const Graph& g, const PartitionTree& tree, con
                       {"dtype", g.values[e.value].dtype}});
     }
   }
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::string checkDecompositionTreeJson(const std::string& tree_json, const PartitionTree& tree, const std::string& path) {
+  const std::string file = oneLineText(path);
+  nlohmann::json j = nlohmann::json::parse(tree_json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return file + ": not valid JSON";
+  if (!j.is_object()) return file + ": not a decomposition tree (not a JSON object)";
+  for (const char* key : {"metadata", "nodes"}) {
+    if (!j.contains(key) || !j[key].is_object()) return file + ": not a decomposition tree (no \"" + key + "\" object)";
+  }
+  if (!j.contains("data_flow") || !j["data_flow"].is_array()) return file + ": not a decomposition tree (no \"data_flow\" list)";
+  const nlohmann::json& nodes = j["nodes"];
+  for (const Partition& p : tree.partitions) {
+    auto n = nodes.find(p.id);
+    if (n == nodes.end() || !n->is_object()) {
+      return file + ": partition '" + oneLineText(p.id) + "' is missing (the tree does not match the model: run kdecomp decompose)";
+    }
+    auto level = n->find("level");
+    auto children = n->find("children");
+    if (level == n->end() || !level->is_string() || *level != toString(p.tier) || children == n->end() ||
+        !children->is_array() || children->size() != p.children.size()) {
+      return file + ": partition '" + oneLineText(p.id) + "' differs from the model's (run kdecomp decompose)";
+    }
+  }
+  if (nodes.size() != tree.partitions.size()) return file + ": holds partitions the model does not have (run kdecomp decompose)";
+  return "";
 }
 
 std::string formatPartitionTree(const Graph& g, const PartitionTree& tree) {
@@ -234,8 +262,11 @@ std::string partitionTreeDot(const Graph& /*g*/, const PartitionTree& tree) {
 std::string decompositionAnalysisMarkdown(const Graph& g, const PartitionTree& tree, const TreeMetadata& meta) {
   ValueNames names(g);
   std::ostringstream out;
-  out << "# Decomposition of " << meta.model_name << "\n\n";
-  out << "Source: `" << meta.source_file << "` (" << meta.input_format << "), tool " << meta.tool_version << ".\n\n";
+  // Names and paths come from the user's files: escaped, so none can add markup or a line.
+  std::string source = oneLineText(meta.source_file);
+  std::replace(source.begin(), source.end(), '`', '\'');  // a backtick would end the code span
+  out << "# Decomposition of " << markdownText(meta.model_name) << "\n\n";
+  out << "Source: `" << source << "` (" << markdownText(meta.input_format) << "), tool " << meta.tool_version << ".\n\n";
   out << "| tier | partitions | unique workloads |\n|---|---|---|\n";
   for (Tier t : {Tier::Model, Tier::Layer, Tier::Fusion, Tier::Kernel}) {
     out << "| " << toString(t) << " | " << tree.count(t) << " | " << uniqueCount(tree, t) << " |\n";
@@ -253,7 +284,7 @@ std::string decompositionAnalysisMarkdown(const Graph& g, const PartitionTree& t
   for (int idx : depthFirst(tree)) {
     const Partition& p = tree.partitions[idx];
     if (p.tier != Tier::Model && p.tier != Tier::Layer) continue;
-    out << "\n### " << (p.tier == Tier::Model ? "model" : p.id) << "\n\n";
+    out << "\n### " << (p.tier == Tier::Model ? "model" : markdownText(p.id)) << "\n\n";
     out << "inputs: " << shapes(g, p.inputs) << "\n\n";
     for (int c : p.children) {
       const Partition& child = tree.partitions[c];
@@ -279,7 +310,8 @@ std::string decompositionAnalysisMarkdown(const Graph& g, const PartitionTree& t
   if (!tree.fusion_breaks.empty()) {
     out << "\n## Edges not fused\n\n| producer | consumer | reason |\n|---|---|---|\n";
     for (const FusionBreak& b : tree.fusion_breaks) {
-      out << "| " << tree.partitions[b.producer].id << " | " << tree.partitions[b.consumer].id << " | " << b.reason << " |\n";
+      out << "| " << markdownText(tree.partitions[b.producer].id) << " | " << markdownText(tree.partitions[b.consumer].id)
+          << " | " << markdownText(b.reason) << " |\n";
     }
   }
   (void)names;

@@ -18,7 +18,12 @@ namespace kdecomp_e2e {
 
 namespace fs = std::filesystem;
 
-std::string binary() { return KDECOMP_BINARY; }
+// KDECOMP_E2E_BINARY runs the same tests against another build (e.g. an older one, to show that
+// a new test fails there).
+std::string binary() {
+  const char* other = std::getenv("KDECOMP_E2E_BINARY");
+  return other && *other ? other : KDECOMP_BINARY;
+}
 std::string sourceDir() { return KDECOMP_SOURCE_DIR; }
 std::string kernelBenchDir() { return KDECOMP_KERNELBENCH_DIR; }
 std::string python() {

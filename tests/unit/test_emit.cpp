@@ -1,8 +1,13 @@
 // The emitter's text: schema parsing, ATen spelling of IR nodes, ctest report parsing.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 
 #include "aten_spelling.h"
 #include "kdecomp/emit.h"
+#include "kdecomp/partition.h"
 
 using namespace kdecomp;
 
@@ -118,4 +123,37 @@ PASS relu [b] on cpu: max abs diff 2.5e-07, max rel diff 1e-06
   CHECK(results[1].max_abs_diff == Approx(0.3));
   CHECK(results[2].status == "skipped");
   CHECK(results[2].max_abs_diff == -1);
+}
+
+// Module paths and node ids come from the model (ONNX node names are any string): in comments,
+// string literals and CMake they stay text. Fails if any one of them is written raw.
+TEST_CASE("names from the model never become code in the emitted files", "[emit]") {
+  Graph g = convRelu();
+  const std::string hostile = "evil\"\\\n#include </etc/hostname>\nexecute_process(COMMAND x)\n'''\\";
+  for (Node& n : g.nodes) {
+    n.module_path = hostile;
+    n.module_class = hostile;
+    n.id = hostile + "/" + n.opName() + "#0";
+  }
+  g.values[2].debug_name = hostile;
+  PartitionTree tree = partitionGraph(g);
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("kdecomp-emit-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir / "evil");
+  emitTests(g, tree, (dir / "evil").string());
+  int files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    std::ifstream in(e.path());
+    for (std::string line; std::getline(in, line);) {
+      INFO(e.path().string() << ": " << line);
+      CHECK_THAT(line, !Catch::StartsWith("#include </etc/hostname>"));
+      CHECK_THAT(line, !Catch::StartsWith("execute_process"));
+      CHECK_THAT(line, !Catch::StartsWith("'''"));
+      bool comment = line.rfind("//", 0) == 0 || line.rfind("# ", 0) == 0;
+      if (comment) CHECK(line.back() != '\\');  // a trailing backslash would splice the next line
+    }
+  }
+  CHECK(files > 4);
+  std::filesystem::remove_all(dir);
 }

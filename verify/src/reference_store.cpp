@@ -326,7 +326,7 @@ ReferenceManifest ReferenceWriter::commit(const std::string& fingerprint) {
   for (const ReferenceEntry& e : manifest_.entries) j["values"].push_back(toJson(e));
   {
     std::ofstream out(partial_dir_ + "/" + kManifestFile);
-    out << j.dump(1) << "\n";
+    out << j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!out) throw ReferenceError("cannot write " + partial_dir_ + "/" + kManifestFile);
   }
   std::error_code ec;
@@ -341,29 +341,37 @@ ReferenceManifest readReferenceManifest(const std::string& reference_dir) {
   std::string path = reference_dir + "/" + kManifestFile;
   std::ifstream in(path);
   if (!in) throw ReferenceError(path + ": no reference store here (run `kdecomp record`)");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw ReferenceError(path + ": unreadable manifest: " + e.what());
-  }
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  const std::string bad = path + ": not a reference manifest as kdecomp writes it";
+  if (j.is_discarded()) throw ReferenceError(bad + " (not valid JSON; re-run `kdecomp record`)");
+  if (!j.is_object()) throw ReferenceError(bad + " (not a JSON object)");
   if (j.value("version", 0) != kManifestVersion) throw ReferenceError(path + ": unsupported manifest version");
+  auto values = j.find("values");
+  if (values == j.end() || !values->is_array()) throw ReferenceError(bad + " (no \"values\" list)");
   ReferenceManifest m;
-  m.fingerprint = j.value("fingerprint", "");
-  m.total_bytes = j.value("total_bytes", int64_t{0});
-  for (const auto& v : j.at("values")) {
-    ReferenceEntry e;
-    e.value = v.at("value");
-    e.file = v.at("file");
-    e.role = v.value("role", "");
-    e.name = v.value("name", "");
-    e.kind = v.value("kind", "");
-    e.dtype = v.value("dtype", "");
-    if (v.contains("shape")) e.shape = v.at("shape").get<std::vector<int64_t>>();
-    e.bytes = v.value("bytes", int64_t{0});
-    e.crc32 = v.value("crc32", uint32_t{0});
-    e.digest = v.value("xxh3_128", "");
-    m.entries.push_back(std::move(e));
+  try {
+    m.fingerprint = j.value("fingerprint", "");
+    m.total_bytes = j.value("total_bytes", int64_t{0});
+    for (const auto& v : *values) {
+      ReferenceEntry e;
+      e.value = v.at("value").get<int>();
+      e.file = v.at("file").get<std::string>();
+      // A manifest names files inside its store, never a path that would read elsewhere.
+      if (e.file.empty() || e.file.find('/') != std::string::npos || e.file == "." || e.file == "..") {
+        throw ReferenceError(path + ": entry for value " + std::to_string(e.value) + " names a file outside the store");
+      }
+      e.role = v.value("role", "");
+      e.name = v.value("name", "");
+      e.kind = v.value("kind", "");
+      e.dtype = v.value("dtype", "");
+      if (v.contains("shape")) e.shape = v.at("shape").get<std::vector<int64_t>>();
+      e.bytes = v.value("bytes", int64_t{0});
+      e.crc32 = v.value("crc32", uint32_t{0});
+      e.digest = v.value("xxh3_128", "");
+      m.entries.push_back(std::move(e));
+    }
+  } catch (const nlohmann::json::exception&) {
+    throw ReferenceError(bad + " (an entry lacks a field or holds the wrong type; re-run `kdecomp record`)");
   }
   std::sort(m.entries.begin(), m.entries.end(), [](const ReferenceEntry& a, const ReferenceEntry& b) { return a.value < b.value; });
   return m;

@@ -124,7 +124,7 @@ std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const
     entries.push_back(std::move(e));
   }
   j["partitions"] = std::move(entries);
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string formatVerificationSummary(const Graph& graph, const PartitionTree& tree, const VerificationReport& report) {

@@ -453,6 +453,8 @@ VerificationReport verifyDecomposition(const ImportedModel& model, const Partiti
   auto start = std::chrono::steady_clock::now();
   if (!model.program) throw ReferenceError(model.source_path + ": nothing to replay: the model has ops the replay lacks (see the import warnings)");
   ReferenceReader refs(options.reference_dir, decompositionFingerprint(model.graph, tree));
+  // Before anything is settled by digest: the store must be whole for the emitted tests.
+  StoreCheckReport store = checkReferenceStore(options.reference_dir, refs.manifest(), options.store_check);
   at::Device device = chooseDevice(options.device);
   if (device.is_cuda()) {
     // Replay must match float32 references: no TF32 shortcuts.
@@ -468,6 +470,7 @@ VerificationReport verifyDecomposition(const ImportedModel& model, const Partiti
   }
 
   VerificationReport report;
+  report.store = store;
   report.device = device.is_cuda() ? "cuda" : "cpu";
   report.checks.resize(tree.partitions.size());
   c10::InferenceMode no_autograd;

@@ -54,6 +54,10 @@ ImportedModel importOnnx(const std::string& path, const ImportOptions& options =
 // By extension: .onnx -> importOnnx, anything else -> importTorchScript.
 ImportedModel importModel(const std::string& path, const ImportOptions& options = {});
 
+// A model's own print() calls (prim::Print, run by every later forward of the program) go to
+// standard error: standard output is kept for the results a command prints (`--json`).
+void sendModelPrintsToStderr();
+
 // The plain `torch::jit::load` of `path`, for benchmarks that compare against it. Seconds.
 double timeBareTorchScriptLoad(const std::string& path);
 

@@ -93,6 +93,11 @@ struct TreeMetadata {
   std::string verification_status = "not_run";
 };
 std::string decompositionTreeJson(const Graph& graph, const PartitionTree& tree, const TreeMetadata& meta);
+
+// Checks that `tree_json` (read from `path`) is the decomposition tree of `tree`: a JSON object
+// with `metadata`, `data_flow` and a `nodes` object holding every partition of `tree` with its
+// level and children. Returns "" when it is, else what is wrong, beginning with `path`.
+std::string checkDecompositionTreeJson(const std::string& tree_json, const PartitionTree& tree, const std::string& path);
 std::string decompositionAnalysisMarkdown(const Graph& graph, const PartitionTree& tree, const TreeMetadata& meta);
 std::string partitionTreeDot(const Graph& graph, const PartitionTree& tree);
 // The tier tree as indented text (`kdecomp inspect --partitions`, golden files).

@@ -66,7 +66,26 @@ RecordReport recordReferences(const ImportedModel& model, const PartitionTree& t
 // Identifies the decomposition a store belongs to (IR dump + tier tree).
 std::string decompositionFingerprint(const Graph& graph, const PartitionTree& tree);
 
+// Throws ReferenceError naming the manifest when it is missing, not JSON, or lacks what each
+// entry must hold (a value id and a file inside the store).
 ReferenceManifest readReferenceManifest(const std::string& reference_dir);
+
+// How far verify proves the store before trusting it. The emitted tests read every file, so a
+// store that verify settled by content digests alone must still be whole.
+enum class StoreCheck {
+  Sizes,  // every manifest file present with its recorded size (no data read)
+  Full,   // and every file's CRC-32 as recorded (reads the whole store once, at disk speed)
+};
+
+struct StoreCheckReport {
+  int files = 0;
+  int64_t bytes_read = 0;
+  double seconds = 0;
+};
+
+// Throws ReferenceError naming the first file that is missing, of the wrong size or corrupt.
+StoreCheckReport checkReferenceStore(const std::string& reference_dir, const ReferenceManifest& manifest,
+                                     StoreCheck depth);
 
 // ---- verify
 
@@ -109,12 +128,16 @@ struct VerifyOptions {
   // Recorded values read for replays are kept for the next replay that reads them, up to this
   // many bytes (the CLI uses a third of the import's peak RSS, at most 1 GiB).
   int64_t max_cached_bytes = int64_t{512} << 20;
+  // `kdecomp verify` reads the whole store once (Full); decompose, which has just written it and
+  // computed each CRC from the bytes it wrote, checks presence and sizes (Sizes).
+  StoreCheck store_check = StoreCheck::Full;
 };
 
 struct VerificationReport {
   std::string device;  // "cpu" or "cuda"
   std::vector<PartitionCheck> checks;  // one per partition (model root included), tree order
   CompositionCheck composition;
+  StoreCheckReport store;
   double seconds = 0;
   bool allPassed() const;  // no failure anywhere (flagged and skipped do not fail)
 };

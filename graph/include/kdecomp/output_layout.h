@@ -1,0 +1,69 @@
+// Where a decomposition's files go, and the small JSON files that describe where it came from.
+// Everything here treats its input as untrusted: names come from user file names and from
+// meta.json, paths from source.json; nothing derived from them may leave the output root.
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace kdecomp {
+
+// A bad layout file (source.json, meta.json) or an output path that would leave its root. The
+// message names the file at fault and says why in plain words.
+class LayoutError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A model or level name made safe as one path component: letters, digits and . _ + - kept,
+// every other byte (separators, control characters, spaces, non-ASCII) replaced by '_'; an
+// empty name, "." and ".." become `fallback`. Deterministic: the same name, the same result.
+std::string safePathComponent(std::string_view name, std::string_view fallback = "model");
+
+// OUT_ROOT/level/name with both components made safe; throws LayoutError when the result would
+// not lie strictly inside `out_root` (it cannot, after sanitising: a last line of defence).
+std::filesystem::path decompositionDirectory(const std::filesystem::path& out_root, std::string_view level,
+                                             std::string_view name);
+
+// True when `path` lies strictly inside `root` after both are made absolute and lexically
+// normal (no symlinks resolved: what a later write would traverse is what we compare).
+bool isStrictlyInside(const std::filesystem::path& root, const std::filesystem::path& path);
+
+// A model argument given as a file: its name and level from the resolved path (so `../model.pt`
+// is named after the directory that holds it, never "..").
+struct ModelNaming {
+  std::string model_name;
+  std::string source_level;
+};
+ModelNaming namingFromModelPath(const std::filesystem::path& model_file);
+
+// source.json: the model (and exact inputs) a decomposition was made from. Paths inside the
+// output directory are stored relative to it, so the directory can be moved; paths outside it
+// are stored absolute.
+struct ModelSource {
+  std::string model;   // model.pt / model.onnx
+  std::string inputs;  // exact inputs ("" = inputs.pt beside the model)
+};
+void writeModelSource(const std::filesystem::path& dir, const ModelSource& source);
+// Resolves relative paths against `dir`. Throws LayoutError naming DIR/source.json.
+ModelSource readModelSource(const std::filesystem::path& dir);
+ModelSource parseModelSource(std::string_view json_text, const std::filesystem::path& dir,
+                             const std::string& file_for_messages);
+
+// meta.json written by the exporter beside model.pt: provenance of the model. Fields absent or
+// of the wrong type stay empty; a file that is not a JSON object throws LayoutError.
+struct ExportMeta {
+  std::string source_file;
+  std::string model_name;    // as written: sanitise with safePathComponent before using as a path
+  std::string source_level;  // likewise
+};
+ExportMeta readExportMeta(const std::filesystem::path& meta_json);
+ExportMeta parseExportMeta(std::string_view json_text, const std::string& file_for_messages);
+
+// Writes `text` to `path` through a temporary file in the same directory and a rename: readers
+// never see half a file. Throws LayoutError naming the path and the system's reason.
+void writeFileAtomically(const std::filesystem::path& path, const std::string& text);
+
+}  // namespace kdecomp
