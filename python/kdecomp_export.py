@@ -91,9 +91,49 @@ def flatten_tensors(obj):
         return [obj]
     if isinstance(obj, (list, tuple)):
         return [t for item in obj for t in flatten_tensors(item)]
-    if isinstance(obj, dict):
-        return [t for key in sorted(obj) for t in flatten_tensors(obj[key])]
+    if isinstance(obj, dict):  # insertion order, as TorchScript and ONNX flatten a dict
+        return [t for key in obj for t in flatten_tensors(obj[key])]
     return []
+
+
+def output_structure(obj, counter=None):
+    """The nesting of a model's outputs with each tensor replaced by its index among the
+    flattened outputs: {"out": 0, "aux": 1}, [{"boxes": 0, "scores": 1}], or 0 for one tensor.
+    Non-tensor leaves are kept as their repr (they are not outputs)."""
+    import torch
+
+    counter = counter if counter is not None else [0]
+    if isinstance(obj, torch.Tensor):
+        counter[0] += 1
+        return counter[0] - 1
+    if isinstance(obj, (list, tuple)):
+        return [output_structure(item, counter) for item in obj]
+    if isinstance(obj, dict):
+        return {str(key): output_structure(value, counter) for key, value in obj.items()}
+    return repr(obj)
+
+
+def output_names_of(structure, prefix=""):
+    """A name per flattened output from its place in the structure: "out", "0.boxes", ..."""
+    if isinstance(structure, int):
+        return [(structure, prefix or "output0")]
+    items = structure.items() if isinstance(structure, dict) else enumerate(structure) if isinstance(structure, list) else []
+    names = []
+    for key, value in items:
+        names += output_names_of(value, f"{prefix}.{key}" if prefix else str(key))
+    return names
+
+
+def flat_output_forward(model):
+    """A forward returning the flattened tensors as a tuple: torch.jit.trace accepts tensors and
+    tuples of them, not the dicts and lists of dicts some models return. Installed on the
+    instance, so the trace keeps the model's own module names."""
+    original = model.forward
+
+    def forward(*args):
+        return tuple(flatten_tensors(original(*args)))
+
+    return forward
 
 
 def describe(name, tensor):
@@ -125,9 +165,10 @@ def needs_grad_for_trace(model):
     return any(isinstance(m, fused) for m in model.modules())
 
 
-def export_torchscript(model, inputs, out_path, extra, method):
+def export_torchscript(model, inputs, out_path, extra, method, nested=False):
     """Returns (method_used, fallback_reason). `extra` (a dict) is saved inside model.pt with
-    the method that produced it."""
+    the method that produced it. `nested`: forward returns more than a tensor or a tuple of
+    tensors (dicts, lists): a trace records its flattened tensors instead."""
     import torch
 
     def extra_files(used):
@@ -149,12 +190,18 @@ def export_torchscript(model, inputs, out_path, extra, method):
             raise ExportError(fallback_reason)
     grad = needs_grad_for_trace(model)
     try:
+        if nested:
+            model.forward = flat_output_forward(model)
         with torch.set_grad_enabled(grad):
             traced = torch.jit.trace(model, tuple(inputs), check_trace=False)
         torch.jit.save(traced, out_path, _extra_files=extra_files("trace"))
     except Exception as exc:
         raise ExportError(f"torch.jit.trace failed ({fallback_reason or 'trace requested'}): {first_line(exc)}") from exc
+    finally:
+        if nested:
+            del model.forward  # the class's forward again
     return "trace", fallback_reason
+
 
 
 def annotate_onnx(path, extra):
@@ -223,13 +270,22 @@ def run_export(args):
     t0 = time.perf_counter()
     try:
         with torch.no_grad():
-            outputs = flatten_tensors(model(*inputs))
+            raw_outputs = model(*inputs)
+            structure = output_structure(raw_outputs)
+            outputs = flatten_tensors(raw_outputs)
+            nested = not (isinstance(raw_outputs, torch.Tensor) or (
+                isinstance(raw_outputs, tuple) and all(isinstance(t, torch.Tensor) for t in raw_outputs)))
+            del raw_outputs
     except SystemExit as exc:
         raise ExportError(f"forward called sys.exit({exc.code!r})") from exc
     except Exception as exc:
         raise ExportError(f"forward raised: {first_line(exc)}") from exc
     timings["forward_s"] = time.perf_counter() - t0
     output_names = [f"output{i}" for i in range(len(outputs))]
+    if not isinstance(structure, int):  # nested outputs: each named by its place ("out", "0.boxes")
+        for index, name in output_names_of(structure):
+            if 0 <= index < len(output_names):
+                output_names[index] = name
 
     meta = {
         "format_version": FORMAT_VERSION,
@@ -242,6 +298,7 @@ def run_export(args):
         "init_inputs": jsonable(init_inputs),
         "inputs": [describe(n, t) for n, t in zip(input_names, inputs)],
         "outputs": [describe(n, t) for n, t in zip(output_names, outputs)],
+        "output_structure": structure,
         "einops_shim": shim_used,
     }
     extra = {"format_version": FORMAT_VERSION, "inputs": meta["inputs"], "outputs": meta["outputs"],
@@ -256,7 +313,7 @@ def run_export(args):
     try:
         t0 = time.perf_counter()
         method, reason = export_torchscript(
-            model, inputs, os.path.join(staging, "model.pt"), extra, args.method
+            model, inputs, os.path.join(staging, "model.pt"), extra, args.method, nested
         )
         timings["torchscript_s"] = time.perf_counter() - t0
         meta["method"] = method

@@ -49,6 +49,26 @@ torch::jit::Operation& GraphEvaluator::operationFor(Node* node) {
   return operations_.emplace(node, node->getOperation()).first->second;
 }
 
+torch::jit::Code& GraphEvaluator::interpreterFor(Node* node) {
+  auto it = interpreted_.find(node);
+  if (it != interpreted_.end()) return *it->second;
+  if (!node->blocks().empty()) {
+    throw std::runtime_error("no JIT operator for node kind " + std::string(node->kind().toQualString()));
+  }
+  auto graph = std::make_shared<torch::jit::Graph>();
+  std::unordered_map<Value*, Value*> inputs;
+  for (Value* in : node->inputs()) {
+    if (inputs.count(in)) continue;
+    Value* copy = graph->addInput();
+    copy->setType(in->type());
+    inputs[in] = copy;
+  }
+  Node* copy = graph->insertNode(graph->createClone(node, [&](Value* v) { return inputs.at(v); }));
+  for (Value* out : copy->outputs()) graph->registerOutput(out);
+  auto code = std::make_unique<torch::jit::Code>(graph, "kdecomp_" + std::string(node->kind().toUnqualString()));
+  return *interpreted_.emplace(node, std::move(code)).first->second;
+}
+
 std::vector<c10::IValue> GraphEvaluator::run(std::vector<c10::IValue> inputs, const ValueObserver& observe) {
   auto graph_inputs = graph_->inputs();
   if (inputs.size() != graph_inputs.size()) {
@@ -172,6 +192,25 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe,
     default: {
       torch::jit::Stack stack;
       stack.reserve(node->inputs().size());
+      if (!node->maybeOperator()) {
+        // An interpreter instruction: its graph takes each distinct input once.
+        std::unordered_map<const Value*, bool> pushed;
+        for (const Value* in : node->inputs()) {
+          if (!pushed[in]) stack.push_back(read(in)), pushed[in] = true;
+        }
+        try {
+          torch::jit::InterpreterState(interpreterFor(node)).run(stack);
+        } catch (const std::exception& e) {
+          std::string what = e.what();
+          throw std::runtime_error(std::string(node->kind().toQualString()) + " failed: " + what.substr(0, what.find('\n')));
+        }
+        if (stack.size() != node->outputs().size()) {
+          throw std::runtime_error(std::string(node->kind().toQualString()) + " returned " + std::to_string(stack.size()) +
+                                   " values, the graph expects " + std::to_string(node->outputs().size()));
+        }
+        bind_outputs(node->outputs(), stack);
+        return;
+      }
       for (const Value* in : node->inputs()) stack.push_back(read(in));
       // Vararg operators (aten::format, ...) read their argument count from the stack, as
       // the interpreter pushes it.

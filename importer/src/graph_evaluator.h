@@ -3,7 +3,10 @@
 // stays that of a plain interpreter run, while the caller sees shapes and scalar values.
 #pragma once
 
+#include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/script.h>
+
+#include <memory>
 
 #include <functional>
 #include <unordered_map>
@@ -32,11 +35,16 @@ class GraphEvaluator {
   void runBlock(torch::jit::Block* block, Env& env, const ValueObserver& observe, bool free_dead_values,
                 const Env* fallback);
   torch::jit::Operation& operationFor(torch::jit::Node* node);
+  // Nodes that are interpreter instructions rather than registered operators (dict
+  // construction, warnings, isinstance, ...): the node alone in a graph of its own, run by the
+  // TorchScript interpreter itself, so whatever the interpreter runs, we run.
+  torch::jit::Code& interpreterFor(torch::jit::Node* node);
 
   std::shared_ptr<torch::jit::Graph> graph_;
   // Values of the top-level block to drop after each top-level node (their last use).
   std::unordered_map<const torch::jit::Node*, std::vector<const torch::jit::Value*>> dies_after_;
   std::unordered_map<const torch::jit::Node*, torch::jit::Operation> operations_;
+  std::unordered_map<const torch::jit::Node*, std::unique_ptr<torch::jit::Code>> interpreted_;
 };
 
 }  // namespace kdecomp

@@ -87,6 +87,22 @@ LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module)
   }
   torch::jit::EliminateDeadCode(graph.block());
   if (self->hasUses()) {
+    // Name what still needs a module object (a SetAttr, a method call that was not inlined, a
+    // module passed as an argument): the module's path, and the attribute or op.
+    for (jit::Node* node : allNodes(graph.block())) {
+      for (jit::Value* in : node->inputs()) {
+        auto object = objects.find(in);
+        if (object == objects.end() || !object->first->hasUses() || node->kind() == c10::prim::GetAttr) continue;
+        std::string module_path = object->second.second.empty() ? "the model itself" : "'" + object->second.second + "'";
+        std::string what = node->kind().toQualString();
+        if (node->hasAttribute(c10::attr::name)) what += " '" + node->s(c10::attr::name) + "'";
+        auto cls = object->second.first.type()->cast<c10::ClassType>();
+        std::string class_name = cls && cls->name() ? cls->name()->name() : object->second.first.type()->str();
+        throw ImportError("the forward still needs the module object " + module_path + " (" + class_name +
+                          ") after its tensors and constants were lifted: " +
+                          what + " (e.g. it assigns to a module attribute or passes the module to a function)");
+      }
+    }
     throw ImportError("the forward graph still uses the module object after lifting its state (" +
                       std::string(self->uses()[0].user->kind().toQualString()) + ")");
   }
@@ -96,12 +112,22 @@ LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module)
 
 void flattenTupleOutputs(jit::Graph& graph) {
   std::vector<jit::Value*> flat;
+  // Tuples, lists and dicts built at the end of forward (a segmentation model's {'out': y}) are
+  // the model's outputs in order: a dict's values in insertion order, as Python flattens it and
+  // as the exporter lists the outputs in meta.json.
+  // A list or dict that something else reads or mutates (appends in a loop, before
+  // specialisation unrolls it) stays one value until it is built in one piece.
   std::function<void(jit::Value*)> flatten = [&](jit::Value* v) {
-    if (v->node()->kind() != c10::prim::TupleConstruct) {
+    c10::Symbol kind = v->node()->kind();
+    bool container_only_returned = v->uses().size() == 1;
+    if (kind == c10::prim::TupleConstruct || (kind == c10::prim::ListConstruct && container_only_returned)) {
+      for (jit::Value* element : v->node()->inputs()) flatten(element);
+    } else if (kind == c10::prim::DictConstruct && container_only_returned) {
+      auto operands = v->node()->inputs();  // key, value, key, value, ...
+      for (size_t i = 1; i < operands.size(); i += 2) flatten(operands[i]);
+    } else {
       flat.push_back(v);
-      return;
     }
-    for (jit::Value* element : v->node()->inputs()) flatten(element);
   };
   for (jit::Value* out : graph.outputs()) flatten(out);
   while (!graph.outputs().empty()) graph.eraseOutput(0);
@@ -288,6 +314,7 @@ Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, c
     torch::jit::EliminateDeadCode(graph);
   }
   functionalizeListAppends(*graph);
+  flattenTupleOutputs(*graph);  // an unrolled loop may have built the output list in one piece
   torch::jit::LowerSimpleTuples(graph);
   torch::jit::EliminateDeadCode(graph);
   return outcome;

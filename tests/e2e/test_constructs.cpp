@@ -1,0 +1,155 @@
+// Constructs a user's model may hold that the 50 corpus models do not: dict and nested list/dict
+// outputs (scripted, and traced when scripting fails), interpreter instructions that no
+// registered operator implements, and a forward that needs a module object after lifting.
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "cli.h"
+
+using namespace kdecomp_e2e;
+
+namespace {
+
+const char* const kHeader = R"PY(import torch
+import torch.nn as nn
+from typing import Dict, List
+
+
+def get_init_inputs():
+    return []
+)PY";
+
+struct Decomposed {
+  RunResult result;
+  nlohmann::json meta;  // the export's meta.json
+};
+
+Decomposed decompose(const TempDir& dir, const std::string& name, const std::string& body) {
+  std::string model = dir / (name + ".py");
+  writeFile(model, std::string(kHeader) + body);
+  Decomposed d;
+  d.result = kdecomp({"decompose", model, "-o", dir / "out"});
+  std::string meta = dir / "out" + ("/" + std::filesystem::path(dir.path()).filename().string() + "/" + name + "/export/meta.json");
+  if (exists(meta)) d.meta = nlohmann::json::parse(readFile(meta));
+  return d;
+}
+
+std::vector<std::string> outputNames(const nlohmann::json& meta) {
+  std::vector<std::string> names;
+  for (const auto& o : meta["outputs"]) names.push_back(o["name"]);
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("a dict output (a segmentation model's {'out': y}) decomposes and verifies", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "seg", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.head = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        return {"out": self.head(y), "aux": y.mean(dim=(2, 3))}
+
+
+def get_inputs():
+    return [torch.rand(2, 3, 16, 16)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  REQUIRE(d.meta.is_object());
+  CHECK(d.meta["method"] == "script");
+  CHECK(outputNames(d.meta) == std::vector<std::string>{"out", "aux"});
+  CHECK(d.meta["output_structure"] == nlohmann::json({{"out", 0}, {"aux", 1}}));
+}
+
+TEST_CASE("a list of dicts built in a loop (a detection model's output) decomposes and verifies", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "det", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x) -> List[Dict[str, torch.Tensor]]:
+        out: List[Dict[str, torch.Tensor]] = []
+        for i in range(x.shape[0]):
+            s = self.fc(x[i])
+            out.append({"boxes": s, "scores": s.sigmoid()})
+        return out
+
+
+def get_inputs():
+    return [torch.rand(2, 3, 8)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  REQUIRE(d.meta.is_object());
+  CHECK(outputNames(d.meta) == std::vector<std::string>{"0.boxes", "0.scores", "1.boxes", "1.scores"});
+}
+
+TEST_CASE("nested outputs of a model that only tracing can capture are flattened for the trace", "[constructs]") {
+  TempDir dir;
+  // *unused makes torch.jit.script fail; torch.jit.trace refuses a list of dicts as output.
+  Decomposed d = decompose(dir, "traced", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.names = ["boxes", "scores"]
+
+    def forward(self, x, *unused):
+        outs = []
+        for i in range(x.shape[0]):
+            s = self.fc(x[i])
+            outs.append({name: t for name, t in zip(self.names, (s, s.sigmoid()))})
+        return outs
+
+
+def get_inputs():
+    return [torch.rand(2, 3, 8)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  REQUIRE(d.meta.is_object());
+  CHECK(d.meta["method"] == "trace");
+  CHECK(d.meta["output_structure"] == nlohmann::json::parse(R"([{"boxes": 0, "scores": 1}, {"boxes": 2, "scores": 3}])"));
+  // The trace keeps the model's own module names (no wrapper prefix).
+  CHECK_THAT(d.result.err, !Catch::Contains("forward.fc"));
+}
+
+TEST_CASE("a forward that assigns to a submodule's attribute names the module and the attribute", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "counter", R"PY(
+class Counter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return x * 2
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.count = Counter()
+
+    def forward(self, x):
+        return self.count(self.fc(x))
+
+
+def get_inputs():
+    return [torch.rand(3, 8)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 2);
+  CHECK_THAT(d.result.err, Catch::Contains("module object 'count' (Counter)"));
+  CHECK_THAT(d.result.err, Catch::Contains("prim::SetAttr 'calls'"));
+}
