@@ -48,24 +48,23 @@ std::string signalName(int sig) {
   }
 }
 
-Json numberOrNull(const Json& j, const char* key) { return j.is_object() && j.contains(key) ? j[key] : Json(nullptr); }
-
 // The failed partitions a verification names first, for the reason column.
 std::string failedPartitions(const fs::path& results_path) {
   Json results = readJsonFile(results_path);
   if (!results.is_object()) return "";
   std::vector<std::string> failed;
   int count = 0;
-  for (const Json& p : results.value("partitions", Json::array())) {
-    if (p.value("status", "") != "failed") continue;
-    if (++count <= 3) failed.push_back(p.value("id", "?"));
+  for (const Json& p : asArray(field(results, "partitions"))) {
+    if (stringField(p, "status") != "failed") continue;
+    if (++count <= 3) failed.push_back(stringField(p, "id", "?"));
   }
   std::string text = std::to_string(count) + " partition(s) failed";
   for (size_t i = 0; i < failed.size(); ++i) text += (i == 0 ? ": " : ", ") + failed[i];
   if (count > 3) text += ", ...";
-  if (results.contains("composition") && results["composition"].value("status", "") == "failed") {
+  const Json& composition = field(results, "composition");
+  if (stringField(composition, "status") == "failed") {
     text += "; composition failed";
-    const Json& first = results["composition"]["first_divergence"];
+    const Json& first = field(composition, "first_divergence");
     if (first.is_string()) text += " (first divergence: " + first.get<std::string>() + ")";
   }
   return text;
@@ -84,17 +83,46 @@ std::string humanBytes(int64_t bytes) {
   return buf;
 }
 
+Json emptyModelRecord(const ModelJob& job) {
+  Json r;
+  r["name"] = job.name;
+  r["source"] = oneLineText(job.source.string());
+  r["source_sha256"] = job.source_sha256.empty() ? Json(nullptr) : Json(job.source_sha256);
+  for (const char* key :
+       {"status", "failure_stage", "reason", "exit_code", "signal", "export_method", "nodes", "tiers", "unique_kernels",
+        "flops", "params", "worst_max_abs_diff", "checks", "composition_max_abs_diff", "reference_bytes"}) {
+    r[key] = nullptr;
+  }
+  r["references_kept"] = false;
+  r["times_s"] = nullptr;
+  r["peak_rss_bytes"] = nullptr;
+  r["forward_peak_rss_bytes"] = nullptr;
+  r["attempts"] = 0;
+  r["reused"] = false;
+  r["output_dir"] = nullptr;
+  r["log"] = nullptr;
+  r["op_kinds"] = nullptr;
+  r["resume_key"] = job.resume_key.empty() ? Json(nullptr) : Json(job.resume_key);
+  return r;
+}
+
+Json notRunRecord(const ModelJob& job, const std::string& status, const std::string& reason) {
+  Json r = emptyModelRecord(job);
+  r["status"] = status;
+  r["reason"] = reason;
+  return r;
+}
+
 Json buildModelRecord(const ModelJob& job, const fs::path& out, const WorkerExit& exit, const std::string& last_stage,
                       double wall_s, double export_s, const std::string& killed_reason, int attempts) {
   Json summary = readJsonFile(out / "batch" / "summaries" / (job.name + ".json"));
   fs::path model_dir = job.output_dir;
-  if (summary.is_object() && summary.contains("output_dir")) model_dir = summary["output_dir"].get<std::string>();
+  // The worker says where it wrote; a path outside OUT is not believed (the runner deletes in it).
+  std::string reported_dir = stringField(summary, "output_dir");
+  if (!reported_dir.empty() && isStrictlyInside(out, reported_dir)) model_dir = reported_dir;
   Json meta = readJsonFile(model_dir / "export" / "meta.json");
 
-  Json r;
-  r["name"] = job.name;
-  r["source"] = job.source.string();
-  r["source_sha256"] = job.source_sha256;
+  Json r = emptyModelRecord(job);
   std::string status, reason;
   if (!killed_reason.empty()) {
     status = "timeout";
@@ -118,34 +146,35 @@ Json buildModelRecord(const ModelJob& job, const fs::path& out, const WorkerExit
     reason = "exit code " + std::to_string(exit.exit_code) + ": " + reasonFromLog(logPath(out, job.name));
   }
   r["status"] = status;
-  r["failure_stage"] = status == "passed" ? Json(nullptr) : Json(last_stage.empty() ? "start" : last_stage);
-  r["reason"] = reason.empty() ? Json(nullptr) : Json(reason);
+  r["failure_stage"] =
+      status == "passed" ? Json(nullptr) : Json(last_stage.empty() ? "start" : oneLineText(last_stage));
+  // A worker's log is any bytes: one line of valid UTF-8 for every report.
+  r["reason"] = reason.empty() ? Json(nullptr) : Json(oneLineText(reason));
   r["exit_code"] = exit.exit_code >= 0 ? Json(exit.exit_code) : Json(nullptr);
   r["signal"] = exit.signal ? Json(signalName(exit.signal)) : Json(nullptr);
-  r["export_method"] = meta.is_object() ? meta["method"] : Json(nullptr);
-  r["nodes"] = numberOrNull(summary, "nodes");
-  r["tiers"] = numberOrNull(summary, "tiers");
-  r["unique_kernels"] = numberOrNull(summary, "unique_kernels");
-  r["flops"] = numberOrNull(summary, "flops");
-  r["params"] = numberOrNull(summary, "params");
-  Json verification = numberOrNull(summary, "verification");
-  r["worst_max_abs_diff"] = numberOrNull(verification, "worst_max_abs_diff");
-  if (verification.is_object() && verification["totals"].is_object()) {
+  r["export_method"] = field(meta, "method");
+  r["nodes"] = field(summary, "nodes");
+  r["tiers"] = field(summary, "tiers");
+  r["unique_kernels"] = field(summary, "unique_kernels");
+  r["flops"] = field(summary, "flops");
+  r["params"] = field(summary, "params");
+  const Json& verification = field(summary, "verification");
+  r["worst_max_abs_diff"] = field(verification, "worst_max_abs_diff");
+  const Json& totals = field(verification, "totals");
+  if (totals.is_object()) {
     Json checks = {{"passed", 0}, {"failed", 0}, {"skipped", 0}, {"flagged", 0}};
-    for (const auto& [tier, t] : verification["totals"].items()) {
-      for (const char* k : {"passed", "failed", "skipped", "flagged"}) checks[k] = checks[k].get<int>() + t.value(k, 0);
+    for (const auto& [tier, t] : totals.items()) {
+      for (const char* k : {"passed", "failed", "skipped", "flagged"}) {
+        checks[k] = checks[k].get<int64_t>() + integerField(t, k);
+      }
     }
     r["checks"] = checks;
-    r["composition_max_abs_diff"] = numberOrNull(verification["composition"], "max_abs_diff");
-  } else {
-    r["checks"] = nullptr;
-    r["composition_max_abs_diff"] = nullptr;
+    r["composition_max_abs_diff"] = field(field(verification, "composition"), "max_abs_diff");
   }
-  Json reference = numberOrNull(summary, "reference");
-  r["reference_bytes"] = numberOrNull(reference, "bytes");
+  r["reference_bytes"] = field(field(summary, "reference"), "bytes");
   r["references_kept"] = fs::exists(model_dir / "reference");
-  Json timings = numberOrNull(summary, "timings");
-  auto t = [&](const char* k) { return numberOrNull(timings, k); };
+  const Json& timings = field(summary, "timings");
+  auto t = [&](const char* k) { return field(timings, k); };
   r["times_s"] = {{"export", export_s > 0 ? Json(export_s) : Json(nullptr)},
                   {"import", t("import_s")},
                   {"partition", t("partition_s")},
@@ -153,15 +182,14 @@ Json buildModelRecord(const ModelJob& job, const fs::path& out, const WorkerExit
                   {"verify", t("verify_s")},
                   {"total", wall_s}};
   r["peak_rss_bytes"] = exit.peak_rss_bytes;
-  r["forward_peak_rss_bytes"] = meta.is_object() ? meta["peak_rss_bytes"] : Json(nullptr);
+  r["forward_peak_rss_bytes"] = field(meta, "peak_rss_bytes");
   r["attempts"] = attempts;
   r["reused"] = false;
   std::error_code ec;
   fs::path rel = fs::relative(model_dir, out, ec);
-  r["output_dir"] = fs::exists(model_dir) && !ec ? Json(rel.string()) : Json(nullptr);
-  r["log"] = fs::relative(logPath(out, job.name), out, ec).string();
-  r["op_kinds"] = numberOrNull(summary, "op_kinds");
-  r["resume_key"] = job.resume_key;
+  r["output_dir"] = fs::exists(model_dir) && !ec ? Json(oneLineText(rel.generic_string())) : Json(nullptr);
+  r["log"] = oneLineText(fs::relative(logPath(out, job.name), out, ec).generic_string());
+  r["op_kinds"] = field(summary, "op_kinds");
   return r;
 }
 
@@ -172,7 +200,7 @@ std::string shapeText(const std::string& dtype, const Json& shape) {
   if (shape.is_array()) {
     for (size_t i = 0; i < shape.size(); ++i) {
       if (i) s += ",";
-      s += shape[i].is_number() ? std::to_string(shape[i].get<int64_t>()) : shape[i].dump();
+      s += shape[i].is_number_integer() ? std::to_string(shape[i].get<int64_t>()) : dumpJson(shape[i]);
     }
   }
   return s + "]";
@@ -180,11 +208,11 @@ std::string shapeText(const std::string& dtype, const Json& shape) {
 
 Json boundary(const Json& node, const char* shapes_key, const char* dtypes_key) {
   Json list = Json::array();
-  const Json& shapes = node.contains(shapes_key) ? node[shapes_key] : Json::object();
-  const Json& dtypes = node.contains(dtypes_key) ? node[dtypes_key] : Json::object();
+  const Json& shapes = field(node, shapes_key);
+  const Json& dtypes = field(node, dtypes_key);
+  if (!shapes.is_object()) return list;
   for (const auto& [name, shape] : shapes.items()) {
-    std::string dtype = dtypes.contains(name) && dtypes[name].is_string() ? dtypes[name].get<std::string>() : "?";
-    list.push_back(name + ": " + shapeText(dtype, shape));
+    list.push_back(name + ": " + shapeText(stringField(dtypes, name.c_str(), "?"), shape));
   }
   return list;
 }
@@ -192,31 +220,29 @@ Json boundary(const Json& node, const char* shapes_key, const char* dtypes_key) 
 // A model's tier tree as index.html draws it: nested nodes with shapes and results.
 Json compactTree(const fs::path& model_dir) {
   Json tree = readJsonFile(model_dir / "decomposition_tree.json");
-  if (!tree.is_object() || !tree["nodes"].is_object()) return nullptr;
+  const Json& nodes = field(tree, "nodes");
+  if (!nodes.is_object()) return nullptr;
   Json results = readJsonFile(model_dir / "verification" / "test_results.json");
   std::map<std::string, Json> checks;
-  if (results.is_object()) {
-    for (const Json& p : results.value("partitions", Json::array())) checks[p.value("id", "")] = p;
-  }
-  const Json& nodes = tree["nodes"];
+  for (const Json& p : asArray(field(results, "partitions"))) checks[stringField(p, "id")] = p;
   std::function<Json(const std::string&, int)> build = [&](const std::string& id, int depth) -> Json {
-    const Json& n = nodes.contains(id) ? nodes[id] : Json(nullptr);
+    const Json& n = field(nodes, id.c_str());
     if (!n.is_object() || depth > 16) return nullptr;
     Json c;
     c["id"] = id;
-    c["level"] = n.value("level", "");
-    c["name"] = n.value("name", "");
-    c["module"] = n.contains("module_path") ? n["module_path"] : Json(nullptr);
-    c["template"] = n.contains("template") ? n["template"] : Json(nullptr);
+    c["level"] = stringField(n, "level");
+    c["name"] = stringField(n, "name");
+    c["module"] = field(n, "module_path");
+    c["template"] = field(n, "template");
     c["in"] = boundary(n, "input_shapes", "input_dtypes");
     c["out"] = boundary(n, "output_shapes", "output_dtypes");
-    c["flops"] = n.contains("flops") ? n["flops"] : Json(nullptr);
+    c["flops"] = field(n, "flops");
     auto check = checks.find(id);
-    c["status"] = check != checks.end() ? check->second["status"] : Json(nullptr);
-    c["max_abs_diff"] = check != checks.end() && check->second.contains("max_abs_diff") ? check->second["max_abs_diff"]
-                                                                                         : Json(nullptr);
+    c["status"] = check != checks.end() ? field(check->second, "status") : Json(nullptr);
+    c["max_abs_diff"] = check != checks.end() ? field(check->second, "max_abs_diff") : Json(nullptr);
     Json children = Json::array();
-    for (const Json& child : n.value("children", Json::array())) {
+    for (const Json& child : asArray(field(n, "children"))) {
+      if (!child.is_string()) continue;
       Json built = build(child.get<std::string>(), depth + 1);
       if (!built.is_null()) children.push_back(std::move(built));
     }
@@ -228,86 +254,83 @@ Json compactTree(const fs::path& model_dir) {
 
 std::string cell(const Json& v, int precision = 3) {
   if (v.is_null()) return "-";
-  if (v.is_string()) return v.get<std::string>();
+  if (v.is_string()) return markdownText(v.get<std::string>());
   if (v.is_number_float()) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.*g", precision, v.get<double>());
     return buf;
   }
-  return v.dump();
+  return markdownText(dumpJson(v));
 }
 
-std::string escapeMarkdown(std::string s) {
-  std::string out;
-  for (char ch : s) {
-    if (ch == '|') out += "\\|";
-    else if (ch == '\n') out += ' ';
-    else out += ch;
-  }
-  return out;
-}
+std::string bytesCell(const Json& v) { return v.is_number() ? humanBytes(v.get<int64_t>()) : "-"; }
 
+// Statuses of a batch, in report order; "pending" is what reports before "interrupted" said.
+const char* const kStatuses[] = {"passed", "failed",      "error",      "crashed", "timeout",
+                                 "killed", "interrupted", "unreadable", "skipped", "pending"};
+
+// Every value is read through field()/integerField(): a record from another run or version, or
+// one the batch made for a model that never ran, may lack any key.
 std::string markdownReport(const Json& report) {
   std::ostringstream md;
-  const Json& totals = report["totals"];
+  const Json& totals = field(report, "totals");
+  auto total = [&](const char* key) { return integerField(totals, key); };
   md << "# kdecomp batch report\n\n";
-  md << "Input: `" << report.value("input_dir", "") << "`; output: `" << report.value("output_dir", "") << "`; started "
-     << report.value("started", "") << ".\n\n";
-  md << "Options: `" << report["options"].dump() << "`\n\n";
-  md << "**" << totals["models"].get<int>() << " models**: " << totals["passed"].get<int>() << " passed, "
-     << totals["failed"].get<int>() << " failed verification, " << totals["error"].get<int>() << " errors, "
-     << totals["crashed"].get<int>() << " crashed, " << totals["timeout"].get<int>() << " timed out, "
-     << totals["killed"].get<int>() << " killed; " << totals["reused"].get<int>() << " reused from an earlier run. "
-     << "Wall time " << cell(report["wall_s"], 4) << " s; sum of model times " << cell(totals["sum_model_seconds"], 4)
-     << " s; references written " << humanBytes(totals["reference_bytes"].get<int64_t>()) << ", kept "
-     << humanBytes(totals["kept_reference_bytes"].get<int64_t>()) << "; peak RSS of one model "
-     << humanBytes(totals["max_peak_rss_bytes"].get<int64_t>()) << ".\n\n";
-  md << "| model | status | stage | via | L/F/K | unique kernels | GFLOPs | params | checks passed | worst diff | refs | "
-        "export s | import s | record s | verify s | total s | peak RSS | reason |\n";
+  md << "Input: " << cell(field(report, "input_dir")) << "; output: " << cell(field(report, "output_dir"))
+     << "; started " << cell(field(report, "started")) << ".\n\n";
+  md << "Options: `" << dumpJson(field(report, "options")) << "`\n\n";
+  if (boolField(report, "interrupted")) {
+    md << "**The batch was interrupted**: the models marked `interrupted` did not finish; the same command "
+          "resumes.\n\n";
+  }
+  md << "**" << total("models") << " models**: " << total("passed") << " passed, " << total("failed")
+     << " failed verification, " << total("error") << " errors, " << total("crashed") << " crashed, "
+     << total("timeout") << " timed out, " << total("killed") << " killed";
+  for (const char* extra : {"interrupted", "unreadable", "skipped", "pending"}) {
+    if (total(extra)) md << ", " << total(extra) << " " << extra;
+  }
+  md << "; " << total("reused") << " reused from an earlier run. "
+     << "Wall time " << cell(field(report, "wall_s"), 4) << " s; sum of model times "
+     << cell(field(totals, "sum_model_seconds"), 4) << " s; references written " << humanBytes(total("reference_bytes"))
+     << ", kept " << humanBytes(total("kept_reference_bytes")) << "; peak RSS of one model "
+     << humanBytes(total("max_peak_rss_bytes")) << ".\n\n";
+  md << "| model | status | stage | via | L/F/K | unique kernels | GFLOPs | params | checks passed | worst diff "
+        "| refs | export s | import s | record s | verify s | total s | peak RSS | reason |\n";
   md << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-  for (const Json& m : report["models"]) {
-    const Json& tiers = m["tiers"];
-    std::string lfk = tiers.is_object() ? cell(tiers["layer"]) + "/" + cell(tiers["fusion"]) + "/" + cell(tiers["kernel"]) : "-";
-    std::string gflops = m["flops"].is_number() ? cell(Json(m["flops"].get<double>() / 1e9)) : "-";
+  for (const Json& m : asArray(field(report, "models"))) {
+    const Json& tiers = field(m, "tiers");
+    std::string lfk = tiers.is_object() ? cell(field(tiers, "layer")) + "/" + cell(field(tiers, "fusion")) + "/" +
+                                              cell(field(tiers, "kernel"))
+                                        : "-";
+    const Json& flops = field(m, "flops");
+    std::string gflops = flops.is_number() ? cell(Json(flops.get<double>() / 1e9)) : "-";
     std::string checks = "-";
-    if (m["checks"].is_object()) {
-      const Json& c = m["checks"];
-      int total = c["passed"].get<int>() + c["failed"].get<int>() + c["skipped"].get<int>() + c["flagged"].get<int>();
-      checks = std::to_string(c["passed"].get<int>()) + "/" + std::to_string(total);
+    const Json& c = field(m, "checks");
+    if (c.is_object()) {
+      int64_t all = 0;
+      for (const char* k : {"passed", "failed", "skipped", "flagged"}) all += integerField(c, k);
+      checks = std::to_string(integerField(c, "passed")) + "/" + std::to_string(all);
     }
-    const Json& t = m["times_s"];
-    md << "| " << m["name"].get<std::string>() << " | " << m["status"].get<std::string>()
-       << (m.value("reused", false) ? " (reused)" : "") << " | " << cell(m["failure_stage"]) << " | "
-       << cell(m["export_method"]) << " | " << lfk << " | " << cell(m["unique_kernels"]) << " | " << gflops << " | "
-       << cell(m["params"]) << " | " << checks << " | " << cell(m["worst_max_abs_diff"], 2) << " | "
-       << (m["reference_bytes"].is_number() ? humanBytes(m["reference_bytes"].get<int64_t>()) : "-") << " | "
-       << cell(t["export"], 3) << " | " << cell(t["import"], 3) << " | " << cell(t["record"], 3) << " | "
-       << cell(t["verify"], 3) << " | " << cell(t["total"], 4) << " | "
-       << (m["peak_rss_bytes"].is_number() ? humanBytes(m["peak_rss_bytes"].get<int64_t>()) : "-") << " | "
-       << escapeMarkdown(cell(m["reason"])) << " |\n";
+    const Json& t = field(m, "times_s");
+    md << "| " << cell(field(m, "name")) << " | " << cell(field(m, "status"))
+       << (boolField(m, "reused") ? " (reused)" : "") << " | " << cell(field(m, "failure_stage")) << " | "
+       << cell(field(m, "export_method")) << " | " << lfk << " | " << cell(field(m, "unique_kernels")) << " | "
+       << gflops << " | " << cell(field(m, "params")) << " | " << checks << " | "
+       << cell(field(m, "worst_max_abs_diff"), 2) << " | " << bytesCell(field(m, "reference_bytes")) << " | "
+       << cell(field(t, "export"), 3) << " | " << cell(field(t, "import"), 3) << " | " << cell(field(t, "record"), 3)
+       << " | " << cell(field(t, "verify"), 3) << " | " << cell(field(t, "total"), 4) << " | "
+       << bytesCell(field(m, "peak_rss_bytes")) << " | " << cell(field(m, "reason")) << " |\n";
   }
   md << "\n## Op kinds across the corpus\n\n| op kind | models | used by |\n|---|---|---|\n";
-  for (const auto& [kind, models] : report["op_kinds"].items()) {
+  for (const auto& [kind, users] : asObject(field(report, "op_kinds")).items()) {
     std::string names;
-    for (size_t i = 0; i < models.size(); ++i) names += (i ? ", " : "") + models[i].get<std::string>();
-    md << "| `" << kind << "` | " << models.size() << " | " << names << " |\n";
+    size_t count = 0;
+    for (const Json& name : asArray(users)) {
+      names += (count++ ? ", " : "") + cell(name);
+    }
+    md << "| `" << markdownText(kind) << "` | " << count << " | " << names << " |\n";
   }
   return md.str();
-}
-
-// JSON inside <script> must not close the element early.
-std::string escapeForScript(const std::string& json) {
-  std::string out;
-  out.reserve(json.size());
-  for (size_t i = 0; i < json.size(); ++i) {
-    if (json[i] == '<' && i + 1 < json.size() && json[i + 1] == '/') {
-      out += "<\\/";
-      ++i;
-    } else {
-      out += json[i];
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -315,33 +338,32 @@ std::string escapeForScript(const std::string& json) {
 void writeReports(const fs::path& out, Json header, const std::vector<Json>& records) {
   Json report = std::move(header);
   report["kdecomp_batch_version"] = 1;
-  Json totals = {{"models", 0}, {"passed", 0}, {"failed", 0}, {"error", 0}, {"crashed", 0}, {"timeout", 0},
-                 {"killed", 0}, {"pending", 0}, {"reused", 0}, {"reference_bytes", 0}, {"kept_reference_bytes", 0},
-                 {"sum_model_seconds", 0.0}, {"max_peak_rss_bytes", 0}};
+  Json totals = {{"models", 0}};
+  for (const char* status : kStatuses) totals[status] = 0;
+  for (const char* key : {"reused", "reference_bytes", "kept_reference_bytes", "max_peak_rss_bytes"}) totals[key] = 0;
+  totals["sum_model_seconds"] = 0.0;
+  auto add = [&](const char* key, int64_t n) { totals[key] = totals[key].get<int64_t>() + n; };
   std::map<std::string, std::set<std::string>> op_kinds;
   Json models = Json::array();
   for (const Json& record : records) {
-    Json m = record;
+    Json m = record.is_object() ? record : Json::object();
     m.erase("resume_key");
-    totals["models"] = totals["models"].get<int>() + 1;
-    std::string status = m.value("status", "crashed");
-    if (totals.contains(status)) totals[status] = totals[status].get<int>() + 1;
-    if (m.value("reused", false)) totals["reused"] = totals["reused"].get<int>() + 1;
-    if (m["reference_bytes"].is_number()) {
-      int64_t bytes = m["reference_bytes"].get<int64_t>();
-      totals["reference_bytes"] = totals["reference_bytes"].get<int64_t>() + bytes;
-      if (m.value("references_kept", false)) {
-        totals["kept_reference_bytes"] = totals["kept_reference_bytes"].get<int64_t>() + bytes;
-      }
+    add("models", 1);
+    std::string status = stringField(m, "status", "crashed");
+    bool known = std::any_of(std::begin(kStatuses), std::end(kStatuses), [&](const char* s) { return status == s; });
+    if (known) add(status.c_str(), 1);
+    if (boolField(m, "reused")) add("reused", 1);
+    const Json& reference_bytes = field(m, "reference_bytes");
+    if (reference_bytes.is_number()) {
+      add("reference_bytes", reference_bytes.get<int64_t>());
+      if (boolField(m, "references_kept")) add("kept_reference_bytes", reference_bytes.get<int64_t>());
     }
-    if (m["times_s"].is_object() && m["times_s"]["total"].is_number()) {
-      totals["sum_model_seconds"] = totals["sum_model_seconds"].get<double>() + m["times_s"]["total"].get<double>();
-    }
-    if (m["peak_rss_bytes"].is_number()) {
-      totals["max_peak_rss_bytes"] = std::max(totals["max_peak_rss_bytes"].get<int64_t>(), m["peak_rss_bytes"].get<int64_t>());
-    }
-    if (m["op_kinds"].is_object()) {
-      for (const auto& [kind, count] : m["op_kinds"].items()) op_kinds[kind].insert(m["name"].get<std::string>());
+    totals["sum_model_seconds"] = totals["sum_model_seconds"].get<double>() + numberField(field(m, "times_s"), "total");
+    totals["max_peak_rss_bytes"] =
+        std::max(totals["max_peak_rss_bytes"].get<int64_t>(), integerField(m, "peak_rss_bytes"));
+    const Json& kinds = field(m, "op_kinds");
+    if (kinds.is_object()) {
+      for (const auto& [kind, count] : kinds.items()) op_kinds[kind].insert(stringField(m, "name", "?"));
     }
     models.push_back(std::move(m));
   }
@@ -351,18 +373,29 @@ void writeReports(const fs::path& out, Json header, const std::vector<Json>& rec
   for (const auto& [kind, names] : op_kinds) kinds[kind] = Json(std::vector<std::string>(names.begin(), names.end()));
   report["op_kinds"] = kinds;
 
-  writeJsonAtomically(out / "batch_report.json", report);
-  writeTextAtomically(out / "batch_report.md", markdownReport(report));
+  // All three are rendered before any is written: a report that cannot be rendered leaves the
+  // previous ones in place, never a new JSON beside an old page.
+  const std::string report_json = dumpJson(report, 2) + "\n";
+  const std::string report_md = markdownReport(report);
   Json data;
   data["report"] = report;
   Json trees = Json::object();
   for (const Json& m : report["models"]) {
-    if (!m["output_dir"].is_string()) continue;
-    Json tree = compactTree(out / m["output_dir"].get<std::string>());
-    if (!tree.is_null()) trees[m["name"].get<std::string>()] = std::move(tree);
+    std::string dir = stringField(m, "output_dir");
+    if (dir.empty()) continue;
+    try {
+      // One model's malformed tree costs its tree in the page, not the page.
+      Json tree = compactTree(out / dir);
+      if (!tree.is_null()) trees[stringField(m, "name", "?")] = std::move(tree);
+    } catch (const std::exception&) {
+    }
   }
   data["trees"] = std::move(trees);
-  writeTextAtomically(out / "index.html", renderIndexHtml(escapeForScript(data.dump())));
+  const std::string index_html = renderIndexHtml(dumpJson(data));
+
+  writeTextAtomically(out / "batch_report.json", report_json);
+  writeTextAtomically(out / "batch_report.md", report_md);
+  writeTextAtomically(out / "index.html", index_html);
 }
 
 }  // namespace kdecomp

@@ -12,9 +12,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <fstream>
@@ -33,7 +36,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kGiB = int64_t{1} << 30;
 constexpr int64_t kDefaultEstimate = 3 * kGiB / 2;  // most level3 models need less than 1.5 GB
-constexpr int64_t kLowWater = 3 * kGiB / 2;          // keep this much available for the system
+constexpr int64_t kLowWater = 3 * kGiB / 2;         // keep this much available for the system
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -48,7 +51,7 @@ struct Pending {
   size_t job = 0;
   int attempts = 0;
   int64_t estimate = kDefaultEstimate;
-  bool alone = false;  // preempted once: runs with nothing beside it
+  bool alone = false;           // preempted once: runs with nothing beside it
   double previous_seconds = 0;  // its time in an earlier run, when known
 };
 
@@ -62,23 +65,44 @@ struct Running {
   int64_t rss_peak = 0;
 };
 
-// One batch per output directory at a time: a second one would race on the same records.
+// One batch per output directory at a time: a second one would race on the same records. The
+// lock file goes when the batch does, on every way out (an exception unwinds through here).
 class OutputLock {
  public:
-  explicit OutputLock(const fs::path& out) {
-    fs::create_directories(out / "batch");
-    fd_ = ::open((out / "batch" / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0 || ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      throw BatchError(out.string() + ": another kdecomp batch is writing here");
+  explicit OutputLock(const fs::path& out) : path_(out / "batch" / "lock") {
+    fs::create_directories(path_.parent_path());
+    // A batch that opened the file just before its holder removed it would lock a file no longer
+    // in the directory, beside a third batch locking the new one: the lock counts only if the
+    // path still names the file locked.
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd_ < 0) throw BatchError(oneLineText(path_.string()) + ": cannot be created: " + std::strerror(errno));
+      if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        release(false);
+        throw BatchError(oneLineText(out.string()) + ": another kdecomp batch is writing here");
+      }
+      struct stat held = {};
+      struct stat named = {};
+      if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &named) == 0 && held.st_dev == named.st_dev &&
+          held.st_ino == named.st_ino) {
+        return;
+      }
+      release(false);
     }
+    throw BatchError(oneLineText(path_.string()) + ": cannot be locked (it keeps being replaced)");
   }
-  ~OutputLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+  ~OutputLock() { release(true); }
   OutputLock(const OutputLock&) = delete;
   OutputLock& operator=(const OutputLock&) = delete;
 
  private:
+  void release(bool remove_file) {
+    if (fd_ < 0) return;
+    if (remove_file) ::unlink(path_.c_str());  // before the close: still ours while it goes
+    ::close(fd_);
+    fd_ = -1;
+  }
+  fs::path path_;
   int fd_ = -1;
 };
 
@@ -140,21 +164,40 @@ int64_t oomKillCount() {
   return 0;
 }
 
+// Workers still running when the scheduler leaves early (an exception) are stopped with their
+// process groups rather than left to PR_SET_PDEATHSIG at the batch's exit.
+class StopWorkersOnExit {
+ public:
+  explicit StopWorkersOnExit(std::vector<Running>& running) : running_(running) {}
+  ~StopWorkersOnExit() {
+    for (const Running& r : running_) {
+      killWorkerGroup(r.pid);
+      reapWorker(r.pid);
+    }
+  }
+  StopWorkersOnExit(const StopWorkersOnExit&) = delete;
+  StopWorkersOnExit& operator=(const StopWorkersOnExit&) = delete;
+
+ private:
+  std::vector<Running>& running_;
+};
+
+const char* signalWord(int sig) { return sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)"; }
+
 int64_t directoryBytes(const fs::path& dir) {
   int64_t total = 0;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
     if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += static_cast<int64_t>(it->file_size(ec));
   }
   return total;
 }
 
-}  // namespace
-
-BatchOutcome runBatch(const BatchOptions& options) {
+BatchOutcome runBatchUnguarded(const BatchOptions& options) {
   if (options.jobs < 1) throw BatchError("--jobs must be at least 1");
   if (options.kdecomp_exe.empty() || !fs::exists(options.kdecomp_exe)) {
-    throw BatchError("the worker binary '" + options.kdecomp_exe + "' does not exist");
+    throw BatchError("the worker binary '" + oneLineText(options.kdecomp_exe) + "' does not exist");
   }
   const auto batch_start = Clock::now();
   const std::string started = utcNow();
@@ -163,20 +206,20 @@ BatchOutcome runBatch(const BatchOptions& options) {
   OutputLock lock(out);
   const std::string tool_sha256 = sha256OfFile(options.kdecomp_exe);
   std::vector<ModelJob> jobs = discoverModels(options, tool_sha256);
-  if (jobs.empty()) throw BatchError(options.input_dir + ": no models (*.py, *.pt, *.onnx) in this shard");
+  if (jobs.empty()) throw BatchError(oneLineText(options.input_dir) + ": no models (*.py, *.pt, *.onnx) in this shard");
 
   const int cores = std::max(1u, std::thread::hardware_concurrency());
   const int threads = options.threads_per_job > 0 ? options.threads_per_job : std::max(1, cores / options.jobs);
   const MemorySnapshot memory_at_start = readMemory();
-  const int64_t budget =
-      options.memory_budget_bytes > 0 ? options.memory_budget_bytes : std::max(kGiB, memory_at_start.total_bytes - 2 * kGiB);
+  const int64_t budget = options.memory_budget_bytes > 0 ? options.memory_budget_bytes
+                                                         : std::max(kGiB, memory_at_start.total_bytes - 2 * kGiB);
   // A model that runs with nothing beside it (too big to share, or the last one) gets every
   // core: one job per core is the right split only while there are jobs to fill them.
   const int solo_threads = options.threads_per_job > 0 ? options.threads_per_job : cores;
 
   Json header;
-  header["input_dir"] = fs::absolute(options.input_dir).lexically_normal().string();
-  header["output_dir"] = out.string();
+  header["input_dir"] = oneLineText(fs::absolute(options.input_dir).lexically_normal().string());
+  header["output_dir"] = oneLineText(out.string());
   header["started"] = started;
   header["options"] = {{"jobs", options.jobs},
                        {"threads_per_job", threads},
@@ -192,12 +235,23 @@ BatchOutcome runBatch(const BatchOptions& options) {
   std::vector<std::optional<Json>> records(jobs.size());
   std::vector<Pending> todo;
   BatchOutcome outcome;
+  int not_run = 0;  // entries that cannot run: their records are made here, not by a worker
   for (size_t i = 0; i < jobs.size(); ++i) {
+    if (!jobs[i].status.empty()) {
+      records[i] = notRunRecord(jobs[i], jobs[i].status, jobs[i].reason);
+      ++not_run;
+      continue;
+    }
     Json previous = readJsonFile(recordPath(out, jobs[i].name));
     if (!previous.is_object()) previous = Json::object();
-    // A complete record whose model's tree went missing is not complete any more.
-    bool outputs_there = !previous["output_dir"].is_string() ||
-                         fs::exists(out / previous["output_dir"].get<std::string>() / "decomposition_tree.json");
+    // A passed or failed record whose model's tree went missing is not complete any more. An
+    // error's record stays complete without one: the model never got that far (decompose may
+    // still leave its empty output directory behind).
+    const Json& previous_dir = field(previous, "output_dir");
+    bool has_tree = stringField(previous, "status") == "passed" || stringField(previous, "status") == "failed";
+    bool outputs_there = !has_tree || previous_dir.is_null() ||
+                         (previous_dir.is_string() && isStrictlyInside(out, out / previous_dir.get<std::string>()) &&
+                          fs::exists(out / previous_dir.get<std::string>() / "decomposition_tree.json"));
     if (!options.force && isCompleteRecord(previous, jobs[i].resume_key) && outputs_there) {
       previous["reused"] = true;
       records[i] = previous;
@@ -206,12 +260,8 @@ BatchOutcome runBatch(const BatchOptions& options) {
     }
     Pending p;
     p.job = i;
-    if (previous.value("peak_rss_bytes", int64_t{0}) > 0) {
-      p.estimate = std::max(p.estimate, previous["peak_rss_bytes"].get<int64_t>());
-    }
-    if (previous["times_s"].is_object() && previous["times_s"]["total"].is_number()) {
-      p.previous_seconds = previous["times_s"]["total"].get<double>();
-    }
+    p.estimate = std::max(p.estimate, integerField(previous, "peak_rss_bytes"));
+    p.previous_seconds = numberField(field(previous, "times_s"), "total");
     p.alone = p.estimate > budget / 2;  // two of these cannot fit together anyway
     todo.push_back(p);
   }
@@ -225,12 +275,18 @@ BatchOutcome runBatch(const BatchOptions& options) {
 
   ProgressDisplay display(options.display, static_cast<int>(jobs.size()));
   display.event("kdecomp batch: " + std::to_string(jobs.size()) + " models (" + std::to_string(outcome.reused) +
-                " reused, " + std::to_string(queue.size()) + " to run), " + std::to_string(options.jobs) + " jobs x " +
-                std::to_string(threads) + " threads, memory budget " + humanBytes(budget) + " -> " + out.string());
+                " reused, " + std::to_string(queue.size()) + " to run" +
+                (not_run ? ", " + std::to_string(not_run) + " cannot run" : "") + "), " + std::to_string(options.jobs) +
+                " jobs x " + std::to_string(threads) + " threads, memory budget " + humanBytes(budget) + " -> " +
+                oneLineText(out.string()));
+  for (const ModelJob& job : jobs) {
+    if (!job.status.empty()) display.event(job.status + ": " + job.reason);
+  }
 
   std::vector<Running> running;
+  StopWorkersOnExit stop_workers(running);
   SignalWait signals;
-  int done = outcome.reused;
+  int done = outcome.reused + not_run;
   int64_t min_available = memory_at_start.available_bytes;
   int interrupted_by = 0;
   int64_t oom_kills_seen = oomKillCount();
@@ -243,47 +299,68 @@ BatchOutcome runBatch(const BatchOptions& options) {
     fs::remove(summaryPath(job), ec);
     fs::remove(stagePath(job), ec);
   };
+  auto announce = [&](const ModelJob& job, const Json& record, double seconds, int64_t peak) {
+    char line[512];
+    std::string reason = stringField(record, "reason");
+    std::snprintf(line, sizeof line, "[%d/%zu] %-32s %-8s %7.1f s  peak %s%s%s", done, jobs.size(), job.name.c_str(),
+                  stringField(record, "status").c_str(), seconds, humanBytes(peak).c_str(), reason.empty() ? "" : "  ",
+                  reason.substr(0, 160).c_str());
+    display.event(line);
+  };
   auto start = [&](Pending p) {
     const ModelJob& job = jobs[p.job];
-    // The record goes first: a batch killed while clearing must not leave a complete record
-    // beside half-deleted outputs.
-    fs::remove(recordPath(out, job.name));
-    clearOutputs(job);  // what an interrupted or preempted attempt left
-    fs::create_directories(summaryPath(job).parent_path());
-    fs::create_directories(stagePath(job).parent_path());
-    bool solo = running.empty() && (p.alone || queue.empty());
-    int job_threads = solo ? solo_threads : threads;
-    std::vector<std::string> argv = {options.kdecomp_exe, "decompose", job.source.string(), "-o", out.string(),
-                                     "--summary-json", summaryPath(job).string(), "--stage-file", stagePath(job).string(),
-                                     "--threads", std::to_string(job_threads), "--device", options.device};
     ++p.attempts;
-    Running r;
-    r.p = p;
-    r.start = Clock::now();
-    r.pid = spawnWorker(argv, workerEnvironment(job_threads), logPath(out, job.name));
-    running.push_back(std::move(r));
+    try {
+      // The record goes first: a batch killed while clearing must not leave a complete record
+      // beside half-deleted outputs.
+      fs::remove(recordPath(out, job.name));
+      clearOutputs(job);  // what an interrupted or preempted attempt left
+      fs::create_directories(summaryPath(job).parent_path());
+      fs::create_directories(stagePath(job).parent_path());
+      bool solo = running.empty() && (p.alone || queue.empty());
+      int job_threads = solo ? solo_threads : threads;
+      std::vector<std::string> argv = {options.kdecomp_exe, "decompose", job.source.string(), "-o", out.string()};
+      argv.insert(argv.end(), {"--summary-json", summaryPath(job).string(), "--stage-file", stagePath(job).string()});
+      argv.insert(argv.end(), {"--threads", std::to_string(job_threads), "--device", options.device});
+      Running r;
+      r.p = p;
+      r.start = Clock::now();
+      r.pid = spawnWorker(argv, workerEnvironment(job_threads), logPath(out, job.name));
+      running.push_back(std::move(r));
+    } catch (const std::exception& e) {
+      // A model that cannot be started is that model's result, not the batch's end. Not kept as
+      // a record file: the cause is the run's (a full disk, say), so a rerun tries again.
+      Json record = notRunRecord(job, "error", "kdecomp batch could not start it: " + plainError(e));
+      record["failure_stage"] = "start";
+      record["attempts"] = p.attempts;
+      records[p.job] = record;
+      ++done;
+      announce(job, record, 0, 0);
+    }
   };
   auto finish = [&](Running& r, WorkerExit exit, const std::string& killed_reason) {
     const ModelJob& job = jobs[r.p.job];
     exit.peak_rss_bytes = std::max(exit.peak_rss_bytes, r.rss_peak);
     std::string stage = readStage(stagePath(job));
-    Json record = buildModelRecord(job, out, exit, stage, since(r.start), r.export_s, killed_reason, r.p.attempts);
-    std::string status = record["status"];
-    bool keep = options.keep_references == "all" || (options.keep_references == "failed" && status != "passed");
-    if (!keep && record["output_dir"].is_string()) {
-      std::error_code ec;
-      fs::remove_all(out / record["output_dir"].get<std::string>() / "reference", ec);
-      record["references_kept"] = false;
+    Json record;
+    try {
+      record = buildModelRecord(job, out, exit, stage, since(r.start), r.export_s, killed_reason, r.p.attempts);
+      bool keep = options.keep_references == "all" ||
+                  (options.keep_references == "failed" && stringField(record, "status") != "passed");
+      if (!keep && record["output_dir"].is_string()) {
+        std::error_code ec;
+        fs::remove_all(out / record["output_dir"].get<std::string>() / "reference", ec);
+        record["references_kept"] = false;
+      }
+      writeJsonAtomically(recordPath(out, job.name), record);
+    } catch (const std::exception& e) {
+      // The report still gets the model; without a record file a rerun runs it again.
+      if (!record.is_object()) record = notRunRecord(job, "error", "");
+      record["reason"] = "kdecomp batch could not record its result: " + plainError(e);
     }
-    writeJsonAtomically(recordPath(out, job.name), record);
     records[r.p.job] = record;
     ++done;
-    char line[512];
-    std::snprintf(line, sizeof line, "[%d/%zu] %-32s %-8s %7.1f s  peak %s%s%s", done, jobs.size(), job.name.c_str(),
-                  status.c_str(), since(r.start), humanBytes(exit.peak_rss_bytes).c_str(),
-                  record["reason"].is_string() ? "  " : "",
-                  record["reason"].is_string() ? record["reason"].get<std::string>().substr(0, 160).c_str() : "");
-    display.event(line);
+    announce(job, record, since(r.start), exit.peak_rss_bytes);
   };
 
   while (!queue.empty() || !running.empty()) {
@@ -305,7 +382,8 @@ BatchOutcome runBatch(const BatchOptions& options) {
         again.estimate = std::max(again.estimate, std::max(running[i].rss_peak, exit->peak_rss_bytes));
         again.alone = true;
         clearOutputs(jobs[again.job]);
-        display.event("out of memory: " + jobs[again.job].name + " was killed by the kernel beside other models; it will run again alone");
+        display.event("out of memory: " + jobs[again.job].name +
+                      " was killed by the kernel beside other models; it will run again alone");
         queue.push_front(again);
       } else {
         finish(running[i], *exit, "");
@@ -345,15 +423,15 @@ BatchOutcome runBatch(const BatchOptions& options) {
       killWorkerGroup(running[i].pid);
       WorkerExit exit = reapWorker(running[i].pid);
       char reason[128];
-      std::snprintf(reason, sizeof reason, "timeout: killed after %.0f s (--timeout %.0f) in stage %s", since(running[i].start),
-                    options.timeout_s, running[i].stage.c_str());
+      std::snprintf(reason, sizeof reason, "timeout: killed after %.0f s (--timeout %.0f) in stage %s",
+                    since(running[i].start), options.timeout_s, running[i].stage.c_str());
       finish(running[i], exit, reason);
       running.erase(running.begin() + static_cast<long>(i));
     }
 
     // Pressure: make room by requeueing the youngest model to run alone later.
-    bool pressure = projected > budget || memory.available_bytes < kLowWater ||
-                    (disk >= 0 && disk < options.min_free_disk_bytes);
+    bool pressure =
+        projected > budget || memory.available_bytes < kLowWater || (disk >= 0 && disk < options.min_free_disk_bytes);
     if (pressure && running.size() > 1) {
       auto youngest = std::max_element(running.begin(), running.end(),
                                        [](const Running& a, const Running& b) { return a.start < b.start; });
@@ -376,10 +454,9 @@ BatchOutcome runBatch(const BatchOptions& options) {
     while (!queue.empty() && static_cast<int>(running.size()) < options.jobs && !interrupted_by) {
       const Pending& next = queue.front();
       bool anyone_alone = std::any_of(running.begin(), running.end(), [](const Running& r) { return r.p.alone; });
-      bool fits = running.empty() ||
-                  (!next.alone && !anyone_alone && projected + next.estimate <= budget &&
-                   memory.available_bytes - next.estimate >= kLowWater &&
-                   (disk < 0 || disk > 2 * options.min_free_disk_bytes));
+      bool fits = running.empty() || (!next.alone && !anyone_alone && projected + next.estimate <= budget &&
+                                      memory.available_bytes - next.estimate >= kLowWater &&
+                                      (disk < 0 || disk > 2 * options.min_free_disk_bytes));
       if (!fits) break;  // no backfilling past it: a big model must not starve
       projected += next.estimate;
       Pending p = next;
@@ -396,12 +473,27 @@ BatchOutcome runBatch(const BatchOptions& options) {
 
     if (int sig = signals.sleep(200)) {
       interrupted_by = sig;
-      display.event(std::string("kdecomp batch: ") + (sig == SIGINT ? "interrupted" : "terminated") +
+      display.event(std::string("kdecomp batch: ") + signalWord(sig) +
                     ": stopping the running models; finished ones are kept, a rerun resumes");
+      // Every model the signal stopped or kept from starting is a record of its own.
       for (Running& r : running) {
         killWorkerGroup(r.pid);
         reapWorker(r.pid);
-        clearOutputs(jobs[r.p.job]);
+        const ModelJob& job = jobs[r.p.job];
+        clearOutputs(job);
+        Json record = notRunRecord(job, "interrupted",
+                                   "stopped in stage " + oneLineText(r.stage) + ": the batch was " + signalWord(sig) +
+                                       "; its partial outputs were removed, the same command runs it again");
+        record["failure_stage"] = oneLineText(r.stage);
+        record["attempts"] = r.p.attempts;
+        record["times_s"] = {{"total", since(r.start)}};
+        record["peak_rss_bytes"] = r.rss_peak > 0 ? Json(r.rss_peak) : Json(nullptr);
+        records[r.p.job] = record;
+      }
+      for (const Pending& p : queue) {
+        records[p.job] = notRunRecord(
+            jobs[p.job], "interrupted",
+            std::string("not started: the batch was ") + signalWord(sig) + " first; the same command runs it");
       }
       running.clear();
       queue.clear();
@@ -411,15 +503,8 @@ BatchOutcome runBatch(const BatchOptions& options) {
 
   std::vector<Json> report_records;
   for (size_t i = 0; i < jobs.size(); ++i) {
-    if (records[i]) {
-      report_records.push_back(*records[i]);
-      continue;
-    }
-    Json pending;
-    pending["name"] = jobs[i].name;
-    pending["source"] = jobs[i].source.string();
-    pending["status"] = "pending";
-    report_records.push_back(pending);
+    // Every job has a record by now; one without (a bug) still appears, as interrupted.
+    report_records.push_back(records[i] ? *records[i] : notRunRecord(jobs[i], "interrupted", "not run"));
   }
   outcome.wall_s = since(batch_start);
   header["wall_s"] = outcome.wall_s;
@@ -429,17 +514,36 @@ BatchOutcome runBatch(const BatchOptions& options) {
   writeReports(out, header, report_records);
 
   for (const Json& r : report_records) {
-    std::string status = r.value("status", "");
+    std::string status = stringField(r, "status");
     ++outcome.models;
-    if (status == "passed") ++outcome.passed;
-    else if (status == "failed") ++outcome.failed;
-    else ++outcome.other;
+    if (status == "passed")
+      ++outcome.passed;
+    else if (status == "failed")
+      ++outcome.failed;
+    else
+      ++outcome.other;
   }
   std::fprintf(stderr, "kdecomp batch: %d models: %d passed, %d failed, %d other (%d reused) in %.1f s -> %s\n",
                outcome.models, outcome.passed, outcome.failed, outcome.other, outcome.reused, outcome.wall_s,
-               (out / "batch_report.md").c_str());
-  if (interrupted_by) throw BatchError("interrupted; run the same command again to resume");
+               oneLineText((out / "batch_report.md").string()).c_str());
+  if (interrupted_by) {
+    throw BatchError(std::string(signalWord(interrupted_by)) +
+                     "; the reports are written, run the same command again to resume");
+  }
   return outcome;
+}
+
+}  // namespace
+
+BatchOutcome runBatch(const BatchOptions& options) {
+  try {
+    return runBatchUnguarded(options);
+  } catch (const BatchError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // A file system error names its path; nothing of a library's own wording reaches the user.
+    throw BatchError(plainError(e));
+  }
 }
 
 }  // namespace kdecomp
