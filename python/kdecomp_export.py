@@ -260,6 +260,7 @@ def run_export(args):
     if not all(isinstance(t, torch.Tensor) for t in inputs):
         raise ExportError("get_inputs() must return tensors only")
     timings["build_s"] = time.perf_counter() - t0
+    check_memory_for_forward(model, inputs)
 
     try:
         forward_params = list(inspect.signature(model.forward).parameters)
@@ -346,6 +347,51 @@ def run_export(args):
             raise ExportError(f"no space left on device in {parent}") from exc
         raise
     return meta
+
+
+def available_memory_bytes():
+    """MemAvailable from /proc/meminfo (what can be allocated without swapping); -1 if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return -1
+
+
+def meta_output_bytes(model, inputs):
+    """Bytes of the forward's outputs, from a run on the meta device (shapes only, no data, no
+    compute); None when an op has no meta kernel."""
+    import torch
+    from torch.nn.utils.stateless import functional_call
+
+    try:
+        state = {name: t.to("meta") for name, t in list(model.named_parameters()) + list(model.named_buffers())}
+        meta_inputs = [t.to("meta") for t in inputs]
+        with torch.no_grad():
+            outputs = flatten_tensors(functional_call(model, state, tuple(meta_inputs)))
+        return sum(t.numel() * t.element_size() for t in outputs)
+    except Exception:  # an op without a meta kernel, or data-dependent Python: no estimate
+        return None
+
+
+def check_memory_for_forward(model, inputs):
+    """Stops before a forward that cannot fit: with the inputs and parameters already in memory,
+    the forward must at least allocate its outputs. Says how much it needs against what there is,
+    instead of being killed by the kernel part-way through."""
+    output_bytes = meta_output_bytes(model, inputs)
+    available = available_memory_bytes()
+    if output_bytes is None or available < 0 or output_bytes <= available:
+        return
+    held = sum(t.numel() * t.element_size() for t in inputs)
+    held += sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+    raise ExportError(
+        f"not enough memory for the forward at its exact dimensions: it needs at least "
+        f"{(held + output_bytes) / 2**30:.1f} GiB (inputs and parameters {held / 2**30:.1f} GiB, outputs "
+        f"{output_bytes / 2**30:.1f} GiB), {available / 2**30:.1f} GiB more are available "
+        f"after the inputs were made")
 
 
 def free_bytes(path):

@@ -296,6 +296,42 @@ void checkExistingTree(const fs::path& dir, const kdecomp::PartitionTree& tree) 
   if (!problem.empty()) throw kdecomp::LayoutError(problem);
 }
 
+// MemAvailable (bytes the system can hand out without swapping); -1 when unknown.
+int64_t availableMemoryBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return -1;
+}
+
+// Stops a model that cannot fit before it starts: the run that verifies holds the inputs, the
+// outputs it computes and the recorded outputs it compares them with. A lower bound from
+// meta.json; the import's own run is the real measure, but it must not be killed part-way.
+void checkMemoryBeforeImport(const std::string& model_file, bool verifies) {
+  fs::path meta_file = fs::path(model_file).parent_path() / "meta.json";
+  if (!fs::exists(meta_file)) return;
+  kdecomp::ExportMeta meta;
+  try {
+    meta = kdecomp::readExportMeta(meta_file);
+  } catch (const kdecomp::LayoutError&) {
+    return;  // provenance only: the import reports a broken export itself
+  }
+  int64_t needed = meta.input_bytes + meta.output_bytes * (verifies ? 2 : 1);
+  int64_t available = availableMemoryBytes();
+  if (available < 0 || needed <= available) return;
+  char text[256];
+  std::snprintf(text, sizeof text,
+                "not enough memory at its exact dimensions: it needs at least %.1f GiB (inputs %.1f GiB, outputs "
+                "%.1f GiB%s), %.1f GiB are available",
+                needed / 1073741824.0, meta.input_bytes / 1073741824.0, meta.output_bytes / 1073741824.0,
+                verifies ? " computed and recorded" : "", available / 1073741824.0);
+  throw kdecomp::ImportError(kdecomp::oneLineText(model_file) + ": " + text);
+}
+
 // The stages after import that a command runs.
 struct Stages {
   bool write_tree = true;
@@ -343,6 +379,7 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     kdecomp::ImportOptions import_options;
     import_options.inputs_path = source.inputs;
     import_options.num_threads = threads;
+    checkMemoryBeforeImport(source.model, stages.verify);
     progress.stage("import", "import " + source.model);
     auto t0 = std::chrono::steady_clock::now();
     kdecomp::ImportedModel model = kdecomp::importModel(source.model, import_options);

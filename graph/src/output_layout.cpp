@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -117,9 +118,37 @@ ModelSource readModelSource(const fs::path& dir) {
   return parseModelSource(readText(file), dir, file.string());
 }
 
+namespace {
+
+// Bytes of the tensors a meta.json list describes ({"shape": [...], "dtype": "float32"}); entries
+// that do not describe a tensor count nothing.
+int64_t tensorListBytes(const nlohmann::json& j, const char* key) {
+  auto list = j.find(key);
+  if (list == j.end() || !list->is_array()) return 0;
+  int64_t total = 0;
+  for (const auto& t : *list) {
+    if (!t.is_object() || !t.contains("shape") || !t["shape"].is_array()) continue;
+    std::string dtype = stringField(t, "dtype");
+    int64_t element = dtype == "float64" || dtype == "int64" || dtype == "complex64" ? 8
+                      : dtype == "float16" || dtype == "bfloat16" || dtype == "int16"  ? 2
+                      : dtype == "int8" || dtype == "uint8" || dtype == "bool"        ? 1
+                      : dtype == "complex128"                                        ? 16
+                                                                                     : 4;
+    int64_t n = 1;
+    for (const auto& d : t["shape"]) n *= d.is_number_integer() ? std::max<int64_t>(0, d.get<int64_t>()) : 0;
+    total += n * element;
+  }
+  return total;
+}
+
+}  // namespace
+
 ExportMeta parseExportMeta(std::string_view json_text, const std::string& file) {
   nlohmann::json j = parseObject(json_text, file);
-  return {stringField(j, "source_file"), stringField(j, "model_name"), stringField(j, "source_level")};
+  ExportMeta meta{stringField(j, "source_file"), stringField(j, "model_name"), stringField(j, "source_level")};
+  meta.input_bytes = tensorListBytes(j, "inputs");
+  meta.output_bytes = tensorListBytes(j, "outputs");
+  return meta;
 }
 
 ExportMeta readExportMeta(const fs::path& meta_json) { return parseExportMeta(readText(meta_json), meta_json.string()); }

@@ -347,3 +347,32 @@ TEST_CASE("counts and durations must be positive", "[hostile]") {
   CHECK_FALSE(exists(dir / "b"));
   CHECK_FALSE(exists(dir / "d"));
 }
+
+// ---- a model too large for this machine stops before it starts, saying how much it needs
+
+TEST_CASE("a forward that cannot fit in memory stops before it runs, with what it needs", "[hostile]") {
+  TempDir dir;
+  // The output alone is 2^40 floats: the meta-device run sees its size without allocating it.
+  std::string text = tinyModel();
+  text.replace(text.find("        return torch.relu(self.fc(x))"), 37,
+               "        return torch.relu(self.fc(x)).new_zeros(1 << 20, 1 << 20)");
+  std::string model = writeModel(dir / "huge.py", text);
+  RunResult exported = kdecomp({"export", model, "-o", dir / "export"});
+  INFO(exported.err);
+  CHECK(exported.exit_code == 2);
+  CHECK_THAT(exported.err, Catch::Contains("not enough memory for the forward at its exact dimensions"));
+  CHECK_THAT(exported.err, Catch::Contains("outputs 4096.0 GiB"));
+  CHECK_FALSE(exists(dir / "export"));
+
+  // An export whose meta.json lists outputs no machine here holds: decompose stops before import.
+  std::string exported_dir = dir / "small";
+  REQUIRE(kdecomp({"export", writeModel(dir / "small.py", tinyModel()), "-o", exported_dir}).exit_code == 0);
+  auto meta = nlohmann::json::parse(readFile(exported_dir + "/meta.json"));
+  meta["outputs"][0]["shape"] = {1 << 20, 1 << 20};
+  writeFile(exported_dir + "/meta.json", meta.dump());
+  RunResult r = kdecomp({"decompose", exported_dir, "-o", dir / "out"});
+  INFO(r.err);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("not enough memory at its exact dimensions: it needs at least 8192.0 GiB"));
+  CHECK_FALSE(exists(dir / "out"));
+}

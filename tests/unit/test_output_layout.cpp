@@ -114,3 +114,11 @@ TEST_CASE("markdown and HTML text cannot add markup", "[escape]") {
   CHECK(markdownText("a|b`c[d](e)<script>\n# h") == "a\\|b\\`c\\[d\\](e)&lt;script&gt;\\\\n# h");
   CHECK(htmlText("<img src=x onerror='y'>&") == "&lt;img src=x onerror=&#39;y&#39;&gt;&amp;");
 }
+
+TEST_CASE("meta.json's inputs and outputs give the bytes a run holds", "[layout]") {
+  ExportMeta meta = parseExportMeta(R"({"inputs": [{"shape": [2, 3], "dtype": "float32"}, {"shape": [4], "dtype": "int64"}],
+                                        "outputs": [{"shape": [], "dtype": "float16"}, {"shape": [5, 0]}, "junk"]})",
+                                    "m.json");
+  CHECK(meta.input_bytes == 2 * 3 * 4 + 4 * 8);
+  CHECK(meta.output_bytes == 2);  // a 0-d half; an empty tensor; junk counts nothing
+}

@@ -58,6 +58,8 @@ struct ExportMeta {
   std::string source_file;
   std::string model_name;    // as written: sanitise with safePathComponent before using as a path
   std::string source_level;  // likewise
+  int64_t input_bytes = 0;   // the exact inputs (shapes and dtypes listed in meta.json)
+  int64_t output_bytes = 0;  // the forward's outputs
 };
 ExportMeta readExportMeta(const std::filesystem::path& meta_json);
 ExportMeta parseExportMeta(std::string_view json_text, const std::string& file_for_messages);
