@@ -49,6 +49,11 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+def printable(text):
+    """A file name as valid Unicode for meta.json: bytes that are not UTF-8 become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def first_line(exc):
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
@@ -66,7 +71,8 @@ def ensure_einops():
 
 
 def load_model_module(path):
-    name = "kdecomp_model_" + hashlib.sha1(path.encode()).hexdigest()[:12]
+    # surrogateescape: a file name need not be UTF-8 (its bytes come back as they were).
+    name = "kdecomp_model_" + hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ExportError("not a Python module")
@@ -128,12 +134,35 @@ def flat_output_forward(model):
     """A forward returning the flattened tensors as a tuple: torch.jit.trace accepts tensors and
     tuples of them, not the dicts and lists of dicts some models return. Installed on the
     instance, so the trace keeps the model's own module names."""
+    import torch
+
     original = model.forward
 
     def forward(*args):
-        return tuple(flatten_tensors(original(*args)))
+        result = original(*args)
+        other = first_non_tensor_leaf(result)
+        if other is not None:  # a value that is not a tensor cannot be an output of the trace
+            raise TypeError(f"forward returns a {type(other).__name__} among its outputs, not a tensor")
+        return tuple(flatten_tensors(result))
 
     return forward
+
+
+def first_non_tensor_leaf(obj):
+    """The first value in a nest of lists, tuples and dicts that is neither a tensor nor None."""
+    import torch
+
+    if isinstance(obj, (list, tuple)):
+        items = obj
+    elif isinstance(obj, dict):
+        items = obj.values()
+    else:
+        return None if obj is None or isinstance(obj, torch.Tensor) else obj
+    for item in items:
+        leaf = first_non_tensor_leaf(item)
+        if leaf is not None:
+            return leaf
+    return None
 
 
 def describe(name, tensor):
@@ -290,10 +319,10 @@ def run_export(args):
 
     meta = {
         "format_version": FORMAT_VERSION,
-        "source_file": source,
+        "source_file": printable(source),
         "source_sha256": sha256_of(source),
-        "model_name": os.path.splitext(os.path.basename(source))[0],
-        "source_level": os.path.basename(os.path.dirname(source)),
+        "model_name": printable(os.path.splitext(os.path.basename(source))[0]),
+        "source_level": printable(os.path.basename(os.path.dirname(source))),
         "torch_version": torch.__version__,
         "seed": SEED,
         "init_inputs": jsonable(init_inputs),

@@ -100,7 +100,27 @@ int runExporter(const std::string& model, const std::string& out_dir, const std:
   fs::path out = fs::absolute(out_dir).lexically_normal();
   if (out.filename().empty()) out = out.parent_path();
   std::error_code ec;
+  // Directories made for this export are removed again if it fails: a failed export leaves the
+  // file system as it found it.
+  fs::path first_created = out.parent_path();
+  while (!first_created.parent_path().empty() && first_created.parent_path() != first_created &&
+         !fs::exists(first_created.parent_path(), ec)) {
+    first_created = first_created.parent_path();
+  }
+  bool created = !fs::exists(out.parent_path(), ec);
   fs::create_directories(out.parent_path(), ec);
+  struct CreatedDirectories {
+    fs::path deepest, first;
+    bool active;
+    ~CreatedDirectories() {
+      if (!active) return;
+      std::error_code ignored;
+      for (fs::path d = deepest;; d = d.parent_path()) {
+        fs::remove(d, ignored);  // only when empty
+        if (d == first || d.parent_path() == d) break;
+      }
+    }
+  } created_guard{out.parent_path(), first_created, created};
   std::string staging = (out.parent_path() / ".kdecomp-export-XXXXXX").string();
   if (ec || !mkdtemp(staging.data())) {
     std::cerr << "kdecomp export: error: " << kdecomp::oneLineText(out.parent_path().string())
@@ -141,6 +161,7 @@ int runExporter(const std::string& model, const std::string& out_dir, const std:
                 << " (does the model file exit the interpreter, e.g. sys.exit() or os._exit(), when imported?)\n";
       return kExitBadInput;
     }
+    created_guard.active = false;
     return kExitOk;
   }
   if (diskFull()) {

@@ -287,6 +287,7 @@ TEST_CASE("a model file that calls sys.exit(0) at import is an error that says s
   CHECK(decomposed.exit_code == 2);
   CHECK_THAT(decomposed.err, Catch::Contains("kdecomp export: error: " + model));
   CHECK_THAT(decomposed.err, !Catch::Contains("model.pt"));  // no internal path
+  CHECK_FALSE(exists(dir / "out"));  // nor an empty output directory left behind
 }
 
 // ---- 10. errors name the file at fault, in plain words
