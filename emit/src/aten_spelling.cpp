@@ -8,21 +8,31 @@ namespace kdecomp {
 
 namespace {
 
-// ATen ops that LibTorch offers as Tensor methods only: the public ATen/ops/<op>.h headers of
-// LibTorch 1.13 that define no at:: function (listed with a scan of /usr/include/ATen/ops), plus
-// the size/stride accessors. In-place ops are emitted as methods regardless.
-constexpr std::array<std::string_view, 70> kMethodOnlyOps = {
-    "adaptive_avg_pool3d_backward", "align_as", "align_to", "ccol_indices", "chalf", "coalesce",
-    "col_indices", "conj", "contiguous", "crow_indices", "dense_dim", "dim", "element_size", "expand",
-    "expand_as", "fill_diagonal", "indices", "is_coalesced", "is_complex", "is_conj", "is_contiguous",
-    "is_floating_point", "is_inference", "is_leaf", "is_neg", "is_pinned", "is_set_to", "is_signed", "item",
-    "mH", "mT", "matrix_H", "new_empty", "new_empty_strided", "new_full", "new_ones", "new_zeros", "numpy_T",
-    "output_nr", "pin_memory", "qscheme", "record_stream", "refine_names", "rename", "repeat",
-    "requires_grad", "reshape_as", "retain_grad", "retains_grad", "row_indices", "set_data", "size",
-    "sparse_dim", "sparse_mask", "stride", "sum_to_size", "to", "to_dense", "to_mkldnn", "to_padded_tensor",
-    "to_sparse", "to_sparse_bsc", "to_sparse_bsr", "to_sparse_csc", "to_sparse_csr", "type_as", "unfold",
-    "values", "view", "view_as",
+// How LibTorch spells the ops that are not `at::op(...)` (generated from native_functions.yaml's
+// `variants` by scripts/gen_aten_op_table.py): ops with no at:: function, in-place ops with no
+// Tensor method.
+struct AtenVariants {
+  const char* op;
+  bool function;  // at::op(...)
+  bool method;    // self.op(...)
 };
+const AtenVariants kAtenVariants[] = {
+#include "generated/aten_variants.inc"
+};
+
+// Tensor accessors that native_functions.yaml does not list as methods only, but for which the
+// public ATen/ops headers of LibTorch 1.13 define no at:: function (a scan of /usr/include/ATen/ops).
+constexpr std::array<std::string_view, 15> kMethodOnlyAccessors = {
+    "adaptive_avg_pool3d_backward", "conj", "dim", "element_size", "fill_diagonal", "is_complex", "is_conj",
+    "is_contiguous", "is_floating_point", "is_inference", "is_neg", "is_signed", "requires_grad", "size", "stride",
+};
+
+const AtenVariants* variantsOf(const std::string& op) {
+  for (const AtenVariants& v : kAtenVariants) {
+    if (op == v.op) return &v;
+  }
+  return nullptr;
+}
 
 std::string trim(std::string s) {
   size_t b = s.find_first_not_of(' ');
@@ -97,7 +107,14 @@ bool parseSchema(const std::string& text, ParsedSchema& out) {
 }
 
 bool isMethodOnly(const std::string& op) {
-  return std::find(kMethodOnlyOps.begin(), kMethodOnlyOps.end(), op) != kMethodOnlyOps.end();
+  const AtenVariants* v = variantsOf(op);
+  if (v) return !v->function;
+  return std::find(kMethodOnlyAccessors.begin(), kMethodOnlyAccessors.end(), op) != kMethodOnlyAccessors.end();
+}
+
+bool isFunctionOnly(const std::string& op) {
+  const AtenVariants* v = variantsOf(op);
+  return v && !v->method;
 }
 
 }  // namespace kdecomp

@@ -26,7 +26,9 @@ struct ParsedSchema {
 bool parseSchema(const std::string& text, ParsedSchema& out);
 
 // Ops that LibTorch offers as Tensor methods only (no at:: function): emitted as `x.op(...)`.
-// In-place ops (trailing underscore) are always emitted as methods.
+// In-place ops (trailing underscore) are emitted as methods unless they have none (isFunctionOnly).
 bool isMethodOnly(const std::string& op);
+// Ops with no Tensor method (the torch.nn in-place activations: at::hardtanh_(x, ...)).
+bool isFunctionOnly(const std::string& op);
 
 }  // namespace kdecomp

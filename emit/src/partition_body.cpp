@@ -159,7 +159,8 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
     out << "  " << type << " " << valueVar(node.outputs.at(0)) << " = " << args[0] << ".item<" << type << ">();\n";
     return;
   }
-  bool method = isMethodOnly(schema.op) || (!schema.op.empty() && schema.op.back() == '_' && schema.op != "__and__");
+  bool in_place = !schema.op.empty() && schema.op.back() == '_' && schema.op != "__and__";
+  bool method = isMethodOnly(schema.op) || (in_place && !isFunctionOnly(schema.op));
   std::string call;
   if (method) {
     if (args.empty()) throw EmitError(node.id + ": method call without self");

@@ -43,7 +43,7 @@ int64_t convolutionFlops(const Graph& g, const Node& n) {
   const Value* weight = operandValue(g, n, 1);
   const Value* out = firstTensorOutput(g, n);
   if (!weight || !out || weight->shape.size() < 2) return -1;
-  bool transposed = n.kind == "aten::conv_transpose2d" || n.kind == "onnx::ConvTranspose";
+  bool transposed = n.kind.find("conv_transpose") != std::string::npos || n.kind == "onnx::ConvTranspose";
   if (const AttributeValue* t = n.attribute("transposed")) transposed = std::get_if<bool>(t) && std::get<bool>(*t);
   if (transposed) {
     // Each input element scatters into C_out/groups * prod(kernel) outputs.
@@ -68,15 +68,35 @@ int64_t linearFlops(const Graph& g, const Node& n) {
 }
 
 int64_t matmulFlops(const Graph& g, const Node& n) {
-  // Every output element is a dot product over the shared dimension K.
-  size_t a_index = n.kind == "aten::baddbmm" || n.kind == "aten::addmm" ? 1 : 0;
-  const Value* a = operandValue(g, n, a_index);
+  // Every output element is a dot product over the shared dimension K. addmm, baddbmm, addmv and
+  // addr name their left factor (mat1, batch1, mat, vec1) and add their first operand to it.
+  const Value* a = nullptr;
+  for (const char* left : {"mat1", "batch1", "mat", "vec1"}) {
+    if (!a) a = namedOperandValue(g, n, left);
+  }
+  bool adds_self = a != nullptr;
+  if (!a) a = operandValue(g, n, n.kind == "aten::baddbmm" || n.kind == "aten::addmm" ? 1 : 0);
+  adds_self = adds_self || n.kind == "aten::baddbmm" || n.kind == "aten::addmm";
   const Value* out = firstTensorOutput(g, n);
   if (!a || !out || a->shape.empty()) return -1;
-  int64_t k = a->shape.back();
+  // An outer product (ger, outer, addr: a vector times a vector) multiplies once per output element.
+  const Value* b = nullptr;
+  for (const char* right : {"vec2", "vec"}) {
+    if (!b) b = namedOperandValue(g, n, right);
+  }
+  bool outer = b && a->shape.size() == 1 && b->shape.size() == 1 && out->shape.size() == 2;
+  int64_t k = outer ? 1 : a->shape.back();
   int64_t flops = 2 * out->numel() * k;
-  if (a_index == 1) flops += out->numel();  // the added input (scaled)
+  if (adds_self) flops += out->numel();  // the added input (scaled)
   return flops;
+}
+
+// The spatial dimensions of a pooling op, from its name (max_pool3d: 3); 1 when it names none.
+int64_t spatialDims(const std::string& kind) {
+  for (char d : {'1', '2', '3'}) {
+    if (kind.find(std::string(1, d) + "d") != std::string::npos) return d - '0';
+  }
+  return 1;
 }
 
 int64_t poolFlops(const Graph& g, const Node& n) {
@@ -84,12 +104,14 @@ int64_t poolFlops(const Graph& g, const Node& n) {
   const AttributeValue* kernel = n.attribute("kernel_size");
   if (!kernel) kernel = n.attribute("kernel_shape");  // ONNX
   if (!out || !kernel) return -1;
-  if (auto k = std::get_if<std::vector<int64_t>>(kernel)) {
-    int64_t window = product(*k);
-    if (k->size() == 1 && n.kind.find("2d") != std::string::npos) window *= (*k)[0];
-    return out->numel() * window;
-  }
-  if (auto k = std::get_if<int64_t>(kernel)) return out->numel() * *k * (n.kind.find("2d") != std::string::npos ? *k : 1);
+  // A kernel size given as one number (or a one-element list) holds for every spatial dimension.
+  auto window = [&](int64_t size) {
+    int64_t w = 1;
+    for (int64_t d = 0; d < spatialDims(n.kind); ++d) w *= size;
+    return w;
+  };
+  if (auto k = std::get_if<std::vector<int64_t>>(kernel)) return out->numel() * (k->size() == 1 ? window((*k)[0]) : product(*k));
+  if (auto k = std::get_if<int64_t>(kernel)) return out->numel() * window(*k);
   return -1;
 }
 

@@ -69,7 +69,7 @@ std::string formatAnalysisText(const Graph& g, const GraphAnalysis& a) {
     out << "\n";
   }
   if (!a.ops_not_in_table.empty()) {
-    out << "ops missing from the op table:";
+    out << "ops in no op table (each one opaque compute kernel, FLOPs unknown):";
     for (const auto& k : a.ops_not_in_table) out << " " << k;
     out << "\n";
   }

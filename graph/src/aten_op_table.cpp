@@ -1,6 +1,17 @@
-// The aten:: and prim:: op tables. One row per op kind; keep rows sorted by kind within each
-// block so that a reviewer can audit the table and spot a missing op.
+// The aten:: and prim:: op tables.
+//
+// aten:: rows are generated from what PyTorch itself ships (generated/aten_ops.inc, written by
+// scripts/gen_aten_op_table.py from the JIT operator registry, native_functions.yaml and
+// torch._refs; ctest checks that it is current). The rows below are the exceptions, each with its
+// reason: an override replaces a generated row where the rules place an op wrongly or where
+// something must be stated (a FLOP formula, which ops are masters); a unit test checks that every
+// override changes its generated row. The prim:: rows are the interpreter's own constructs,
+// which the registry lists without schemas. An in-place op (relu_) reads as its functional
+// twin's row, overrides included.
 #include <iterator>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "op_tables.h"
 
@@ -9,206 +20,123 @@ namespace {
 
 using namespace detail::row_shorthand;
 
+const OpInfo kGeneratedRows[] = {
+#include "generated/aten_ops.inc"
+};
+
 // clang-format off
-const OpInfo kOpTable[] = {
-    // ---- compute: matrix and convolution masters
-    {"aten::_convolution",              C, OEF, F::Convolution, 0, false},
-    {"aten::addmm",                     C, OEF, F::Addmm, 0, false},
-    {"aten::baddbmm",                   C, OEF, F::Matmul, 0, false},
-    {"aten::bmm",                       C, OEF, F::Matmul, 0, false},
-    {"aten::conv1d",                    C, OEF, F::Convolution, 0, false},
-    {"aten::conv2d",                    C, OEF, F::Convolution, 0, false},
-    {"aten::conv3d",                    C, OEF, F::Convolution, 0, false},
-    {"aten::conv_transpose2d",          C, OEF, F::Convolution, 0, false},
-    {"aten::einsum",                    C, OPQ, F::None, 0, false},
-    {"aten::linear",                    C, OEF, F::Linear, 0, false},
-    {"aten::matmul",                    C, OEF, F::Matmul, 0, false},
-    {"aten::mm",                        C, OEF, F::Matmul, 0, false},
-    {"aten::scaled_dot_product_attention", C, OPQ, F::ScaledDotProductAttention, 0, false},
-    // ---- compute: pooling
-    {"aten::adaptive_avg_pool1d",       C, OEF, F::AdaptivePool, 0, false},
-    {"aten::adaptive_avg_pool2d",       C, OEF, F::AdaptivePool, 0, false},
-    {"aten::adaptive_max_pool2d",       C, OEF, F::AdaptivePool, 0, false},
-    {"aten::avg_pool1d",                C, OEF, F::Pool, 0, false},
-    {"aten::avg_pool2d",                C, OEF, F::Pool, 0, false},
-    {"aten::max_pool1d",                C, OEF, F::Pool, 0, false},
-    {"aten::max_pool2d",                C, OEF, F::Pool, 0, false},
-    {"aten::max_pool2d_with_indices",   C, OEF, F::Pool, 0, false},
-    // ---- compute: normalisation (eval batch norm is a per-channel affine)
-    {"aten::batch_norm",                C, BC,  F::BatchNorm, 0, false},
-    {"aten::group_norm",                C, RED, F::LayerNorm, 0, false},
-    {"aten::instance_norm",             C, RED, F::LayerNorm, 0, false},
-    {"aten::layer_norm",                C, RED, F::LayerNorm, 0, false},
-    // ---- compute: recurrent and fused layers (opaque: never fused)
-    {"aten::_transformer_encoder_layer_fwd", C, OPQ, F::None, 0, false},
-    {"aten::_native_multi_head_attention",   C, OPQ, F::None, 0, false},
-    {"aten::gru",                       C, OPQ, F::Recurrent, 0, false},
-    {"aten::lstm",                      C, OPQ, F::Recurrent, 0, false},
-    {"aten::rnn_relu",                  C, OPQ, F::Recurrent, 0, false},
-    {"aten::rnn_tanh",                  C, OPQ, F::Recurrent, 0, false},
-    // ---- compute: reductions
-    {"aten::_softmax",                  C, RED, F::PerOutput, 5, false},
-    {"aten::amax",                      C, RED, F::PerInput, 1, false},
-    {"aten::argmax",                    C, RED, F::PerInput, 1, false},
-    {"aten::cumsum",                    C, OPQ, F::PerInput, 1, false},
-    {"aten::log_softmax",               C, RED, F::PerOutput, 5, false},
-    {"aten::logsumexp",                 C, RED, F::PerInput, 3, false},
-    {"aten::max",                       C, RED, F::PerInput, 1, false},
-    {"aten::mean",                      C, RED, F::PerInput, 1, false},
-    {"aten::min",                       C, RED, F::PerInput, 1, false},
-    {"aten::norm",                      C, RED, F::PerInput, 2, false},
-    {"aten::linalg_vector_norm",        C, RED, F::PerInput, 2, false},
-    {"aten::prod",                      C, RED, F::PerInput, 1, false},
-    {"aten::softmax",                   C, RED, F::PerOutput, 5, false},
-    {"aten::std",                       C, RED, F::PerInput, 3, false},
-    {"aten::sum",                       C, RED, F::PerInput, 1, false},
-    {"aten::var",                       C, RED, F::PerInput, 3, false},
-    // ---- compute: elementwise and broadcast arithmetic
-    {"aten::abs",                       C, EW, F::PerOutput, 1, false},
-    {"aten::add",                       C, BC, F::PerOutput, 1, false},
-    {"aten::add_",                      C, BC, F::PerOutput, 1, false},
-    {"aten::bitwise_not",               C, EW, F::PerOutput, 1, false},
-    {"aten::clamp",                     C, EW, F::PerOutput, 1, false},
-    {"aten::clamp_min",                 C, EW, F::PerOutput, 1, false},
-    {"aten::cos",                       C, EW, F::PerOutput, 1, false},
-    {"aten::div",                       C, BC, F::PerOutput, 1, false},
-    {"aten::div_",                      C, BC, F::PerOutput, 1, false},
-    {"aten::elu",                       C, EW, F::PerOutput, 3, false},
-    {"aten::eq",                        C, BC, F::PerOutput, 1, false},
-    {"aten::erf",                       C, EW, F::PerOutput, 1, false},
-    {"aten::exp",                       C, EW, F::PerOutput, 1, false},
-    {"aten::floor_divide",              C, BC, F::PerOutput, 1, false},
-    {"aten::gelu",                      C, EW, F::PerOutput, 8, false},
-    {"aten::ge",                        C, BC, F::PerOutput, 1, false},
-    {"aten::gt",                        C, BC, F::PerOutput, 1, false},
-    {"aten::hardsigmoid",               C, EW, F::PerOutput, 3, false},
-    {"aten::hardswish",                 C, EW, F::PerOutput, 4, false},
-    {"aten::hardtanh",                  C, EW, F::PerOutput, 1, false},
-    {"aten::hardtanh_",                 C, EW, F::PerOutput, 1, false},
-    {"aten::le",                        C, BC, F::PerOutput, 1, false},
-    {"aten::leaky_relu",                C, EW, F::PerOutput, 2, false},
-    {"aten::log",                       C, EW, F::PerOutput, 1, false},
-    {"aten::lt",                        C, BC, F::PerOutput, 1, false},
-    {"aten::masked_fill",               C, BC, F::PerOutput, 1, false},
-    {"aten::maximum",                   C, BC, F::PerOutput, 1, false},
-    {"aten::minimum",                   C, BC, F::PerOutput, 1, false},
-    {"aten::mul",                       C, BC, F::PerOutput, 1, false},
-    {"aten::mul_",                      C, BC, F::PerOutput, 1, false},
-    {"aten::ne",                        C, BC, F::PerOutput, 1, false},
-    {"aten::neg",                       C, EW, F::PerOutput, 1, false},
-    {"aten::pow",                       C, BC, F::PerOutput, 1, false},
-    {"aten::reciprocal",                C, EW, F::PerOutput, 1, false},
-    {"aten::relu",                      C, EW, F::PerOutput, 1, false},
-    {"aten::relu6",                     C, EW, F::PerOutput, 1, false},
-    {"aten::relu_",                     C, EW, F::PerOutput, 1, false},
-    {"aten::rsqrt",                     C, EW, F::PerOutput, 1, false},
-    {"aten::rsub",                      C, BC, F::PerOutput, 1, false},
-    {"aten::sigmoid",                   C, EW, F::PerOutput, 4, false},
-    {"aten::silu",                      C, EW, F::PerOutput, 5, false},
-    {"aten::sin",                       C, EW, F::PerOutput, 1, false},
-    {"aten::softplus",                  C, EW, F::PerOutput, 3, false},
-    {"aten::sqrt",                      C, EW, F::PerOutput, 1, false},
-    {"aten::square",                    C, EW, F::PerOutput, 1, false},
-    {"aten::sub",                       C, BC, F::PerOutput, 1, false},
-    {"aten::sub_",                      C, BC, F::PerOutput, 1, false},
-    {"aten::tanh",                      C, EW, F::PerOutput, 1, false},
-    {"aten::threshold",                 C, EW, F::PerOutput, 1, false},
-    {"aten::tril",                      C, INJ, F::Zero, 0, false},
-    {"aten::triu",                      C, INJ, F::Zero, 0, false},
-    {"aten::where",                     C, BC, F::PerOutput, 1, false},
-    // ---- tensor creation (a kernel that writes memory; random ones are recorded)
-    {"aten::arange",                    D, OPQ, F::Zero, 0, false},
-    {"aten::full",                      D, OPQ, F::Zero, 0, false},
-    {"aten::ones",                      D, OPQ, F::Zero, 0, false},
-    {"aten::ones_like",                 D, OPQ, F::Zero, 0, false},
-    {"aten::rand",                      D, OPQ, F::Zero, 0, true},
-    {"aten::randn",                     D, OPQ, F::Zero, 0, true},
-    {"aten::randn_like",                D, OPQ, F::Zero, 0, true},
-    {"aten::zeros",                     D, OPQ, F::Zero, 0, false},
-    {"aten::zeros_like",                D, OPQ, F::Zero, 0, false},
-    // ---- data movement: ops that copy
-    {"aten::cat",                       D, INJ, F::Zero, 0, false},
-    {"aten::channel_shuffle",           D, INJ, F::Zero, 0, false},
-    {"aten::clone",                     D, INJ, F::Zero, 0, false},
-    {"aten::constant_pad_nd",           D, INJ, F::Zero, 0, false},
-    {"aten::contiguous",                D, INJ, F::Zero, 0, false},
-    {"aten::copy_",                     D, INJ, F::Zero, 0, false},
-    {"aten::embedding",                 D, INJ, F::Zero, 0, false},
-    {"aten::flip",                      D, INJ, F::Zero, 0, false},
-    {"aten::gather",                    D, INJ, F::Zero, 0, false},
-    {"aten::index",                     D, INJ, F::Zero, 0, false},
-    {"aten::index_select",              D, INJ, F::Zero, 0, false},
-    {"aten::pad",                       D, INJ, F::Zero, 0, false},
-    {"aten::pixel_shuffle",             D, INJ, F::Zero, 0, false},
-    {"aten::repeat",                    D, INJ, F::Zero, 0, false},
-    {"aten::roll",                      D, INJ, F::Zero, 0, false},
-    {"aten::stack",                     D, INJ, F::Zero, 0, false},
-    {"aten::to",                        D, INJ, F::Zero, 0, false},
-    {"aten::type_as",                   D, INJ, F::Zero, 0, false},
-    {"aten::upsample_bilinear2d",       D, INJ, F::PerOutput, 4, false},
-    {"aten::upsample_nearest2d",        D, INJ, F::Zero, 0, false},
-    // ---- metadata: views and plumbing (glue of the smallest enclosing group)
-    {"aten::Bool",                      M, INJ, F::Zero, 0, false},
-    {"aten::Float",                     M, INJ, F::Zero, 0, false},
-    {"aten::Int",                       M, INJ, F::Zero, 0, false},
-    {"aten::ScalarImplicit",            M, INJ, F::Zero, 0, false},
-    {"aten::__getitem__",               M, INJ, F::Zero, 0, false},
-    {"aten::__is__",                    M, INJ, F::Zero, 0, false},
-    {"aten::__isnot__",                 M, INJ, F::Zero, 0, false},
-    {"aten::alias",                     M, INJ, F::Zero, 0, false},
-    {"aten::chunk",                     M, INJ, F::Zero, 0, false},
-    {"aten::detach",                    M, INJ, F::Zero, 0, false},
-    {"aten::dim",                       M, INJ, F::Zero, 0, false},
-    {"aten::dropout",                   M, INJ, F::Zero, 0, false},
-    {"aten::expand",                    M, BC,  F::Zero, 0, false},
-    {"aten::expand_as",                 M, BC,  F::Zero, 0, false},
-    {"aten::flatten",                   M, INJ, F::Zero, 0, false},
-    {"aten::floordiv",                  M, INJ, F::Zero, 0, false},
-    {"aten::is_autocast_enabled",       M, INJ, F::Zero, 0, false},
-    {"aten::is_grad_enabled",           M, INJ, F::Zero, 0, false},
-    {"aten::len",                       M, INJ, F::Zero, 0, false},
-    {"aten::movedim",                   M, INJ, F::Zero, 0, false},
-    {"aten::narrow",                    M, INJ, F::Zero, 0, false},
-    {"aten::numel",                     M, INJ, F::Zero, 0, false},
-    {"aten::permute",                   M, INJ, F::Zero, 0, false},
-    {"aten::reshape",                   M, INJ, F::Zero, 0, false},
-    {"aten::select",                    M, INJ, F::Zero, 0, false},
-    {"aten::size",                      M, INJ, F::Zero, 0, false},
-    {"aten::slice",                     M, INJ, F::Zero, 0, false},
-    {"aten::split",                     M, INJ, F::Zero, 0, false},
-    {"aten::split_with_sizes",          M, INJ, F::Zero, 0, false},
-    {"aten::squeeze",                   M, INJ, F::Zero, 0, false},
-    {"aten::t",                         M, INJ, F::Zero, 0, false},
-    {"aten::transpose",                 M, INJ, F::Zero, 0, false},
-    {"aten::unbind",                    M, INJ, F::Zero, 0, false},
-    {"aten::unflatten",                 M, INJ, F::Zero, 0, false},
-    {"aten::unfold",                    M, INJ, F::Zero, 0, false},
-    {"aten::unsqueeze",                 M, INJ, F::Zero, 0, false},
-    {"aten::view",                      M, INJ, F::Zero, 0, false},
-    {"aten::view_as",                   M, INJ, F::Zero, 0, false},
-    {"aten::warn",                      M, OPQ, F::Zero, 0, false},
-    {"prim::Constant",                  M, INJ, F::Zero, 0, false},
-    {"prim::ListConstruct",             M, INJ, F::Zero, 0, false},
-    {"prim::ListUnpack",                M, INJ, F::Zero, 0, false},
-    {"prim::NumToTensor",               M, INJ, F::Zero, 0, false},
-    {"prim::TupleConstruct",            M, INJ, F::Zero, 0, false},
-    {"prim::TupleIndex",                M, INJ, F::Zero, 0, false},
-    {"prim::TupleUnpack",               M, INJ, F::Zero, 0, false},
-    {"prim::device",                    M, INJ, F::Zero, 0, false},
-    {"prim::dtype",                     M, INJ, F::Zero, 0, false},
-    {"prim::max",                       M, INJ, F::Zero, 0, false},
-    {"prim::min",                       M, INJ, F::Zero, 0, false},
-    {"prim::unchecked_cast",            M, INJ, F::Zero, 0, false},
+const OpInfo kOverrideRows[] = {
+    // ---- masters and their FLOP formulas
+    {"aten::addmm",       C, OEF, F::Addmm, 0, false, nullptr, "FLOP rule stated: the product plus its bias add"},
+    {"aten::linear",      C, OEF, F::Linear, 0, false, nullptr, "master: x @ W^T + b (no matrix-named operands for the rule to see)"},
+    {"aten::matmul",      C, OEF, F::Matmul, 0, false, nullptr, "master: torch.matmul's operands are self/other, which the rule cannot tell from add's"},
+    {"aten::scaled_dot_product_attention", C, OPQ, F::ScaledDotProductAttention, 0, false, nullptr,
+     "not in PyTorch 1.13's registry: the fused attention of later versions, one opaque kernel"},
+    {"aten::gru",         C, OPQ, F::Recurrent, 0, false, nullptr, "FLOP formula stated: gate matmuls plus gate elementwise work"},
+    {"aten::lstm",        C, OPQ, F::Recurrent, 0, false, nullptr, "FLOP formula stated: gate matmuls plus gate elementwise work"},
+    {"aten::rnn_relu",    C, OPQ, F::Recurrent, 0, false, nullptr, "FLOP formula stated: gate matmuls plus gate elementwise work"},
+    {"aten::rnn_tanh",    C, OPQ, F::Recurrent, 0, false, nullptr, "FLOP formula stated: gate matmuls plus gate elementwise work"},
+    // ---- normalisation: eval batch norm is a per-channel affine, not a reduction
+    {"aten::batch_norm",  C, BC,  F::BatchNorm, 0, false, nullptr, "eval mode: a per-channel scale and shift (broadcast, 2 FLOPs per element)"},
+    // ---- FLOP formulas of elementwise ops (the rules count 1 per output element)
+    {"aten::elu",         C, EW, F::PerOutput, 3, false, nullptr, "FLOPs: exp, subtract, scale"},
+    {"aten::gelu",        C, EW, F::PerOutput, 8, false, nullptr, "FLOPs: the erf (or tanh) formula, 8 per element"},
+    {"aten::hardsigmoid", C, EW, F::PerOutput, 3, false, nullptr, "FLOPs: add, clamp, scale"},
+    {"aten::hardswish",   C, EW, F::PerOutput, 4, false, nullptr, "elementwise (its kernel is no structured TensorIterator); FLOPs: hardsigmoid's 3 and a product"},
+    {"aten::leaky_relu",  C, EW, F::PerOutput, 2, false, nullptr, "FLOPs: compare and scale"},
+    {"aten::mish",        C, EW, F::PerOutput, 5, false, nullptr, "FLOPs: x * tanh(softplus(x)): softplus's 3, tanh, the product"},
+    {"aten::sigmoid",     C, EW, F::PerOutput, 4, false, nullptr, "FLOPs: negate, exp, add, divide"},
+    {"aten::silu",        C, EW, F::PerOutput, 5, false, nullptr, "FLOPs: sigmoid's 4 and a product"},
+    {"aten::softplus",    C, EW, F::PerOutput, 3, false, nullptr, "FLOPs: exp, log1p, scale"},
+    // ---- FLOP formulas of reductions (the rule counts 1 per input element)
+    {"aten::linalg_vector_norm", C, RED, F::PerInput, 2, false, nullptr, "FLOPs: square and accumulate"},
+    {"aten::logsumexp",   C, RED, F::PerInput, 3, false, nullptr, "FLOPs: subtract the max, exp, accumulate"},
+    {"aten::norm",        C, RED, F::PerInput, 2, false, nullptr, "FLOPs: square and accumulate"},
+    {"aten::std",         C, RED, F::PerInput, 3, false, nullptr, "FLOPs: two passes (mean, squared deviations)"},
+    {"aten::var",         C, RED, F::PerInput, 3, false, nullptr, "FLOPs: two passes (mean, squared deviations)"},
+    // ---- elementwise ops the rules do not see as such
+    {"aten::clamp",       C, EW, F::PerOutput, 1, false, nullptr, "elementwise: its tensor-bound overload makes the rule say broadcast; models clamp to scalars"},
+    {"aten::clamp_min",   C, EW, F::PerOutput, 1, false, nullptr, "elementwise: its tensor-bound overload makes the rule say broadcast; models clamp to scalars"},
+    {"aten::masked_fill", C, BC, F::PerOutput, 1, false, nullptr, "broadcast: a select between the input and a value (no structured kernel, no reference)"},
+    {"aten::relu6",       C, EW, F::PerOutput, 1, false, nullptr, "elementwise: a composite of hardtanh(0, 6) with no kernel of its own"},
+    {"aten::rsub",        C, BC, F::PerOutput, 1, false, nullptr, "broadcast: other - self * alpha (no structured kernel, no reference)"},
+    {"aten::pdist",       C, OPQ, F::None, 0, false, nullptr, "not elementwise: pairwise row distances, though torch._refs wraps it in elementwise type promotion"},
+    {"aten::tril",        C, INJ, F::Zero, 0, false, nullptr, "injective: keeps or zeroes each element by its position, no arithmetic"},
+    {"aten::triu",        C, INJ, F::Zero, 0, false, nullptr, "injective: keeps or zeroes each element by its position, no arithmetic"},
+    // ---- copies: the registry does not tell a copy from a computation
+    {"aten::channel_shuffle", D, INJ, F::Zero, 0, false, nullptr, "data movement: a permuting copy"},
+    {"aten::clone",       D, INJ, F::Zero, 0, false, nullptr, "data movement: a copy of its input"},
+    {"aten::contiguous",  D, INJ, F::Zero, 0, false, nullptr, "a copy wherever TorchScript keeps it: its Tensor(a) result is the no-copy case only"},
+    {"aten::copy",        D, INJ, F::Zero, 0, false, nullptr, "data movement: a copy (the functional twin of copy_)"},
+    {"aten::flip",        D, INJ, F::Zero, 0, false, nullptr, "data movement: a permuting copy"},
+    {"aten::pixel_shuffle", D, INJ, F::Zero, 0, false, nullptr, "data movement: a permuting copy"},
+    {"aten::repeat",      D, INJ, F::Zero, 0, false, nullptr, "data movement: a tiling copy"},
+    {"aten::roll",        D, INJ, F::Zero, 0, false, nullptr, "data movement: a permuting copy"},
+    {"aten::type_as",     D, INJ, F::Zero, 0, false, nullptr, "data movement: a converting copy (a cast)"},
+    // ---- views whose pattern matters (the ONNX Expand row mirrors it)
+    {"aten::expand",      M, BC, F::Zero, 0, false, nullptr, "metadata: a view that broadcasts"},
+    {"aten::expand_as",   M, BC, F::Zero, 0, false, nullptr, "metadata: a view that broadcasts"},
+    // ---- prim::: the interpreter's constructs (views and plumbing: glue of the smallest enclosing group)
+    {"prim::Constant",        M, INJ, F::Zero, 0, false, nullptr, "interpreter construct"},
+    {"prim::ListConstruct",   M, INJ, F::Zero, 0, false, nullptr, "interpreter construct"},
+    {"prim::ListUnpack",      M, INJ, F::Zero, 0, false, nullptr, "interpreter construct"},
+    {"prim::NumToTensor",     M, INJ, F::Zero, 0, false, nullptr, "interpreter construct"},
+    {"prim::TupleConstruct",  M, INJ, F::Zero, 0, false, nullptr, "interpreter construct"},
+    {"prim::TupleIndex",      M, INJ, F::Zero, 0, false, nullptr, "interpreter construct"},
+    {"prim::TupleUnpack",     M, INJ, F::Zero, 0, false, nullptr, "interpreter construct"},
+    {"prim::device",          M, INJ, F::Zero, 0, false, nullptr, "interpreter construct"},
+    {"prim::dtype",           M, INJ, F::Zero, 0, false, nullptr, "interpreter construct"},
+    {"prim::max",             M, INJ, F::Zero, 0, false, nullptr, "interpreter construct"},
+    {"prim::min",             M, INJ, F::Zero, 0, false, nullptr, "interpreter construct"},
+    {"prim::unchecked_cast",  M, INJ, F::Zero, 0, false, nullptr, "interpreter construct"},
     // ---- control flow kept whole (data-dependent): one opaque unit
-    {"prim::If",                        C, OPQ, F::None, 0, false},
-    {"prim::Loop",                      C, OPQ, F::None, 0, false},
+    {"prim::If",              C, OPQ, F::None, 0, false, nullptr, "data-dependent control flow: one opaque unit"},
+    {"prim::Loop",            C, OPQ, F::None, 0, false, nullptr, "data-dependent control flow: one opaque unit"},
 };
 // clang-format on
+
+// Generated rows, overridden, then each in-place row read as its functional twin's.
+std::vector<OpInfo> effectiveRows() {
+  std::vector<OpInfo> rows(std::begin(kGeneratedRows), std::end(kGeneratedRows));
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < rows.size(); ++i) index.emplace(rows[i].kind, i);
+  std::vector<bool> overridden(rows.size(), false);
+  for (const OpInfo& row : kOverrideRows) {
+    auto [it, added] = index.emplace(row.kind, rows.size());
+    if (added) {
+      rows.push_back(row);
+      overridden.push_back(true);
+    } else {
+      rows[it->second] = row;
+      overridden[it->second] = true;
+    }
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    OpInfo& row = rows[i];
+    if (overridden[i] || !row.functional) continue;
+    auto twin = index.find(row.functional);
+    if (twin == index.end()) continue;
+    const OpInfo& functional = rows[twin->second];
+    row.category = functional.category;
+    row.pattern = functional.pattern;
+    row.flops = functional.flops;
+    row.flops_per_element = functional.flops_per_element;
+    row.nondeterministic = row.nondeterministic || functional.nondeterministic;
+    row.origin = functional.origin;
+  }
+  return rows;
+}
 
 }  // namespace
 
 namespace detail {
-OpTableRows atenOpTable() { return {kOpTable, std::size(kOpTable)}; }
+OpTableRows generatedAtenRows() { return {kGeneratedRows, std::size(kGeneratedRows)}; }
+OpTableRows atenOverrideRows() { return {kOverrideRows, std::size(kOverrideRows)}; }
+OpTableRows atenOpTable() {
+  // Built once on first use; the tables are immutable data, not program state.
+  static const std::vector<OpInfo> rows = effectiveRows();
+  return {rows.data(), rows.size()};
+}
 }  // namespace detail
 
 }  // namespace kdecomp

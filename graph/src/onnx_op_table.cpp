@@ -2,7 +2,8 @@
 // Categories and fusion patterns are those of the twin's row in aten_op_table.cpp, so that an
 // ONNX model gets the tiers its TorchScript export gets (a unit test holds every row to its
 // twin). Constant and Identity have no row: the importer folds them. Keep rows sorted by kind
-// within each block.
+// within each block. An op these rows do not list reads as its row generated from ONNX's own op
+// schemas (generated/onnx_ops.inc, scripts/gen_aten_op_table.py), without a twin.
 #include <algorithm>
 #include <cstring>
 #include <iterator>
@@ -386,10 +387,15 @@ bool feedsOnlyARoll(const Graph& g, const Node& roll) {
   return kind && std::strcmp(kind, "roll") == 0;
 }
 
+const OpInfo kGeneratedOnnxRows[] = {
+#include "generated/onnx_ops.inc"
+};
+
 }  // namespace
 
 namespace detail {
 OpTableRows onnxOpTable() { return {kOnnxTable, std::size(kOnnxTable)}; }
+OpTableRows generatedOnnxRows() { return {kGeneratedOnnxRows, std::size(kGeneratedOnnxRows)}; }
 AtenTwinRows onnxAtenTwins() { return {kAtenTwins, std::size(kAtenTwins)}; }
 }  // namespace detail
 

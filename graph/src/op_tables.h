@@ -29,8 +29,15 @@ struct OpTableRows {
   size_t size;
 };
 
-OpTableRows atenOpTable();  // aten:: and prim:: (aten_op_table.cpp)
-OpTableRows onnxOpTable();  // onnx:: (onnx_op_table.cpp)
+// aten:: and prim:: (aten_op_table.cpp): the rows in effect, generated rows overridden and
+// in-place rows read as their functional twins'.
+OpTableRows atenOpTable();
+OpTableRows generatedAtenRows();  // generated/aten_ops.inc, as generated
+OpTableRows atenOverrideRows();   // the hand-written overrides and prim:: rows, each with its reason
+OpTableRows onnxOpTable();  // onnx:: (onnx_op_table.cpp), each with its ATen twin
+// onnx:: rows generated from ONNX's op schemas (generated/onnx_ops.inc): in effect for the kinds
+// onnxOpTable() does not list.
+OpTableRows generatedOnnxRows();
 
 // Each onnx:: kind's ATen twin (atenEquivalent), as rows.
 struct AtenTwin {

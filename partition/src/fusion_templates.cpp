@@ -11,27 +11,45 @@ namespace kdecomp::detail {
 
 namespace {
 
-// Op short name -> the word it contributes to a label.
+// Op short name -> the word it contributes to a label. Convolutions and poolings of every rank
+// get theirs by rule (familyWord); an in-place op reads as its functional twin (relu_ -> relu).
 const std::map<std::string, std::string> kLabelWords = {
-    {"conv1d", "conv"},       {"conv2d", "conv"},         {"conv3d", "conv"},        {"_convolution", "conv"},
-    {"conv_transpose2d", "conv_transpose"},
-    {"linear", "linear"},     {"addmm", "linear"},        {"matmul", "matmul"},      {"mm", "matmul"},
-    {"bmm", "matmul"},        {"baddbmm", "matmul"},
-    {"max_pool2d", "maxpool"}, {"max_pool1d", "maxpool"},  {"avg_pool2d", "avgpool"}, {"avg_pool1d", "avgpool"},
-    {"adaptive_avg_pool2d", "avgpool"}, {"adaptive_avg_pool1d", "avgpool"}, {"adaptive_max_pool2d", "maxpool"},
-    {"batch_norm", "bn"},     {"relu", "relu"},           {"relu_", "relu"},         {"relu6", "relu6"},
-    {"hardtanh", "relu6"},    {"hardtanh_", "relu6"},     {"gelu", "gelu"},          {"sigmoid", "sigmoid"},
-    {"silu", "silu"},         {"tanh", "tanh"},           {"add", "add"},            {"add_", "add"},
+    {"_convolution", "conv"}, {"linear", "linear"},       {"addmm", "linear"},       {"matmul", "matmul"},
+    {"mm", "matmul"},         {"bmm", "matmul"},          {"baddbmm", "matmul"},     {"batch_norm", "bn"},
+    {"relu", "relu"},         {"relu6", "relu6"},         {"hardtanh", "relu6"},     {"gelu", "gelu"},
+    {"sigmoid", "sigmoid"},   {"silu", "silu"},           {"tanh", "tanh"},          {"add", "add"},
     {"sub", "sub"},           {"mul", "mul"},             {"div", "div"},            {"softmax", "softmax"},
-    {"_softmax", "softmax"},  {"layer_norm", "layer_norm"}, {"masked_fill", "mask"},  {"cat", "cat"},
+    {"_softmax", "softmax"},  {"layer_norm", "layer_norm"}, {"masked_fill", "mask"}, {"cat", "cat"},
     {"hardswish", "hardswish"}, {"leaky_relu", "leaky_relu"}, {"elu", "elu"},
 };
+
+// conv1d..conv3d -> conv, conv_transpose1d..3d -> conv_transpose, [adaptive_]max_pool1d..3d ->
+// maxpool, [adaptive_]avg_pool1d..3d -> avgpool; "" for any other op.
+std::string familyWord(const std::string& op) {
+  auto ranked = [&](const std::string& stem) {
+    return op.size() == stem.size() + 2 && op.compare(0, stem.size(), stem) == 0 && op[stem.size()] >= '1' &&
+           op[stem.size()] <= '3' && op.back() == 'd';
+  };
+  if (ranked("conv")) return "conv";
+  if (ranked("conv_transpose")) return "conv_transpose";
+  if (ranked("max_pool") || ranked("adaptive_max_pool")) return "maxpool";
+  if (ranked("avg_pool") || ranked("adaptive_avg_pool")) return "avgpool";
+  return "";
+}
+
+// An in-place op's functional twin's short name (relu_ -> relu), any other op's own.
+std::string functionalName(const std::string& op) {
+  const OpInfo* info = findOpInfo("aten::" + op);
+  return info && info->functional ? shortOpName(info->functional) : op;
+}
 
 const std::set<std::string> kMasters = {"conv", "conv_transpose", "linear", "matmul", "maxpool", "avgpool"};
 const std::set<std::string> kGeluTanhOps = {"mul", "pow", "add", "tanh"};
 const std::set<std::string> kGeluErfOps = {"mul", "erf", "add", "div"};
 
 std::string word(const std::string& op) {
+  std::string family = familyWord(op);
+  if (!family.empty()) return family;
   auto it = kLabelWords.find(op);
   return it == kLabelWords.end() ? op : it->second;
 }
@@ -82,7 +100,7 @@ namespace kdecomp {
 
 std::string opFamily(const std::string& kind) {
   const char* twin = atenEquivalent(kind);
-  return detail::word(twin ? twin : detail::shortOpName(kind));
+  return detail::word(twin ? twin : detail::functionalName(detail::shortOpName(kind)));
 }
 
 }  // namespace kdecomp
@@ -91,7 +109,7 @@ namespace kdecomp::detail {
 
 std::string fusionTemplate(const std::vector<std::string>& op_kinds) {
   std::vector<std::string> ops;
-  for (const std::string& k : op_kinds) ops.push_back(shortOpName(k));
+  for (const std::string& k : op_kinds) ops.push_back(functionalName(shortOpName(k)));
   auto has = [&](const std::string& w) {
     return std::any_of(ops.begin(), ops.end(), [&](const std::string& o) { return word(o) == w; });
   };

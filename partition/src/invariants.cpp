@@ -50,8 +50,7 @@ void checkInvariants(const Graph& graph, const PartitionTree& tree) {
     if (p.workload < 0 || p.workload >= static_cast<int>(tree.workloads.size())) fail(p.id + " has no workload");
   }
   for (const Node& n : graph.nodes) {
-    const OpInfo* info = findOpInfo(graph, n);
-    bool is_kernel = info && info->category != OpCategory::Metadata;
+    bool is_kernel = opInfoOrOpaque(graph, n).category != OpCategory::Metadata;
     if (is_kernel && kernels_of_node[n.index] != 1) {
       fail("compute node " + n.id + " is in " + std::to_string(kernels_of_node[n.index]) + " kernels");
     }

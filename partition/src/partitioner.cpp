@@ -39,24 +39,13 @@ namespace detail {
 KernelGraph buildKernelGraph(const Graph& g) {
   KernelGraph kg;
   kg.kernel_of_node.assign(g.nodes.size(), -1);
-  std::vector<std::string> missing;
   for (const Node& n : g.nodes) {
-    const OpInfo* info = findOpInfo(g, n);
-    if (!info) {
-      missing.push_back(n.kind);
-      continue;
-    }
-    if (info->category == OpCategory::Metadata) continue;
+    // An op in no table is one opaque compute kernel (never fused), never an error.
+    const OpInfo& info = opInfoOrOpaque(g, n);
+    if (info.category == OpCategory::Metadata) continue;
     kg.kernel_of_node[n.index] = static_cast<int>(kg.kernel_nodes.size());
     kg.kernel_nodes.push_back(n.index);
-    kg.info.push_back(info);
-  }
-  if (!missing.empty()) {
-    std::sort(missing.begin(), missing.end());
-    missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
-    std::string list;
-    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
-    throw PartitionError("ops missing from the op tables (graph/src/aten_op_table.cpp, onnx_op_table.cpp): " + list);
+    kg.info.push_back(&info);
   }
   // Kernels whose results reach each value, looking through glue.
   std::vector<std::set<int>> sources(g.values.size());

@@ -181,7 +181,11 @@ std::string kernelBase(const Graph& g, const Node& n) {
     if (!pad.empty() && std::any_of(pad.begin(), pad.end(), [](int64_t p) { return p != 0; })) s += "p" + compact(pad);
     return s;
   }
-  if (op == "adaptive_avg_pool2d" || op == "adaptive_max_pool2d") return op + "_" + compact(intList(n, "output_size"));
+  // Adaptive pools of rank 2 and 3 by their output size (rank 1 keeps its bare name, as it always has).
+  if (op.rfind("adaptive_", 0) == 0 && op.find("pool") != std::string::npos && (op.back() == 'd') &&
+      (op[op.size() - 2] == '2' || op[op.size() - 2] == '3')) {
+    return op + "_" + compact(intList(n, "output_size"));
+  }
   if (op == "lstm" || op == "gru" || op == "rnn_tanh" || op == "rnn_relu") {
     for (const Operand& o : n.operands) {
       if (o.isValue() && o.name == "params" && !g.values[o.value].element_shapes.empty()) {

@@ -86,6 +86,36 @@ TEST_CASE("a partition body is plain ATen calls with literal attributes", "[emit
         "  auto v3 = v2.relu_();\n");
 }
 
+// native_functions.yaml's `variants` (generated/aten_variants.inc) decide method or function: the
+// torch.nn in-place activations have no Tensor method (x.hardtanh_() does not compile), numpy_T
+// has no at:: function, add_ and relu_ stay methods.
+TEST_CASE("in-place ops without a Tensor method are at:: calls, method-only ops are methods", "[emit]") {
+  CHECK(isFunctionOnly("hardtanh_"));
+  CHECK(isFunctionOnly("mish_"));
+  CHECK(isFunctionOnly("leaky_relu_"));
+  CHECK_FALSE(isFunctionOnly("relu_"));
+  CHECK_FALSE(isFunctionOnly("add_"));
+  CHECK_FALSE(isFunctionOnly("conv2d"));
+  CHECK(isMethodOnly("numpy_T"));
+  CHECK(isMethodOnly("add_"));
+  CHECK(isMethodOnly("size"));  // an accessor the yaml does not list
+  CHECK_FALSE(isMethodOnly("hardtanh_"));
+  CHECK_FALSE(isMethodOnly("mish"));
+
+  Graph g = convRelu();
+  g.nodes[1].kind = "aten::hardtanh_";
+  g.nodes[1].id = "act/hardtanh_#1";
+  g.nodes[1].schema = "aten::hardtanh_(Tensor(a!) self, Scalar min_val=-1, Scalar max_val=1) -> Tensor(a!)";
+  g.nodes[1].operands = {{"self", 2, {}}, {"min_val", -1, 0.0}, {"max_val", -1, 6.0}};
+  Partition p;
+  p.nodes = {1};
+  CHECK(emitPartitionBody(g, p) == "  auto v3 = at::hardtanh_(v2, at::Scalar(0.0), at::Scalar(6.0));\n");
+  g.nodes[1].kind = "aten::numpy_T";
+  g.nodes[1].schema = "aten::numpy_T(Tensor(a) self) -> Tensor(a)";
+  g.nodes[1].operands = {{"self", 2, {}}};
+  CHECK(emitPartitionBody(g, p) == "  auto v3 = v2.numpy_T();\n");
+}
+
 TEST_CASE("nodes without a C++ spelling are reported, never emitted wrongly", "[emit]") {
   Graph g = convRelu();
   g.nodes[1].nondeterministic = true;

@@ -1,5 +1,7 @@
 // Units for the op table (graph/include/kdecomp/op_table.h).
 #include <catch2/catch.hpp>
+#include <map>
+#include <set>
 #include <string>
 
 #include "graph_builder.h"
@@ -138,6 +140,129 @@ TEST_CASE("toString of categories and patterns", "[op_table]") {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The generated aten:: rows (graph/src/generated/aten_ops.inc) and their overrides
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+bool sameRow(const kdecomp::OpInfo& a, const kdecomp::OpInfo& b) {
+  return a.category == b.category && a.pattern == b.pattern && a.flops == b.flops &&
+         a.flops_per_element == b.flops_per_element && a.nondeterministic == b.nondeterministic;
+}
+}  // namespace
+
+TEST_CASE("every override changes its generated row and says why", "[op_table][generated]") {
+  kdecomp::detail::OpTableRows generated = kdecomp::detail::generatedAtenRows();
+  kdecomp::detail::OpTableRows overrides = kdecomp::detail::atenOverrideRows();
+  REQUIRE(generated.size > 1500);
+  std::map<std::string, const kdecomp::OpInfo*> generated_rows;
+  for (size_t i = 0; i < generated.size; ++i) {
+    INFO(generated.rows[i].kind);
+    CHECK(generated_rows.emplace(generated.rows[i].kind, &generated.rows[i]).second);  // one row per kind
+    REQUIRE(generated.rows[i].origin != nullptr);
+    CHECK(std::string(generated.rows[i].origin).size() > 3);
+  }
+  std::set<std::string> overridden;
+  for (size_t i = 0; i < overrides.size; ++i) {
+    const kdecomp::OpInfo& row = overrides.rows[i];
+    INFO(row.kind);
+    CHECK(overridden.insert(row.kind).second);
+    REQUIRE(row.origin != nullptr);
+    CHECK(std::string(row.origin).size() > 10);
+    CHECK(kdecomp::findOpInfo(row.kind)->origin == row.origin);  // in effect
+    auto it = generated_rows.find(row.kind);
+    if (it == generated_rows.end()) {
+      // Kinds the registry has no row for: the interpreter's own, or newer than this PyTorch.
+      CHECK((std::string(row.kind).rfind("prim::", 0) == 0 || std::string(row.origin).find("not in") == 0));
+    } else {
+      CHECK_FALSE(sameRow(row, *it->second));  // an override that changes nothing is noise
+    }
+  }
+}
+
+TEST_CASE("in-place ops read as their functional twin, overrides included", "[op_table][generated]") {
+  for (const char* kind : {"aten::relu_", "aten::hardswish_", "aten::mish_", "aten::silu_", "aten::add_",
+                           "aten::hardtanh_", "aten::leaky_relu_", "aten::copy_", "aten::zero_", "aten::clamp_min_"}) {
+    INFO(kind);
+    const kdecomp::OpInfo* info = kdecomp::findOpInfo(kind);
+    REQUIRE(info != nullptr);
+    REQUIRE(info->functional != nullptr);
+    std::string twin = info->functional;
+    CHECK(twin == std::string(kind).substr(0, std::string(kind).size() - 1));
+    const kdecomp::OpInfo* functional = kdecomp::findOpInfo(twin);
+    REQUIRE(functional != nullptr);
+    CHECK(functional->functional == nullptr);
+    CHECK(sameRow(*info, *functional));
+    CHECK(info->origin == functional->origin);
+  }
+  // hardswish's FLOPs are an override: its in-place twin counts the same 4 per element.
+  CHECK(kdecomp::findOpInfo("aten::hardswish_")->flops_per_element == 4);
+  CHECK(kdecomp::findOpInfo("aten::hardswish_")->pattern == FusionPattern::Elementwise);
+  CHECK(kdecomp::findOpInfo("aten::copy_")->category == OpCategory::DataMovement);
+  CHECK(kdecomp::findOpInfo("aten::__iand__")->functional == std::string("aten::__and__"));
+  CHECK(kdecomp::findOpInfo("aten::relu")->functional == nullptr);
+}
+
+TEST_CASE("the generated rows place the families of KernelBench levels 1 and 2", "[op_table][generated]") {
+  struct Row {
+    const char* kind;
+    OpCategory category;
+    FusionPattern pattern;
+    FlopRule rule;
+  };
+  const auto C = OpCategory::Compute, D = OpCategory::DataMovement, M = OpCategory::Metadata;
+  const auto OEF = FusionPattern::OutElementwiseFusable, RED = FusionPattern::CommReduce,
+             EW = FusionPattern::Elementwise, OPQ = FusionPattern::Opaque, INJ = FusionPattern::Injective;
+  const Row rows[] = {
+      {"aten::conv_transpose3d", C, OEF, FlopRule::Convolution},
+      {"aten::conv_transpose1d", C, OEF, FlopRule::Convolution},
+      {"aten::max_pool3d", C, OEF, FlopRule::Pool},
+      {"aten::avg_pool3d", C, OEF, FlopRule::Pool},
+      {"aten::adaptive_avg_pool3d", C, OEF, FlopRule::AdaptivePool},
+      {"aten::mish", C, EW, FlopRule::PerOutput},
+      {"aten::selu", C, EW, FlopRule::PerOutput},           // an elementwise torch._refs reference
+      {"aten::group_norm", C, RED, FlopRule::LayerNorm},
+      {"aten::argmin", C, RED, FlopRule::PerInput},
+      {"aten::mse_loss", C, RED, FlopRule::PerInput},       // a loss: int reduction
+      {"aten::cross_entropy_loss", C, RED, FlopRule::PerInput},
+      {"aten::cumprod", C, OPQ, FlopRule::PerInput},        // a scan
+      {"aten::numpy_T", M, INJ, FlopRule::Zero},            // a view (Tensor(a))
+      {"aten::tensor_split", M, INJ, FlopRule::Zero},       // views in a list (Tensor(a)[])
+      {"aten::new_zeros", D, OPQ, FlopRule::Zero},          // a factory
+      {"aten::index_put", D, INJ, FlopRule::Zero},          // indexed access
+  };
+  for (const Row& row : rows) {
+    INFO(row.kind);
+    const kdecomp::OpInfo* info = kdecomp::findOpInfo(row.kind);
+    REQUIRE(info != nullptr);
+    CHECK(info->category == row.category);
+    CHECK(info->pattern == row.pattern);
+    CHECK(info->flops == row.rule);
+    CHECK(info->origin != nullptr);
+  }
+  CHECK(kdecomp::findOpInfo("aten::bernoulli")->nondeterministic);  // the nondeterministic_seeded tag
+  CHECK(kdecomp::findOpInfo("aten::normal_")->nondeterministic);
+  CHECK_FALSE(kdecomp::findOpInfo("aten::dropout")->nondeterministic);  // eval mode: the identity
+  CHECK(kdecomp::findOpInfo("aten::dropout")->category == OpCategory::Metadata);
+}
+
+TEST_CASE("an op in no table reads as one opaque compute kernel with unknown FLOPs", "[op_table]") {
+  using namespace kdecomp_test;
+  GraphBuilder b;
+  int x = b.input("x", {4});
+  b.op("mylib::frobnicate", {V("self", x)}, {4});
+  b.op("aten::relu", {V("self", x)}, {4});
+  CHECK(kdecomp::findOpInfo(b.g, b.g.nodes[0]) == nullptr);
+  const kdecomp::OpInfo& unplaced = kdecomp::opInfoOrOpaque(b.g, b.g.nodes[0]);
+  CHECK(&unplaced == &kdecomp::unplacedOpInfo());
+  CHECK(unplaced.category == OpCategory::Compute);
+  CHECK(unplaced.pattern == FusionPattern::Opaque);
+  CHECK(unplaced.flops == FlopRule::None);
+  CHECK_FALSE(unplaced.nondeterministic);
+  CHECK(&kdecomp::opInfoOrOpaque(b.g, b.g.nodes[1]) == kdecomp::findOpInfo("aten::relu"));
+  CHECK(kdecomp::unplacedOpKinds(b.g) == std::vector<std::string>{"mylib::frobnicate"});
+}
+
+// ---------------------------------------------------------------------------------------------
 // onnx:: kinds (graph/src/onnx_op_table.cpp)
 // ---------------------------------------------------------------------------------------------
 
@@ -220,6 +345,44 @@ TEST_CASE("onnx: views are metadata, copies data movement, conv/gemm/matmul/pool
   CHECK(std::string(kdecomp::atenEquivalent("onnx::Gemm")) == "linear");
   CHECK(kdecomp::atenEquivalent("aten::conv2d") == nullptr);
   CHECK(kdecomp::atenEquivalent("onnx::Frobnicate") == nullptr);
+}
+
+// An onnx:: op no hand row lists reads as its row generated from ONNX's op schemas (onnx.defs);
+// the hand rows, with their ATen twins, come first.
+TEST_CASE("onnx: ops without a hand row read as their rows generated from onnx.defs", "[op_table][onnx][generated]") {
+  struct Row {
+    const char* kind;
+    OpCategory category;
+    FusionPattern pattern;
+    FlopRule rule;
+    bool random;
+  };
+  const Row rows[] = {
+      {"onnx::Selu", OpCategory::Compute, FusionPattern::Elementwise, FlopRule::PerOutput, false},
+      {"onnx::Xor", OpCategory::Compute, FusionPattern::Broadcast, FlopRule::PerOutput, false},
+      {"onnx::ReduceSumSquare", OpCategory::Compute, FusionPattern::CommReduce, FlopRule::PerInput, false},
+      {"onnx::ConvInteger", OpCategory::Compute, FusionPattern::OutElementwiseFusable, FlopRule::Convolution, false},
+      {"onnx::LpPool", OpCategory::Compute, FusionPattern::OutElementwiseFusable, FlopRule::Pool, false},
+      {"onnx::Bernoulli", OpCategory::DataMovement, FusionPattern::Opaque, FlopRule::Zero, true},
+      {"onnx::NonMaxSuppression", OpCategory::Compute, FusionPattern::Opaque, FlopRule::None, false},
+  };
+  for (const Row& row : rows) {
+    INFO(row.kind);
+    const kdecomp::OpInfo* info = kdecomp::findOpInfo(row.kind);
+    REQUIRE(info != nullptr);
+    CHECK(info->category == row.category);
+    CHECK(info->pattern == row.pattern);
+    CHECK(info->flops == row.rule);
+    CHECK(info->nondeterministic == row.random);
+    CHECK(info->origin != nullptr);
+    CHECK(kdecomp::atenEquivalent(row.kind) == nullptr);  // no twin: labels read the onnx op
+  }
+  // Hand rows win: the generated Dropout (attribute seed: random) and Clip (no rule) are not in effect.
+  CHECK(kdecomp::findOpInfo("onnx::Dropout")->category == OpCategory::Metadata);
+  CHECK(kdecomp::findOpInfo("onnx::Clip")->pattern == FusionPattern::Elementwise);
+  kdecomp::detail::OpTableRows generated = kdecomp::detail::generatedOnnxRows();
+  CHECK(generated.size > 150);
+  for (size_t i = 0; i < generated.size; ++i) CHECK(kdecomp::findOpInfo(generated.rows[i].kind) != nullptr);
 }
 
 TEST_CASE("onnx: the operands refine a node's twin where TorchScript tells the ops apart", "[op_table][onnx]") {

@@ -1,7 +1,9 @@
 // What kdecomp knows about each op kind: its category, its fusion pattern and how to count
-// its FLOPs. The knowledge is data, one table per op source (aten_op_table.cpp for aten:: and
-// prim::, onnx_op_table.cpp for onnx::); an op missing from every table is reported by name,
-// never defaulted.
+// its FLOPs. The knowledge is data, one table per op source: for aten::, rows generated from
+// PyTorch's own metadata (graph/src/generated/aten_ops.inc, scripts/gen_aten_op_table.py) with
+// hand-written overrides and the prim:: rows (aten_op_table.cpp); onnx_op_table.cpp for onnx::.
+// An op in no table is never an error: it runs as one opaque compute kernel (never fused) whose
+// FLOPs are reported as unknown, by name (opInfoOrOpaque, unplacedOpsWarning).
 #pragma once
 
 #include <string>
@@ -44,6 +46,13 @@ struct OpInfo {
   FlopRule flops;
   double flops_per_element;  // PerOutput / PerInput
   bool nondeterministic;     // draws random numbers
+  // An in-place op's functional twin ("aten::relu" for "aten::relu_"): the in-place op reads as
+  // its twin for category, pattern, FLOPs, templates and workload names; replay still writes in
+  // place. nullptr for every other op.
+  const char* functional = nullptr;
+  // Why the row says what it says: the generator's rule ("view: every result aliases an
+  // input"), or an override's reason. nullptr for onnx:: rows.
+  const char* origin = nullptr;
 };
 
 // nullptr when the op is in no table.
@@ -67,6 +76,15 @@ const char* atenEquivalent(const Graph& graph, const Node& node);
 // tensor sizes (Shape -> Gather -> Concat -> Reshape's shape) gets prim::Constant's: TorchScript
 // holds those values as constants.
 const OpInfo* findOpInfo(const Graph& graph, const Node& node);
+
+// The row of an op in no table: one opaque compute kernel, never fused, FLOPs unknown.
+const OpInfo& unplacedOpInfo();
+// findOpInfo(graph, node), or unplacedOpInfo() for an op in no table.
+const OpInfo& opInfoOrOpaque(const Graph& graph, const Node& node);
+// The kinds of `graph` in no table (sorted, unique), and the one warning that names them ("" when
+// there are none).
+std::vector<std::string> unplacedOpKinds(const Graph& graph);
+std::string unplacedOpsWarning(const Graph& graph);
 
 const char* toString(OpCategory category);
 const char* toString(FusionPattern pattern);

