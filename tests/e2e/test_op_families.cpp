@@ -103,10 +103,25 @@ const std::string kLevel2 = KDECOMP_KERNELBENCH_LEVEL2_DIR;
 
 }  // namespace
 
-TEST_CASE("level2/74: 3-D transposed conv, in-place leaky_relu and max_pool3d verify at exact dims",
+TEST_CASE("level2/74: 3-D transposed conv, leaky_relu and max_pool3d verify at exact dims",
           "[op_families][conv_transpose3d]") {
   requireDecomposed({kLevel2,
                      "74_ConvTranspose3d_LeakyReLU_Multiply_LeakyReLU_Max",
                      {"aten::conv_transpose3d", "aten::max_pool3d"},
                      {"at::conv_transpose3d(", "at::max_pool3d("}});
+}
+
+TEST_CASE("level2/94: mish and group norm after a linear verify at exact dims", "[op_families][mish_group_norm]") {
+  requireDecomposed({kLevel2,
+                     "94_Gemm_BiasAdd_Hardtanh_Mish_GroupNorm",
+                     {"aten::mish", "aten::group_norm", "aten::linear"},
+                     {"at::mish(", "at::group_norm("}});
+}
+
+TEST_CASE("level1/95: a loss (cross_entropy_loss) verifies at exact dims", "[op_families][loss]") {
+  requireDecomposed({kLevel1, "95_CrossEntropyLoss", {"aten::cross_entropy_loss"}, {"at::cross_entropy_loss("}});
+}
+
+TEST_CASE("level1/90: a cumulative product verifies at exact dims", "[op_families][cumprod]") {
+  requireDecomposed({kLevel1, "90_cumprod", {"aten::cumprod"}, {"at::cumprod("}});
 }

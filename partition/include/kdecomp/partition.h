@@ -15,7 +15,7 @@ enum class Tier { Kernel = 0, Fusion = 1, Layer = 2, Model = 3 };
 const char* toString(Tier tier);       // "kernel", "fusion", "layer", "model"
 const char* tierDirectory(Tier tier);  // "level_0_kernel", ...
 
-// An op missing from the op tables, or a broken invariant: a bug report, not an output.
+// A broken invariant: a bug report, not an output (an op in no op table is an opaque kernel, never an error).
 class PartitionError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
