@@ -14,6 +14,7 @@
 #include "batch_internal.h"
 #include "batch_report.h"
 #include "html_report.h"
+#include "kdecomp/json_input.h"
 
 namespace kdecomp {
 
@@ -165,7 +166,7 @@ Json buildModelRecord(const ModelJob& job, const fs::path& out, const WorkerExit
     Json checks = {{"passed", 0}, {"failed", 0}, {"skipped", 0}, {"flagged", 0}};
     for (const auto& [tier, t] : totals.items()) {
       for (const char* k : {"passed", "failed", "skipped", "flagged"}) {
-        checks[k] = checks[k].get<int64_t>() + integerField(t, k);
+        checks[k] = saturatingAdd(checks[k].get<int64_t>(), integerField(t, k));
       }
     }
     r["checks"] = checks;
@@ -263,7 +264,7 @@ std::string cell(const Json& v, int precision = 3) {
   return markdownText(dumpJson(v));
 }
 
-std::string bytesCell(const Json& v) { return v.is_number() ? humanBytes(v.get<int64_t>()) : "-"; }
+std::string bytesCell(const Json& v) { return humanBytes(jsonInt64(v).value_or(0)); }
 
 // Statuses of a batch, in report order; "pending" is what reports before "interrupted" said.
 const char* const kStatuses[] = {"passed", "failed",      "error",      "crashed", "timeout",
@@ -342,7 +343,7 @@ void writeReports(const fs::path& out, Json header, const std::vector<Json>& rec
   for (const char* status : kStatuses) totals[status] = 0;
   for (const char* key : {"reused", "reference_bytes", "kept_reference_bytes", "max_peak_rss_bytes"}) totals[key] = 0;
   totals["sum_model_seconds"] = 0.0;
-  auto add = [&](const char* key, int64_t n) { totals[key] = totals[key].get<int64_t>() + n; };
+  auto add = [&](const char* key, int64_t n) { totals[key] = saturatingAdd(totals[key].get<int64_t>(), n); };
   std::map<std::string, std::set<std::string>> op_kinds;
   Json models = Json::array();
   for (const Json& record : records) {
@@ -355,8 +356,8 @@ void writeReports(const fs::path& out, Json header, const std::vector<Json>& rec
     if (boolField(m, "reused")) add("reused", 1);
     const Json& reference_bytes = field(m, "reference_bytes");
     if (reference_bytes.is_number()) {
-      add("reference_bytes", reference_bytes.get<int64_t>());
-      if (boolField(m, "references_kept")) add("kept_reference_bytes", reference_bytes.get<int64_t>());
+      add("reference_bytes", integerField(m, "reference_bytes"));
+      if (boolField(m, "references_kept")) add("kept_reference_bytes", integerField(m, "reference_bytes"));
     }
     totals["sum_model_seconds"] = totals["sum_model_seconds"].get<double>() + numberField(field(m, "times_s"), "total");
     totals["max_peak_rss_bytes"] =

@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "batch_internal.h"
+#include "kdecomp/json_input.h"
 
 namespace kdecomp {
 
@@ -156,9 +157,13 @@ fs::path recordPath(const fs::path& out, const std::string& model) {
 fs::path logPath(const fs::path& out, const std::string& model) { return out / "batch" / "logs" / (model + ".log"); }
 
 Json readJsonFile(const fs::path& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return nullptr;
-  Json j = Json::parse(in, nullptr, /*allow_exceptions=*/false);
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  // Records and reports nest a few levels; a deeper document would overflow the stack when
+  // copied or dumped (json_input.h).
+  if (jsonNestingDepth(text) > kMaxJsonDepth) return nullptr;
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   // A torn or foreign file reads as absent (a record's model simply runs again).
   return j.is_discarded() ? Json(nullptr) : j;
 }
@@ -174,6 +179,10 @@ Json readJsonOrThrow(const fs::path& path) {
   if (!in) throw BatchError(shown + ": cannot be read: " + std::strerror(errno));
   std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (in.bad()) throw BatchError(shown + ": cannot be read");
+  if (jsonNestingDepth(text) > kMaxJsonDepth) {
+    throw BatchError(shown + ": not a kdecomp batch file (JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
+                     " levels)");
+  }
   try {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {
@@ -231,8 +240,8 @@ double numberField(const Json& object, const char* key, double fallback) {
 
 int64_t integerField(const Json& object, const char* key, int64_t fallback) {
   const Json& v = field(object, key);
-  if (v.is_number_integer()) return v.get<int64_t>();
-  return v.is_number_float() ? static_cast<int64_t>(v.get<double>()) : fallback;
+  // A float past int64_t's range (1e300) has no integer value: casting it is undefined behaviour.
+  return jsonInt64(v).value_or(fallback);
 }
 
 bool boolField(const Json& object, const char* key, bool fallback) {

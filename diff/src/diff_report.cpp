@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "kdecomp/diff.h"
+#include "kdecomp/json_input.h"
 #include "kdecomp/text_escape.h"
 #include "tree_diff.h"
 
@@ -170,6 +171,11 @@ std::string modelName(const Json& doc) {
 
 DiffResult diffDecompositions(const DiffSide& a, const DiffSide& b, DiffFormat format) {
   auto parse = [](const DiffSide& side) {
+    // Trees nest a few levels; a deeper document would overflow the stack when copied or dumped.
+    if (jsonNestingDepth(side.tree_json) > kMaxJsonDepth) {
+      throw DiffError(oneLineText(side.input) + ": not a decomposition tree (JSON nested deeper than " +
+                      std::to_string(kMaxJsonDepth) + " levels)");
+    }
     Json doc = Json::parse(side.tree_json, nullptr, /*allow_exceptions=*/false);
     if (doc.is_discarded()) throw DiffError(oneLineText(side.input) + ": not a decomposition tree (not valid JSON)");
     return doc;

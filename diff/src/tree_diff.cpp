@@ -24,6 +24,7 @@
 #include <unordered_map>
 
 #include "kdecomp/diff.h"
+#include "kdecomp/json_input.h"
 #include "kdecomp/op_table.h"
 #include "kdecomp/partition.h"
 #include "tree_diff.h"
@@ -332,8 +333,9 @@ Json attributeDiffs(const TreeNode& a, const TreeNode& b) {
   return out;
 }
 
+// A count from the tree (FLOPs, parameters, bytes); 0 when absent or not an int64_t.
 int64_t number(const Json& n, const char* key) {
-  return n.contains(key) && n[key].is_number() ? n[key].get<int64_t>() : 0;
+  return n.is_object() && n.contains(key) ? jsonInt64(n[key]).value_or(0) : 0;
 }
 
 Json modelTotals(const Tree& t) {
@@ -461,8 +463,8 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b, const std
       c["ops"] = Json(any.op_seq);
       c["template"] = any.template_label.empty() ? Json(nullptr) : Json(any.template_label);
     }
-    c["flops_delta"] = (nb ? number(*nb->json, "flops") : 0) - (na ? number(*na->json, "flops") : 0);
-    c["params_delta"] = (nb ? number(*nb->json, "params") : 0) - (na ? number(*na->json, "params") : 0);
+    c["flops_delta"] = saturatingSub(nb ? number(*nb->json, "flops") : 0, na ? number(*na->json, "flops") : 0);
+    c["params_delta"] = saturatingSub(nb ? number(*nb->json, "params") : 0, na ? number(*na->json, "params") : 0);
     // An emitted test is stale when its file is not in B; new when not in A.
     c["stale_test"] = na && !na->path.empty() && !files_b.count(na->path) ? Json(na->path) : Json(nullptr);
     c["new_test"] = nb && !nb->path.empty() && !files_a.count(nb->path) ? Json(nb->path) : Json(nullptr);
@@ -491,7 +493,7 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b, const std
 
   Json diff;
   Json totals_a = modelTotals(a), totals_b = modelTotals(b), delta = Json::object();
-  for (const auto& [k, v] : totals_a.items()) delta[k] = totals_b[k].get<int64_t>() - v.get<int64_t>();
+  for (const auto& [k, v] : totals_a.items()) delta[k] = saturatingSub(totals_b[k].get<int64_t>(), v.get<int64_t>());
   bool identical = changes.empty();
   for (const auto& [k, v] : delta.items()) identical = identical && v.get<int64_t>() == 0;
   diff["identical"] = identical;

@@ -10,6 +10,8 @@
 #include <torch/library.h>
 #include <torch/script.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -101,19 +103,39 @@ onnx::ModelProto parseModel(const std::string& path) {
   return model;
 }
 
+// An external-data field ("offset", "length"): decimal digits only, at most int64_t's range.
+int64_t externalDataNumber(const std::string& text, const std::string& what, const std::string& key) {
+  int64_t value = 0;
+  bool ok = !text.empty() && text.size() <= 18 && std::all_of(text.begin(), text.end(), ::isdigit);
+  if (ok) value = std::stoll(text);
+  if (!ok) throw ImportError(what + ": external data " + key + " '" + text + "' is not a byte count");
+  return value;
+}
+
 // An initializer or constant as a CPU tensor; external data is read from files beside the model.
+// Every size is checked against the data there before anything is allocated: the dimensions come
+// from the file (a 20-byte tensor could ask for petabytes; fuzz/fuzz_onnx_import).
 at::Tensor tensorFromProto(const onnx::TensorProto& t, const fs::path& model_dir, const std::string& what) {
   std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
-  at::Tensor out = at::empty(dims, at::TensorOptions().dtype(scalarTypeOf(t.data_type(), what)));
-  auto nbytes = static_cast<int64_t>(out.nbytes());
-  auto* dst = static_cast<char*>(out.data_ptr());
+  c10::ScalarType dtype = scalarTypeOf(t.data_type(), what);
+  int64_t numel = 1;
+  for (int64_t d : dims) {
+    if (d < 0 || __builtin_mul_overflow(numel, d, &numel)) {
+      throw ImportError(what + ": dimensions " + formatShape(dims) + " are not a tensor's");
+    }
+  }
+  int64_t nbytes = 0;
+  if (__builtin_mul_overflow(numel, static_cast<int64_t>(c10::elementSize(dtype)), &nbytes)) {
+    throw ImportError(what + ": dimensions " + formatShape(dims) + " are not a tensor's");
+  }
+  auto allocate = [&] { return at::empty(dims, at::TensorOptions().dtype(dtype)); };
   if (t.data_location() == onnx::TensorProto::EXTERNAL) {
     std::string location;
     int64_t offset = 0, length = -1;
     for (const auto& kv : t.external_data()) {
       if (kv.key() == "location") location = kv.value();
-      if (kv.key() == "offset") offset = std::stoll(kv.value());
-      if (kv.key() == "length") length = std::stoll(kv.value());
+      if (kv.key() == "offset") offset = externalDataNumber(kv.value(), what, "offset");
+      if (kv.key() == "length") length = externalDataNumber(kv.value(), what, "length");
     }
     fs::path relative(location);
     if (location.empty() || relative.is_absolute() || location.find("..") != std::string::npos) {
@@ -126,8 +148,14 @@ at::Tensor tensorFromProto(const onnx::TensorProto& t, const fs::path& model_dir
       throw ImportError(what + ": external data length " + std::to_string(length) + " bytes, the tensor needs " +
                         std::to_string(nbytes));
     }
+    std::error_code ec;
+    auto file_bytes = static_cast<int64_t>(fs::file_size(file, ec));
+    if (ec || offset > file_bytes || nbytes > file_bytes - offset) {
+      throw ImportError(what + ": external data file " + file.string() + " is truncated");
+    }
+    at::Tensor out = allocate();
     in.seekg(offset);
-    in.read(dst, nbytes);
+    in.read(static_cast<char*>(out.data_ptr()), nbytes);
     if (in.gcount() != nbytes) throw ImportError(what + ": external data file " + file.string() + " is truncated");
     return out;
   }
@@ -136,13 +164,17 @@ at::Tensor tensorFromProto(const onnx::TensorProto& t, const fs::path& model_dir
       throw ImportError(what + ": raw data has " + std::to_string(t.raw_data().size()) + " bytes, the shape needs " +
                         std::to_string(nbytes));
     }
-    std::memcpy(dst, t.raw_data().data(), nbytes);
+    at::Tensor out = allocate();
+    if (nbytes > 0) std::memcpy(out.data_ptr(), t.raw_data().data(), nbytes);
     return out;
   }
+  at::Tensor out;
   auto copy_from = [&](const auto& field, c10::ScalarType stored) {
-    if (field.size() != out.numel()) throw ImportError(what + ": typed data does not match the shape");
+    if (field.size() != numel) throw ImportError(what + ": typed data does not match the shape");
+    out = allocate();
+    if (numel == 0) return;
     using Element = typename std::decay_t<decltype(field)>::value_type;
-    at::Tensor source = at::from_blob(const_cast<Element*>(field.data()), {out.numel()}, stored);
+    at::Tensor source = at::from_blob(const_cast<Element*>(field.data()), {numel}, stored);
     out.view(-1).copy_(source);
   };
   switch (t.data_type()) {

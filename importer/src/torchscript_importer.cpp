@@ -7,13 +7,16 @@
 #include <torch/csrc/jit/passes/remove_dropout.h>
 #include <torch/csrc/jit/runtime/print_handler.h>
 #include <torch/csrc/jit/serialization/import.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
 #include <torch/script.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <iostream>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,6 +26,7 @@
 #include "graph_evaluator.h"
 #include "ir_finishing.h"
 #include "kdecomp/op_table.h"
+#include "saved_value_checks.h"
 #include "torchscript_program.h"
 
 namespace kdecomp {
@@ -405,6 +409,68 @@ std::string modelName(const std::string& model_path) {
 }
 
 
+namespace {
+
+// A torch.save file held in memory, for the zip reader.
+class BytesAdapter : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BytesAdapter(const std::vector<char>& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<size_t>(n, bytes_.size() - pos);
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  const std::vector<char>& bytes_;
+};
+
+// torch::jit::pickle_load, with the checks libtorch's unpickler leaves out (saved_value_checks.h):
+// the pickle allocates no more than its bytes back, and every tensor lies inside the record its
+// storage was read from.
+c10::IValue unpickleSaved(const std::vector<char>& bytes) {
+  caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BytesAdapter>(bytes));
+  at::DataPtr pickle;
+  size_t pickle_size = 0;
+  std::tie(pickle, pickle_size) = reader.getRecord("data.pkl");
+  const char* pickle_bytes = static_cast<const char*>(pickle.get());
+  std::string problem = pickleProblem(pickle_bytes, pickle_size);
+  if (!problem.empty()) throw std::runtime_error("corrupt pickle: " + problem);
+  size_t position = 0;
+  auto read = [&](char* buffer, size_t len) -> size_t {
+    len = std::min(len, pickle_size - position);
+    if (len == 0) return 0;  // an empty pickle has no buffer at all
+    std::memcpy(buffer, pickle_bytes + position, len);
+    position += len;
+    return len;
+  };
+  std::map<const void*, size_t> record_bytes;  // each storage's data -> the size of its record
+  auto read_record = [&](const std::string& name) -> at::DataPtr {
+    at::DataPtr data;
+    size_t size = 0;
+    std::tie(data, size) = reader.getRecord("data/" + name);
+    record_bytes[data.get()] = size;
+    return data;
+  };
+  jit::Unpickler unpickler(read, nullptr, nullptr, read_record, c10::nullopt);
+  unpickler.set_version(reader.version());
+  c10::IValue value = unpickler.parse_ivalue();
+  value.visit([&](const c10::IValue& v) {
+    if (!v.isTensor() || !v.toTensor().defined()) return false;
+    auto record = record_bytes.find(v.toTensor().storage().data());
+    bool known = record != record_bytes.end();
+    if (!tensorWithin(v.toTensor(), known ? record->first : nullptr, known ? record->second : 0)) {
+      throw std::runtime_error("a tensor's sizes, strides or storage reach past its data");
+    }
+    return false;  // walk into tuples and lists too
+  });
+  return value;
+}
+
+}  // namespace
+
 std::vector<c10::IValue> loadInputs(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ImportError(path + ": cannot read the inputs file (export the model with `kdecomp export` first)");
@@ -414,7 +480,7 @@ std::vector<c10::IValue> loadInputs(const std::string& path) {
   in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   c10::IValue loaded;
   try {
-    loaded = torch::jit::pickle_load(bytes);
+    loaded = unpickleSaved(bytes);
   } catch (const std::exception& e) {
     throw ImportError(path + ": not a tensor list saved with torch.save: " + firstLine(e.what()));
   }

@@ -266,6 +266,32 @@ class OnnxPath(unittest.TestCase):
         self.assertIn("com.example::BlackBox", r.stderr)
         self.assertIn("model.onnx", r.stderr)
 
+    def test_initializer_sizes_past_its_data_are_refused_before_allocating(self):
+        import onnx
+        import torch
+        from onnx import TensorProto, helper
+
+        # An initializer's dimensions come from the file: 4 TiB, or a product past int64, over
+        # 4 bytes of data. Each is named before anything is allocated (it used to try).
+        for name, dims, expected in (("huge", [1 << 20, 1 << 20], "raw data has 4 bytes"),
+                                     ("overflow", [1 << 31, 1 << 31, 1 << 31], "are not a tensor's"),
+                                     ("negative", [-4], "are not a tensor's")):
+            with self.subTest(name):
+                # Built field by field: onnx.helper refuses data that does not fill the shape.
+                weight = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=dims, raw_data=b"\0\0\0\0")
+                graph = helper.make_graph(
+                    [helper.make_node("Add", ["x", name], ["y"], name="/add/Add")], "g",
+                    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], initializer=[weight])
+                target = os.path.join(self.work, "dims-" + name)
+                os.makedirs(target)
+                onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+                          os.path.join(target, "model.onnx"))
+                torch.save((torch.randn(4),), os.path.join(target, "inputs.pt"))
+                r = run("inspect", os.path.join(target, "model.onnx"))
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("initializer '" + name + "'", r.stderr)
+                self.assertIn(expected, r.stderr)
 
 if __name__ == "__main__":
     unittest.main()

@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -350,4 +351,36 @@ TEST_CASE("batch-merge: bad shards are a BatchError naming the file and leave no
              Catch::Contains("not an earlier batch-merge output"));
   CHECK(fs::exists(root / "data" / "keep.txt"));
   fs::remove_all(root);
+}
+
+// ---- hostile records and reports (found by fuzz/fuzz_batch_report and its sanitizers)
+
+TEST_CASE("records and reports nested 100,000 levels deep are refused, not a stack overflow", "[batch]") {
+  fs::path dir = scratchDir("deep");
+  const size_t depth = 100000;  // 200 KB: copying or dumping it recursed once per level
+  writeFile(dir / "record.json",
+            "{\"name\": \"m\", \"status\": \"passed\", \"tiers\": " + std::string(depth, '[') + std::string(depth, ']') + "}");
+  CHECK(kdecomp::readJsonFile(dir / "record.json").is_null());  // as a torn record: the model runs again
+  CHECK_THAT(batchErrorOf([&] { kdecomp::readJsonOrThrow(dir / "record.json"); }),
+             Catch::Contains("record.json") && Catch::Contains("nested deeper"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("report totals: numbers past int64's range read as absent, sums saturate", "[batch]") {
+  fs::path out = scratchDir("numbers");
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  // 1e300 cast to int64_t was undefined behaviour (x86: INT64_MIN, a negative total).
+  std::vector<kdecomp::Json> records = {
+      {{"name", "far"}, {"status", "passed"}, {"reference_bytes", 1e300}, {"peak_rss_bytes", 1e300}},
+      {{"name", "big"}, {"status", "passed"}, {"reference_bytes", max}, {"references_kept", true}},
+      {{"name", "bigger"}, {"status", "passed"}, {"reference_bytes", max}, {"references_kept", true}},
+  };
+  REQUIRE_NOTHROW(kdecomp::writeReports(out, {{"output_dir", out.string()}}, records));
+  kdecomp::Json totals = kdecomp::readJsonOrThrow(out / "batch_report.json")["totals"];
+  CHECK(totals["reference_bytes"].get<int64_t>() == max);
+  CHECK(totals["kept_reference_bytes"].get<int64_t>() == max);
+  CHECK(totals["max_peak_rss_bytes"].get<int64_t>() == 0);
+  CHECK(kdecomp::integerField({{"n", -1e300}}, "n", 7) == 7);
+  CHECK(kdecomp::integerField({{"n", 2.5}}, "n", 7) == 2);
+  fs::remove_all(out);
 }

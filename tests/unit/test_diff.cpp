@@ -1,8 +1,12 @@
 // Units of the diff: op-sequence diffs of trees too long for the quadratic alignment.
 #include <catch2/catch.hpp>
+
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "kdecomp/diff.h"
+#include "kdecomp/json_input.h"
 
 namespace {
 
@@ -117,4 +121,66 @@ TEST_CASE("diff across formats: a group that TorchScript's contiguous copy split
   CHECK(structuralChanges(ts, onnxBlock("Add", {"Reshape#0"}), "fusion") > 0);
   // A matmul reads a transposed operand as it is (no copy in TorchScript): its group stays one.
   CHECK(structuralChanges(ts, onnxBlock("MatMul", {"Transpose#0", "Reshape#1"}), "fusion") > 0);
+}
+
+// ---- hostile trees (found by fuzz/fuzz_tree_diff and its sanitizers)
+
+namespace {
+
+// A root over one kernel whose FLOPs field is `flops` (any JSON number).
+std::string treeWithFlops(const Json& flops) {
+  Json nodes;
+  nodes["k"] = {{"id", "k"}, {"name", "k"}, {"level", "kernel"}, {"op", "aten::relu"}, {"children", Json::array()},
+                {"flops", flops}};
+  nodes["root"] = {{"id", "root"}, {"name", "m"}, {"level", "model"}, {"children", {"k"}}, {"flops", flops}};
+  return Json{{"metadata", {{"model_name", "m"}}}, {"nodes", nodes}}.dump();
+}
+
+nlohmann::json diffJson(const std::string& a, const std::string& b) {
+  return nlohmann::json::parse(
+      kdecomp::diffDecompositions({"a.json", "", a}, {"b.json", "", b}, kdecomp::DiffFormat::Json).rendered);
+}
+
+}  // namespace
+
+TEST_CASE("diff: a tree nested 100,000 levels deep is a DiffError naming it, not a stack overflow", "[diff]") {
+  // 200 KB of brackets in a kernel's attributes: copying or dumping them recursed once per level.
+  const size_t depth = 100000;
+  std::string deep = treeWithFlops(1);
+  deep.insert(deep.find("\"flops\""), "\"attributes\":" + std::string(depth, '[') + std::string(depth, ']') + ",");
+  CHECK_THROWS_AS(kdecomp::diffDecompositions({"deep.json", "", deep}, {"b.json", "", treeWithFlops(1)},
+                                              kdecomp::DiffFormat::Text),
+                  kdecomp::DiffError);
+  CHECK_THROWS_WITH(kdecomp::diffDecompositions({"deep.json", "", deep}, {"b.json", "", treeWithFlops(1)},
+                                                kdecomp::DiffFormat::Text),
+                    Catch::Contains("deep.json") && Catch::Contains("nested deeper"));
+  // The limit leaves room: kdecomp's own trees nest a few levels.
+  CHECK(kdecomp::jsonNestingDepth(treeWithFlops(1)) < 8);
+}
+
+TEST_CASE("diff: FLOPs out of int64 range read as absent, deltas saturate instead of overflowing", "[diff]") {
+  // 1e300 as an int64_t was undefined behaviour (x86 gave INT64_MIN, a delta of 2^63).
+  auto far = diffJson(treeWithFlops(1e300), treeWithFlops(0));
+  CHECK(far["totals"]["a"]["flops"].get<int64_t>() == 0);
+  CHECK(far["totals"]["delta"]["flops"].get<int64_t>() == 0);
+  // INT64_MAX against -INT64_MAX: the difference is clamped, not wrapped to a small number.
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  auto wide = diffJson(treeWithFlops(-max), treeWithFlops(max));
+  CHECK(wide["totals"]["delta"]["flops"].get<int64_t>() == max);
+  auto wide_back = diffJson(treeWithFlops(max), treeWithFlops(-max));
+  CHECK(wide_back["totals"]["delta"]["flops"].get<int64_t>() == std::numeric_limits<int64_t>::min());
+}
+
+TEST_CASE("json input: nesting depth skips strings, int64 conversion refuses what does not fit", "[diff][json]") {
+  CHECK(kdecomp::jsonNestingDepth(R"({"a": [1, {"b": "[[[[\"{{"}]})") == 3);
+  CHECK(kdecomp::jsonNestingDepth(std::string(1000, '[')) == kdecomp::kMaxJsonDepth + 1);  // stops early
+  CHECK(kdecomp::jsonInt64(nlohmann::json(42)) == 42);
+  CHECK(kdecomp::jsonInt64(nlohmann::json(-2.9)) == -2);
+  CHECK(kdecomp::jsonInt64(nlohmann::json(9.3e18)) == std::nullopt);
+  CHECK(kdecomp::jsonInt64(nlohmann::json(-9.3e18)) == std::nullopt);
+  CHECK(kdecomp::jsonInt64(nlohmann::json(std::numeric_limits<uint64_t>::max())) == std::nullopt);
+  CHECK(kdecomp::jsonInt64(nlohmann::json(std::numeric_limits<double>::infinity())) == std::nullopt);
+  CHECK(kdecomp::jsonInt64(nlohmann::json("7")) == std::nullopt);
+  CHECK(kdecomp::saturatingAdd(std::numeric_limits<int64_t>::max(), 1) == std::numeric_limits<int64_t>::max());
+  CHECK(kdecomp::saturatingSub(std::numeric_limits<int64_t>::min(), 1) == std::numeric_limits<int64_t>::min());
 }

@@ -2,7 +2,10 @@
 // PyTorchStreamWriter (torch.load and torch::pickle_load read them), and the
 // checksum and the digest it computes in its single pass must be the file's
 // CRC-32 and the tensor's digest.
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/import_read.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/script.h>
 #include <zlib.h>
 #include <catch2/catch.hpp>
@@ -12,11 +15,14 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "content_digest.h"
 #include "disk_queue.h"
 #include "reference_file.h"
+#include "reference_store.h"
 
 namespace {
 
@@ -118,4 +124,117 @@ TEST_CASE(
     INFO(what);
     checkSameArchive(value, dir.path);
   }
+}
+
+// ---- reading hostile reference files and manifests (found by fuzz/fuzz_reference_file and
+// fuzz/fuzz_reference_manifest). The pickle states each storage's size and each tensor's sizes,
+// strides and offset; libtorch's unpickler believes them.
+
+namespace {
+
+// A store holding one file, v0.pt, with the given bytes, under a manifest naming it.
+void writeStore(const fs::path& dir, const std::string& file_bytes,
+                const std::string& manifest = R"({"version": 1, "values": [{"value": 0, "file": "v0.pt"}]})") {
+  fs::create_directories(dir);
+  std::ofstream(dir / "manifest.json") << manifest;
+  std::ofstream(dir / "v0.pt", std::ios::binary) << file_bytes;
+}
+
+// A torch.save archive of `pickle` with record data/0 of `record_bytes` bytes.
+std::string archive(const std::vector<char>& pickle, size_t record_bytes) {
+  std::string bytes;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) -> size_t {
+    bytes.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  std::vector<char> record(record_bytes, 1);
+  writer.writeRecord("data/0", record.data(), record.size());
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  writer.writeRecord("version", "3\n", 2);
+  writer.writeEndOfFile();
+  return bytes;
+}
+
+std::vector<char> pickleOf(const c10::IValue& value) {
+  std::vector<char> bytes;
+  torch::jit::Pickler pickler([&](const char* buf, size_t size) { bytes.insert(bytes.end(), buf, buf + size); });
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  return bytes;
+}
+
+}  // namespace
+
+TEST_CASE("reading: a storage larger than its record is a ReferenceError, not a tensor past the file") {
+  TempDir dir;
+  // The pickle of 4096 floats (a 16 KiB storage) over a record of 16 bytes.
+  writeStore(dir.path, archive(pickleOf(at::zeros({4096})), 16));
+  kdecomp::ReferenceReader reader(dir.path.string(), "");
+  CHECK_THROWS_WITH(reader.load(0), Catch::Contains("v0.pt") && Catch::Contains("reach past"));
+  // The same pickle over a record that holds it loads.
+  writeStore(dir.path, archive(pickleOf(at::zeros({4})), 16));
+  CHECK(kdecomp::ReferenceReader(dir.path.string(), "").load(0).toTensor().numel() == 4);
+}
+
+TEST_CASE("reading: a view whose sizes and strides reach past its storage is a ReferenceError") {
+  TempDir dir;
+  at::Tensor storage_of_four = at::arange(4, at::kFloat);
+  for (auto [sizes, strides, offset] : std::vector<std::tuple<std::vector<int64_t>, std::vector<int64_t>, int64_t>>{
+           {{1000}, {1}, 0},          // more elements than the storage
+           {{2, 2}, {1, 1 << 30}, 0},  // a stride past it
+           {{4}, {1}, 3},             // an offset that pushes the end out
+       }) {
+    at::Tensor view = at::empty({0});
+    // Built as the unpickler builds tensors: no bounds check (ATen's set_ would refuse).
+    view.unsafeGetTensorImpl()->set_storage_keep_dtype(storage_of_four.storage());
+    view.unsafeGetTensorImpl()->set_storage_offset(offset);
+    view.unsafeGetTensorImpl()->set_sizes_and_strides(sizes, strides);
+    writeStore(dir.path, archive(pickleOf(view), 16));
+    CHECK_THROWS_AS(kdecomp::ReferenceReader(dir.path.string(), "").load(0), kdecomp::ReferenceError);
+  }
+}
+
+TEST_CASE("manifest: numbers that are no integer in range are a ReferenceError, not a cast") {
+  TempDir dir;
+  std::vector<char> file = torch::jit::pickle_save(at::arange(4, at::kFloat));
+  std::string bytes(file.begin(), file.end());
+  for (const char* entry : {R"({"value": 1e300, "file": "v0.pt"})", R"({"value": -1, "file": "v0.pt"})",
+                            R"({"value": 0, "file": "v0.pt", "bytes": 1e300})",
+                            R"({"value": 0, "file": "v0.pt", "crc32": 4294967296})",
+                            R"({"value": 0, "file": "v0.pt", "shape": [1e300]})",
+                            R"({"value": 0, "file": "v0.pt", "shape": 4})"}) {
+    INFO(entry);
+    writeStore(dir.path, bytes, std::string(R"({"version": 1, "values": [)") + entry + "]}");
+    CHECK_THROWS_AS(kdecomp::readReferenceManifest(dir.path.string()), kdecomp::ReferenceError);
+  }
+  writeStore(dir.path, bytes, R"({"version": 1e300, "values": []})");
+  CHECK_THROWS_AS(kdecomp::readReferenceManifest(dir.path.string()), kdecomp::ReferenceError);
+  // A manifest as the writer lays it out still reads.
+  writeStore(dir.path, bytes,
+             R"({"version": 1, "values": [{"value": 0, "file": "v0.pt", "shape": [4], "bytes": 100, "crc32": 4294967295}]})");
+  CHECK(kdecomp::readReferenceManifest(dir.path.string()).entries.at(0).crc32 == 4294967295u);
+}
+
+TEST_CASE("reading: pickles that make libtorch's unpickler allocate or pop unchecked are a ReferenceError") {
+  TempDir dir;
+  // Each is the whole data.pkl of an otherwise valid archive. Before the opcode walk
+  // (saved_value_checks.h), the first asked for a 32 GB memo table, the second for a 2 GB string,
+  // and the third read the unpickler's stack below its start (a SEGV).
+  const std::vector<std::pair<const char*, std::string>> pickles = {
+      {"memo index", std::string("\x80\x02Nr\xff\xff\xff\x7f.", 9)},
+      {"string length", std::string("\x80\x02X\xff\xff\xff\x7f", 7)},
+      {"REDUCE on an empty stack", std::string("\x80\x02R.", 4)},
+      {"TUPLE without a mark", std::string("\x80\x02Nt.", 5)},
+      {"no STOP", std::string("\x80\x02N", 3)},
+  };
+  for (const auto& [what, pickle] : pickles) {
+    INFO(what);
+    writeStore(dir.path, archive(std::vector<char>(pickle.begin(), pickle.end()), 16));
+    CHECK_THROWS_WITH(kdecomp::ReferenceReader(dir.path.string(), "").load(0),
+                      Catch::Contains("v0.pt") && Catch::Contains("corrupt pickle"));
+  }
+  // The checks pass what the writer writes: a tuple of tensors and scalars loads.
+  writeStore(dir.path, archive(pickleOf(c10::ivalue::Tuple::create({at::arange(3, at::kFloat), 2.5, true})), 16));
+  CHECK(kdecomp::ReferenceReader(dir.path.string(), "").load(0).isTuple());
 }

@@ -10,15 +10,21 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 
 #include "disk_queue.h"
+#include "kdecomp/json_input.h"
 #include "reference_file.h"
+#include "saved_value_checks.h"
 #include "torchscript_program.h"
 
 namespace kdecomp {
@@ -179,9 +185,13 @@ c10::IValue loadImage(const std::string& path) {
   at::DataPtr pickle;
   size_t pickle_size = 0;
   std::tie(pickle, pickle_size) = reader.getRecord("data.pkl");
+  // The unpickler allocates what the pickle claims before reading it (saved_value_checks.h).
+  std::string problem = pickleProblem(static_cast<const char*>(pickle.get()), pickle_size);
+  if (!problem.empty()) throw ReferenceError("corrupt pickle: " + problem);
   size_t position = 0;
   auto read = [&](char* buffer, size_t len) -> size_t {
     len = std::min(len, pickle_size - position);
+    if (len == 0) return 0;  // an empty pickle has no buffer at all
     std::memcpy(buffer, static_cast<const char*>(pickle.get()) + position, len);
     position += len;
     return len;
@@ -197,7 +207,16 @@ c10::IValue loadImage(const std::string& path) {
   };
   torch::jit::Unpickler unpickler(read, nullptr, nullptr, read_record, c10::nullopt);
   unpickler.set_version(reader.version());
-  return unpickler.parse_ivalue();
+  c10::IValue value = unpickler.parse_ivalue();
+  // Storage sizes, sizes, strides and offsets come from the pickle (saved_value_checks.h).
+  const char* begin = image->at(0, image->size());
+  value.visit([&](const c10::IValue& v) {
+    if (v.isTensor() && v.toTensor().defined() && !tensorWithin(v.toTensor(), begin, image->size())) {
+      throw ReferenceError("a tensor's sizes, strides or storage reach past the file's data");
+    }
+    return false;  // walk into tuples and lists too
+  });
+  return value;
 }
 
 }  // namespace
@@ -337,24 +356,48 @@ ReferenceManifest ReferenceWriter::commit(const std::string& fingerprint) {
   return manifest_;
 }
 
+namespace {
+
+// An integer field of the manifest within [low, high]: `fallback` when absent (required when
+// there is none); anything else, a float past int64_t's range included (undefined behaviour to
+// convert unchecked), is a ReferenceError saying `bad`.
+int64_t manifestInteger(const nlohmann::json& object, const char* key, std::optional<int64_t> fallback, int64_t low,
+                        int64_t high, const std::string& bad) {
+  auto it = object.find(key);
+  if (it == object.end() && fallback) return *fallback;
+  std::optional<int64_t> v = it == object.end() ? std::nullopt : jsonInt64(*it);
+  if (!v || *v < low || *v > high) throw ReferenceError(bad + " (\"" + key + "\" is missing or not an integer in range)");
+  return *v;
+}
+
+}  // namespace
+
 ReferenceManifest readReferenceManifest(const std::string& reference_dir) {
   std::string path = reference_dir + "/" + kManifestFile;
   std::ifstream in(path);
   if (!in) throw ReferenceError(path + ": no reference store here (run `kdecomp record`)");
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  std::ostringstream text;
+  text << in.rdbuf();
   const std::string bad = path + ": not a reference manifest as kdecomp writes it";
+  // A manifest nests three levels; much deeper JSON would overflow the stack when copied.
+  if (jsonNestingDepth(text.str()) > kMaxJsonDepth) throw ReferenceError(bad + " (nested too deep)");
+  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw ReferenceError(bad + " (not valid JSON; re-run `kdecomp record`)");
   if (!j.is_object()) throw ReferenceError(bad + " (not a JSON object)");
-  if (j.value("version", 0) != kManifestVersion) throw ReferenceError(path + ": unsupported manifest version");
+  const int64_t kInt = std::numeric_limits<int>::max(), kInt64 = std::numeric_limits<int64_t>::max();
+  if (manifestInteger(j, "version", 0, 0, kInt, bad) != kManifestVersion) {
+    throw ReferenceError(path + ": unsupported manifest version");
+  }
   auto values = j.find("values");
   if (values == j.end() || !values->is_array()) throw ReferenceError(bad + " (no \"values\" list)");
   ReferenceManifest m;
   try {
     m.fingerprint = j.value("fingerprint", "");
-    m.total_bytes = j.value("total_bytes", int64_t{0});
+    m.total_bytes = manifestInteger(j, "total_bytes", 0, 0, kInt64, bad);
     for (const auto& v : *values) {
+      if (!v.is_object()) throw ReferenceError(bad + " (an entry is not a JSON object)");
       ReferenceEntry e;
-      e.value = v.at("value").get<int>();
+      e.value = static_cast<int>(manifestInteger(v, "value", std::nullopt, 0, kInt, bad));
       e.file = v.at("file").get<std::string>();
       // A manifest names files inside its store, never a path that would read elsewhere.
       if (e.file.empty() || e.file.find('/') != std::string::npos || e.file == "." || e.file == "..") {
@@ -364,9 +407,17 @@ ReferenceManifest readReferenceManifest(const std::string& reference_dir) {
       e.name = v.value("name", "");
       e.kind = v.value("kind", "");
       e.dtype = v.value("dtype", "");
-      if (v.contains("shape")) e.shape = v.at("shape").get<std::vector<int64_t>>();
-      e.bytes = v.value("bytes", int64_t{0});
-      e.crc32 = v.value("crc32", uint32_t{0});
+      if (v.contains("shape")) {
+        const nlohmann::json& shape = v.at("shape");
+        if (!shape.is_array()) throw ReferenceError(bad + " (a shape is not a list)");
+        for (const auto& size : shape) {
+          std::optional<int64_t> n = jsonInt64(size);
+          if (!n || *n < 0) throw ReferenceError(bad + " (a shape holds something other than a size)");
+          e.shape.push_back(*n);
+        }
+      }
+      e.bytes = manifestInteger(v, "bytes", 0, 0, kInt64, bad);
+      e.crc32 = static_cast<uint32_t>(manifestInteger(v, "crc32", 0, 0, std::numeric_limits<uint32_t>::max(), bad));
       e.digest = v.value("xxh3_128", "");
       m.entries.push_back(std::move(e));
     }
