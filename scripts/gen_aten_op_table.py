@@ -158,10 +158,7 @@ def pointwise_arity(op, native):
         kernel = native.get(entry.get("structured_delegate", ""), entry)
         if kernel.get("structured_inherits") != "TensorIteratorBase":
             continue
-        overload = entry["func"].split("(", 1)[0]
-        if overload.endswith("out") and "structured_delegate" not in entry:
-            # The out= kernel itself: count its inputs, not the `out` argument.
-            pass
+        # The tensor operands of this overload, the out= kernel's `out` argument not counted.
         args = entry["func"].split("(", 1)[1].rsplit(")", 1)[0]
         tensors = len(re.findall(r"(?:^|,\s*|\*,\s*)Tensor(?:\([a-z]!?\))?\??\s+(?!out\b)\w+", args))
         arity = max(arity, tensors)
@@ -207,6 +204,8 @@ def tensor_arity(op):
 # A row is (category, pattern, flop rule, flops per element).
 
 C, D, M = "C", "D", "M"
+# The dropout family's row: metadata, as the identity it is in eval mode.
+EVAL_IDENTITY = (M, "INJ", "Zero", 0)
 
 
 def rule_rows(op, native, references):
@@ -229,7 +228,7 @@ def rule_rows(op, native, references):
     if "view_copy" in tags:
         return "view_copy tag: a view's copying twin", (D, "INJ", "Zero", 0)
     if "nondeterministic_seeded" in tags and "train" in argnames:
-        return "dropout (bool train): the identity in eval mode", (M, "INJ", "Zero", 0)
+        return "dropout (bool train): the identity in eval mode", EVAL_IDENTITY
     if {"layout", "device", "pin_memory"} <= argnames:
         return "factory (TensorOptions arguments): writes a new tensor", (D, "OPQ", "Zero", 0)
     if "nondeterministic_seeded" in tags:
@@ -319,8 +318,8 @@ def collect():
             rule = "in-place " + twin + ": " + rule
         elif is_inplace(op):
             rule = "in-place without a functional twin: " + rule
-        if "dropout" in rule:
-            random = False  # eval mode: no draw
+        if row is EVAL_IDENTITY:
+            random = False  # the dropout family draws only in training; kdecomp runs eval mode
         rows[name] = (row, random, twin, rule)
     return rows
 

@@ -169,6 +169,13 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
   } else {
     // kdecomp_onnx:: ops are the ONNX replay functions, emitted beside the tests (kdecomp_onnx_ops.h).
     if (schema.ns != "aten" && schema.ns != "kdecomp_onnx") throw EmitError(node.id + ": " + node.kind + " is not an ATen op");
+    if (in_place && !args.empty() && node.operands[0].isValue()) {
+      // at::hardtanh_(at::Tensor& self, ...) wants a mutable handle, and a partition's inputs are
+      // const references: a second handle on the same storage, which the op writes in place.
+      std::string handle = "h" + std::to_string(node.index);
+      out << "  at::Tensor " << handle << " = " << args[0] << ";\n";
+      args[0] = handle;
+    }
     call = (schema.ns == "aten" ? "at::" : schema.ns + "::") + schema.op + "(";
     for (size_t i = 0; i < args.size(); ++i) call += (i ? ", " : "") + args[i];
   }

@@ -125,3 +125,73 @@ TEST_CASE("level1/95: a loss (cross_entropy_loss) verifies at exact dims", "[op_
 TEST_CASE("level1/90: a cumulative product verifies at exact dims", "[op_families][cumprod]") {
   requireDecomposed({kLevel1, "90_cumprod", {"aten::cumprod"}, {"at::cumprod("}});
 }
+
+// The torch.nn in-place activations (ReLU6, Hardswish, Mish, LeakyReLU with inplace=True) are
+// TorchScript's hardtanh_, hardswish_, mish_, leaky_relu_: they read as their functional twins
+// (kernel names, templates) and are emitted as at::op_(handle, ...) calls, LibTorch having no
+// Tensor method for them; the emitted suite builds and passes.
+TEST_CASE("in-place torch.nn activations decompose, verify, and their emitted suite builds and passes",
+          "[op_families][in_place]") {
+  TempDir dir;
+  std::string model = dir / "in_place_activations.py";
+  writeFile(model, R"PY(import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.relu6 = nn.ReLU6(inplace=True)
+        self.hardswish = nn.Hardswish(inplace=True)
+        self.mish = nn.Mish(inplace=True)
+        self.leaky = nn.LeakyReLU(0.1, inplace=True)
+
+    def forward(self, x):
+        x = self.relu6(self.conv(x))
+        x = self.hardswish(x * 2.0)
+        x = self.mish(x - 0.5)
+        return self.leaky(x)
+
+
+def get_inputs():
+    return [torch.randn(2, 3, 16, 16)]
+
+
+def get_init_inputs():
+    return []
+)PY");
+  RunResult r = kdecomp({"decompose", model, "-o", dir / "out"});
+  INFO("kdecomp decompose stderr:\n" << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::string out;
+  for (const std::string& level : listDir(dir / "out")) out = dir / "out" + ("/" + level + "/in_place_activations");
+  REQUIRE(exists(out + "/decomposition_tree.json"));
+  json tree = readJson(out + "/decomposition_tree.json");
+  std::set<std::string> kernel_ops, kernel_names;
+  for (const auto& [id, node] : tree["nodes"].items()) {
+    if (node["level"] != "kernel") continue;
+    kernel_ops.insert(node["op"].get<std::string>());
+    kernel_names.insert(node["name"].get<std::string>());
+  }
+  for (const char* kind : {"aten::hardtanh_", "aten::hardswish_", "aten::mish_", "aten::leaky_relu_"}) {
+    INFO(kind);
+    CHECK(kernel_ops.count(kind) == 1);
+  }
+  CHECK(kernel_names.count("mish_fp32") == 1);  // named as its functional twin
+  std::string emitted;
+  for (const std::string& f : listDir(out + "/level_0_kernel")) emitted += readFile(out + "/level_0_kernel/" + f);
+  for (const char* call : {"at::hardtanh_(", "at::hardswish_(", "at::mish_(", "at::leaky_relu_("}) {
+    INFO(call);
+    CHECK(emitted.find(call) != std::string::npos);
+  }
+  RunResult built = kdecomp({"verify", out, "--build"});
+  INFO("kdecomp verify --build stderr:\n" << built.err);
+  CHECK(built.exit_code == 0);
+  json results = readJson(out + "/verification/test_results.json");
+  CHECK(results["status"] == "passed");
+  REQUIRE(results.contains("emitted"));
+  CHECK(results["emitted"]["status"] == "passed");
+  CHECK(results["emitted"]["totals"]["failed"] == 0);
+  CHECK(results["emitted"]["totals"]["passed"].get<int>() > 4);
+}
