@@ -393,14 +393,22 @@ def available_memory_bytes():
 def meta_output_bytes(model, inputs):
     """Bytes of the forward's outputs, from a run on the meta device (shapes only, no data, no
     compute); None when an op has no meta kernel."""
+    import copy
+
     import torch
-    from torch.nn.utils.stateless import functional_call
 
     try:
-        state = {name: t.to("meta") for name, t in list(model.named_parameters()) + list(model.named_buffers())}
+        # On a copy whose parameters and buffers are meta tensors (no data copied): a forward
+        # may cache tensors on its module (torchvision's detection heads do), and a meta tensor
+        # left in the real model breaks the real forward.
+        memo = {}
+        for t in list(model.parameters()) + list(model.buffers()):
+            meta = t.detach().to("meta")
+            memo[id(t)] = torch.nn.Parameter(meta, t.requires_grad) if isinstance(t, torch.nn.Parameter) else meta
+        shadow = copy.deepcopy(model, memo)
         meta_inputs = [t.to("meta") for t in inputs]
         with torch.no_grad():
-            outputs = flatten_tensors(functional_call(model, state, tuple(meta_inputs)))
+            outputs = flatten_tensors(shadow(*meta_inputs))
         return sum(t.numel() * t.element_size() for t in outputs)
     except Exception:  # an op without a meta kernel, or data-dependent Python: no estimate
         return None

@@ -192,7 +192,10 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe,
     default: {
       torch::jit::Stack stack;
       stack.reserve(node->inputs().size());
-      if (!node->maybeOperator()) {
+      // aten::warn has a registered operator that only throws: the interpreter's WARN
+      // instruction implements it (the warning reaches LibTorch's warning handler).
+      static const c10::Symbol kWarn = c10::Symbol::fromQualString("aten::warn");
+      if (!node->maybeOperator() || node->kind() == kWarn) {
         // An interpreter instruction: its graph takes each distinct input once.
         std::unordered_map<const Value*, bool> pushed;
         for (const Value* in : node->inputs()) {

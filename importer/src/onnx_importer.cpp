@@ -45,7 +45,12 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+// The first line of an exception's text that says something (LibTorch's may begin with a newline).
+std::string firstLine(const std::string& text) {
+  size_t start = text.find_first_not_of(" \t\n");
+  if (start == std::string::npos) return "";
+  return text.substr(start, text.find('\n', start) - start);
+}
 
 // The dispatcher is process-wide, so the replay operators are too: defined once, on first use,
 // and never unregistered (a library object destroyed at exit could outlive the dispatcher).

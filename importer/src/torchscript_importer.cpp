@@ -60,7 +60,12 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+// The first line of an exception's text that says something (LibTorch's may begin with a newline).
+std::string firstLine(const std::string& text) {
+  size_t start = text.find_first_not_of(" \t\n");
+  if (start == std::string::npos) return "";
+  return text.substr(start, text.find('\n', start) - start);
+}
 
 // Shapes and kinds of every value, from a run on the exact inputs (the last run wins).
 struct ShapeObservations {
@@ -371,6 +376,22 @@ class IrBuilder {
 // Real models read flags that select fused fast paths (nn.TransformerEncoderLayer checks
 // torch.is_grad_enabled()): we decompose the reference path that autograd-enabled execution
 // takes, which computes the same values with ordinary ops.
+// `warnings.warn(...)` in a scripted forward is aten::warn: it changes no value, Python already
+// printed it when the exporter ran the model, and it has no place in a partition (its string
+// operands are no IR values). Removed wherever it is, nested blocks included.
+void dropPythonWarnings(torch::jit::Graph& graph) {
+  static const c10::Symbol kWarn = c10::Symbol::fromQualString("aten::warn");
+  std::vector<jit::Node*> calls;
+  std::function<void(jit::Block*)> visit = [&](jit::Block* b) {
+    for (jit::Node* n : b->nodes()) {
+      if (n->kind() == kWarn) calls.push_back(n);
+      for (jit::Block* nested : n->blocks()) visit(nested);
+    }
+  };
+  visit(graph.block());
+  for (jit::Node* n : calls) n->destroy();
+}
+
 void preferDecomposedPaths(torch::jit::Graph& graph, std::vector<std::string>& warnings) {
   std::vector<jit::Node*> queries;
   std::function<void(jit::Block*)> visit = [&](jit::Block* b) {
@@ -565,8 +586,10 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   // whatever it leaves, so only this count is stable.
   const int control_flow_before = countControlFlow(graph->block());
   preferDecomposedPaths(*graph, result.graph.warnings);
+  dropPythonWarnings(*graph);
   torch::jit::ConstantPropagation(graph);
   functionalizeListAppends(*graph);
+  if (functionalizeDictSetItems(*graph)) flattenTupleOutputs(*graph);  // a dict output now built in one piece
   torch::jit::removeDropout(graph);
   torch::jit::EliminateDeadCode(graph);
   for (const at::Tensor& t : lifted.tensors) run_inputs.push_back(t);
@@ -605,6 +628,8 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
                        " control-flow nodes specialised to the exact inputs (conditions on shapes, flags and defaults)");
   }
   t0 = std::chrono::steady_clock::now();
+  // The last specialisation may have folded an output to a constant (an absent optional: None).
+  flattenTupleOutputs(*graph);
   torch::jit::ConstantPooling(graph);
   program->graph = graph;
   program->graph_inputs = run_inputs;

@@ -125,6 +125,10 @@ void flattenTupleOutputs(jit::Graph& graph) {
     } else if (kind == c10::prim::DictConstruct && container_only_returned) {
       auto operands = v->node()->inputs();  // key, value, key, value, ...
       for (size_t i = 1; i < operands.size(); i += 2) flatten(operands[i]);
+    } else if (v->type()->kind() == c10::TypeKind::NoneType ||
+               (v->node()->kind() == c10::prim::Constant && torch::jit::toIValue(v)->isNone())) {
+      // An absent optional output (googlenet's aux logits in eval mode) carries no data: Python's
+      // eager forward does not return it, and the exporter lists tensors only.
     } else {
       flat.push_back(v);
     }
@@ -171,6 +175,77 @@ bool functionalizeListAppends(jit::Graph& graph) {
     list->replaceAllUsesAfterNodeWith(grown, grown->output());
     node->destroy();
     changed = true;
+  }
+  if (changed) torch::jit::EliminateDeadCode(graph.block());
+  return changed;
+}
+
+bool functionalizeDictSetItems(jit::Graph& graph) {
+  // `out = OrderedDict(); out["low"] = x; out["out"] = y; return out` (torchvision's
+  // IntermediateLayerGetter, segmentation heads) fills one dict in place: its entries are invisible
+  // dataflow, and a value recorded when the dict was made is empty. Rewrite each top-level
+  // `dict[key] = value` with a constant key into a new dict construction that later users read,
+  // then read `dict[key]` of a construction straight from its operand.
+  static const c10::Symbol kSetItem = c10::Symbol::fromQualString("aten::_set_item");
+  static const c10::Symbol kEmptyDict = c10::Symbol::fromQualString("aten::dict");
+  static const c10::Symbol kGetItem = c10::Symbol::fromQualString("aten::__getitem__");
+  auto constant_key = [](jit::Value* key) { return torch::jit::toIValue(key); };
+  auto only_reads_and_set_items_at_top_level = [&](jit::Value* dict) {
+    for (const jit::Use& use : dict->uses()) {
+      if (use.user->owningBlock() != graph.block()) return false;
+      if (use.user->kind() == kSetItem) {
+        if (use.offset != 0 || !constant_key(use.user->input(1))) return false;  // stored into another container
+        continue;
+      }
+      if (use.user->kind().is_aten()) {
+        const c10::FunctionSchema* schema = use.user->maybeSchema();
+        if (!schema || schema->is_mutable()) return false;  // pop, update, clear, setdefault
+      }
+    }
+    return true;
+  };
+  auto is_construction = [&](jit::Node* n) {
+    return (n->kind() == c10::prim::DictConstruct || (n->kind() == kEmptyDict && n->inputs().empty())) &&
+           n->owningBlock() == graph.block();
+  };
+  bool changed = false;
+  for (auto it = graph.block()->nodes().begin(); it != graph.block()->nodes().end();) {
+    jit::Node* node = *it++;
+    if (node->kind() != kSetItem) continue;
+    jit::Value* dict = node->input(0);
+    jit::Node* construct = dict->node();
+    std::optional<c10::IValue> key = constant_key(node->input(1));
+    if (!key || !is_construction(construct) || !only_reads_and_set_items_at_top_level(dict)) continue;
+    // The construction's entries, all with constant keys; an existing key keeps its place.
+    std::vector<jit::Value*> operands(construct->inputs().begin(), construct->inputs().end());
+    bool all_constant = true, replaced = false;
+    for (size_t i = 0; i + 1 < operands.size(); i += 2) {
+      std::optional<c10::IValue> existing = constant_key(operands[i]);
+      all_constant = all_constant && existing.has_value();
+      if (existing && *existing == *key) operands[i + 1] = node->input(2), replaced = true;
+    }
+    if (!all_constant) continue;
+    if (!replaced) operands.insert(operands.end(), {node->input(1), node->input(2)});
+    jit::Node* grown = graph.create(c10::prim::DictConstruct, operands);
+    grown->output()->setType(dict->type());
+    grown->insertAfter(node);
+    grown->copyMetadata(node);
+    dict->replaceAllUsesAfterNodeWith(grown, grown->output());
+    node->destroy();
+    changed = true;
+  }
+  for (jit::Node* node : allNodes(graph.block())) {
+    if (node->kind() != kGetItem || node->input(0)->node()->kind() != c10::prim::DictConstruct) continue;
+    std::optional<c10::IValue> key = constant_key(node->input(1));
+    auto operands = node->input(0)->node()->inputs();
+    for (size_t i = 0; key && i + 1 < operands.size(); i += 2) {
+      std::optional<c10::IValue> entry = constant_key(operands[i]);
+      if (entry && *entry == *key) {
+        node->output()->replaceAllUsesWith(operands[i + 1]);
+        changed = true;
+        break;
+      }
+    }
   }
   if (changed) torch::jit::EliminateDeadCode(graph.block());
   return changed;
@@ -314,6 +389,7 @@ Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, c
     torch::jit::EliminateDeadCode(graph);
   }
   functionalizeListAppends(*graph);
+  functionalizeDictSetItems(*graph);
   flattenTupleOutputs(*graph);  // an unrolled loop may have built the output list in one piece
   torch::jit::LowerSimpleTuples(graph);
   torch::jit::EliminateDeadCode(graph);

@@ -53,6 +53,10 @@ LiftedState liftModuleState(torch::jit::Graph& graph, const torch::jit::Module& 
 // values are immutable and every dataflow edge is explicit. Returns true when it changed the graph.
 bool functionalizeListAppends(jit::Graph& graph);
 
+// The same for dicts: `dict[key] = value` with a constant key on a top-level dict becomes a new
+// dict construction, and `dict[key]` of a construction reads the entry's value directly.
+bool functionalizeDictSetItems(jit::Graph& graph);
+
 // Graph outputs that are tuples become one graph output per element (recursively).
 void flattenTupleOutputs(torch::jit::Graph& graph);
 

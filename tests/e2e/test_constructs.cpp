@@ -153,3 +153,121 @@ def get_inputs():
   CHECK_THAT(d.result.err, Catch::Contains("module object 'count' (Counter)"));
   CHECK_THAT(d.result.err, Catch::Contains("prim::SetAttr 'calls'"));
 }
+
+// torchvision's IntermediateLayerGetter and segmentation heads fill an OrderedDict in place, and
+// the next module reads it by key: the dict's entries are dataflow the recorded dict (empty when
+// made) did not hold, so replay read an empty dict (KeyError) before the importer rewrote the
+// stores into constructions.
+TEST_CASE("a dict filled in place over a ModuleDict, then read by key, decomposes and verifies", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "getter", R"PY(
+from collections import OrderedDict
+
+
+class Getter(nn.ModuleDict):
+    def __init__(self):
+        super().__init__(OrderedDict([("a", nn.Conv2d(3, 4, 3)), ("b", nn.ReLU()), ("c", nn.Conv2d(4, 4, 1))]))
+        self.return_layers = {"b": "low", "c": "out"}
+
+    def forward(self, x) -> Dict[str, torch.Tensor]:
+        out = OrderedDict()
+        for name, module in self.items():
+            x = module(x)
+            if name in self.return_layers:
+                out[self.return_layers[name]] = x
+        return out
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = Getter()
+
+    def forward(self, x):
+        features = self.backbone(x)
+        result = OrderedDict()
+        result["out"] = features["out"] + features["low"]
+        result["out"] = result["out"] * 2.0  # a key stored twice keeps its place
+        result["low"] = features["low"]
+        return result
+
+
+def get_inputs():
+    return [torch.randn(2, 3, 8, 8)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  REQUIRE(d.meta.is_object());
+  CHECK(d.meta["method"] == "script");
+  CHECK(outputNames(d.meta) == std::vector<std::string>{"out", "low"});
+}
+
+// googlenet and inception_v3 when scripted: a warnings.warn in forward (aten::warn, which only
+// the interpreter implements) and a NamedTuple whose optional members are None in eval mode,
+// where the eager forward returns the logits alone.
+TEST_CASE("warnings.warn in forward and None optional outputs decompose and verify", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "aux", R"PY(
+import warnings
+from typing import NamedTuple, Optional
+
+
+class Outputs(NamedTuple):
+    logits: torch.Tensor
+    aux: Optional[torch.Tensor]
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.aux_fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        aux: Optional[torch.Tensor] = None
+        if self.training:
+            aux = self.aux_fc(x)
+        y = self.fc(x)
+        if torch.jit.is_scripting():
+            warnings.warn("scripted: returns Outputs")
+            return Outputs(y, aux)
+        return y
+
+
+def get_inputs():
+    return [torch.randn(2, 8)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  REQUIRE(d.meta.is_object());
+  CHECK(d.meta["method"] == "script");
+  CHECK(d.meta["outputs"].size() == 1);
+}
+
+// torchvision's detection heads cache tensors on their modules during forward. The exporter's
+// memory estimate runs the forward on the meta device first: on the model itself, the cached meta
+// tensor broke the real forward ("Cannot copy out of meta tensor"); it now runs on a copy.
+TEST_CASE("a forward that caches tensors on its module exports, decomposes and verifies", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "cache", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.cache: Dict[str, torch.Tensor] = {}
+
+    def forward(self, x):
+        key = str(x.shape[0])
+        if key not in self.cache:
+            self.cache[key] = torch.ones(x.shape[0], 4, device=x.device)
+        return self.fc(x) + self.cache[key]
+
+
+def get_inputs():
+    return [torch.randn(2, 8)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  REQUIRE(d.meta.is_object());
+  CHECK(d.meta["outputs"].size() == 1);
+}
