@@ -4,7 +4,9 @@ imported and partitioned from its .py at exact dimensions) and generated pairs w
 known by construction (every module renamed, one conv's kernel size changed, one block
 inserted). Each test asserts the essential facts of its diff, from `--json`.
 
-Environment: KDECOMP_BINARY (the kdecomp executable), KDECOMP_KERNELBENCH_DIR (level3).
+Environment: KDECOMP_BINARY (the kdecomp executable), KDECOMP_KERNELBENCH_DIR (level3),
+KDECOMP_TEST_LARGE=1 (also the pairs of large networks, VGG, DenseNet, EfficientNet, ResNet101:
+most of this file's time; `scripts/test.sh --large`).
 """
 
 import json
@@ -17,6 +19,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 KDECOMP = os.environ.get("KDECOMP_BINARY", os.path.join(HERE, "..", "..", "build", "kdecomp"))
 LEVEL3 = os.environ.get("KDECOMP_KERNELBENCH_DIR", os.path.join(HERE, "..", "..", "..", "shared", "kernelbench", "level3"))
+# CI runs the pairs of small networks; the large ones export and import two networks of up to 100
+# layers at exact dimensions each.
+large = unittest.skipUnless(os.environ.get("KDECOMP_TEST_LARGE") == "1", "a large pair: KDECOMP_TEST_LARGE=1")
 
 SMALL_CNN = """
 import torch
@@ -163,6 +168,7 @@ class GeneratedPairs(unittest.TestCase):
 
 
 class CorpusPairs(unittest.TestCase):
+    @large
     def test_vgg16_to_vgg19(self):
         rc, d = run_diff(corpus("11_VGG16"), corpus("12_VGG19"))
         self.assertEqual(rc, 1)
@@ -176,6 +182,7 @@ class CorpusPairs(unittest.TestCase):
         # The classifier is unchanged.
         self.assertEqual([c for c in d["changes"] if (c["b"] or c["a"])["module"].startswith("classifier")], [])
 
+    @large
     def test_densenet121_to_201(self):
         rc, d = run_diff(corpus("15_DenseNet121"), corpus("16_DenseNet201"))
         self.assertEqual(rc, 1)
@@ -187,6 +194,7 @@ class CorpusPairs(unittest.TestCase):
         added_templates = {c["template"] for c in changes(d, "fusion", "added")}
         self.assertTrue(added_templates <= {"bn_relu_conv", "bn_relu", None} | templates_a, added_templates)
 
+    @large
     def test_efficientnet_b0_to_b1(self):
         # KernelBench's B1 is a shallower network (11 MBConv blocks against B0's 38 layers).
         rc, d = run_diff(corpus("22_EfficientNetB0"), corpus("23_EfficientNetB1"))
@@ -198,6 +206,7 @@ class CorpusPairs(unittest.TestCase):
         self.assertEqual(d["counts"]["layer"]["modified"] + d["counts"]["layer"]["moved"], 11)
         self.assertLess(t["delta"]["params"], 0)
 
+    @large
     def test_resnet18_to_resnet101(self):
         # Basic blocks against bottlenecks: every ResNet18 block matches a bottleneck by
         # similarity, the other 25 bottlenecks are added.

@@ -6,7 +6,9 @@ own outputs; their tiers compared with the TorchScript path; `kdecomp diff model
 external-data initializers; and bad input (truncated model, missing or short external data, an
 op the replay lacks).
 
-Environment: KDECOMP_BINARY (the kdecomp executable), KDECOMP_KERNELBENCH_DIR (level3).
+Environment: KDECOMP_BINARY (the kdecomp executable), KDECOMP_KERNELBENCH_DIR (level3),
+KDECOMP_TEST_LARGE=1 (also ResNet18 and the exports of 29, 30 and 44 that differ most from
+TorchScript: most of this file's time; `scripts/test.sh --large`).
 """
 
 import json
@@ -19,7 +21,11 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 KDECOMP = os.environ.get("KDECOMP_BINARY", os.path.join(HERE, "..", "..", "build", "kdecomp"))
 LEVEL3 = os.environ.get("KDECOMP_KERNELBENCH_DIR", os.path.join(HERE, "..", "..", "..", "shared", "kernelbench", "level3"))
-MODELS = ["4_LeNet5", "9_ResNet18", "28_VisionTransformer", "39_GRU"]
+LARGE = os.environ.get("KDECOMP_TEST_LARGE") == "1"
+large = unittest.skipUnless(LARGE, "large models: KDECOMP_TEST_LARGE=1")
+# CI exports the small three; ResNet18 (the same kernels as TorchScript, checked below) only with
+# KDECOMP_TEST_LARGE=1.
+MODELS = ["4_LeNet5", "28_VisionTransformer", "39_GRU"] + (["9_ResNet18"] if LARGE else [])
 
 
 def run(*args, timeout=1200):
@@ -136,6 +142,7 @@ class OnnxPath(unittest.TestCase):
                         for kind in ("modified", "moved", "added", "removed", "kernels_differ"):
                             self.assertEqual(counts[kind], 0, (tier, kind, diff["changes"][:3]))
 
+    @large
     def test_diff_pt_vs_onnx_lines_up_where_the_exports_differ_most(self):
         # 29_SwinMLP: a `.contiguous().view()` ends a TorchScript group; 30_SwinTransformerV2:
         # torch.roll over two axes is one Concat of slices per axis; 44_MiniGPTBlock: modules
@@ -202,10 +209,10 @@ class OnnxPath(unittest.TestCase):
         self.assertIn("missing", r.stderr)
 
     def test_truncated_model_file(self):
-        source = os.path.join(self.exports["9_ResNet18"], "model.onnx")
+        source = os.path.join(self.exports["28_VisionTransformer"], "model.onnx")
         target = os.path.join(self.work, "truncated")
         os.makedirs(target)
-        shutil.copy(os.path.join(self.exports["9_ResNet18"], "inputs.pt"), target)
+        shutil.copy(os.path.join(self.exports["28_VisionTransformer"], "inputs.pt"), target)
         with open(source, "rb") as f:
             data = f.read()
         with open(os.path.join(target, "model.onnx"), "wb") as f:
@@ -292,6 +299,7 @@ class OnnxPath(unittest.TestCase):
                 self.assertEqual(r.returncode, 2, r.stderr)
                 self.assertIn("initializer '" + name + "'", r.stderr)
                 self.assertIn(expected, r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
