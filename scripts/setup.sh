@@ -16,6 +16,8 @@ PACKAGES=(
   zlib1g-dev libxxhash-dev libisal-dev
   # measuring
   time
+  # bench/zoo.py: torchvision's models as held-out architectures
+  python3-torchvision
   # fuzzing and sanitizers: clang with libFuzzer and the ASan/UBSan runtimes (bench/fuzz.sh, scripts/sanitize.sh)
   clang libclang-rt-14-dev
   # the batch report's headless-browser test (tests/batch/check_index_html.py)
