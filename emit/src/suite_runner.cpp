@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
@@ -93,7 +94,9 @@ SuiteRun buildAndRunEmittedSuite(const std::string& model_dir, const std::string
     run.build_s = secondsSince(t0);
   }
   if (run.built) {
-    std::string junit = build_dir + "/ctest-results.xml";
+    // Absolute: ctest resolves a relative --output-junit against the test directory, so a
+    // relative OUTDIR (`kdecomp verify out/m --build`) wrote it to build/out/m/build/ unread.
+    std::string junit = (std::filesystem::absolute(build_dir) / "ctest-results.xml").string();
     t0 = std::chrono::steady_clock::now();
     runLogged({"ctest", "--test-dir", build_dir, "--output-junit", junit}, log);  // failures are in the report
     run.ctest_s = secondsSince(t0);

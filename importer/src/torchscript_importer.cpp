@@ -590,6 +590,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   torch::jit::ConstantPropagation(graph);
   functionalizeListAppends(*graph);
   if (functionalizeDictSetItems(*graph)) flattenTupleOutputs(*graph);  // a dict output now built in one piece
+  functionalizeViewWrites(*graph);
   torch::jit::removeDropout(graph);
   torch::jit::EliminateDeadCode(graph);
   for (const at::Tensor& t : lifted.tensors) run_inputs.push_back(t);
@@ -619,7 +620,10 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
     result.timings.transform_s += secondsSince(t0);
     // Folding keeps the surviving values (and their observed shapes); unrolled loop bodies are
     // new values and remaining control flow may fold further: both need another run.
-    if (!outcome.changed || (!outcome.unrolled_loops && countControlFlow(graph->block()) == 0)) break;
+    if (!outcome.rewritten &&
+        (!outcome.changed || (!outcome.unrolled_loops && countControlFlow(graph->block()) == 0))) {
+      break;
+    }
     shapes.values.clear();
   }
   int specialised = control_flow_before - countControlFlow(graph->block());

@@ -56,12 +56,30 @@ LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module)
 
   jit::Value* self = graph.inputs().at(0);
   std::unordered_map<const jit::Value*, std::pair<c10::IValue, std::string>> objects{{self, {module._ivalue(), ""}}};
+  // Attributes the forward itself assigns (RAFT's CorrBlock keeps its correlation pyramid in
+  // `self.corr_pyramid` between two method calls): at the top level, a later read is the value
+  // assigned, and the assignment goes (what forward leaves in the module is not its output).
+  std::unordered_map<std::string, jit::Value*> assigned;  // attribute path -> the value assigned
+  std::vector<jit::Node*> assignments;
   for (jit::Node* node : allNodes(graph.block())) {
+    if (node->kind() == c10::prim::SetAttr && node->owningBlock() == graph.block()) {
+      auto parent = objects.find(node->input(0));
+      if (parent == objects.end()) continue;
+      const std::string name = node->s(c10::attr::name);
+      assigned[parent->second.second.empty() ? name : parent->second.second + "." + name] = node->input(1);
+      assignments.push_back(node);
+      continue;
+    }
     if (node->kind() != c10::prim::GetAttr) continue;
     auto parent = objects.find(node->input(0));
     if (parent == objects.end()) continue;  // an attribute of something other than a module
     const std::string name = node->s(c10::attr::name);
     const std::string path = parent->second.second.empty() ? name : parent->second.second + "." + name;
+    auto written = assigned.find(path);
+    if (written != assigned.end()) {
+      node->output()->replaceAllUsesWith(written->second);
+      continue;
+    }
     c10::IValue attr = parent->second.first.toObject()->getAttr(name);
     jit::Value* replacement = nullptr;
     torch::jit::WithInsertPoint guard(node);
@@ -85,6 +103,7 @@ LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module)
     }
     node->output()->replaceAllUsesWith(replacement);
   }
+  for (jit::Node* node : assignments) node->destroy();
   torch::jit::EliminateDeadCode(graph.block());
   if (self->hasUses()) {
     // Name what still needs a module object (a SetAttr, a method call that was not inlined, a
@@ -251,6 +270,101 @@ bool functionalizeDictSetItems(jit::Graph& graph) {
   return changed;
 }
 
+bool functionalizeViewWrites(jit::Graph& graph) {
+  // `mask[h0:h1, w0:w1] = cnt` (Swin's shifted-window mask) writes into a view of `mask`: the
+  // write is dataflow into `mask` that SSA does not show, so `mask` was recorded before it and
+  // every partition reading it afterwards replayed stale data. Each top-level in-place op whose
+  // target is a chain of slice/select views of a base becomes its functional twin on the view,
+  // scattered back up the chain (slice_scatter, select_scatter) into a new version of the base
+  // that later users read. Writes to a base directly, or chains shared with other readers, stay.
+  static const c10::Symbol kSlice = c10::Symbol::fromQualString("aten::slice");
+  static const c10::Symbol kSelect = c10::Symbol::fromQualString("aten::select");
+  static const c10::Symbol kSliceScatter = c10::Symbol::fromQualString("aten::slice_scatter");
+  static const c10::Symbol kSelectScatter = c10::Symbol::fromQualString("aten::select_scatter");
+  auto is_tensor = [](jit::Value* v) { return v->type()->kind() == c10::TypeKind::TensorType; };
+  auto is_view_step = [&](jit::Node* n) {
+    return (n->kind() == kSlice || n->kind() == kSelect) && n->owningBlock() == graph.block() && is_tensor(n->input(0));
+  };
+  // A step of the chain read by anything but its next step after the write would see the write
+  // through the alias (reads before it see the value as it was, which SSA already says).
+  auto read_after = [](jit::Value* v, jit::Node* next, jit::Node* write) {
+    for (const jit::Use& use : v->uses()) {
+      if (use.user != next && !use.user->isBefore(write)) return true;
+    }
+    return false;
+  };
+  auto writes_first_argument = [](jit::Node* n) {
+    const c10::FunctionSchema* schema = n->maybeSchema();
+    if (!schema || schema->arguments().empty() || schema->returns().size() != 1) return false;
+    const c10::AliasInfo* alias = schema->arguments()[0].alias_info();
+    return alias && alias->isWrite();
+  };
+  auto is_view_producer = [](jit::Node* n) {
+    const c10::FunctionSchema* schema = n->maybeSchema();
+    if (!schema) return false;
+    for (const c10::Argument& r : schema->returns()) {
+      if (r.alias_info()) return true;
+    }
+    return false;
+  };
+  bool changed = false;
+  std::vector<jit::Node*> nodes(graph.block()->nodes().begin(), graph.block()->nodes().end());
+  for (jit::Node* write : nodes) {
+    std::string name = write->kind().toUnqualString();
+    if (!write->kind().is_aten() || name.size() < 2 || name.back() != '_' || name.rfind("__", 0) == 0) continue;
+    if (!writes_first_argument(write)) continue;
+    std::vector<jit::Node*> chain;  // base -> ... -> the written view
+    for (jit::Value* v = write->input(0); is_view_step(v->node()); v = v->node()->input(0)) {
+      chain.insert(chain.begin(), v->node());
+    }
+    if (chain.empty()) continue;
+    bool aliased_later = false;
+    for (size_t i = 0; i + 1 < chain.size(); ++i) {
+      aliased_later = aliased_later || read_after(chain[i]->output(), chain[i + 1], write);
+    }
+    if (aliased_later) continue;
+    jit::Value* base = chain.front()->input(0);
+    if (base->node()->kind() != c10::prim::Param && is_view_producer(base->node())) continue;  // a view itself
+    // Another view of the base made before the write and read after it would see the write.
+    bool shared = false;
+    for (const jit::Use& use : base->uses()) {
+      jit::Node* user = use.user;
+      if (user == chain.front() || !is_view_producer(user) || !user->isBefore(write)) continue;
+      for (jit::Value* out : user->outputs()) {
+        for (const jit::Use& later : out->uses()) shared = shared || later.user->isAfter(write);
+      }
+    }
+    if (shared) continue;
+    torch::jit::WithInsertPoint guard(write);
+    jit::Node* twin = graph.create(c10::Symbol::aten(name.substr(0, name.size() - 1)), write->inputs(), 1);
+    twin->insertBefore(write);
+    twin->output()->setType(write->output()->type());
+    twin->copyMetadata(write);
+    if (!twin->maybeSchema()) {  // no functional twin for these arguments: leave the write
+      twin->destroy();
+      continue;
+    }
+    jit::Value* updated = twin->output();
+    for (auto step = chain.rbegin(); step != chain.rend(); ++step) {
+      std::vector<jit::Value*> operands{(*step)->input(0), updated};
+      for (size_t i = 1; i < (*step)->inputs().size(); ++i) operands.push_back((*step)->input(i));
+      jit::Node* scatter = graph.create((*step)->kind() == kSlice ? kSliceScatter : kSelectScatter, operands, 1);
+      scatter->insertBefore(write);
+      scatter->output()->setType((*step)->input(0)->type());
+      scatter->copyMetadata(write);
+      updated = scatter->output();
+    }
+    // Later readers of the written view, or of what the write returned, read the written values.
+    write->output()->replaceAllUsesWith(twin->output());
+    write->input(0)->replaceAllUsesAfterNodeWith(write, twin->output());
+    base->replaceAllUsesAfterNodeWith(updated->node(), updated);
+    write->destroy();
+    changed = true;
+  }
+  if (changed) torch::jit::EliminateDeadCode(graph.block());
+  return changed;
+}
+
 void ScalarObservations::observe(const jit::Value* v, const c10::IValue& iv) {
   if (iv.isTensor() || iv.isTensorList() || iv.isTuple() || iv.isObject() || iv.isGenericDict() || iv.isList()) {
     // Only scalars and lists of scalars are specialisation candidates.
@@ -388,8 +502,11 @@ Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, c
     torch::jit::ConstantPropagation(graph);
     torch::jit::EliminateDeadCode(graph);
   }
-  functionalizeListAppends(*graph);
-  functionalizeDictSetItems(*graph);
+  // Folding may have uncovered mutations the first passes could not rewrite (a view whose dtype
+  // was still queried): rewritten, they are new values that need another run.
+  outcome.rewritten |= functionalizeListAppends(*graph);
+  outcome.rewritten |= functionalizeDictSetItems(*graph);
+  outcome.rewritten |= functionalizeViewWrites(*graph);
   flattenTupleOutputs(*graph);  // an unrolled loop may have built the output list in one piece
   torch::jit::LowerSimpleTuples(graph);
   torch::jit::EliminateDeadCode(graph);

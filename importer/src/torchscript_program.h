@@ -57,6 +57,11 @@ bool functionalizeListAppends(jit::Graph& graph);
 // dict construction, and `dict[key]` of a construction reads the entry's value directly.
 bool functionalizeDictSetItems(jit::Graph& graph);
 
+// In-place writes into a chain of slice/select views of a tensor (`mask[a:b, c:d] = v`) become
+// the functional op on the view, scattered back into a new version of the base (slice_scatter,
+// select_scatter) that later users read.
+bool functionalizeViewWrites(jit::Graph& graph);
+
 // Graph outputs that are tuples become one graph output per element (recursively).
 void flattenTupleOutputs(torch::jit::Graph& graph);
 
@@ -67,6 +72,7 @@ struct ScalarObservations;
 struct Specialisation {
   bool changed = false;
   bool unrolled_loops = false;  // created values that no run has observed yet
+  bool rewritten = false;       // a functionalizing pass made new values: they need a run too
 };
 Specialisation specializeOnObservedScalars(std::shared_ptr<torch::jit::Graph>& graph, const ScalarObservations& observed);
 

@@ -122,7 +122,9 @@ def get_inputs():
   CHECK_THAT(d.result.err, !Catch::Contains("forward.fc"));
 }
 
-TEST_CASE("a forward that assigns to a submodule's attribute names the module and the attribute", "[constructs]") {
+// An assignment at the top level is forwarded to later reads (below); one under a condition on
+// tensor data cannot be, and is named.
+TEST_CASE("a forward that assigns a submodule's attribute under a data-dependent condition names both", "[constructs]") {
   TempDir dir;
   Decomposed d = decompose(dir, "counter", R"PY(
 class Counter(nn.Module):
@@ -131,7 +133,8 @@ class Counter(nn.Module):
         self.calls = 0
 
     def forward(self, x):
-        self.calls += 1
+        if bool(x.sum() > 0):
+            self.calls += 1
         return x * 2
 
 
@@ -270,4 +273,87 @@ def get_inputs():
   CHECK(d.result.exit_code == 0);
   REQUIRE(d.meta.is_object());
   CHECK(d.meta["outputs"].size() == 1);
+}
+
+// Swin's shifted-window mask: `mask[h0:h1, w0:w1] = cnt` writes through slices of a tensor that
+// later ops read. The write is dataflow SSA does not show: `mask` was recorded before it, and the
+// partitions reading it replayed zeros (Swin-T: 10 failed). The importer now rewrites such writes
+// into slice_scatter / select_scatter of a new version of the base.
+TEST_CASE("in-place writes through slices and selects of a tensor decompose and verify", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "mask", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 16)
+
+    def forward(self, x):
+        mask = x.new_zeros((4, 4))
+        cnt = 0
+        for h in ((0, 2), (2, 4)):
+            for w in ((0, 1), (1, 4)):
+                mask[h[0]:h[1], w[0]:w[1]] = cnt
+                cnt += 1
+        mask[3] += 0.5  # a select, then an in-place add
+        m = mask.view(-1)
+        attn = m.unsqueeze(1) - m.unsqueeze(0)
+        attn = attn.masked_fill(attn != 0, -100.0)
+        return self.fc(x) + attn
+
+
+def get_inputs():
+    return [torch.randn(16, 16)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  CHECK(d.result.err.find("FAIL") == std::string::npos);
+  std::string tree = readFile(dir / "out" + ("/" + std::filesystem::path(dir.path()).filename().string() + "/mask/decomposition_tree.json"));
+  CHECK(tree.find("aten::slice_scatter") != std::string::npos);
+  CHECK(tree.find("aten::select_scatter") != std::string::npos);
+}
+
+// RAFT's CorrBlock: one method stores the correlation pyramid on the module
+// (`self.corr_pyramid = [...]`, then appends), another reads it back. The forward needed the
+// module object after lifting; the importer now forwards the assigned value to the later reads.
+TEST_CASE("a forward that assigns module attributes and reads them back decomposes and verifies", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "corr", R"PY(
+class Pyramid(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.levels: List[torch.Tensor] = []
+        self.count = 0
+
+    def build(self, x):
+        self.levels = [x]
+        for _ in range(2):
+            x = torch.nn.functional.avg_pool2d(x, 2)
+            self.levels.append(x)
+        self.count = len(self.levels)
+
+    def read(self) -> torch.Tensor:
+        total = self.levels[0].mean()
+        for level in self.levels[1:]:
+            total = total + level.mean()
+        return total * self.count
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.pyramid = Pyramid()
+
+    def forward(self, x):
+        self.pyramid.build(self.conv(x))
+        return self.pyramid.read() + x.sum()
+
+
+def get_inputs():
+    return [torch.randn(2, 3, 16, 16)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  REQUIRE(d.meta.is_object());
+  CHECK(d.meta["method"] == "script");
 }
