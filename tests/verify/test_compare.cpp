@@ -1,9 +1,10 @@
 // The comparison rule of DECOMPOSITION.md on small hand-made tensors: tolerance boundaries,
 // NaN/inf handling, exact integers, shape/dtype mismatches, degenerate references, containers.
 #define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
 
 #include "compare.h"
+// After the LibTorch headers (through compare.h): c10 defines CHECK too, and Catch's must win.
+#include <catch2/catch.hpp>
 
 using kdecomp::compareValues;
 

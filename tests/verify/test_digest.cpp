@@ -1,7 +1,6 @@
 // Content digests (content_digest.h) and the comparison's bit-identity: what lets verify take a
 // replayed value for its record without reading the store must tell apart every bit, stride and
 // dtype, and must flag the references the comparison rule flags.
-#include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstring>
@@ -9,6 +8,8 @@
 
 #include "compare.h"
 #include "content_digest.h"
+// After the LibTorch headers (through compare.h): c10 defines CHECK too, and Catch's must win.
+#include <catch2/catch.hpp>
 
 using kdecomp::compareValues;
 using kdecomp::digestTensor;
