@@ -59,15 +59,29 @@ LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module)
   // Attributes the forward itself assigns (RAFT's CorrBlock keeps its correlation pyramid in
   // `self.corr_pyramid` between two method calls): at the top level, a later read is the value
   // assigned, and the assignment goes (what forward leaves in the module is not its output).
+  // An assignment under a condition that nothing reads afterwards (SSD's `self._has_warned =
+  // True` after a warning) changes no output: it goes too. One in a loop, or read later, stays.
   std::unordered_map<std::string, jit::Value*> assigned;  // attribute path -> the value assigned
   std::vector<jit::Node*> assignments;
+  std::unordered_map<std::string, std::vector<jit::Node*>> unread_nested_assignments;
+  auto inside_loop = [](jit::Node* node) {
+    for (jit::Block* b = node->owningBlock(); b->owningNode(); b = b->owningNode()->owningBlock()) {
+      if (b->owningNode()->kind() == c10::prim::Loop) return true;
+    }
+    return false;
+  };
   for (jit::Node* node : allNodes(graph.block())) {
-    if (node->kind() == c10::prim::SetAttr && node->owningBlock() == graph.block()) {
+    if (node->kind() == c10::prim::SetAttr) {
       auto parent = objects.find(node->input(0));
       if (parent == objects.end()) continue;
       const std::string name = node->s(c10::attr::name);
-      assigned[parent->second.second.empty() ? name : parent->second.second + "." + name] = node->input(1);
-      assignments.push_back(node);
+      const std::string path = parent->second.second.empty() ? name : parent->second.second + "." + name;
+      if (node->owningBlock() == graph.block()) {
+        assigned[path] = node->input(1);
+        assignments.push_back(node);
+      } else if (!inside_loop(node)) {
+        unread_nested_assignments[path].push_back(node);
+      }
       continue;
     }
     if (node->kind() != c10::prim::GetAttr) continue;
@@ -75,6 +89,7 @@ LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module)
     if (parent == objects.end()) continue;  // an attribute of something other than a module
     const std::string name = node->s(c10::attr::name);
     const std::string path = parent->second.second.empty() ? name : parent->second.second + "." + name;
+    unread_nested_assignments.erase(path);  // read after a conditional assignment: it must stay
     auto written = assigned.find(path);
     if (written != assigned.end()) {
       node->output()->replaceAllUsesWith(written->second);
@@ -104,6 +119,9 @@ LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module)
     node->output()->replaceAllUsesWith(replacement);
   }
   for (jit::Node* node : assignments) node->destroy();
+  for (auto& [path, nodes] : unread_nested_assignments) {
+    for (jit::Node* node : nodes) node->destroy();
+  }
   torch::jit::EliminateDeadCode(graph.block());
   if (self->hasUses()) {
     // Name what still needs a module object (a SetAttr, a method call that was not inlined, a

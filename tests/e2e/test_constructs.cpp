@@ -122,8 +122,8 @@ def get_inputs():
   CHECK_THAT(d.result.err, !Catch::Contains("forward.fc"));
 }
 
-// An assignment at the top level is forwarded to later reads (below); one under a condition on
-// tensor data cannot be, and is named.
+// An assignment at the top level is forwarded to later reads (below), and one nothing reads
+// afterwards is dropped; one under a condition on tensor data and read later cannot be, and is named.
 TEST_CASE("a forward that assigns a submodule's attribute under a data-dependent condition names both", "[constructs]") {
   TempDir dir;
   Decomposed d = decompose(dir, "counter", R"PY(
@@ -135,7 +135,7 @@ class Counter(nn.Module):
     def forward(self, x):
         if bool(x.sum() > 0):
             self.calls += 1
-        return x * 2
+        return x * self.calls
 
 
 class Model(nn.Module):
@@ -323,8 +323,11 @@ class Pyramid(nn.Module):
         super().__init__()
         self.levels: List[torch.Tensor] = []
         self.count = 0
+        self.warned = False
 
     def build(self, x):
+        if not self.warned:  # assigned under a condition, never read afterwards (SSD's _has_warned)
+            self.warned = True
         self.levels = [x]
         for _ in range(2):
             x = torch.nn.functional.avg_pool2d(x, 2)
