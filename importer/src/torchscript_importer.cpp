@@ -4,6 +4,7 @@
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/passes/lower_tuples.h>
 #include <torch/csrc/jit/passes/remove_dropout.h>
 #include <torch/csrc/jit/runtime/print_handler.h>
 #include <torch/csrc/jit/serialization/import.h>
@@ -306,7 +307,10 @@ class IrBuilder {
         return id;
       }
     }
-    throw ImportError("internal: value %" + v->debugName() + " used before definition");
+    // A value the IR cannot hold (an object, a container still mutated in place) or one a
+    // nested block made: name what made it, so the construct can be found.
+    throw ImportError("internal: value %" + v->debugName() + " (made by " + v->node()->kind().toQualString() +
+                      ") used before definition");
   }
 
   bool isFoldedConstant(jit::Node* node) {
@@ -344,7 +348,11 @@ class IrBuilder {
       if (auto c = constantOperand(operand_values[i])) {
         op.constant = *c;
       } else {
-        op.value = valueId(operand_values[i]);
+        try {
+          op.value = valueId(operand_values[i]);
+        } catch (const ImportError& e) {
+          throw ImportError(std::string(e.what()) + " by " + node.kind);
+        }
       }
       node.operands.push_back(std::move(op));
     }
@@ -574,6 +582,10 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
 
   auto graph = method->graph()->copy();
   torch::jit::Inline(*graph);
+  // Tuples built and unpacked across an inlined call (a method returning (ImageList, targets))
+  // fold first, so objects inside them are seen where they are used.
+  torch::jit::LowerSimpleTuples(graph);
+  replaceScriptObjects(*graph);
   LiftedState lifted;
   try {
     lifted = liftModuleState(*graph, program->module);

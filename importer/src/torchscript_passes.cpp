@@ -6,6 +6,9 @@
 #include <torch/csrc/jit/passes/loop_unrolling.h>
 #include <torch/csrc/jit/passes/lower_tuples.h>
 
+#include <algorithm>
+#include <functional>
+#include <optional>
 #include <unordered_set>
 
 #include "torchscript_program.h"
@@ -147,6 +150,20 @@ LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module)
   return state;
 }
 
+namespace {
+
+// Whether a constant holds a tensor anywhere inside it (containers included).
+bool holdsTensor(const c10::IValue& value) {
+  bool found = false;
+  value.visit([&](const c10::IValue& v) {
+    found = found || v.isTensor();
+    return found;  // stop walking once one is found
+  });
+  return found;
+}
+
+}  // namespace
+
 void flattenTupleOutputs(jit::Graph& graph) {
   std::vector<jit::Value*> flat;
   // Tuples, lists and dicts built at the end of forward (a segmentation model's {'out': y}) are
@@ -163,9 +180,10 @@ void flattenTupleOutputs(jit::Graph& graph) {
       auto operands = v->node()->inputs();  // key, value, key, value, ...
       for (size_t i = 1; i < operands.size(); i += 2) flatten(operands[i]);
     } else if (v->type()->kind() == c10::TypeKind::NoneType ||
-               (v->node()->kind() == c10::prim::Constant && torch::jit::toIValue(v)->isNone())) {
-      // An absent optional output (googlenet's aux logits in eval mode) carries no data: Python's
-      // eager forward does not return it, and the exporter lists tensors only.
+               (v->node()->kind() == c10::prim::Constant && !holdsTensor(*torch::jit::toIValue(v)))) {
+      // An absent optional output (googlenet's aux logits in eval mode) or a constant without a
+      // tensor (a detection model's empty loss dict in eval mode) carries no data: Python's eager
+      // forward does not return it, and the exporter lists tensors only.
     } else {
       flat.push_back(v);
     }
@@ -178,16 +196,25 @@ void flattenTupleOutputs(jit::Graph& graph) {
 
 bool functionalizeListAppends(jit::Graph& graph) {
   // `features = [x]; features.append(y); torch.cat(features)` mutates one list in place, so
-  // the dataflow edge y -> cat is invisible. Rewrite each append on a top-level list into a
-  // new list construction that later users read instead.
+  // the dataflow edge y -> cat is invisible. Rewrite each append, and each `list[i] = v` with a
+  // constant index (torchvision's transform normalises its images in place, in a loop that
+  // specialisation unrolls), on a top-level list into a new list construction that later users
+  // read instead.
   static const c10::Symbol kAppend = c10::Symbol::fromQualString("aten::append");
+  static const c10::Symbol kSetItem = c10::Symbol::fromQualString("aten::_set_item");
+  auto constant_index = [](jit::Node* set_item) -> std::optional<int64_t> {
+    std::optional<c10::IValue> index = torch::jit::toIValue(set_item->input(1));
+    if (!index || !index->isInt()) return std::nullopt;
+    return index->toInt();
+  };
   auto only_appends_at_top_level = [&](jit::Value* list) {
     for (const jit::Use& use : list->uses()) {
       if (use.user->owningBlock() != graph.block()) return false;
       if (use.user->kind() == kAppend && use.offset != 0) return false;  // appended into another list
-      if (use.user->kind() != kAppend && use.user->kind().is_aten()) {
+      if (use.user->kind() == kSetItem && (use.offset != 0 || !constant_index(use.user))) return false;
+      if (use.user->kind() != kAppend && use.user->kind() != kSetItem && use.user->kind().is_aten()) {
         const c10::FunctionSchema* schema = use.user->maybeSchema();
-        if (!schema || schema->is_mutable()) return false;  // insert, pop, extend, setitem, clear
+        if (!schema || schema->is_mutable()) return false;  // insert, pop, extend, clear
       }
     }
     return true;
@@ -195,7 +222,7 @@ bool functionalizeListAppends(jit::Graph& graph) {
   bool changed = false;
   for (auto it = graph.block()->nodes().begin(); it != graph.block()->nodes().end();) {
     jit::Node* node = *it++;
-    if (node->kind() != kAppend) continue;
+    if (node->kind() != kAppend && node->kind() != kSetItem) continue;
     jit::Value* list = node->input(0);
     jit::Node* construct = list->node();
     if (construct->kind() != c10::prim::ListConstruct || construct->owningBlock() != graph.block() ||
@@ -203,12 +230,18 @@ bool functionalizeListAppends(jit::Graph& graph) {
       continue;
     }
     std::vector<jit::Value*> elements(construct->inputs().begin(), construct->inputs().end());
-    elements.push_back(node->input(1));
+    if (node->kind() == kAppend) {
+      elements.push_back(node->input(1));
+    } else {
+      int64_t index = *constant_index(node), size = static_cast<int64_t>(elements.size());
+      if (index < -size || index >= size) continue;  // out of range: the run raises, as Python would
+      elements[index < 0 ? index + size : index] = node->input(2);
+    }
     jit::Node* grown = graph.create(c10::prim::ListConstruct, elements);
     grown->output()->setType(list->type());
     grown->insertAfter(node);
     grown->copyMetadata(node);
-    node->output()->replaceAllUsesWith(grown->output());
+    if (node->outputs().size() == 1) node->output()->replaceAllUsesWith(grown->output());
     list->replaceAllUsesAfterNodeWith(grown, grown->output());
     node->destroy();
     changed = true;
@@ -380,6 +413,55 @@ bool functionalizeViewWrites(jit::Graph& graph) {
     changed = true;
   }
   if (changed) torch::jit::EliminateDeadCode(graph.block());
+  return changed;
+}
+
+bool replaceScriptObjects(jit::Graph& graph) {
+  // A TorchScript class instance made in forward (torchvision's ImageList: a batch tensor and
+  // its image sizes) has no IR value kind: it is a bundle of fields. When it is made at the top
+  // level and only has its fields set there and read anywhere, each read becomes the value the
+  // last earlier assignment stored, and the object goes.
+  static const c10::Symbol kCreateObject = c10::Symbol::fromQualString("prim::CreateObject");
+  bool changed = false;
+  std::vector<jit::Node*> creations;
+  for (jit::Node* node : graph.block()->nodes()) {
+    if (node->kind() == kCreateObject) creations.push_back(node);
+  }
+  for (jit::Node* creation : creations) {
+    jit::Value* object = creation->output();
+    bool only_fields = true;
+    for (const jit::Use& use : object->uses()) {
+      jit::Node* user = use.user;
+      bool assignment = user->kind() == c10::prim::SetAttr && use.offset == 0 && user->owningBlock() == graph.block();
+      only_fields = only_fields && (assignment || user->kind() == c10::prim::GetAttr);
+    }
+    if (!only_fields) continue;
+    // Every read must follow an assignment of its field at the top level, in program order.
+    std::vector<jit::Node*> users;
+    for (const jit::Use& use : object->uses()) users.push_back(use.user);
+    std::sort(users.begin(), users.end(), [](jit::Node* a, jit::Node* b) { return a->isBefore(b); });
+    std::unordered_map<std::string, jit::Value*> fields;
+    std::vector<std::pair<jit::Node*, jit::Value*>> reads;
+    bool complete = true;
+    for (jit::Node* user : users) {
+      const std::string field = user->s(c10::attr::name);
+      if (user->kind() == c10::prim::SetAttr) {
+        fields[field] = user->input(1);
+        continue;
+      }
+      auto stored = fields.find(field);
+      if (stored == fields.end()) {
+        complete = false;
+        break;
+      }
+      reads.emplace_back(user, stored->second);
+    }
+    if (!complete) continue;
+    for (auto& [read, value] : reads) read->output()->replaceAllUsesWith(value);
+    for (jit::Node* user : users) user->destroy();
+    creation->destroy();
+    changed = true;
+  }
   return changed;
 }
 

@@ -62,6 +62,10 @@ bool functionalizeDictSetItems(jit::Graph& graph);
 // select_scatter) that later users read.
 bool functionalizeViewWrites(jit::Graph& graph);
 
+// A TorchScript class instance made at the top level whose fields are only assigned there and
+// read (torchvision's ImageList) is replaced by its fields: each read becomes the value assigned.
+bool replaceScriptObjects(jit::Graph& graph);
+
 // Graph outputs that are tuples become one graph output per element (recursively).
 void flattenTupleOutputs(torch::jit::Graph& graph);
 

@@ -3,6 +3,8 @@
 // LibTorch first: c10's logging defines CHECK too, and Catch's must be the one left defined.
 #include <torch/csrc/jit/api/compilation_unit.h>
 #include <torch/csrc/jit/ir/irparser.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/testing/file_check.h>
 #include <torch/script.h>
 
@@ -133,4 +135,74 @@ def f(a: Tensor):
 )PY");
   CHECK_FALSE(kdecomp::functionalizeDictSetItems(*graph));
   CHECK(printed(*graph).find("aten::_set_item") != std::string::npos);
+}
+
+TEST_CASE("functionalizeListAppends: appends and list[i] = v with constant indexes become constructions") {
+  auto graph = scripted(R"PY(
+def f(a: Tensor, b: Tensor, c: Tensor):
+    images: List[Tensor] = []
+    images.append(a)
+    images.append(b)
+    images[0] = c
+    images[-1] = a
+    return torch.cat(images)
+)PY");
+  CHECK(kdecomp::functionalizeListAppends(*graph));
+  std::string text = printed(*graph);
+  INFO(text);
+  torch::jit::testing::FileCheck().check_not("aten::append")->check_not("aten::_set_item")->run(text);
+  torch::jit::Node* cat = graph->outputs()[0]->node();
+  torch::jit::Node* list = cat->input(0)->node();
+  REQUIRE(list->kind() == c10::prim::ListConstruct);
+  REQUIRE(list->inputs().size() == 2);
+  CHECK(list->input(0) == graph->inputs()[2]);  // images[0] = c
+  CHECK(list->input(1) == graph->inputs()[0]);  // images[-1] = a
+}
+
+TEST_CASE("replaceScriptObjects: an object made, filled and read at the top level becomes its fields") {
+  // As an inlined `ImageList(x * 2)` leaves it: CreateObject, SetAttr, later GetAttr. Built node by
+  // node: neither the IR parser nor a C++ CompilationUnit defines classes.
+  auto unit = std::make_shared<torch::jit::CompilationUnit>();
+  auto batch_type = c10::ClassType::create("__torch__.Batch", unit);
+  batch_type->addAttribute("tensors", c10::TensorType::get());
+  auto graph = std::make_shared<torch::jit::Graph>();
+  torch::jit::Value* x = graph->addInput("x");
+  x->setType(c10::TensorType::get());
+  torch::jit::Value* doubled = graph->insert(c10::Symbol::aten("mul"), {x, 2});
+  torch::jit::Value* batch = graph->insertNode(graph->createObject(batch_type))->output();
+  graph->insertNode(graph->createSetAttr(batch, "tensors", doubled));
+  torch::jit::Value* read = graph->insertNode(graph->createGetAttr(batch, "tensors"))->output();
+  graph->registerOutput(graph->insert(c10::Symbol::aten("relu"), {read}));
+  CHECK(kdecomp::replaceScriptObjects(*graph));
+  std::string text = printed(*graph);
+  INFO(text);
+  torch::jit::testing::FileCheck().check_not("prim::CreateObject")->check_not("prim::GetAttr")->run(text);
+  CHECK(graph->outputs()[0]->node()->input(0) == doubled);
+}
+
+TEST_CASE("replaceScriptObjects: an object read before its field is set stays") {
+  auto unit = std::make_shared<torch::jit::CompilationUnit>();
+  auto batch_type = c10::ClassType::create("__torch__.Batch", unit);
+  batch_type->addAttribute("tensors", c10::TensorType::get());
+  auto graph = std::make_shared<torch::jit::Graph>();
+  torch::jit::Value* x = graph->addInput("x");
+  x->setType(c10::TensorType::get());
+  torch::jit::Value* batch = graph->insertNode(graph->createObject(batch_type))->output();
+  torch::jit::Value* read = graph->insertNode(graph->createGetAttr(batch, "tensors"))->output();
+  graph->insertNode(graph->createSetAttr(batch, "tensors", x));
+  graph->registerOutput(read);
+  CHECK_FALSE(kdecomp::replaceScriptObjects(*graph));
+}
+
+TEST_CASE("flattenTupleOutputs: outputs that hold no tensor (None, an empty dict) are no outputs") {
+  auto graph = scripted(R"PY(
+def f(x: Tensor):
+    losses: Dict[str, Tensor] = {}
+    return losses, x + 1, None
+)PY");
+  torch::jit::ConstantPropagation(graph);
+  kdecomp::flattenTupleOutputs(*graph);
+  INFO(printed(*graph));
+  REQUIRE(graph->outputs().size() == 1);
+  CHECK(graph->outputs()[0]->node()->kind() == c10::Symbol::fromQualString("aten::add"));
 }

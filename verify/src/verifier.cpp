@@ -216,11 +216,20 @@ class Replayer {
     for (int v : p.inputs) env[jitValue(v)] = source(v);
     std::unordered_set<int> outputs(p.outputs.begin(), p.outputs.end());
     OutputFold fold(result);
-    run(p.nodes, env, outputs, [&](int v, const c10::IValue& value) {
-      fold.add(valueName(v), compareWithRecord(v, value, result.compare_seconds));
-      return true;
-    });
-    fold.finish();
+    try {
+      run(p.nodes, env, outputs, [&](int v, const c10::IValue& value) {
+        fold.add(valueName(v), compareWithRecord(v, value, result.compare_seconds));
+        return true;
+      });
+      fold.finish();
+    } catch (const std::exception& e) {
+      // An op that raises on the recorded inputs fails this partition, not the whole run.
+      std::string what = e.what();
+      size_t start = what.find_first_not_of(" \n");
+      result.status = CheckStatus::Failed;
+      result.message = "the replay raised: " +
+                       (start == std::string::npos ? std::string("an exception") : what.substr(start, what.find('\n', start) - start));
+    }
     result.load_seconds = load_seconds_;
     result.seconds = secondsSince(start);
     return result;
