@@ -330,6 +330,9 @@ def run_export(args):
         "outputs": [describe(n, t) for n, t in zip(output_names, outputs)],
         "output_structure": structure,
         "einops_shim": shim_used,
+        # Libraries of custom ops the model's code loaded (torchvision's _C for torchvision::nms):
+        # `kdecomp decompose model.py` loads them before importing the scripted model.
+        "op_libraries": sorted(str(path) for path in torch.ops.loaded_libraries),
     }
     extra = {"format_version": FORMAT_VERSION, "inputs": meta["inputs"], "outputs": meta["outputs"],
              "modules": module_hierarchy(model)}

@@ -202,6 +202,30 @@ std::string resolveTorchScript(const std::string& model, const std::string& work
   return model;
 }
 
+// The custom-op libraries to load before importing `model_file`: those the user names in
+// KDECOMP_OP_LIBRARIES (colon-separated), and, when this command has just run the exporter on
+// the user's .py, those its meta.json says the model had loaded. A meta.json from elsewhere is
+// data, never a reason to run a library's code.
+std::vector<std::string> opLibrariesFor(const std::string& model_file, bool exported_here) {
+  std::vector<std::string> libraries;
+  std::string listed = envOr("KDECOMP_OP_LIBRARIES", "");
+  for (size_t start = 0; start <= listed.size();) {
+    size_t end = std::min(listed.find(':', start), listed.size());
+    if (end > start) libraries.push_back(listed.substr(start, end - start));
+    start = end + 1;
+  }
+  if (exported_here) {
+    try {
+      for (const std::string& library : kdecomp::readExportMeta(fs::path(model_file).parent_path() / "meta.json").op_libraries) {
+        libraries.push_back(library);
+      }
+    } catch (const kdecomp::LayoutError&) {
+      // provenance only: the import reports a broken export itself
+    }
+  }
+  return libraries;
+}
+
 // Resolves a model argument (exporting a .py first) and imports it. Returns nothing when the
 // exporter failed: it has already said why on stderr. Throws ImportError for a bad model file.
 std::optional<kdecomp::ImportedModel> importModelArgument(const std::string& model, const std::string& inputs,
@@ -213,6 +237,7 @@ std::optional<kdecomp::ImportedModel> importModelArgument(const std::string& mod
   kdecomp::ImportOptions options;
   options.inputs_path = inputs;
   options.num_threads = threads;
+  options.op_libraries = opLibrariesFor(pt, /*exported_here=*/fs::path(model).extension() == ".py");
   return kdecomp::importModel(pt, options);
 }
 
@@ -360,6 +385,7 @@ struct Stages {
   bool verify = true;
   bool emit = true;
   bool build_emitted = false;  // verify --build: also build and ctest the emitted suite
+  bool exported_here = false;  // this command ran the exporter on the user's .py (opLibrariesFor)
 };
 
 // Merges an emitted suite's ctest results into test_results.json (key "emitted"). Returns true
@@ -400,6 +426,7 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     kdecomp::ImportOptions import_options;
     import_options.inputs_path = source.inputs;
     import_options.num_threads = threads;
+    import_options.op_libraries = opLibrariesFor(source.model, stages.exported_here);
     checkMemoryBeforeImport(source.model, stages.verify);
     progress.stage("import", "import " + source.model);
     auto t0 = std::chrono::steady_clock::now();
@@ -874,7 +901,9 @@ int runCommand(int argc, char** argv) {
     }
     // The store was just written, each CRC computed from the bytes written: sizes suffice.
     verify_options.store_check = kdecomp::StoreCheck::Sizes;
-    return runStages("decompose", progress, source, dir, decompose_out, Stages{}, verify_options, threads,
+    Stages stages;
+    stages.exported_here = p.extension() == ".py";
+    return runStages("decompose", progress, source, dir, decompose_out, stages, verify_options, threads,
                      decompose_summary);
   }
   if (*batch_cmd) {

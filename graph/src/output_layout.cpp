@@ -148,6 +148,14 @@ ExportMeta parseExportMeta(std::string_view json_text, const std::string& file) 
   ExportMeta meta{stringField(j, "source_file"), stringField(j, "model_name"), stringField(j, "source_level")};
   meta.input_bytes = tensorListBytes(j, "inputs");
   meta.output_bytes = tensorListBytes(j, "outputs");
+  auto libraries = j.find("op_libraries");
+  if (libraries != j.end() && libraries->is_array()) {
+    for (const auto& library : *libraries) {
+      if (library.is_string() && fs::path(library.get<std::string>()).is_absolute()) {
+        meta.op_libraries.push_back(library.get<std::string>());
+      }
+    }
+  }
   return meta;
 }
 

@@ -13,6 +13,7 @@
 #include <torch/csrc/jit/serialization/unpickler.h>
 #include <torch/script.h>
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <iostream>
@@ -536,11 +537,25 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   auto program = std::make_shared<TorchScriptProgram>();
 
   auto t0 = std::chrono::steady_clock::now();
+  for (const std::string& library : options.op_libraries) {
+    // RTLD_GLOBAL: the library's static initialisers register its ops with LibTorch's dispatcher.
+    if (!::dlopen(library.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+      const char* reason = ::dlerror();
+      throw ImportError(library + ": cannot load this op library: " + (reason ? reason : "unknown reason"));
+    }
+  }
   torch::jit::ExtraFilesMap extra{{kExportExtraFile, ""}};
   try {
     program->module = torch::jit::load(path, c10::Device(c10::kCPU), extra);
   } catch (const std::exception& e) {
-    throw ImportError(path + ": not a loadable TorchScript file: " + firstLine(e.what()));
+    std::string reason = firstLine(e.what());
+    if (reason.find("Unknown builtin op") != std::string::npos) {
+      // An op registered outside LibTorch (torchvision::nms): the library that registers it must
+      // be loaded first, and only the user may say which (loading it runs its code).
+      reason += " It is registered by a library outside LibTorch: name it in KDECOMP_OP_LIBRARIES "
+                "(colon-separated paths; decomposing the .py loads the ones its export used)";
+    }
+    throw ImportError(path + ": not a loadable TorchScript file: " + reason);
   }
   program->module.eval();
   result.timings.load_s = secondsSince(t0);

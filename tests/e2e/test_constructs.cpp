@@ -360,3 +360,50 @@ def get_inputs():
   REQUIRE(d.meta.is_object());
   CHECK(d.meta["method"] == "script");
 }
+
+// An op registered outside LibTorch (torchvision::nms, from torchvision's own library): a .py
+// decomposes (the export records the libraries the model loaded and the same command loads
+// them); an export directory alone is data, and its error says how to name the library.
+TEST_CASE("a custom op from a library outside LibTorch (torchvision::nms) decomposes from the .py", "[constructs]") {
+  if (run({python(), "-c", "import torchvision"}).exit_code != 0) {
+    WARN("python3-torchvision is not installed (scripts/setup.sh installs it): skipped");
+    return;
+  }
+  TempDir dir;
+  Decomposed d = decompose(dir, "boxes", R"PY(
+import torchvision
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, boxes, scores):
+        keep = torchvision.ops.nms(boxes, scores, 0.5)
+        return self.fc(boxes[keep])
+
+
+def get_inputs():
+    xy = torch.rand(32, 2) * 100
+    return [torch.cat([xy, xy + torch.rand(32, 2) * 20 + 1], 1), torch.rand(32)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  REQUIRE(d.meta.is_object());
+  CHECK(d.meta["method"] == "script");
+  REQUIRE(d.meta["op_libraries"].is_array());
+  CHECK(d.meta["op_libraries"].size() >= 1);
+  std::string exported = dir / "out" + ("/" + std::filesystem::path(dir.path()).filename().string() + "/boxes/export");
+  RunResult alone = kdecomp({"inspect", exported});
+  CHECK(alone.exit_code == 2);
+  CHECK_THAT(alone.err, Catch::Contains("torchvision::nms") && Catch::Contains("KDECOMP_OP_LIBRARIES"));
+  std::string libraries;
+  for (const auto& library : d.meta["op_libraries"]) libraries += (libraries.empty() ? "" : ":") + library.get<std::string>();
+  RunResult named = run({"env", "KDECOMP_OP_LIBRARIES=" + libraries, binary(), "inspect", exported});
+  INFO(named.err);
+  CHECK(named.exit_code == 0);
+  RunResult missing = run({"env", "KDECOMP_OP_LIBRARIES=/nonexistent/libops.so", binary(), "inspect", exported});
+  CHECK(missing.exit_code == 2);
+  CHECK_THAT(missing.err, Catch::Contains("/nonexistent/libops.so") && Catch::Contains("cannot load this op library"));
+}

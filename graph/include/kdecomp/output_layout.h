@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace kdecomp {
@@ -60,6 +61,8 @@ struct ExportMeta {
   std::string source_level;  // likewise
   int64_t input_bytes = 0;   // the exact inputs (shapes and dtypes listed in meta.json)
   int64_t output_bytes = 0;  // the forward's outputs
+  // Shared libraries of custom ops that were loaded when the model ran (absolute paths only).
+  std::vector<std::string> op_libraries;
 };
 ExportMeta readExportMeta(const std::filesystem::path& meta_json);
 ExportMeta parseExportMeta(std::string_view json_text, const std::string& file_for_messages);

@@ -5,6 +5,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kdecomp/graph.h"
 
@@ -20,6 +21,10 @@ struct ImportOptions {
   // The exact input tensors (a list saved with torch.save); default: inputs.pt beside the model.
   std::string inputs_path;
   int num_threads = 0;  // 0: leave LibTorch's default
+  // Shared libraries that register custom ops the model calls (torchvision::nms, ...), loaded
+  // into this process before the model. Loading one runs its code: only libraries the user named
+  // (KDECOMP_OP_LIBRARIES) or that the exporter this same command ran had loaded.
+  std::vector<std::string> op_libraries;
 };
 
 struct ImportTimings {
