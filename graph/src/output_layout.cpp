@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -134,9 +135,16 @@ int64_t tensorListBytes(const nlohmann::json& j, const char* key) {
                       : dtype == "int8" || dtype == "uint8" || dtype == "bool"        ? 1
                       : dtype == "complex128"                                        ? 16
                                                                                      : 4;
-    int64_t n = 1;
-    for (const auto& d : t["shape"]) n *= d.is_number_integer() ? std::max<int64_t>(0, d.get<int64_t>()) : 0;
-    total += n * element;
+    // The sizes come from a file: a product past int64 saturates (signed overflow is undefined),
+    // and reads as more memory than any machine has.
+    int64_t n = 1, bytes = 0;
+    for (const auto& d : t["shape"]) {
+      int64_t size = d.is_number_integer() ? std::max<int64_t>(0, d.get<int64_t>()) : 0;
+      if (__builtin_mul_overflow(n, size, &n)) n = std::numeric_limits<int64_t>::max();
+    }
+    if (__builtin_mul_overflow(n, element, &bytes) || __builtin_add_overflow(total, bytes, &total)) {
+      return std::numeric_limits<int64_t>::max();
+    }
   }
   return total;
 }

@@ -1,5 +1,7 @@
 // Units for untrusted names and paths (graph/include/kdecomp/output_layout.h, text_escape.h).
 #include <catch2/catch.hpp>
+
+#include <limits>
 #include <unistd.h>
 
 #include <filesystem>
@@ -121,4 +123,7 @@ TEST_CASE("meta.json's inputs and outputs give the bytes a run holds", "[layout]
                                     "m.json");
   CHECK(meta.input_bytes == 2 * 3 * 4 + 4 * 8);
   CHECK(meta.output_bytes == 2);  // a 0-d half; an empty tensor; junk counts nothing
+  // Sizes whose product passes int64 saturate instead of overflowing (undefined behaviour).
+  ExportMeta huge = parseExportMeta(R"({"inputs": [{"shape": [4294967296, 4294967296, 4]}, {"shape": [1]}]})", "m.json");
+  CHECK(huge.input_bytes == std::numeric_limits<int64_t>::max());
 }
