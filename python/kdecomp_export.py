@@ -77,6 +77,10 @@ def load_model_module(path):
     if spec is None or spec.loader is None:
         raise ExportError("not a Python module")
     module = importlib.util.module_from_spec(spec)
+    # Registered as Python's import system would: TorchScript compiles a class the model defines
+    # (a helper with methods, scripted with the model) from its source, which inspect finds
+    # through sys.modules; unregistered, scripting says "is a built-in class" and falls back.
+    sys.modules[name] = module
     sys.path.insert(0, os.path.dirname(path))
     try:
         spec.loader.exec_module(module)

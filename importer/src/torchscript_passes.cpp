@@ -19,6 +19,58 @@ namespace jit = torch::jit;
 
 namespace {
 
+// Replaces `x is None` / `x is not None` on a module object (or a lifted attribute that is not
+// None) by its constant answer, then takes
+// every prim::If whose condition became constant (repeatedly: `a is None or b is None` is a
+// nested If). Returns true when it changed the graph.
+bool foldModuleNoneTests(jit::Graph& graph, const std::function<bool(const jit::Value*)>& is_module_object) {
+  static const c10::Symbol kIs = c10::Symbol::fromQualString("aten::__is__");
+  static const c10::Symbol kIsNot = c10::Symbol::fromQualString("aten::__isnot__");
+  bool changed = false;
+  std::function<void(jit::Block*)> fold_tests = [&](jit::Block* block) {
+    for (jit::Node* node : block->nodes()) {
+      for (jit::Block* nested : node->blocks()) fold_tests(nested);
+      if ((node->kind() != kIs && node->kind() != kIsNot) || node->inputs().size() != 2) continue;
+      // A module object, or a lifted attribute folded to a constant that is not None.
+      auto never_none = [&](jit::Value* v) {
+        if (is_module_object(v)) return true;
+        if (v->node()->kind() != c10::prim::Constant) return false;
+        std::optional<c10::IValue> constant = torch::jit::toIValue(v);
+        return constant && !constant->isNone();
+      };
+      auto none = [](jit::Value* v) { return v->type()->kind() == c10::TypeKind::NoneType; };
+      bool object_vs_none = (never_none(node->input(0)) && none(node->input(1))) ||
+                            (never_none(node->input(1)) && none(node->input(0)));
+      if (!object_vs_none) continue;
+      torch::jit::WithInsertPoint guard(node);
+      node->output()->replaceAllUsesWith(graph.insertConstant(node->kind() == kIsNot));
+      changed = true;
+    }
+  };
+  fold_tests(graph.block());
+  if (!changed) return false;
+  for (bool folded = true; folded;) {
+    folded = false;
+    std::function<void(jit::Block*)> take_constant_branches = [&](jit::Block* block) {
+      for (auto it = block->nodes().begin(); it != block->nodes().end();) {
+        jit::Node* node = *it++;
+        for (jit::Block* nested : node->blocks()) take_constant_branches(nested);
+        if (node->kind() != c10::prim::If) continue;
+        std::optional<c10::IValue> condition = torch::jit::toIValue(node->input(0));
+        if (!condition || !condition->isBool()) continue;
+        jit::Block* taken = node->blocks()[condition->toBool() ? 0 : 1];
+        for (auto inner = taken->nodes().begin(); inner != taken->nodes().end();) (*inner++)->moveBefore(node);
+        for (size_t i = 0; i < node->outputs().size(); ++i) node->outputs()[i]->replaceAllUsesWith(taken->outputs()[i]);
+        it = std::next(node->iterator());
+        node->destroy();
+        folded = true;
+      }
+    };
+    take_constant_branches(graph.block());
+  }
+  return true;
+}
+
 std::vector<jit::Node*> allNodes(jit::Block* block) {
   std::vector<jit::Node*> nodes;
   for (jit::Node* n : block->nodes()) {
@@ -64,66 +116,84 @@ LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module)
   // assigned, and the assignment goes (what forward leaves in the module is not its output).
   // An assignment under a condition that nothing reads afterwards (SSD's `self._has_warned =
   // True` after a warning) changes no output: it goes too. One in a loop, or read later, stays.
-  std::unordered_map<std::string, jit::Value*> assigned;  // attribute path -> the value assigned
-  std::vector<jit::Node*> assignments;
-  std::unordered_map<std::string, std::vector<jit::Node*>> unread_nested_assignments;
   auto inside_loop = [](jit::Node* node) {
     for (jit::Block* b = node->owningBlock(); b->owningNode(); b = b->owningNode()->owningBlock()) {
       if (b->owningNode()->kind() == c10::prim::Loop) return true;
     }
     return false;
   };
-  for (jit::Node* node : allNodes(graph.block())) {
-    if (node->kind() == c10::prim::SetAttr) {
+  // One pass over the graph: reads of module attributes become lifted inputs or constants.
+  auto lift_pass = [&]() {
+    std::unordered_map<std::string, jit::Value*> assigned;  // attribute path -> the value assigned
+    std::vector<jit::Node*> assignments;
+    std::unordered_map<std::string, std::vector<jit::Node*>> unread_nested_assignments;
+    for (jit::Node* node : allNodes(graph.block())) {
+      if (node->kind() == c10::prim::SetAttr) {
+        auto parent = objects.find(node->input(0));
+        if (parent == objects.end()) continue;
+        const std::string name = node->s(c10::attr::name);
+        const std::string path = parent->second.second.empty() ? name : parent->second.second + "." + name;
+        if (node->owningBlock() == graph.block()) {
+          assigned[path] = node->input(1);
+          assignments.push_back(node);
+        } else if (!inside_loop(node)) {
+          unread_nested_assignments[path].push_back(node);
+        }
+        continue;
+      }
+      if (node->kind() == c10::prim::unchecked_cast) {
+        // An optional submodule narrowed after its None test (`map_levels = self.map_levels` under
+        // `assert ... is not None`): the same module object.
+        auto object = objects.find(node->input(0));
+        if (object != objects.end()) objects.emplace(node->output(), object->second);
+        continue;
+      }
+      if (node->kind() != c10::prim::GetAttr) continue;
       auto parent = objects.find(node->input(0));
-      if (parent == objects.end()) continue;
+      if (parent == objects.end()) continue;  // an attribute of something other than a module
       const std::string name = node->s(c10::attr::name);
       const std::string path = parent->second.second.empty() ? name : parent->second.second + "." + name;
-      if (node->owningBlock() == graph.block()) {
-        assigned[path] = node->input(1);
-        assignments.push_back(node);
-      } else if (!inside_loop(node)) {
-        unread_nested_assignments[path].push_back(node);
+      unread_nested_assignments.erase(path);  // read after a conditional assignment: it must stay
+      auto written = assigned.find(path);
+      if (written != assigned.end()) {
+        node->output()->replaceAllUsesWith(written->second);
+        continue;
       }
-      continue;
-    }
-    if (node->kind() != c10::prim::GetAttr) continue;
-    auto parent = objects.find(node->input(0));
-    if (parent == objects.end()) continue;  // an attribute of something other than a module
-    const std::string name = node->s(c10::attr::name);
-    const std::string path = parent->second.second.empty() ? name : parent->second.second + "." + name;
-    unread_nested_assignments.erase(path);  // read after a conditional assignment: it must stay
-    auto written = assigned.find(path);
-    if (written != assigned.end()) {
-      node->output()->replaceAllUsesWith(written->second);
-      continue;
-    }
-    c10::IValue attr = parent->second.first.toObject()->getAttr(name);
-    jit::Value* replacement = nullptr;
-    torch::jit::WithInsertPoint guard(node);
-    if (attr.isObject()) {
-      objects.emplace(node->output(), std::make_pair(attr, path));
-      continue;
-    } else if (attr.isTensor()) {
-      replacement = lift_tensor(attr.toTensor(), path);
-    } else if (attr.isTensorList()) {
-      std::vector<jit::Value*> items;
-      auto list = attr.toTensorList();
-      for (size_t i = 0; i < list.size(); ++i) items.push_back(lift_tensor(list.get(i), path + "." + std::to_string(i)));
-      replacement = graph.insertNode(graph.createList(c10::TensorType::get(), items))->output();
-    } else {
-      auto constant = torch::jit::tryInsertConstant(graph, attr);
-      if (!constant) {
-        throw ImportError("module attribute '" + path + "' of type " + attr.type()->repr_str() +
-                          " cannot be folded into a constant");
+      c10::IValue attr = parent->second.first.toObject()->getAttr(name);
+      jit::Value* replacement = nullptr;
+      torch::jit::WithInsertPoint guard(node);
+      if (attr.isObject()) {
+        objects.emplace(node->output(), std::make_pair(attr, path));
+        continue;
+      } else if (attr.isTensor()) {
+        replacement = lift_tensor(attr.toTensor(), path);
+      } else if (attr.isTensorList()) {
+        std::vector<jit::Value*> items;
+        auto list = attr.toTensorList();
+        for (size_t i = 0; i < list.size(); ++i) items.push_back(lift_tensor(list.get(i), path + "." + std::to_string(i)));
+        replacement = graph.insertNode(graph.createList(c10::TensorType::get(), items))->output();
+      } else {
+        auto constant = torch::jit::tryInsertConstant(graph, attr);
+        if (!constant) {
+          throw ImportError("module attribute '" + path + "' of type " + attr.type()->repr_str() +
+                            " cannot be folded into a constant");
+        }
+        replacement = *constant;
       }
-      replacement = *constant;
+      node->output()->replaceAllUsesWith(replacement);
     }
-    node->output()->replaceAllUsesWith(replacement);
-  }
-  for (jit::Node* node : assignments) node->destroy();
-  for (auto& [path, nodes] : unread_nested_assignments) {
-    for (jit::Node* node : nodes) node->destroy();
+    for (jit::Node* node : assignments) node->destroy();
+    for (auto& [path, nodes] : unread_nested_assignments) {
+      for (jit::Node* node : nodes) node->destroy();
+    }
+  };
+  lift_pass();
+  // `if self.map_levels is None: self.setup_scales(...)` (Faster R-CNN's pooler): a submodule is
+  // never None, so the test is a constant and the branch that would build it is never taken.
+  // Reads through what the taken branch returned (the narrowed submodule) need another pass.
+  if (foldModuleNoneTests(graph, [&](const jit::Value* v) { return objects.count(v) > 0; })) {
+    torch::jit::EliminateDeadCode(graph.block());
+    lift_pass();
   }
   torch::jit::EliminateDeadCode(graph.block());
   if (self->hasUses()) {

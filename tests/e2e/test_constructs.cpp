@@ -407,3 +407,51 @@ def get_inputs():
   CHECK(missing.exit_code == 2);
   CHECK_THAT(missing.err, Catch::Contains("/nonexistent/libops.so") && Catch::Contains("cannot load this op library"));
 }
+
+// torchvision's MultiScaleRoIAlign: `if self.scales is None or self.map_levels is None:
+// self.setup_scales(...)`, then `mapper = self.map_levels` narrowed from an Optional. The export
+// ran forward, so both are set: the test folds to False, the setup branch goes, and the narrowed
+// object's fields are read as the lifted constants.
+TEST_CASE("optional attributes set on the first forward and narrowed after a None test decompose", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "pooler", R"PY(
+from typing import Optional
+
+
+class Mapper:
+    def __init__(self, k: float):
+        self.k = k
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.k
+
+
+class Model(nn.Module):
+    __annotations__ = {"mapper": Optional[Mapper], "scales": Optional[List[float]]}
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.mapper = None
+        self.scales = None
+
+    def setup(self, x: torch.Tensor):
+        self.scales = [0.5, 0.25]
+        self.mapper = Mapper(2.0)
+
+    def forward(self, x):
+        if self.scales is None or self.mapper is None:
+            self.setup(x)
+        mapper = self.mapper
+        assert mapper is not None
+        return mapper(self.fc(x))
+
+
+def get_inputs():
+    return [torch.randn(2, 8)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  REQUIRE(d.meta.is_object());
+  CHECK(d.meta["method"] == "script");
+}
