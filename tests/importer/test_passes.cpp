@@ -159,39 +159,48 @@ def f(a: Tensor, b: Tensor, c: Tensor):
   CHECK(list->input(1) == graph->inputs()[0]);  // images[-1] = a
 }
 
+namespace {
+
+// A graph with tensor input %x and a fresh `Batch` object (one tensor field, `tensors`), as an
+// inlined `ImageList(...)` leaves it. Built node by node: neither the IR parser nor a C++
+// CompilationUnit defines classes.
+struct ObjectGraph {
+  std::shared_ptr<torch::jit::CompilationUnit> unit = std::make_shared<torch::jit::CompilationUnit>();
+  std::shared_ptr<torch::jit::Graph> graph = std::make_shared<torch::jit::Graph>();
+  torch::jit::Value* x = nullptr;
+  torch::jit::Value* object = nullptr;
+
+  ObjectGraph() {
+    auto batch_type = c10::ClassType::create("__torch__.Batch", unit);
+    batch_type->addAttribute("tensors", c10::TensorType::get());
+    x = graph->addInput("x");
+    x->setType(c10::TensorType::get());
+    object = graph->insertNode(graph->createObject(batch_type))->output();
+  }
+  void set(torch::jit::Value* v) { graph->insertNode(graph->createSetAttr(object, "tensors", v)); }
+  torch::jit::Value* get() { return graph->insertNode(graph->createGetAttr(object, "tensors"))->output(); }
+};
+
+}  // namespace
+
 TEST_CASE("replaceScriptObjects: an object made, filled and read at the top level becomes its fields") {
-  // As an inlined `ImageList(x * 2)` leaves it: CreateObject, SetAttr, later GetAttr. Built node by
-  // node: neither the IR parser nor a C++ CompilationUnit defines classes.
-  auto unit = std::make_shared<torch::jit::CompilationUnit>();
-  auto batch_type = c10::ClassType::create("__torch__.Batch", unit);
-  batch_type->addAttribute("tensors", c10::TensorType::get());
-  auto graph = std::make_shared<torch::jit::Graph>();
-  torch::jit::Value* x = graph->addInput("x");
-  x->setType(c10::TensorType::get());
-  torch::jit::Value* doubled = graph->insert(c10::Symbol::aten("mul"), {x, 2});
-  torch::jit::Value* batch = graph->insertNode(graph->createObject(batch_type))->output();
-  graph->insertNode(graph->createSetAttr(batch, "tensors", doubled));
-  torch::jit::Value* read = graph->insertNode(graph->createGetAttr(batch, "tensors"))->output();
-  graph->registerOutput(graph->insert(c10::Symbol::aten("relu"), {read}));
-  CHECK(kdecomp::replaceScriptObjects(*graph));
-  std::string text = printed(*graph);
+  ObjectGraph g;
+  torch::jit::Value* doubled = g.graph->insert(c10::Symbol::aten("mul"), {g.x, 2});
+  g.set(doubled);
+  g.graph->registerOutput(g.graph->insert(c10::Symbol::aten("relu"), {g.get()}));
+  CHECK(kdecomp::replaceScriptObjects(*g.graph));
+  std::string text = printed(*g.graph);
   INFO(text);
   torch::jit::testing::FileCheck().check_not("prim::CreateObject")->check_not("prim::GetAttr")->run(text);
-  CHECK(graph->outputs()[0]->node()->input(0) == doubled);
+  CHECK(g.graph->outputs()[0]->node()->input(0) == doubled);
 }
 
 TEST_CASE("replaceScriptObjects: an object read before its field is set stays") {
-  auto unit = std::make_shared<torch::jit::CompilationUnit>();
-  auto batch_type = c10::ClassType::create("__torch__.Batch", unit);
-  batch_type->addAttribute("tensors", c10::TensorType::get());
-  auto graph = std::make_shared<torch::jit::Graph>();
-  torch::jit::Value* x = graph->addInput("x");
-  x->setType(c10::TensorType::get());
-  torch::jit::Value* batch = graph->insertNode(graph->createObject(batch_type))->output();
-  torch::jit::Value* read = graph->insertNode(graph->createGetAttr(batch, "tensors"))->output();
-  graph->insertNode(graph->createSetAttr(batch, "tensors", x));
-  graph->registerOutput(read);
-  CHECK_FALSE(kdecomp::replaceScriptObjects(*graph));
+  ObjectGraph g;
+  torch::jit::Value* read = g.get();
+  g.set(g.x);
+  g.graph->registerOutput(read);
+  CHECK_FALSE(kdecomp::replaceScriptObjects(*g.graph));
 }
 
 TEST_CASE("flattenTupleOutputs: outputs that hold no tensor (None, an empty dict) are no outputs") {
