@@ -51,8 +51,7 @@ std::string envOr(const char* name, const std::string& fallback) {
 // json.exception tag, a LibTorch backtrace after the first line). Every reader names its file
 // and cause itself; this only keeps library wording from reaching the terminal.
 std::string plainError(const std::exception& e) {
-  std::string text = e.what();
-  text = text.substr(0, text.find('\n'));
+  std::string text = kdecomp::firstMeaningfulLine(e.what());
   if (text.rfind("[json.exception.", 0) == 0) {
     size_t close = text.find("] ");
     text = "malformed JSON: " + (close == std::string::npos ? text : text.substr(close + 2));

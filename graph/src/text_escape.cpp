@@ -41,6 +41,14 @@ bool isValidUtf8(std::string_view text) {
   return true;
 }
 
+std::string firstMeaningfulLine(std::string_view text) {
+  size_t start = text.find_first_not_of(" \t\r\n");
+  if (start == std::string_view::npos) return "";
+  size_t end = text.find('\n', start);
+  std::string_view line = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+  return std::string(line.substr(0, line.find_last_not_of(" \t\r") + 1));
+}
+
 std::string oneLineText(std::string_view text) {
   std::string out;
   out.reserve(text.size());

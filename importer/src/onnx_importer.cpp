@@ -25,6 +25,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "kdecomp/text_escape.h"
 #include "graph_evaluator.h"
 #include "ir_finishing.h"
 #include "kdecomp/op_table.h"
@@ -45,12 +46,6 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// The first line of an exception's text that says something (LibTorch's may begin with a newline).
-std::string firstLine(const std::string& text) {
-  size_t start = text.find_first_not_of(" \t\n");
-  if (start == std::string::npos) return "";
-  return text.substr(start, text.find('\n', start) - start);
-}
 
 // The dispatcher is process-wide, so the replay operators are too: defined once, on first use,
 // and never unregistered (a library object destroyed at exit could outlive the dispatcher).
@@ -215,7 +210,7 @@ std::vector<ModuleInfo> moduleTable(const onnx::ModelProto& model, std::vector<s
       }
       return modules;
     } catch (const std::exception& e) {
-      warnings.push_back(std::string("unreadable kdecomp metadata in the model (") + firstLine(e.what()) +
+      warnings.push_back(std::string("unreadable kdecomp metadata in the model (") + firstMeaningfulLine(e.what()) +
                          "): module hierarchy rebuilt from node names");
     }
   }
@@ -394,7 +389,7 @@ class OnnxImporter {
       onnx::ShapeInferenceOptions options(/*check_type=*/false, /*strict_mode=*/0, /*data_prop=*/true);
       onnx::shape_inference::InferShapes(model_, onnx::OpSchemaRegistry::Instance(), options);
     } catch (const std::exception& e) {
-      graph_.warnings.push_back("ONNX shape inference stopped: " + firstLine(e.what()));
+      graph_.warnings.push_back("ONNX shape inference stopped: " + firstMeaningfulLine(e.what()));
     }
     for (const auto& vi : model_.graph().input()) infos_[vi.name()] = tensorInfo(vi);
     for (const auto& vi : model_.graph().value_info()) infos_[vi.name()] = tensorInfo(vi);
@@ -716,7 +711,7 @@ class OnnxImporter {
         v.shape = iv.toTensor().sizes().vec();
       });
     } catch (const std::exception& e) {
-      throw ImportError(path_ + ": running the ONNX replay on the exact inputs failed: " + firstLine(e.what()));
+      throw ImportError(path_ + ": running the ONNX replay on the exact inputs failed: " + firstMeaningfulLine(e.what()));
     }
     timings.forward_s += secondsSince(t0);
     ++timings.forward_runs;

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "kdecomp/text_escape.h"
 #include "graph_evaluator.h"
 #include "ir_finishing.h"
 #include "kdecomp/op_table.h"
@@ -62,12 +63,6 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// The first line of an exception's text that says something (LibTorch's may begin with a newline).
-std::string firstLine(const std::string& text) {
-  size_t start = text.find_first_not_of(" \t\n");
-  if (start == std::string::npos) return "";
-  return text.substr(start, text.find('\n', start) - start);
-}
 
 // Shapes and kinds of every value, from a run on the exact inputs (the last run wins).
 struct ShapeObservations {
@@ -512,7 +507,7 @@ std::vector<c10::IValue> loadInputs(const std::string& path) {
   try {
     loaded = unpickleSaved(bytes);
   } catch (const std::exception& e) {
-    throw ImportError(path + ": not a tensor list saved with torch.save: " + firstLine(e.what()));
+    throw ImportError(path + ": not a tensor list saved with torch.save: " + firstMeaningfulLine(e.what()));
   }
   std::vector<c10::IValue> inputs;
   if (loaded.isTensor()) {
@@ -548,7 +543,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   try {
     program->module = torch::jit::load(path, c10::Device(c10::kCPU), extra);
   } catch (const std::exception& e) {
-    std::string reason = firstLine(e.what());
+    std::string reason = firstMeaningfulLine(e.what());
     if (reason.find("Unknown builtin op") != std::string::npos) {
       // An op registered outside LibTorch (torchvision::nms): the library that registers it must
       // be loaded first, and only the user may say which (loading it runs its code).
@@ -637,7 +632,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
         scalars.observe(v, iv);
       });
     } catch (const std::exception& e) {
-      throw ImportError(path + ": running the graph on the exact inputs failed: " + firstLine(e.what()));
+      throw ImportError(path + ": running the graph on the exact inputs failed: " + firstMeaningfulLine(e.what()));
     }
     result.timings.forward_s += secondsSince(t0);
     ++result.timings.forward_runs;

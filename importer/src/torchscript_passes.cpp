@@ -71,6 +71,20 @@ bool foldModuleNoneTests(jit::Graph& graph, const std::function<bool(const jit::
   return true;
 }
 
+// Replaces `store` (an in-place store into a top-level `container`: append, list[i] = v,
+// dict[k] = v) by a fresh construction of `kind` from `operands`, where the store was: what the
+// store returned, and every later reader of the container, read the construction.
+void replaceStoreWithConstruction(jit::Graph& graph, jit::Node* store, jit::Value* container, c10::Symbol kind,
+                                  const std::vector<jit::Value*>& operands) {
+  jit::Node* construction = graph.create(kind, operands);
+  construction->output()->setType(container->type());
+  construction->insertAfter(store);
+  construction->copyMetadata(store);
+  if (store->outputs().size() == 1) store->output()->replaceAllUsesWith(construction->output());
+  container->replaceAllUsesAfterNodeWith(construction, construction->output());
+  store->destroy();
+}
+
 std::vector<jit::Node*> allNodes(jit::Block* block) {
   std::vector<jit::Node*> nodes;
   for (jit::Node* n : block->nodes()) {
@@ -307,13 +321,7 @@ bool functionalizeListAppends(jit::Graph& graph) {
       if (index < -size || index >= size) continue;  // out of range: the run raises, as Python would
       elements[index < 0 ? index + size : index] = node->input(2);
     }
-    jit::Node* grown = graph.create(c10::prim::ListConstruct, elements);
-    grown->output()->setType(list->type());
-    grown->insertAfter(node);
-    grown->copyMetadata(node);
-    if (node->outputs().size() == 1) node->output()->replaceAllUsesWith(grown->output());
-    list->replaceAllUsesAfterNodeWith(grown, grown->output());
-    node->destroy();
+    replaceStoreWithConstruction(graph, node, list, c10::prim::ListConstruct, elements);
     changed = true;
   }
   if (changed) torch::jit::EliminateDeadCode(graph.block());
@@ -366,12 +374,7 @@ bool functionalizeDictSetItems(jit::Graph& graph) {
     }
     if (!all_constant) continue;
     if (!replaced) operands.insert(operands.end(), {node->input(1), node->input(2)});
-    jit::Node* grown = graph.create(c10::prim::DictConstruct, operands);
-    grown->output()->setType(dict->type());
-    grown->insertAfter(node);
-    grown->copyMetadata(node);
-    dict->replaceAllUsesAfterNodeWith(grown, grown->output());
-    node->destroy();
+    replaceStoreWithConstruction(graph, node, dict, c10::prim::DictConstruct, operands);
     changed = true;
   }
   for (jit::Node* node : allNodes(graph.block())) {

@@ -89,6 +89,13 @@ TEST_CASE("meta.json fields of the wrong type are ignored, a non-object is an er
   CHECK_THROWS_AS(parseExportMeta("{", "m.json"), LayoutError);
 }
 
+TEST_CASE("firstMeaningfulLine skips the blank lines an exception's text may begin with", "[escape]") {
+  CHECK(kdecomp::firstMeaningfulLine("\n  Unknown builtin op: torchvision::nms.  \nSchemas: ...") ==
+        "Unknown builtin op: torchvision::nms.");
+  CHECK(kdecomp::firstMeaningfulLine("one line") == "one line");
+  CHECK(kdecomp::firstMeaningfulLine(" \n\t\n").empty());
+}
+
 TEST_CASE("oneLineText leaves no line break, no splice and valid UTF-8", "[escape]") {
   CHECK(oneLineText("conv1/conv2d#0") == "conv1/conv2d#0");
   CHECK(oneLineText("a\nb\r\tc") == "a\\nb\\r\\tc");

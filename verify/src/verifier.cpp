@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "kdecomp/text_escape.h"
 #include "compare.h"
 #include "content_digest.h"
 #include "graph_evaluator.h"
@@ -224,11 +225,9 @@ class Replayer {
       fold.finish();
     } catch (const std::exception& e) {
       // An op that raises on the recorded inputs fails this partition, not the whole run.
-      std::string what = e.what();
-      size_t start = what.find_first_not_of(" \n");
+      std::string what = firstMeaningfulLine(e.what());
       result.status = CheckStatus::Failed;
-      result.message = "the replay raised: " +
-                       (start == std::string::npos ? std::string("an exception") : what.substr(start, what.find('\n', start) - start));
+      result.message = "the replay raised: " + (what.empty() ? std::string("an exception") : what);
     }
     result.load_seconds = load_seconds_;
     result.seconds = secondsSince(start);

@@ -14,6 +14,10 @@ namespace kdecomp {
 // JSON string (nlohmann::json refuses invalid UTF-8).
 std::string oneLineText(std::string_view text);
 
+// The first line of `text` that says something (an exception's text; LibTorch's may begin with
+// a newline), without surrounding blanks; "" when there is none.
+std::string firstMeaningfulLine(std::string_view text);
+
 // A double-quoted C++ string literal (the quotes included).
 std::string cppStringLiteral(std::string_view text);
 
