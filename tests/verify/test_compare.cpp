@@ -79,3 +79,23 @@ TEST_CASE("lists, tuples and scalars compare element by element", "[compare]") {
   CHECK_FALSE(compareValues(c10::IValue(int64_t{4}), c10::IValue(int64_t{5})).match);
   CHECK_FALSE(compareValues(at::ones({1}), c10::IValue(std::vector<int64_t>{1})).match);
 }
+
+TEST_CASE("dicts of tensors compare entry by entry, never through a tensor's truth value", "[compare]") {
+  auto dict = [](float second) {
+    c10::Dict<std::string, at::Tensor> d;
+    d.insert("boxes", at::ones({3, 4}));
+    d.insert("scores", at::full({3}, second));
+    return c10::IValue(d);
+  };
+  auto same = compareValues(dict(2.0f), dict(2.0f));
+  CHECK(same.match);
+  CHECK(same.identical);
+  auto off = compareValues(dict(2.5f), dict(2.0f));
+  CHECK_FALSE(off.match);
+  CHECK(off.message.rfind("entry scores:", 0) == 0);
+  c10::Dict<std::string, at::Tensor> renamed;
+  renamed.insert("boxes", at::ones({3, 4}));
+  renamed.insert("labels", at::full({3}, 2.0f));
+  CHECK_FALSE(compareValues(c10::IValue(renamed), dict(2.0f)).match);
+  CHECK_FALSE(compareValues(at::ones({1}), dict(2.0f)).match);
+}

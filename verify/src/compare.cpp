@@ -193,8 +193,7 @@ Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected)
       return {false, false, 0, 0, "expected a " + expected.tagKind() + ", got " + actual.tagKind()};
     }
     if (a.size() != e.size()) {
-      return {false, false, 0, 0,
-              std::to_string(a.size()) + " elements != recorded " + std::to_string(e.size())};
+      return {false, false, 0, 0, std::to_string(a.size()) + " elements != recorded " + std::to_string(e.size())};
     }
     Comparison result;
     result.identical = true;
@@ -206,10 +205,34 @@ Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected)
     }
     return result;
   }
+  if (expected.isGenericDict()) {
+    // Element by element: IValue's own == would ask a tensor value for its truth.
+    if (!actual.isGenericDict()) return {false, false, 0, 0, "expected a Dict, got " + actual.tagKind()};
+    c10::impl::GenericDict a = actual.toGenericDict(), e = expected.toGenericDict();
+    if (a.size() != e.size()) {
+      return {false, false, 0, 0, std::to_string(a.size()) + " entries != recorded " + std::to_string(e.size())};
+    }
+    Comparison result;
+    result.identical = true;
+    for (auto a_it = a.begin(), e_it = e.begin(); e_it != e.end(); ++a_it, ++e_it) {
+      std::ostringstream key;
+      key << e_it->key();
+      Comparison part = compareValues(a_it->key(), e_it->key());
+      if (part.match) part = compareValues(a_it->value(), e_it->value());
+      if (!part.message.empty()) part.message = "entry " + key.str() + ": " + part.message;
+      merge(result, part);
+      result.identical &= part.identical;
+    }
+    return result;
+  }
   if (expected.isDouble() && actual.isDouble()) {
     double d = std::abs(actual.toDouble() - expected.toDouble());
     bool ok = d <= 1e-4 + 1e-4 * std::abs(expected.toDouble());
-    return {ok, false, d, d / std::max(std::abs(expected.toDouble()), 1e-12), ok ? "" : "scalar differs",
+    return {ok,
+            false,
+            d,
+            d / std::max(std::abs(expected.toDouble()), 1e-12),
+            ok ? "" : "scalar differs",
             actual.toDouble() == expected.toDouble()};
   }
   if (actual == expected) {

@@ -20,10 +20,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "kdecomp/text_escape.h"
 #include "compare.h"
 #include "content_digest.h"
 #include "graph_evaluator.h"
+#include "kdecomp/text_escape.h"
 #include "kdecomp/verify.h"
 #include "reference_file.h"
 #include "reference_store.h"
@@ -101,6 +101,13 @@ class OutputFold {
   bool any_failure_ = false, any_degenerate_ = false;
 };
 
+// An operator that raised during a replay, named by its node (id and kind) and the first line
+// of what it said.
+class NodeRaised : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class Replayer {
  public:
   Replayer(const ImportedModel& model, const PartitionTree& tree, const ReferenceReader& refs, at::Device device,
@@ -152,17 +159,28 @@ class Replayer {
         if (refs_.has(v)) recorded.insert(v);
       }
     }
-    run(root.nodes, env, recorded, [&](int v, const c10::IValue& value) {
-      composition_values_.emplace(v, compareWithRecord(v, value, result.compare_seconds));
-      composition_order_.push_back(v);
-      return true;
-    });
     OutputFold fold(result);
-    for (int v : root.outputs) {
-      auto it = composition_values_.find(v);
-      if (it != composition_values_.end()) fold.add(valueName(v), it->second);
+    try {
+      run(root.nodes, env, recorded, [&](int v, const c10::IValue& value) {
+        composition_values_.emplace(v, compareWithRecord(v, value, result.compare_seconds));
+        composition_order_.push_back(v);
+        return true;
+      });
+      for (int v : root.outputs) {
+        auto it = composition_values_.find(v);
+        if (it != composition_values_.end()) fold.add(valueName(v), it->second);
+      }
+      fold.finish();
+    } catch (const NodeRaised& e) {
+      // The model fails; what ran before the raise still settles partitions, and every other
+      // partition is replayed from its recorded inputs (check).
+      result.status = CheckStatus::Failed;
+      result.message = std::string("the replay raised at ") + e.what();
+    } catch (const std::exception& e) {
+      std::string what = firstMeaningfulLine(e.what());
+      result.status = CheckStatus::Failed;
+      result.message = "the replay raised: " + (what.empty() ? std::string("an exception") : what);
     }
-    fold.finish();
     result.load_seconds = load_seconds_;
     result.seconds = secondsSince(start);
     return result;
@@ -223,8 +241,11 @@ class Replayer {
         return true;
       });
       fold.finish();
-    } catch (const std::exception& e) {
+    } catch (const NodeRaised& e) {
       // An op that raises on the recorded inputs fails this partition, not the whole run.
+      result.status = CheckStatus::Failed;
+      result.message = std::string("the replay raised at ") + e.what();
+    } catch (const std::exception& e) {
       std::string what = firstMeaningfulLine(e.what());
       result.status = CheckStatus::Failed;
       result.message = "the replay raised: " + (what.empty() ? std::string("an exception") : what);
@@ -382,7 +403,12 @@ class Replayer {
         // Replay cannot re-draw the same numbers: the recorded draw stands in.
         for (int out : node.outputs) env[jitValue(out)] = toDevice(load(out), device_);
       } else {
-        evaluator_.runNode(jit_node, env, nullptr, &constants_);
+        try {
+          evaluator_.runNode(jit_node, env, nullptr, &constants_);
+        } catch (const std::exception& e) {
+          std::string what = firstMeaningfulLine(e.what());
+          throw NodeRaised(node.id + " (" + node.kind + "): " + (what.empty() ? "an exception" : what));
+        }
       }
       if (node.index == perturbed_node_ && !node.outputs.empty()) corrupt(env[jitValue(node.outputs[0])]);
       for (int out : node.outputs) {
@@ -459,7 +485,9 @@ bool VerificationReport::allPassed() const {
 VerificationReport verifyDecomposition(const ImportedModel& model, const PartitionTree& tree,
                                        const VerifyOptions& options) {
   auto start = std::chrono::steady_clock::now();
-  if (!model.program) throw ReferenceError(model.source_path + ": nothing to replay: the model has ops the replay lacks (see the import warnings)");
+  if (!model.program)
+    throw ReferenceError(model.source_path +
+                         ": nothing to replay: the model has ops the replay lacks (see the import warnings)");
   ReferenceReader refs(options.reference_dir, decompositionFingerprint(model.graph, tree));
   // Before anything is settled by digest: the store must be whole for the emitted tests.
   StoreCheckReport store = checkReferenceStore(options.reference_dir, refs.manifest(), options.store_check);
@@ -474,7 +502,8 @@ VerificationReport verifyDecomposition(const ImportedModel& model, const Partiti
     for (const Partition& p : tree.partitions) {
       if (p.tier == Tier::Kernel && p.id == options.perturb_kernel) perturbed_node = p.kernel_node;
     }
-    if (perturbed_node < 0) throw std::invalid_argument("--perturb-kernel: no kernel with id '" + options.perturb_kernel + "'");
+    if (perturbed_node < 0)
+      throw std::invalid_argument("--perturb-kernel: no kernel with id '" + options.perturb_kernel + "'");
   }
 
   VerificationReport report;
@@ -482,8 +511,7 @@ VerificationReport verifyDecomposition(const ImportedModel& model, const Partiti
   report.device = device.is_cuda() ? "cuda" : "cpu";
   report.checks.resize(tree.partitions.size());
   c10::InferenceMode no_autograd;
-  Replayer replayer(model, tree, refs, device, perturbed_node, options.independent_replay,
-                    options.max_cached_bytes);
+  Replayer replayer(model, tree, refs, device, perturbed_node, options.independent_replay, options.max_cached_bytes);
   // The composition first: what it compares settles most partitions on the CPU.
   report.checks[0] = replayer.runComposition(tree.partitions[0]);
   // Then the rest in the order the model computes, and at each point kernels before the fusion
