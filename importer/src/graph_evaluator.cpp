@@ -1,5 +1,6 @@
 #include "graph_evaluator.h"
 
+#include <sstream>
 #include <stdexcept>
 
 namespace kdecomp {
@@ -14,6 +15,26 @@ namespace {
 Node* topLevelAncestor(Node* node, Block* top) {
   while (node->owningBlock() != top) node = node->owningBlock()->owningNode();
   return node;
+}
+
+// What a failing node was given, briefly: a tensor's dtype and sizes, a short list or a scalar in
+// full, anything else by kind. Errors name the operands that made an operator refuse.
+std::string describeOperand(const c10::IValue& v) {
+  std::ostringstream out;
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    if (!t.defined()) return "undefined tensor";
+    out << c10::toString(t.scalar_type()) << t.sizes();
+  } else if (v.isIntList() && v.toIntList().size() <= 8) {
+    out << v.toIntVector();
+  } else if (v.isList()) {
+    out << v.tagKind() << " of " << v.toListRef().size();
+  } else if (v.isInt() || v.isDouble() || v.isBool() || v.isNone()) {
+    out << v;
+  } else {
+    out << v.tagKind();
+  }
+  return out.str();
 }
 
 }  // namespace
@@ -205,11 +226,13 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe,
           torch::jit::InterpreterState(interpreterFor(node)).run(stack);
         } catch (const std::exception& e) {
           std::string what = e.what();
-          throw std::runtime_error(std::string(node->kind().toQualString()) + " failed: " + what.substr(0, what.find('\n')));
+          throw std::runtime_error(std::string(node->kind().toQualString()) +
+                                   " failed: " + what.substr(0, what.find('\n')));
         }
         if (stack.size() != node->outputs().size()) {
-          throw std::runtime_error(std::string(node->kind().toQualString()) + " returned " + std::to_string(stack.size()) +
-                                   " values, the graph expects " + std::to_string(node->outputs().size()));
+          throw std::runtime_error(std::string(node->kind().toQualString()) + " returned " +
+                                   std::to_string(stack.size()) + " values, the graph expects " +
+                                   std::to_string(node->outputs().size()));
         }
         bind_outputs(node->outputs(), stack);
         return;
@@ -222,12 +245,15 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe,
       try {
         operationFor(node)(stack);
       } catch (const std::exception& e) {
-        std::string what = e.what();
-        throw std::runtime_error(std::string(node->kind().toQualString()) + " failed: " + what.substr(0, what.find('\n')));
+        std::string what = e.what(), operands;
+        for (const Value* in : node->inputs()) operands += (operands.empty() ? "" : ", ") + describeOperand(read(in));
+        throw std::runtime_error(std::string(node->kind().toQualString()) +
+                                 " failed: " + what.substr(0, what.find('\n')) + " (operands: " + operands + ")");
       }
       if (stack.size() != node->outputs().size()) {
-        throw std::runtime_error(std::string(node->kind().toQualString()) + " returned " + std::to_string(stack.size()) +
-                                 " values, the graph expects " + std::to_string(node->outputs().size()));
+        throw std::runtime_error(std::string(node->kind().toQualString()) + " returned " +
+                                 std::to_string(stack.size()) + " values, the graph expects " +
+                                 std::to_string(node->outputs().size()));
       }
       bind_outputs(node->outputs(), stack);
       return;

@@ -1,5 +1,8 @@
 // TorchScript importer: torch::jit::load -> inline -> lift module state -> specialise to the
 // exact inputs -> record shapes from a run -> kdecomp IR.
+#include <ATen/Parallel.h>
+#include <caffe2/serialize/inline_container.h>
+#include <dlfcn.h>
 #include <torch/csrc/jit/passes/constant_pooling.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
@@ -8,27 +11,24 @@
 #include <torch/csrc/jit/passes/remove_dropout.h>
 #include <torch/csrc/jit/runtime/print_handler.h>
 #include <torch/csrc/jit/serialization/import.h>
-#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/csrc/jit/serialization/unpickler.h>
 #include <torch/script.h>
-#include <ATen/Parallel.h>
-#include <dlfcn.h>
 
 #include <algorithm>
-#include <iostream>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "kdecomp/text_escape.h"
 #include "graph_evaluator.h"
 #include "ir_finishing.h"
 #include "kdecomp/op_table.h"
+#include "kdecomp/text_escape.h"
 #include "saved_value_checks.h"
 #include "torchscript_program.h"
 
@@ -62,7 +62,6 @@ constexpr int kMaxSpecialisationRounds = 4;
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
-
 
 // Shapes and kinds of every value, from a run on the exact inputs (the last run wins).
 struct ShapeObservations {
@@ -137,7 +136,8 @@ std::vector<jit::Value*> capturedValues(jit::Node* node) {
     for (jit::Node* inner : b->nodes()) {
       for (jit::Value* in : inner->inputs()) {
         bool defined_inside = false;
-        for (jit::Node* owner = in->node(); owner; owner = owner->owningBlock() ? owner->owningBlock()->owningNode() : nullptr) {
+        for (jit::Node* owner = in->node(); owner;
+             owner = owner->owningBlock() ? owner->owningBlock()->owningNode() : nullptr) {
           if (owner == node) {
             defined_inside = true;
             break;
@@ -152,7 +152,8 @@ std::vector<jit::Value*> capturedValues(jit::Node* node) {
     }
     for (jit::Value* out : b->outputs()) {
       bool defined_inside = out->node()->owningBlock() && out->node()->owningBlock()->owningNode() == node;
-      if (!defined_inside && out->node()->owningGraph()->block() == out->node()->owningBlock() && seen.insert(out).second) {
+      if (!defined_inside && out->node()->owningGraph()->block() == out->node()->owningBlock() &&
+          seen.insert(out).second) {
         captured.push_back(out);
       }
     }
@@ -223,7 +224,8 @@ std::vector<ModuleInfo> moduleTable(const torch::jit::Module& root) {
     info.path = m.name;
     info.class_name = m.value.type()->name() ? m.value.type()->name()->name() : "Module";
     info.type_name = m.value.type()->name() ? m.value.type()->name()->qualifiedName() : "";
-    for (const auto& child : m.value.named_children()) info.children.push_back(m.name.empty() ? child.name : m.name + "." + child.name);
+    for (const auto& child : m.value.named_children())
+      info.children.push_back(m.name.empty() ? child.name : m.name + "." + child.name);
     modules.push_back(std::move(info));
   }
   return modules;
@@ -433,7 +435,6 @@ std::string modelName(const std::string& model_path) {
   return dir.filename().string();
 }
 
-
 namespace {
 
 // A torch.save file held in memory, for the zip reader.
@@ -547,8 +548,9 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
     if (reason.find("Unknown builtin op") != std::string::npos) {
       // An op registered outside LibTorch (torchvision::nms): the library that registers it must
       // be loaded first, and only the user may say which (loading it runs its code).
-      reason += " It is registered by a library outside LibTorch: name it in KDECOMP_OP_LIBRARIES "
-                "(colon-separated paths; decomposing the .py loads the ones its export used)";
+      reason +=
+          " It is registered by a library outside LibTorch: name it in KDECOMP_OP_LIBRARIES "
+          "(colon-separated paths; decomposing the .py loads the ones its export used)";
     }
     throw ImportError(path + ": not a loadable TorchScript file: " + reason);
   }
@@ -573,7 +575,8 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   std::vector<std::string> input_names;
   for (size_t i = 1; i < schema.arguments().size(); ++i) input_names.push_back(schema.arguments()[i].name());
 
-  std::string inputs_path = options.inputs_path.empty() ? (fs::path(path).parent_path() / "inputs.pt").string() : options.inputs_path;
+  std::string inputs_path =
+      options.inputs_path.empty() ? (fs::path(path).parent_path() / "inputs.pt").string() : options.inputs_path;
   result.timings.transform_s += secondsSince(t0);
   auto inputs_start = std::chrono::steady_clock::now();
   program->model_inputs = loadInputs(inputs_path);
@@ -581,8 +584,8 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   t0 = std::chrono::steady_clock::now();
   std::vector<c10::IValue> run_inputs = program->model_inputs;
   if (run_inputs.size() > input_names.size()) {
-    throw ImportError(path + ": forward takes " + std::to_string(input_names.size()) + " inputs, " + inputs_path + " has " +
-                      std::to_string(run_inputs.size()));
+    throw ImportError(path + ": forward takes " + std::to_string(input_names.size()) + " inputs, " + inputs_path +
+                      " has " + std::to_string(run_inputs.size()));
   }
   for (size_t i = run_inputs.size(); i < input_names.size(); ++i) {
     const auto& def = schema.arguments()[i + 1].default_value();
@@ -613,6 +616,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   functionalizeListAppends(*graph);
   if (functionalizeDictSetItems(*graph)) flattenTupleOutputs(*graph);  // a dict output now built in one piece
   functionalizeViewWrites(*graph);
+  exposeInPlaceWrites(*graph);
   torch::jit::removeDropout(graph);
   torch::jit::EliminateDeadCode(graph);
   for (const at::Tensor& t : lifted.tensors) run_inputs.push_back(t);
@@ -650,13 +654,15 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   }
   int specialised = control_flow_before - countControlFlow(graph->block());
   if (specialised > 0) {
-    warnings.push_back(std::to_string(specialised) +
-                       " control-flow nodes specialised to the exact inputs (conditions on shapes, flags and defaults)");
+    warnings.push_back(
+        std::to_string(specialised) +
+        " control-flow nodes specialised to the exact inputs (conditions on shapes, flags and defaults)");
   }
   t0 = std::chrono::steady_clock::now();
   // The last specialisation may have folded an output to a constant (an absent optional: None).
   flattenTupleOutputs(*graph);
   torch::jit::ConstantPooling(graph);
+  for (const auto& [list, value] : expandConstantIndexLists(*graph)) shapes.observe(list, value);
   program->graph = graph;
   program->graph_inputs = run_inputs;
   program->parameter_tensors = lifted.tensors;

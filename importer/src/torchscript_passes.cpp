@@ -16,7 +16,6 @@
 namespace kdecomp {
 namespace jit = torch::jit;
 
-
 namespace {
 
 // Replaces `x is None` / `x is not None` on a module object (or a lifted attribute that is not
@@ -39,8 +38,8 @@ bool foldModuleNoneTests(jit::Graph& graph, const std::function<bool(const jit::
         return constant && !constant->isNone();
       };
       auto none = [](jit::Value* v) { return v->type()->kind() == c10::TypeKind::NoneType; };
-      bool object_vs_none = (never_none(node->input(0)) && none(node->input(1))) ||
-                            (never_none(node->input(1)) && none(node->input(0)));
+      bool object_vs_none =
+          (never_none(node->input(0)) && none(node->input(1))) || (never_none(node->input(1)) && none(node->input(0)));
       if (!object_vs_none) continue;
       torch::jit::WithInsertPoint guard(node);
       node->output()->replaceAllUsesWith(graph.insertConstant(node->kind() == kIsNot));
@@ -103,8 +102,10 @@ LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module)
   // state_dict names by tensor identity: a tensor reached through another attribute (an
   // RNN's `_flat_weights` list) keeps its registered name.
   std::unordered_map<const c10::TensorImpl*, std::pair<std::string, ParameterKind>> registered;
-  for (const auto& p : module.named_parameters(true)) registered.emplace(p.value.unsafeGetTensorImpl(), std::make_pair(p.name, ParameterKind::Parameter));
-  for (const auto& b : module.named_buffers(true)) registered.emplace(b.value.unsafeGetTensorImpl(), std::make_pair(b.name, ParameterKind::Buffer));
+  for (const auto& p : module.named_parameters(true))
+    registered.emplace(p.value.unsafeGetTensorImpl(), std::make_pair(p.name, ParameterKind::Parameter));
+  for (const auto& b : module.named_buffers(true))
+    registered.emplace(b.value.unsafeGetTensorImpl(), std::make_pair(b.name, ParameterKind::Buffer));
 
   LiftedState state;
   std::unordered_map<const c10::TensorImpl*, jit::Value*> lifted;
@@ -184,7 +185,8 @@ LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module)
       } else if (attr.isTensorList()) {
         std::vector<jit::Value*> items;
         auto list = attr.toTensorList();
-        for (size_t i = 0; i < list.size(); ++i) items.push_back(lift_tensor(list.get(i), path + "." + std::to_string(i)));
+        for (size_t i = 0; i < list.size(); ++i)
+          items.push_back(lift_tensor(list.get(i), path + "." + std::to_string(i)));
         replacement = graph.insertNode(graph.createList(c10::TensorType::get(), items))->output();
       } else {
         auto constant = torch::jit::tryInsertConstant(graph, attr);
@@ -217,14 +219,15 @@ LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module)
       for (jit::Value* in : node->inputs()) {
         auto object = objects.find(in);
         if (object == objects.end() || !object->first->hasUses() || node->kind() == c10::prim::GetAttr) continue;
-        std::string module_path = object->second.second.empty() ? "the model itself" : "'" + object->second.second + "'";
+        std::string module_path =
+            object->second.second.empty() ? "the model itself" : "'" + object->second.second + "'";
         std::string what = node->kind().toQualString();
         if (node->hasAttribute(c10::attr::name)) what += " '" + node->s(c10::attr::name) + "'";
         auto cls = object->second.first.type()->cast<c10::ClassType>();
         std::string class_name = cls && cls->name() ? cls->name()->name() : object->second.first.type()->str();
         throw ImportError("the forward still needs the module object " + module_path + " (" + class_name +
-                          ") after its tensors and constants were lifted: " +
-                          what + " (e.g. it assigns to a module attribute or passes the module to a function)");
+                          ") after its tensors and constants were lifted: " + what +
+                          " (e.g. it assigns to a module attribute or passes the module to a function)");
       }
     }
     throw ImportError("the forward graph still uses the module object after lifting its state (" +
@@ -489,6 +492,153 @@ bool functionalizeViewWrites(jit::Graph& graph) {
   return changed;
 }
 
+namespace {
+
+// The arguments `node` writes in place (`Tensor(a!)` in its schema).
+std::vector<size_t> writtenArguments(const jit::Node* node) {
+  std::vector<size_t> written;
+  const c10::FunctionSchema* schema = node->maybeSchema();
+  if (!schema) return written;
+  for (size_t i = 0; i < schema->arguments().size() && i < node->inputs().size(); ++i) {
+    const c10::AliasInfo* alias = schema->arguments()[i].alias_info();
+    if (alias && alias->isWrite()) written.push_back(i);
+  }
+  return written;
+}
+
+// Whether `v` is `x` or a view of it made by a chain of aliasing ops (select, slice, view...).
+bool isViewOf(jit::Value* v, const jit::Value* x) {
+  while (v != x) {
+    const c10::FunctionSchema* schema = v->node()->maybeSchema();
+    if (!schema || v->node()->inputs().empty() || schema->returns().size() != 1) return false;
+    const c10::AliasInfo* alias = schema->returns()[0].alias_info();
+    if (!alias || alias->isWrite()) return false;
+    v = v->node()->input(0);
+  }
+  return true;
+}
+
+// Whether `node`, or a node in its blocks, writes in place into `x` or a view of it. A may-alias
+// answer is not enough: a tensor put in a list aliases every other such tensor for the alias
+// analysis, and carrying all of them through a loop changes nothing but the IR's size.
+bool writesInto(jit::Node* node, const jit::Value* x) {
+  for (size_t i : writtenArguments(node)) {
+    if (isViewOf(node->input(i), x)) return true;
+  }
+  for (jit::Block* block : node->blocks()) {
+    for (jit::Node* inner : block->nodes()) {
+      if (writesInto(inner, x)) return true;
+    }
+  }
+  return false;
+}
+
+// The top-level node that holds `node` (itself when it is at the top level).
+jit::Node* topLevelAncestor(jit::Node* node, const jit::Block* top) {
+  while (node->owningBlock() != top) node = node->owningBlock()->owningNode();
+  return node;
+}
+
+// Exposes one write: the first top-level node that writes in place to a tensor that is read
+// after it gets a new value for that tensor's state after the write, and later readers read it.
+bool writesAnything(jit::Node* node) {
+  if (!writtenArguments(node).empty()) return true;
+  for (jit::Block* block : node->blocks()) {
+    for (jit::Node* inner : block->nodes()) {
+      if (writesAnything(inner)) return true;
+    }
+  }
+  return false;
+}
+
+// Exposes one write: the first top-level node that writes in place into a tensor that is read
+// after it gets a value for that tensor's state after the write, which later readers read.
+bool exposeOneWrite(jit::Graph& graph) {
+  jit::Block* top = graph.block();
+  std::vector<jit::Value*> defined(top->inputs().begin(), top->inputs().end());  // so far, at the top level
+  for (jit::Node* write : top->nodes()) {
+    if (!writesAnything(write)) {
+      for (jit::Value* out : write->outputs()) defined.push_back(out);
+      continue;
+    }
+    for (jit::Value* x : defined) {
+      if (x->type()->kind() != c10::TypeKind::TensorType || !writesInto(write, x)) continue;
+      bool read_later = false;
+      for (const jit::Use& use : x->uses()) read_later = read_later || topLevelAncestor(use.user, top)->isAfter(write);
+      if (!read_later) continue;
+      jit::Value* after = nullptr;
+      if (write->blocks().empty()) {
+        // An in-place op on `x` itself returns `x`: its output is the state after the write.
+        std::vector<size_t> written = writtenArguments(write);
+        bool returns_x = written.size() == 1 && write->input(written[0]) == x && write->outputs().size() == 1 &&
+                         write->output()->type()->kind() == c10::TypeKind::TensorType;
+        if (!returns_x) continue;  // a write through a view, or no result: left as it is
+        after = write->output();
+      } else if (write->kind() == c10::prim::Loop) {
+        // Carried through the loop: the body passes on the tensor it read, so nothing changes
+        // at run time, and the loop's new output is the tensor after the last iteration.
+        jit::Block* body = write->blocks()[0];
+        jit::Value* carried = body->addInput()->setType(x->type());
+        std::vector<jit::Use> inner;
+        for (const jit::Use& use : x->uses()) {
+          if (use.user != write && topLevelAncestor(use.user, top) == write) inner.push_back(use);
+        }
+        for (const jit::Use& use : inner) use.user->replaceInput(use.offset, carried);
+        body->registerOutput(carried);
+        write->addInput(x);
+        after = write->addOutput()->setType(x->type());
+      } else if (write->kind() == c10::prim::If) {
+        for (jit::Block* branch : write->blocks()) branch->registerOutput(x);
+        after = write->addOutput()->setType(x->type());
+      } else {
+        continue;
+      }
+      x->replaceAllUsesAfterNodeWith(write, after);
+      return true;
+    }
+    for (jit::Value* out : write->outputs()) defined.push_back(out);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool exposeInPlaceWrites(jit::Graph& graph) {
+  bool changed = false;
+  // One write at a time: each rewrite makes new values the alias analysis must see.
+  while (exposeOneWrite(graph)) changed = true;
+  return changed;
+}
+
+std::vector<std::pair<jit::Value*, c10::IValue>> expandConstantIndexLists(jit::Graph& graph) {
+  std::vector<std::pair<jit::Value*, c10::IValue>> made;
+  std::vector<jit::Node*> constants;
+  for (jit::Node* node : graph.block()->nodes()) {
+    if (node->kind() == c10::prim::Constant && node->output()->type()->kind() == c10::TypeKind::ListType) {
+      constants.push_back(node);
+    }
+  }
+  for (jit::Node* constant : constants) {
+    c10::IValue list = *torch::jit::toIValue(constant->output());
+    if (!list.isList() || list.isTensorList()) continue;  // tensor lists are constant parameters already
+    bool any_tensor = false, tensors_and_nones = true;
+    for (const c10::IValue& element : list.toListRef()) {
+      any_tensor = any_tensor || element.isTensor();
+      tensors_and_nones = tensors_and_nones && (element.isTensor() || element.isNone());
+    }
+    if (!any_tensor || !tensors_and_nones) continue;
+    torch::jit::WithInsertPoint guard(constant);
+    std::vector<jit::Value*> elements;
+    for (const c10::IValue& element : list.toListRef()) elements.push_back(graph.insertConstant(element));
+    jit::Node* construction = graph.insertNode(graph.createList(c10::OptionalType::ofTensor(), elements));
+    construction->output()->setType(constant->output()->type());
+    constant->output()->replaceAllUsesWith(construction->output());
+    constant->destroy();
+    made.emplace_back(construction->output(), list);
+  }
+  return made;
+}
+
 bool replaceScriptObjects(jit::Graph& graph) {
   // A TorchScript class instance made in forward (torchvision's ImageList: a batch tensor and
   // its image sizes) has no IR value kind: it is a bundle of fields. When it is made at the top
@@ -556,18 +706,32 @@ namespace {
 
 // Ops that read metadata of a tensor (shape, dtype, device, flags), never its data.
 bool isMetadataQuery(c10::Symbol kind) {
-  static const std::unordered_set<std::string> kinds = {
-      "aten::size",        "aten::sizes",       "aten::dim",         "aten::len",        "aten::numel",
-      "prim::device",      "prim::dtype",       "prim::layout",      "prim::is_cuda",    "prim::is_nested",
-      "prim::is_sparse",   "prim::is_mkldnn",   "prim::is_quantized", "prim::requires_grad",
-      "aten::is_floating_point", "aten::__is__", "aten::__isnot__", "aten::is_grad_enabled",
-      "aten::is_autocast_enabled", "aten::__contains__"};
+  static const std::unordered_set<std::string> kinds = {"aten::size",
+                                                        "aten::sizes",
+                                                        "aten::dim",
+                                                        "aten::len",
+                                                        "aten::numel",
+                                                        "prim::device",
+                                                        "prim::dtype",
+                                                        "prim::layout",
+                                                        "prim::is_cuda",
+                                                        "prim::is_nested",
+                                                        "prim::is_sparse",
+                                                        "prim::is_mkldnn",
+                                                        "prim::is_quantized",
+                                                        "prim::requires_grad",
+                                                        "aten::is_floating_point",
+                                                        "aten::__is__",
+                                                        "aten::__isnot__",
+                                                        "aten::is_grad_enabled",
+                                                        "aten::is_autocast_enabled",
+                                                        "aten::__contains__"};
   return kinds.count(kind.toQualString()) > 0;
 }
 
 bool isNondeterministic(c10::Symbol kind) {
-  static const std::unordered_set<std::string> kinds = {"aten::rand", "aten::randn", "aten::randn_like",
-                                                        "aten::rand_like", "aten::randint", "aten::normal",
+  static const std::unordered_set<std::string> kinds = {"aten::rand",      "aten::randn",      "aten::randn_like",
+                                                        "aten::rand_like", "aten::randint",    "aten::normal",
                                                         "aten::bernoulli", "aten::multinomial"};
   return kinds.count(kind.toQualString()) > 0;
 }
@@ -629,7 +793,6 @@ class DataDependence {
   std::unordered_set<const jit::Value*> data_;
 };
 
-
 }  // namespace
 
 int countControlFlow(jit::Block* block) {
@@ -680,6 +843,7 @@ Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, c
   outcome.rewritten |= functionalizeListAppends(*graph);
   outcome.rewritten |= functionalizeDictSetItems(*graph);
   outcome.rewritten |= functionalizeViewWrites(*graph);
+  outcome.rewritten |= exposeInPlaceWrites(*graph);
   flattenTupleOutputs(*graph);  // an unrolled loop may have built the output list in one piece
   torch::jit::LowerSimpleTuples(graph);
   torch::jit::EliminateDeadCode(graph);

@@ -62,6 +62,18 @@ bool functionalizeDictSetItems(jit::Graph& graph);
 // select_scatter) that later users read.
 bool functionalizeViewWrites(jit::Graph& graph);
 
+// A write in place to a tensor that is read afterwards (`mask[idx] = True`, `x.zero_()` as a
+// statement, a loop or branch that writes to a tensor made before it) is dataflow SSA does not
+// show: the tensor was recorded before the write, and readers after it replayed stale data.
+// Later readers read a value that exists after the write instead: the in-place op's own result,
+// or a new output of the loop or branch that carries the tensor through. Run time is unchanged.
+bool exposeInPlaceWrites(jit::Graph& graph);
+
+// Advanced indexing with a constant index (`x[:, [1, 3]]`) leaves one constant `Tensor?[]` that
+// the IR cannot hold: it becomes a list construction of a constant tensor per index and None per
+// full slice. Returns the lists made, with their values. Run after the last constant folding.
+std::vector<std::pair<jit::Value*, c10::IValue>> expandConstantIndexLists(jit::Graph& graph);
+
 // A TorchScript class instance made at the top level whose fields are only assigned there and
 // read (torchvision's ImageList) is replaced by its fields: each read becomes the value assigned.
 bool replaceScriptObjects(jit::Graph& graph);
@@ -78,7 +90,8 @@ struct Specialisation {
   bool unrolled_loops = false;  // created values that no run has observed yet
   bool rewritten = false;       // a functionalizing pass made new values: they need a run too
 };
-Specialisation specializeOnObservedScalars(std::shared_ptr<torch::jit::Graph>& graph, const ScalarObservations& observed);
+Specialisation specializeOnObservedScalars(std::shared_ptr<torch::jit::Graph>& graph,
+                                           const ScalarObservations& observed);
 
 // prim::If and prim::Loop nodes in a block, nested ones included.
 int countControlFlow(torch::jit::Block* block);

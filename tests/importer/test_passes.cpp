@@ -95,9 +95,92 @@ graph(%x : Tensor):
   CHECK(kdecomp::functionalizeViewWrites(*graph));
   std::string text = printed(*graph);
   INFO(text);
-  torch::jit::testing::FileCheck().check("aten::add(")->check("aten::select_scatter(%x")->check("aten::sum(")->run(text);
+  torch::jit::testing::FileCheck()
+      .check("aten::add(")
+      ->check("aten::select_scatter(%x")
+      ->check("aten::sum(")
+      ->run(text);
   // What the write returned is now the twin's result.
   CHECK(graph->outputs()[1]->node()->kind() == c10::Symbol::fromQualString("aten::add"));
+}
+
+TEST_CASE("exposeInPlaceWrites: readers after a write to a base read the write's result") {
+  auto graph = parse(R"IR(
+graph(%scores : Tensor, %idx : Tensor, %v : Tensor):
+  %none : NoneType = prim::Constant()
+  %f : bool = prim::Constant[value=0]()
+  %b : int = prim::Constant[value=11]()
+  %mask : Tensor = aten::zeros_like(%scores, %b, %none, %none, %none, %none)
+  %before : Tensor = aten::relu(%mask)
+  %list : Tensor?[] = prim::ListConstruct(%idx)
+  %w : Tensor = aten::index_put_(%mask, %list, %v, %f)
+  %kept : Tensor[] = aten::where(%mask)
+  return (%kept, %before))IR");
+  CHECK(kdecomp::exposeInPlaceWrites(*graph));
+  std::string text = printed(*graph);
+  INFO(text);
+  torch::jit::testing::FileCheck().check("aten::relu(")->check("aten::index_put_(")->check("aten::where(")->run(text);
+  torch::jit::Node* where = graph->outputs()[0]->node();
+  torch::jit::Node* before = graph->outputs()[1]->node();
+  CHECK(where->input(0)->node()->kind() == c10::Symbol::fromQualString("aten::index_put_"));
+  // A read before the write keeps the value as made.
+  CHECK(before->input(0)->node()->kind() == c10::Symbol::fromQualString("aten::zeros_like"));
+  CHECK_FALSE(kdecomp::exposeInPlaceWrites(*graph));  // nothing left to expose
+}
+
+TEST_CASE("exposeInPlaceWrites: a loop that writes to a tensor made before it carries the tensor") {
+  auto graph = scripted(R"PY(
+def f(scores: Tensor, groups: List[Tensor]):
+    keep = torch.zeros_like(scores)
+    for g in groups:
+        keep[g] = 1.0
+    return torch.where(keep)[0]
+)PY");
+  CHECK(kdecomp::exposeInPlaceWrites(*graph));
+  std::string text = printed(*graph);
+  INFO(text);
+  torch::jit::Node* loop = nullptr;
+  for (torch::jit::Node* n : graph->nodes()) {
+    if (n->kind() == c10::prim::Loop) loop = n;
+  }
+  REQUIRE(loop != nullptr);
+  REQUIRE(loop->outputs().size() == 1);
+  torch::jit::Block* body = loop->blocks()[0];
+  // Inside, the write goes to the carried block input; after, readers read the loop's output.
+  torch::jit::Value* carried = body->inputs().back();
+  CHECK(body->outputs().back() == carried);
+  bool written_inside = false;
+  for (torch::jit::Node* n : body->nodes()) {
+    if (n->kind() == c10::Symbol::fromQualString("aten::index_put_")) written_inside = n->input(0) == carried;
+  }
+  CHECK(written_inside);
+  torch::jit::testing::FileCheck().check("prim::Loop")->check("aten::where(%" + loop->output()->debugName())->run(text);
+}
+
+TEST_CASE("exposeInPlaceWrites: a branch that writes carries the tensor out, a write nobody reads later stays") {
+  auto graph = scripted(R"PY(
+def f(x: Tensor, flag: bool):
+    y = x * 2
+    if flag:
+        y.zero_()
+    z = y + 1
+    z.relu_()
+    return z
+)PY");
+  CHECK(kdecomp::exposeInPlaceWrites(*graph));
+  std::string text = printed(*graph);
+  INFO(text);
+  torch::jit::Node* branch = nullptr;
+  for (torch::jit::Node* n : graph->nodes()) {
+    if (n->kind() == c10::prim::If) branch = n;
+  }
+  REQUIRE(branch != nullptr);
+  REQUIRE(branch->outputs().size() == 1);
+  // Both branches pass y on; the add reads the branch's output.
+  CHECK(branch->blocks()[0]->outputs().back() == branch->blocks()[1]->outputs().back());
+  torch::jit::testing::FileCheck().check("prim::If")->check("aten::add(%" + branch->output()->debugName())->run(text);
+  // relu_ on z: its result is what the graph returns (TorchScript rebinds z), nothing reads z after.
+  torch::jit::testing::FileCheck().check_count("aten::relu_", 1, true)->run(text);
 }
 
 TEST_CASE("functionalizeDictSetItems: stores with constant keys become one construction, reads by key its values") {
