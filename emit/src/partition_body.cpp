@@ -8,8 +8,8 @@
 
 #include "aten_spelling.h"
 #include "emit_internal.h"
-#include "kdecomp/text_escape.h"
 #include "kdecomp/emit.h"
+#include "kdecomp/text_escape.h"
 
 namespace kdecomp {
 
@@ -102,17 +102,42 @@ void bindOutputs(std::ostringstream& out, const Node& node, const std::string& c
   }
 }
 
+// A list construction whose operands are tensors and Nones, with at least one tensor.
+bool isOptionalTensorList(const Graph& g, const Node& node) {
+  bool any_tensor = false;
+  for (const Operand& op : node.operands) {
+    if (op.isValue()) {
+      if (g.values[op.value].kind != ValueKind::Tensor) return false;
+      any_tensor = true;
+    } else if (!std::holds_alternative<std::monostate>(op.constant)) {
+      return false;
+    }
+  }
+  return any_tensor;
+}
+
 void emitPrim(std::ostringstream& out, const Graph& g, const Node& node) {
   auto value_or_literal = [&](const Operand& op) {
     return op.isValue() ? valueVar(op.value) : literal(op.constant, "int", node);
   };
   if (node.kind == "prim::ListConstruct") {
     const Value& list = g.values[node.outputs.at(0)];
-    std::string element = list.kind == ValueKind::TensorList ? "at::Tensor"
-                          : list.kind == ValueKind::IntList  ? "int64_t"
+    std::string element = list.kind == ValueKind::TensorList  ? "at::Tensor"
+                          : list.kind == ValueKind::IntList   ? "int64_t"
                           : list.kind == ValueKind::FloatList ? "double"
                                                               : "";
-    if (element.empty()) throw EmitError(node.id + ": a list of " + std::string(toString(list.kind)) + " has no C++ spelling");
+    if (element.empty() && isOptionalTensorList(g, node)) {
+      // Advanced indexing's `Tensor?[]` (x[idx], x[:, idx] = v): tensors, None for a full slice.
+      std::string var = valueVar(node.outputs[0]);
+      out << "  c10::List<c10::optional<at::Tensor>> " << var << ";\n";
+      for (const Operand& op : node.operands) {
+        out << "  " << var << ".push_back(" << (op.isValue() ? valueVar(op.value) : "c10::optional<at::Tensor>()")
+            << ");\n";
+      }
+      return;
+    }
+    if (element.empty())
+      throw EmitError(node.id + ": a list of " + std::string(toString(list.kind)) + " has no C++ spelling");
     out << "  std::vector<" << element << "> " << valueVar(node.outputs[0]) << " = {";
     for (size_t i = 0; i < node.operands.size(); ++i) out << (i ? ", " : "") << value_or_literal(node.operands[i]);
     out << "};\n";
@@ -129,20 +154,23 @@ void emitPrim(std::ostringstream& out, const Graph& g, const Node& node) {
     return;
   }
   if (node.kind == "prim::NumToTensor") {
-    out << "  auto " << valueVar(node.outputs.at(0)) << " = at::scalar_tensor(" << value_or_literal(node.operands.at(0)) << ");\n";
+    out << "  auto " << valueVar(node.outputs.at(0)) << " = at::scalar_tensor(" << value_or_literal(node.operands.at(0))
+        << ");\n";
     return;
   }
   throw EmitError(node.id + ": " + node.kind + " has no C++ spelling yet");
 }
 
 void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
-  if (node.opaque_control_flow) throw EmitError(node.id + ": data-dependent control flow (" + node.kind + ") is not emitted");
+  if (node.opaque_control_flow)
+    throw EmitError(node.id + ": data-dependent control flow (" + node.kind + ") is not emitted");
   if (node.kind.rfind("prim::", 0) == 0) return emitPrim(out, g, node);
   ParsedSchema schema;
-  if (node.schema.empty() || !parseSchema(node.schema, schema)) throw EmitError(node.id + ": " + node.kind + " has no schema");
+  if (node.schema.empty() || !parseSchema(node.schema, schema))
+    throw EmitError(node.id + ": " + node.kind + " has no schema");
   if (schema.arguments.size() != node.operands.size()) {
-    throw EmitError(node.id + ": " + node.kind + " has " + std::to_string(node.operands.size()) + " operands, its schema " +
-                    std::to_string(schema.arguments.size()));
+    throw EmitError(node.id + ": " + node.kind + " has " + std::to_string(node.operands.size()) +
+                    " operands, its schema " + std::to_string(schema.arguments.size()));
   }
   std::vector<std::string> args;
   for (size_t i = 0; i < node.operands.size(); ++i) {
@@ -159,6 +187,19 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
     out << "  " << type << " " << valueVar(node.outputs.at(0)) << " = " << args[0] << ".item<" << type << ">();\n";
     return;
   }
+  // List element and length: Python's indexing (negative from the end) on a std::vector.
+  bool on_list = node.operands[0].isValue() && (g.values[node.operands[0].value].kind == ValueKind::TensorList ||
+                                                g.values[node.operands[0].value].kind == ValueKind::IntList ||
+                                                g.values[node.operands[0].value].kind == ValueKind::FloatList);
+  if (on_list && schema.op == "__getitem__" && args.size() == 2) {
+    out << "  auto " << valueVar(node.outputs.at(0)) << " = " << args[0] << ".at(" << args[1] << " < 0 ? " << args[1]
+        << " + static_cast<int64_t>(" << args[0] << ".size()) : " << args[1] << ");\n";
+    return;
+  }
+  if (on_list && schema.op == "len" && args.size() == 1) {
+    out << "  int64_t " << valueVar(node.outputs.at(0)) << " = static_cast<int64_t>(" << args[0] << ".size());\n";
+    return;
+  }
   bool in_place = !schema.op.empty() && schema.op.back() == '_' && schema.op != "__and__";
   bool method = isMethodOnly(schema.op) || (in_place && !isFunctionOnly(schema.op));
   std::string call;
@@ -168,7 +209,8 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
     for (size_t i = 1; i < args.size(); ++i) call += (i > 1 ? ", " : "") + args[i];
   } else {
     // kdecomp_onnx:: ops are the ONNX replay functions, emitted beside the tests (kdecomp_onnx_ops.h).
-    if (schema.ns != "aten" && schema.ns != "kdecomp_onnx") throw EmitError(node.id + ": " + node.kind + " is not an ATen op");
+    if (schema.ns != "aten" && schema.ns != "kdecomp_onnx")
+      throw EmitError(node.id + ": " + node.kind + " is not an ATen op");
     if (in_place && !args.empty() && node.operands[0].isValue()) {
       // at::hardtanh_(at::Tensor& self, ...) wants a mutable handle, and a partition's inputs are
       // const references: a second handle on the same storage, which the op writes in place.
@@ -219,7 +261,8 @@ std::string emitPartitionBody(const Graph& graph, const Partition& partition) {
   for (int index : partition.nodes) {
     const Node& node = graph.nodes[index];
     if (node.nondeterministic) {
-      throw EmitError(node.id + ": " + node.kind + " draws random numbers (its recorded output feeds the partitions after it)");
+      throw EmitError(node.id + ": " + node.kind +
+                      " draws random numbers (its recorded output feeds the partitions after it)");
     }
     emitNode(out, graph, node);
   }

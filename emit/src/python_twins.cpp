@@ -7,8 +7,8 @@
 
 #include "aten_spelling.h"
 #include "emit_internal.h"
-#include "kdecomp/text_escape.h"
 #include "kdecomp/emit.h"
+#include "kdecomp/text_escape.h"
 
 namespace kdecomp {
 
@@ -22,8 +22,8 @@ std::string pyDouble(double d) {
 
 // c10::ScalarType numbering, as TorchScript constants carry dtypes.
 std::string pyDtype(int64_t code) {
-  static const char* kNames[] = {"torch.uint8",   "torch.int8",      "torch.int16",     "torch.int32",
-                                 "torch.int64",   "torch.float16",   "torch.float32",   "torch.float64",
+  static const char* kNames[] = {"torch.uint8",     "torch.int8",      "torch.int16",      "torch.int32",
+                                 "torch.int64",     "torch.float16",   "torch.float32",    "torch.float64",
                                  "torch.complex32", "torch.complex64", "torch.complex128", "torch.bool"};
   if (code >= 0 && code < 12) return kNames[code];
   if (code == 15) return "torch.bfloat16";
@@ -31,8 +31,8 @@ std::string pyDtype(int64_t code) {
 }
 
 std::string pyLiteral(const AttributeValue& value, const std::string& schema_type) {
-  std::string type = !schema_type.empty() && schema_type.back() == '?' ? schema_type.substr(0, schema_type.size() - 1)
-                                                                         : schema_type;
+  std::string type =
+      !schema_type.empty() && schema_type.back() == '?' ? schema_type.substr(0, schema_type.size() - 1) : schema_type;
   struct Visitor {
     const std::string& type;
     std::string operator()(std::monostate) const { return "None"; }
@@ -72,10 +72,13 @@ std::string pyLiteral(const AttributeValue& value, const std::string& schema_typ
 }
 
 void pyNode(std::ostringstream& out, const Node& node) {
-  if (node.opaque_control_flow) throw EmitError(node.id + ": data-dependent control flow (" + node.kind + ") is not emitted");
+  if (node.opaque_control_flow)
+    throw EmitError(node.id + ": data-dependent control flow (" + node.kind + ") is not emitted");
   if (node.nondeterministic) throw EmitError(node.id + ": " + node.kind + " draws random numbers");
   const std::string ind = "        ";
-  auto operand = [&](const Operand& op, const std::string& type) { return op.isValue() ? valueVar(op.value) : pyLiteral(op.constant, type); };
+  auto operand = [&](const Operand& op, const std::string& type) {
+    return op.isValue() ? valueVar(op.value) : pyLiteral(op.constant, type);
+  };
   if (node.kind == "prim::ListConstruct") {
     out << ind << valueVar(node.outputs.at(0)) << " = [";
     for (size_t i = 0; i < node.operands.size(); ++i) out << (i ? ", " : "") << operand(node.operands[i], "int");
@@ -83,7 +86,8 @@ void pyNode(std::ostringstream& out, const Node& node) {
     return;
   }
   if (node.kind == "prim::ListUnpack") {
-    for (size_t i = 0; i < node.outputs.size(); ++i) out << ind << valueVar(node.outputs[i]) << " = " << valueVar(node.inputs.at(0)) << "[" << i << "]\n";
+    for (size_t i = 0; i < node.outputs.size(); ++i)
+      out << ind << valueVar(node.outputs[i]) << " = " << valueVar(node.inputs.at(0)) << "[" << i << "]\n";
     return;
   }
   if (node.kind == "prim::unchecked_cast") {
@@ -91,7 +95,8 @@ void pyNode(std::ostringstream& out, const Node& node) {
     return;
   }
   if (node.kind == "prim::NumToTensor") {
-    out << ind << valueVar(node.outputs.at(0)) << " = torch.scalar_tensor(" << operand(node.operands.at(0), "Scalar") << ")\n";
+    out << ind << valueVar(node.outputs.at(0)) << " = torch.scalar_tensor(" << operand(node.operands.at(0), "Scalar")
+        << ")\n";
     return;
   }
   if (node.kind.rfind("prim::", 0) == 0) throw EmitError(node.id + ": " + node.kind + " has no Python spelling yet");
@@ -99,7 +104,24 @@ void pyNode(std::ostringstream& out, const Node& node) {
   if (node.schema.empty() || !parseSchema(node.schema, schema) || schema.arguments.size() != node.operands.size()) {
     throw EmitError(node.id + ": " + node.kind + " has no usable schema");
   }
-  std::string call = "torch.ops." + schema.ns + "." + schema.op + "." + (schema.overload.empty() ? "default" : schema.overload) + "(";
+  // Ops generic over a type variable (`t[] list`) cannot take a Python list through torch.ops:
+  // the list ones are Python's own indexing and len.
+  bool generic = false;
+  for (const SchemaArgument& arg : schema.arguments)
+    generic = generic || arg.type == "t" || arg.type.rfind("t[]", 0) == 0;
+  if (generic && schema.op == "__getitem__" && node.operands.size() == 2 && node.outputs.size() == 1) {
+    out << ind << valueVar(node.outputs[0]) << " = " << operand(node.operands[0], "t[]") << "["
+        << operand(node.operands[1], "int") << "]\n";
+    return;
+  }
+  if (generic && schema.op == "len" && node.operands.size() == 1 && node.outputs.size() == 1) {
+    out << ind << valueVar(node.outputs[0]) << " = len(" << operand(node.operands[0], "t[]") << ")\n";
+    return;
+  }
+  if (generic)
+    throw EmitError(node.id + ": " + node.kind + " is generic over its element type and has no Python spelling yet");
+  std::string call =
+      "torch.ops." + schema.ns + "." + schema.op + "." + (schema.overload.empty() ? "default" : schema.overload) + "(";
   for (size_t i = 0; i < node.operands.size(); ++i) {
     const SchemaArgument& arg = schema.arguments[i];
     call += (i ? ", " : "") + (arg.keyword_only ? arg.name + "=" : "") + operand(node.operands[i], arg.type);
@@ -111,7 +133,8 @@ void pyNode(std::ostringstream& out, const Node& node) {
   }
   std::string tuple = "t" + std::to_string(node.index);
   out << ind << tuple << " = " << call << "\n";
-  for (size_t i = 0; i < node.outputs.size(); ++i) out << ind << valueVar(node.outputs[i]) << " = " << tuple << "[" << i << "]\n";
+  for (size_t i = 0; i < node.outputs.size(); ++i)
+    out << ind << valueVar(node.outputs[i]) << " = " << tuple << "[" << i << "]\n";
 }
 
 }  // namespace
@@ -143,14 +166,17 @@ std::string pythonTwin(const Graph& g, const PartitionTree& tree, const Workload
     for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << valueVar(p.outputs[i]);
     out << ")\n";
   }
-  out << "\n\ndef get_inputs():\n    return [load(i) for i in INPUT_IDS]\n\n\ndef get_init_inputs():\n    return []\n\n\n"
+  out << "\n\ndef get_inputs():\n    return [load(i) for i in INPUT_IDS]\n\n\ndef get_init_inputs():\n    return "
+         "[]\n\n\n"
       << "def matches(actual, expected):\n"
       << "    if isinstance(expected, torch.Tensor):\n"
-      << "        if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape or actual.dtype != expected.dtype:\n"
+      << "        if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape or actual.dtype != "
+         "expected.dtype:\n"
       << "            return False, float('inf')\n"
       << "        if actual.numel() == 0:\n            return True, 0.0\n"
       << "        if not (actual.is_floating_point() or actual.is_complex()):\n"
-      << "            return bool(torch.equal(actual, expected)), float((actual.double() - expected.double()).abs().max())\n"
+      << "            return bool(torch.equal(actual, expected)), float((actual.double() - "
+         "expected.double()).abs().max())\n"
       << "        tol = 1e-2 if expected.dtype in (torch.float16, torch.bfloat16) else 1e-4\n"
       << "        a, b = actual.double(), expected.double()\n"
       << "        same = (a == b) | (torch.isnan(a) & torch.isnan(b))\n"
@@ -159,7 +185,8 @@ std::string pythonTwin(const Graph& g, const PartitionTree& tree, const Workload
       << "        return ok, float(torch.nan_to_num(diff, nan=float('inf')).max())\n"
       << "    if isinstance(expected, (list, tuple)):\n"
       << "        results = [matches(a, e) for a, e in zip(actual, expected)]\n"
-      << "        return len(actual) == len(expected) and all(r[0] for r in results), max([r[1] for r in results] + [0.0])\n"
+      << "        return len(actual) == len(expected) and all(r[0] for r in results), max([r[1] for r in results] + "
+         "[0.0])\n"
       << "    return actual == expected, 0.0\n\n\n"
       << "if __name__ == '__main__':\n"
       << "    if not os.path.exists(os.path.join(REFERENCE_DIR, 'manifest.json')):\n"

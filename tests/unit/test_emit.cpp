@@ -25,9 +25,10 @@ TEST_CASE("schemas parse into op, overload, typed arguments and returns", "[emit
   REQUIRE(parseSchema("aten::relu_(Tensor(a!) self) -> Tensor(a!)", s));
   CHECK(s.arguments[0].type == "Tensor");
   CHECK(s.returns == std::vector<std::string>{"Tensor"});
-  REQUIRE(parseSchema("aten::lstm.input(Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, "
-                      "float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor, Tensor)",
-                      s));
+  REQUIRE(
+      parseSchema("aten::lstm.input(Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, "
+                  "float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor, Tensor)",
+                  s));
   CHECK(s.returns.size() == 3);
   CHECK(s.arguments[1].type == "Tensor[]");
   CHECK_FALSE(parseSchema("not a schema", s));
@@ -50,11 +51,16 @@ Graph convRelu() {
   conv.index = 0;
   conv.id = "conv/conv2d#0";
   conv.kind = "aten::conv2d";
-  conv.schema = "aten::conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=[1, 1], int[2] padding=[0, 0], "
-                "int[2] dilation=[1, 1], int groups=1) -> Tensor";
-  conv.operands = {{"input", 0, {}}, {"weight", 1, {}}, {"bias", -1, std::monostate{}},
-                   {"stride", -1, std::vector<int64_t>{1, 1}}, {"padding", -1, std::vector<int64_t>{0, 0}},
-                   {"dilation", -1, std::vector<int64_t>{1, 1}}, {"groups", -1, int64_t{1}}};
+  conv.schema =
+      "aten::conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=[1, 1], int[2] padding=[0, 0], "
+      "int[2] dilation=[1, 1], int groups=1) -> Tensor";
+  conv.operands = {{"input", 0, {}},
+                   {"weight", 1, {}},
+                   {"bias", -1, std::monostate{}},
+                   {"stride", -1, std::vector<int64_t>{1, 1}},
+                   {"padding", -1, std::vector<int64_t>{0, 0}},
+                   {"dilation", -1, std::vector<int64_t>{1, 1}},
+                   {"groups", -1, int64_t{1}}};
   conv.inputs = {0, 1};
   conv.outputs = {2};
   Node relu;
@@ -117,6 +123,72 @@ TEST_CASE("in-place ops without a Tensor method are at:: calls, method-only ops 
   g.nodes[1].schema = "aten::numpy_T(Tensor(a) self) -> Tensor(a)";
   g.nodes[1].operands = {{"self", 2, {}}};
   CHECK(emitPartitionBody(g, p) == "  auto v3 = v2.numpy_T();\n");
+}
+
+// x[:, idx] = v and x[idx]: advanced indexing takes a `Tensor?[]` (None for a full slice); the
+// list that at::where(cond) returns is indexed like a Python list, negative from the end.
+TEST_CASE("index lists with Nones, list elements and list lengths have C++ spellings", "[emit]") {
+  Graph g;
+  for (ValueKind kind : {ValueKind::Tensor, ValueKind::Tensor, ValueKind::Other, ValueKind::Tensor,
+                         ValueKind::TensorList, ValueKind::Tensor, ValueKind::Int}) {
+    g.addValue(kind);
+  }
+  Node list;
+  list.index = 0;
+  list.id = "root/ListConstruct#0";
+  list.kind = "prim::ListConstruct";
+  list.operands = {{"arg0", -1, {}}, {"arg1", 1, {}}};
+  list.inputs = {1};
+  list.outputs = {2};
+  Node index;
+  index.index = 1;
+  index.id = "root/index#0";
+  index.kind = "aten::index";
+  index.schema = "aten::index.Tensor(Tensor self, Tensor?[] indices) -> Tensor";
+  index.operands = {{"self", 0, {}}, {"indices", 2, {}}};
+  index.inputs = {0, 2};
+  index.outputs = {3};
+  Node where;
+  where.index = 2;
+  where.id = "root/where#0";
+  where.kind = "aten::where";
+  where.schema = "aten::where(Tensor condition) -> Tensor[]";
+  where.operands = {{"condition", 3, {}}};
+  where.inputs = {3};
+  where.outputs = {4};
+  Node item;
+  item.index = 3;
+  item.id = "root/__getitem__#0";
+  item.kind = "aten::__getitem__";
+  item.schema = "aten::__getitem__.t(t[](a) list, int idx) -> t(*)";
+  item.operands = {{"list", 4, {}}, {"idx", -1, int64_t{-1}}};
+  item.inputs = {4};
+  item.outputs = {5};
+  Node len;
+  len.index = 4;
+  len.id = "root/len#0";
+  len.kind = "aten::len";
+  len.schema = "aten::len.t(t[] a) -> int";
+  len.operands = {{"a", 4, {}}};
+  len.inputs = {4};
+  len.outputs = {6};
+  g.nodes = {list, index, where, item, len};
+  g.inputs = {{"x", 0}, {"idx", 1}};
+  g.outputs = {5, 6};
+  g.rebuildUses();
+  Partition p;
+  p.nodes = {0, 1, 2, 3, 4};
+  CHECK(emitPartitionBody(g, p) ==
+        "  c10::List<c10::optional<at::Tensor>> v2;\n"
+        "  v2.push_back(c10::optional<at::Tensor>());\n"
+        "  v2.push_back(v1);\n"
+        "  auto v3 = at::index(v0, v2);\n"
+        "  auto v4 = at::where(v3);\n"
+        "  auto v5 = v4.at(int64_t{-1} < 0 ? int64_t{-1} + static_cast<int64_t>(v4.size()) : int64_t{-1});\n"
+        "  int64_t v6 = static_cast<int64_t>(v4.size());\n");
+  // A list of something else still has no spelling, and says which node.
+  g.nodes[0].operands = {{"arg0", -1, std::string("a")}, {"arg1", 1, {}}};
+  CHECK_THROWS_WITH(emitPartitionBody(g, p), Catch::Contains("root/ListConstruct#0"));
 }
 
 TEST_CASE("nodes without a C++ spelling are reported, never emitted wrongly", "[emit]") {
