@@ -314,6 +314,7 @@ class IrBuilder {
   bool isFoldedConstant(jit::Node* node) {
     if (node->kind() == c10::prim::Constant) return true;
     if (node->kind() == c10::prim::ListConstruct) {
+      if (isWrittenInPlace(node->output())) return false;  // appended to: a value of its own
       for (jit::Value* in : node->inputs()) {
         if (!constantOperand(in)) return false;
       }

@@ -562,16 +562,18 @@ bool exposeOneWrite(jit::Graph& graph) {
       continue;
     }
     for (jit::Value* x : defined) {
-      if (x->type()->kind() != c10::TypeKind::TensorType || !writesInto(write, x)) continue;
+      const c10::TypeKind kind = x->type()->kind();
+      if ((kind != c10::TypeKind::TensorType && kind != c10::TypeKind::ListType) || !writesInto(write, x)) continue;
       bool read_later = false;
       for (const jit::Use& use : x->uses()) read_later = read_later || topLevelAncestor(use.user, top)->isAfter(write);
       if (!read_later) continue;
       jit::Value* after = nullptr;
       if (write->blocks().empty()) {
-        // An in-place op on `x` itself returns `x`: its output is the state after the write.
+        // An in-place op on `x` itself (a tensor op, a list append) returns `x`: its output is
+        // the state after the write.
         std::vector<size_t> written = writtenArguments(write);
         bool returns_x = written.size() == 1 && write->input(written[0]) == x && write->outputs().size() == 1 &&
-                         write->output()->type()->kind() == c10::TypeKind::TensorType;
+                         write->output()->type()->kind() == kind;
         if (!returns_x) continue;  // a write through a view, or no result: left as it is
         after = write->output();
       } else if (write->kind() == c10::prim::Loop) {
@@ -608,6 +610,19 @@ bool exposeInPlaceWrites(jit::Graph& graph) {
   // One write at a time: each rewrite makes new values the alias analysis must see.
   while (exposeOneWrite(graph)) changed = true;
   return changed;
+}
+
+bool isWrittenInPlace(const jit::Value* v) {
+  for (const jit::Use& use : v->uses()) {
+    std::vector<size_t> written = writtenArguments(use.user);
+    if (std::find(written.begin(), written.end(), use.offset) != written.end()) return true;
+    // Carried into a loop: the body's parameter for it may be written (exposeInPlaceWrites).
+    if (use.user->kind() == c10::prim::Loop && use.offset >= 2 &&
+        isWrittenInPlace(use.user->blocks()[0]->inputs()[use.offset - 1])) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::vector<std::pair<jit::Value*, c10::IValue>> expandConstantIndexLists(jit::Graph& graph) {
@@ -695,7 +710,8 @@ void ScalarObservations::observe(const jit::Value* v, const c10::IValue& iv) {
   }
   Entry& e = values[v];
   if (e.count == 0) {
-    e.value = iv;
+    // A copy: the list observed may be appended to after the observation.
+    e.value = iv.isList() ? c10::IValue(iv.toList().copy()) : iv;
   } else if (e.consistent && !(e.value == iv)) {
     e.consistent = false;
   }
@@ -807,8 +823,10 @@ int countControlFlow(jit::Block* block) {
 Specialisation specializeOnObservedScalars(std::shared_ptr<jit::Graph>& graph, const ScalarObservations& observed) {
   DataDependence dependence(*graph);
   std::vector<std::pair<jit::Value*, c10::IValue>> replacements;
+  // A list that something appends to or writes in place is not a value (F.interpolate builds
+  // its output size by appends in a loop): folded, the appends would add to the constant.
   auto consider = [&](jit::Value* v) {
-    if (v->node()->kind() == c10::prim::Constant || dependence.isData(v)) return;
+    if (v->node()->kind() == c10::prim::Constant || dependence.isData(v) || isWrittenInPlace(v)) return;
     auto it = observed.values.find(v);
     if (it == observed.values.end() || !it->second.consistent || it->second.count == 0) return;
     replacements.emplace_back(v, it->second.value);

@@ -62,12 +62,15 @@ bool functionalizeDictSetItems(jit::Graph& graph);
 // select_scatter) that later users read.
 bool functionalizeViewWrites(jit::Graph& graph);
 
-// A write in place to a tensor that is read afterwards (`mask[idx] = True`, `x.zero_()` as a
+// A write in place to a tensor or a list that is read afterwards (`mask[idx] = True`, `x.zero_()` as a
 // statement, a loop or branch that writes to a tensor made before it) is dataflow SSA does not
 // show: the tensor was recorded before the write, and readers after it replayed stale data.
 // Later readers read a value that exists after the write instead: the in-place op's own result,
 // or a new output of the loop or branch that carries the tensor through. Run time is unchanged.
 bool exposeInPlaceWrites(jit::Graph& graph);
+
+// Whether an op writes `v` in place (an append to a list, `Tensor(a!)` arguments).
+bool isWrittenInPlace(const jit::Value* v);
 
 // Advanced indexing with a constant index (`x[:, [1, 3]]`) leaves one constant `Tensor?[]` that
 // the IR cannot hold: it becomes a list construction of a constant tensor per index and None per

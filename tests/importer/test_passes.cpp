@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "graph_evaluator.h"
 #include "torchscript_program.h"
 
 namespace {
@@ -297,4 +298,32 @@ def f(x: Tensor):
   INFO(printed(*graph));
   REQUIRE(graph->outputs().size() == 1);
   CHECK(graph->outputs()[0]->node()->kind() == c10::Symbol::fromQualString("aten::add"));
+}
+
+// F.interpolate(scale_factor=...) builds its output size by appends in a loop over the spatial
+// dims. The observed list was the live list (appended to after the observation), and folding it
+// into a constant left the appends in place: the size grew to four entries on the next run.
+TEST_CASE("specializeOnObservedScalars: a list built by appends is not folded, and the graph still runs") {
+  auto graph = scripted(R"PY(
+def f(x: Tensor):
+    sizes: List[int] = []
+    for i in range(x.dim()):
+        sizes.append(x.size(i) * 2)
+    return x.new_zeros(sizes)
+)PY");
+  torch::jit::Inline(*graph);
+  std::vector<c10::IValue> inputs{at::rand({1, 3, 4, 5})};
+  auto run = [&](kdecomp::ScalarObservations* observed) {
+    kdecomp::GraphEvaluator evaluator(graph);
+    return evaluator.run(inputs, [&](const torch::jit::Value* v, const c10::IValue& iv) {
+      if (observed) observed->observe(v, iv);
+    });
+  };
+  kdecomp::ScalarObservations observed;
+  run(&observed);
+  kdecomp::specializeOnObservedScalars(graph, observed);
+  INFO(printed(*graph));
+  std::vector<c10::IValue> outputs = run(nullptr);
+  REQUIRE(outputs.size() == 1);
+  CHECK(outputs[0].toTensor().sizes() == at::IntArrayRef({2, 6, 8, 10}));
 }
