@@ -311,6 +311,9 @@ def collect():
     for name in sorted(ops):
         op = ops[name]
         random = "nondeterministic_seeded" in op.tags()
+        # torch.empty and its kin return uninitialised memory: what a replay computes differs from
+        # the record as a fresh random draw would, so they are read as draws (the record stands in).
+        random = random or re.match(r"^(new_)?empty(_like|_strided|_quantized)?$", name) is not None
         twin = functional_twin(name, ops) if is_inplace(op) else None
         rule, row = rule_rows(ops[twin] if twin else op, native, references)
         if twin:

@@ -262,7 +262,8 @@ std::string emitPartitionBody(const Graph& graph, const Partition& partition) {
     const Node& node = graph.nodes[index];
     if (node.nondeterministic) {
       throw EmitError(node.id + ": " + node.kind +
-                      " draws random numbers (its recorded output feeds the partitions after it)");
+                      " is not reproducible (random numbers or uninitialised memory; its recorded output feeds the "
+                      "partitions after it)");
     }
     emitNode(out, graph, node);
   }

@@ -193,7 +193,9 @@ class Replayer {
       PartitionCheck result;
       result.partition = p.index;
       result.status = CheckStatus::Skipped;
-      result.message = "draws random numbers: its recorded output is an input of the partitions that consume it";
+      result.message =
+          "not reproducible (random numbers or uninitialised memory): its recorded output is an input of the "
+          "partitions that consume it";
       return result;
     }
     if (settledByComposition(p)) {

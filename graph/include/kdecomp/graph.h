@@ -16,7 +16,21 @@ namespace kdecomp {
 
 // What a value holds. Tensors carry dtype + shape; the others are the scalar and container
 // values that TorchScript graphs pass between ops (sizes, lists of tensors, tuples).
-enum class ValueKind { Tensor, Int, Float, Bool, IntList, FloatList, BoolList, TensorList, Tuple, None, String, Device, Other };
+enum class ValueKind {
+  Tensor,
+  Int,
+  Float,
+  Bool,
+  IntList,
+  FloatList,
+  BoolList,
+  TensorList,
+  Tuple,
+  None,
+  String,
+  Device,
+  Other
+};
 
 const char* toString(ValueKind kind);
 
@@ -36,9 +50,9 @@ struct Value {
   int64_t bytes() const;  // tensors and tensor lists; 0 for scalars
 };
 
-using AttributeValue = std::variant<std::monostate,  // None
-                                    bool, int64_t, double, std::string, std::vector<int64_t>, std::vector<double>,
-                                    std::vector<bool>>;
+using AttributeValue =
+    std::variant<std::monostate,  // None
+                 bool, int64_t, double, std::string, std::vector<int64_t>, std::vector<double>, std::vector<bool>>;
 
 // A constant argument of an op, folded into the node (stride=[1,1], alpha=1, ...).
 struct Attribute {
@@ -57,19 +71,20 @@ struct Operand {
 };
 
 struct Node {
-  int index = -1;             // topological index
-  std::string id;             // stable: "<module path or root>/<op>#<ordinal>"
-  std::string kind;           // "aten::conv2d", "prim::ListConstruct", ...
-  std::string schema;         // full operator schema when known (replay looks the op up by it)
+  int index = -1;      // topological index
+  std::string id;      // stable: "<module path or root>/<op>#<ordinal>"
+  std::string kind;    // "aten::conv2d", "prim::ListConstruct", ...
+  std::string schema;  // full operator schema when known (replay looks the op up by it)
   std::vector<Operand> operands;
-  std::vector<int> inputs;    // value ids of the value operands, in operand order
-  std::vector<int> outputs;   // value ids
-  std::string module_path;    // "layer2.0.downsample.0"; empty for the root module
-  std::string module_class;   // "Conv2d"
-  std::string source_location;  // "file.py:12" when known
+  std::vector<int> inputs;           // value ids of the value operands, in operand order
+  std::vector<int> outputs;          // value ids
+  std::string module_path;           // "layer2.0.downsample.0"; empty for the root module
+  std::string module_class;          // "Conv2d"
+  std::string source_location;       // "file.py:12" when known
   bool opaque_control_flow = false;  // a prim::If / prim::Loop kept whole
-  bool nondeterministic = false;     // draws random numbers (aten::randn, dropout in train, ...)
-  int inner_op_count = 0;            // ops hidden inside an opaque control-flow node
+  bool nondeterministic =
+      false;               // not reproducible: random numbers (aten::randn, ...) or uninitialised memory (aten::empty)
+  int inner_op_count = 0;  // ops hidden inside an opaque control-flow node
 
   std::vector<Attribute> attributes() const;
   const AttributeValue* attribute(const std::string& name) const;
@@ -94,7 +109,7 @@ struct ModuleInfo {
   std::string path;  // "" for the root
   std::string class_name;
   std::vector<std::string> children;  // child paths in registration order
-  std::string type_name = {};  // the TorchScript type's qualified name (unique per traced instance)
+  std::string type_name = {};         // the TorchScript type's qualified name (unique per traced instance)
 };
 
 struct GraphInput {

@@ -23,20 +23,20 @@ enum class FusionPattern { Elementwise, Broadcast, Injective, CommReduce, OutEle
 
 // How the analysis counts FLOPs (2 per multiply-add, 1 per output element for elementwise).
 enum class FlopRule {
-  Zero,            // metadata and pure data movement: no arithmetic by definition
-  PerOutput,       // `flops_per_element` per output element
-  PerInput,        // `flops_per_element` per element of the first tensor input (reductions)
-  Convolution,     // 2 * out_elems * (C_in / groups) * prod(kernel)
-  Linear,          // 2 * M * N * K (+ M * N with bias)
-  Matmul,          // 2 * batch * M * N * K, shapes broadcast as torch.matmul does
-  Addmm,           // matmul plus the bias add
-  Pool,            // prod(kernel) per output element
-  AdaptivePool,    // input elements (each read once)
-  BatchNorm,       // 2 per element (eval: scale and shift)
-  LayerNorm,       // 5 per element (mean, var, normalise, scale, shift)
-  Recurrent,       // LSTM / GRU / RNN cells: gate matmuls plus gate elementwise work
+  Zero,          // metadata and pure data movement: no arithmetic by definition
+  PerOutput,     // `flops_per_element` per output element
+  PerInput,      // `flops_per_element` per element of the first tensor input (reductions)
+  Convolution,   // 2 * out_elems * (C_in / groups) * prod(kernel)
+  Linear,        // 2 * M * N * K (+ M * N with bias)
+  Matmul,        // 2 * batch * M * N * K, shapes broadcast as torch.matmul does
+  Addmm,         // matmul plus the bias add
+  Pool,          // prod(kernel) per output element
+  AdaptivePool,  // input elements (each read once)
+  BatchNorm,     // 2 per element (eval: scale and shift)
+  LayerNorm,     // 5 per element (mean, var, normalise, scale, shift)
+  Recurrent,     // LSTM / GRU / RNN cells: gate matmuls plus gate elementwise work
   ScaledDotProductAttention,
-  None,            // no formula: listed by name in the analysis
+  None,  // no formula: listed by name in the analysis
 };
 
 struct OpInfo {
@@ -45,7 +45,7 @@ struct OpInfo {
   FusionPattern pattern;
   FlopRule flops;
   double flops_per_element;  // PerOutput / PerInput
-  bool nondeterministic;     // draws random numbers
+  bool nondeterministic;     // not reproducible: draws random numbers or returns uninitialised memory
   // An in-place op's functional twin ("aten::relu" for "aten::relu_"): the in-place op reads as
   // its twin for category, pattern, FLOPs, templates and workload names; replay still writes in
   // place. nullptr for every other op.
