@@ -71,10 +71,27 @@ std::string pyLiteral(const AttributeValue& value, const std::string& schema_typ
   return std::visit(Visitor{type}, value);
 }
 
+// The list operations of TorchScript's builtins (schemas generic over `t`), as Python spells them:
+// {i} is operand i.
+struct GenericListOp {
+  const char* op;
+  size_t operands;
+  const char* python;
+  bool statement;  // a store: the list itself is the result
+};
+constexpr GenericListOp kGenericListOps[] = {
+    {"__getitem__", 2, "{0}[{1}]", false},    {"len", 1, "len({0})", false},
+    {"list", 1, "list({0})", false},          {"mul", 2, "{0} * {1}", false},
+    {"add", 2, "{0} + {1}", false},           {"eq", 2, "{0} == {1}", false},
+    {"ne", 2, "{0} != {1}", false},           {"__contains__", 2, "{1} in {0}", false},
+    {"_set_item", 3, "{0}[{1}] = {2}", true},
+};
+
 void pyNode(std::ostringstream& out, const Node& node) {
   if (node.opaque_control_flow)
     throw EmitError(node.id + ": data-dependent control flow (" + node.kind + ") is not emitted");
-  if (node.nondeterministic) throw EmitError(node.id + ": " + node.kind + " draws random numbers");
+  if (node.nondeterministic)
+    throw EmitError(node.id + ": " + node.kind + " is not reproducible (random numbers or uninitialised memory)");
   const std::string ind = "        ";
   auto operand = [&](const Operand& op, const std::string& type) {
     return op.isValue() ? valueVar(op.value) : pyLiteral(op.constant, type);
@@ -105,21 +122,37 @@ void pyNode(std::ostringstream& out, const Node& node) {
     throw EmitError(node.id + ": " + node.kind + " has no usable schema");
   }
   // Ops generic over a type variable (`t[] list`) cannot take a Python list through torch.ops:
-  // the list ones are Python's own indexing and len.
+  // they are Python's own list operations (kGenericListOps).
   bool generic = false;
-  for (const SchemaArgument& arg : schema.arguments)
+  for (const SchemaArgument& arg : schema.arguments) {
     generic = generic || arg.type == "t" || arg.type.rfind("t[]", 0) == 0;
-  if (generic && schema.op == "__getitem__" && node.operands.size() == 2 && node.outputs.size() == 1) {
-    out << ind << valueVar(node.outputs[0]) << " = " << operand(node.operands[0], "t[]") << "["
-        << operand(node.operands[1], "int") << "]\n";
+  }
+  if (generic) {
+    const GenericListOp* spelled = nullptr;
+    for (const GenericListOp& op : kGenericListOps) {
+      if (schema.op == op.op && node.operands.size() == op.operands && node.outputs.size() == 1) spelled = &op;
+    }
+    if (!spelled) {
+      throw EmitError(node.id + ": " + node.kind + " is generic over its element type and has no Python spelling yet");
+    }
+    std::vector<std::string> args;
+    for (size_t i = 0; i < node.operands.size(); ++i)
+      args.push_back(operand(node.operands[i], schema.arguments[i].type));
+    std::string expression = spelled->python;
+    for (size_t i = 0; i < args.size(); ++i) {
+      const std::string hole = "{" + std::to_string(i) + "}";
+      for (size_t at = expression.find(hole); at != std::string::npos;
+           at = expression.find(hole, at + args[i].size())) {
+        expression.replace(at, hole.size(), args[i]);
+      }
+    }
+    if (spelled->statement) {  // writes into the list, and returns it
+      out << ind << expression << "\n" << ind << valueVar(node.outputs[0]) << " = " << args[0] << "\n";
+    } else {
+      out << ind << valueVar(node.outputs[0]) << " = " << expression << "\n";
+    }
     return;
   }
-  if (generic && schema.op == "len" && node.operands.size() == 1 && node.outputs.size() == 1) {
-    out << ind << valueVar(node.outputs[0]) << " = len(" << operand(node.operands[0], "t[]") << ")\n";
-    return;
-  }
-  if (generic)
-    throw EmitError(node.id + ": " + node.kind + " is generic over its element type and has no Python spelling yet");
   std::string call =
       "torch.ops." + schema.ns + "." + schema.op + "." + (schema.overload.empty() ? "default" : schema.overload) + "(";
   for (size_t i = 0; i < node.operands.size(); ++i) {

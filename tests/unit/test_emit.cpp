@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "aten_spelling.h"
+#include "emit_internal.h"
 #include "kdecomp/emit.h"
 #include "kdecomp/partition.h"
 
@@ -189,6 +190,55 @@ TEST_CASE("index lists with Nones, list elements and list lengths have C++ spell
   // A list of something else still has no spelling, and says which node.
   g.nodes[0].operands = {{"arg0", -1, std::string("a")}, {"arg1", 1, {}}};
   CHECK_THROWS_WITH(emitPartitionBody(g, p), Catch::Contains("root/ListConstruct#0"));
+}
+
+// torch.ops cannot take a Python list for a schema generic over `t`: the twins spell TorchScript's
+// list builtins as Python's own operations.
+TEST_CASE("the Python twins spell generic list ops as Python list operations", "[emit]") {
+  Graph g;
+  for (ValueKind kind : {ValueKind::IntList, ValueKind::IntList, ValueKind::Int, ValueKind::IntList, ValueKind::Int}) {
+    g.addValue(kind);
+  }
+  auto node = [](int index, const std::string& op, const std::string& schema, std::vector<Operand> operands,
+                 std::vector<int> inputs, int output) {
+    Node n;
+    n.index = index;
+    n.id = "root/" + op + "#0";
+    n.kind = "aten::" + op;
+    n.schema = schema;
+    n.operands = std::move(operands);
+    n.inputs = std::move(inputs);
+    n.outputs = {output};
+    return n;
+  };
+  g.nodes = {node(0, "mul", "aten::mul.left_t(t[] l, int n) -> t[]", {{"l", 0, {}}, {"n", -1, int64_t{2}}}, {0}, 1),
+             node(1, "_set_item", "aten::_set_item.t(t[](a!) l, int idx, t(b -> *) el) -> t[](a!)",
+                  {{"l", 1, {}}, {"idx", -1, int64_t{0}}, {"el", -1, int64_t{7}}}, {1}, 3),
+             node(2, "len", "aten::len.t(t[] a) -> int", {{"a", 3, {}}}, {3}, 4)};
+  g.inputs = {{"sizes", 0}};
+  g.outputs = {4};
+  g.rebuildUses();
+  PartitionTree tree;
+  Partition p;
+  p.index = 0;
+  p.id = "root";
+  p.tier = Tier::Model;
+  p.nodes = {0, 1, 2};
+  p.inputs = {0};
+  p.outputs = {4};
+  tree.partitions = {p};
+  Workload w;
+  w.name = "lists";
+  w.tier = Tier::Model;
+  w.instances = {0};
+  std::string twin = pythonTwin(g, tree, w);
+  CHECK(twin.find("        v1 = v0 * 2\n") != std::string::npos);
+  CHECK(twin.find("        v1[0] = 7\n        v3 = v1\n") != std::string::npos);
+  CHECK(twin.find("        v4 = len(v3)\n") != std::string::npos);
+  CHECK(twin.find("= torch.ops.aten") == std::string::npos);
+  // A generic op with no Python spelling is a skip with a reason, not a twin that fails.
+  g.nodes[2] = node(2, "reverse", "aten::reverse.t(t[](a!) self) -> ()", {{"self", 3, {}}}, {3}, 4);
+  CHECK_THROWS_WITH(pythonTwin(g, tree, w), Catch::Contains("no Python spelling"));
 }
 
 TEST_CASE("nodes without a C++ spelling are reported, never emitted wrongly", "[emit]") {
