@@ -358,6 +358,39 @@ def get_inputs():
   CHECK(r.out.rfind("PASS ", 0) == 0);
 }
 
+// A detection model's transform and pooler: a list appended to in a loop whose trip count is
+// data, read after the loop; a buffer from torch.empty filled in place. The list was recorded
+// empty, and an uninitialised buffer was compared with the record of another run's memory.
+TEST_CASE("a list appended to in a data-dependent loop and a filled torch.empty buffer verify", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "lists", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x, n):
+        sizes: List[int] = []
+        for i in range(int(n.sum())):
+            sizes.append(i + 1)
+        buf = torch.empty(len(sizes) + 2, 8)
+        buf.fill_(0.5)
+        y = self.fc(x)
+        return y[: len(sizes)] * buf[: len(sizes)], torch.tensor(sizes)
+
+
+def get_inputs():
+    return [torch.randn(16, 8), torch.tensor([3, 2])]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  CHECK(d.result.err.find("FAIL") == std::string::npos);
+  // The uninitialised buffer is not compared: its record stands in for what reads it.
+  std::string results = readFile(dir / "out" + ("/" + std::filesystem::path(dir.path()).filename().string() +
+                                                "/lists/verification/test_results.json"));
+  CHECK(results.find("not reproducible") != std::string::npos);
+}
+
 // RAFT's CorrBlock: one method stores the correlation pyramid on the module
 // (`self.corr_pyramid = [...]`, then appends), another reads it back. The forward needed the
 // module object after lifting; the importer now forwards the assigned value to the later reads.
