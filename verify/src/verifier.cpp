@@ -108,6 +108,21 @@ class NodeRaised : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Runs `body`: an operator that raises fails `result`, named by its node where known.
+template <typename Body>
+void failIfRaises(PartitionCheck& result, Body&& body) {
+  try {
+    body();
+  } catch (const NodeRaised& e) {
+    result.status = CheckStatus::Failed;
+    result.message = std::string("the replay raised at ") + e.what();
+  } catch (const std::exception& e) {
+    std::string what = firstMeaningfulLine(e.what());
+    result.status = CheckStatus::Failed;
+    result.message = "the replay raised: " + (what.empty() ? std::string("an exception") : what);
+  }
+}
+
 class Replayer {
  public:
   Replayer(const ImportedModel& model, const PartitionTree& tree, const ReferenceReader& refs, at::Device device,
@@ -160,7 +175,9 @@ class Replayer {
       }
     }
     OutputFold fold(result);
-    try {
+    // A raise fails the model; what ran before it still settles partitions, and every other
+    // partition is replayed from its recorded inputs (check).
+    failIfRaises(result, [&] {
       run(root.nodes, env, recorded, [&](int v, const c10::IValue& value) {
         composition_values_.emplace(v, compareWithRecord(v, value, result.compare_seconds));
         composition_order_.push_back(v);
@@ -171,16 +188,7 @@ class Replayer {
         if (it != composition_values_.end()) fold.add(valueName(v), it->second);
       }
       fold.finish();
-    } catch (const NodeRaised& e) {
-      // The model fails; what ran before the raise still settles partitions, and every other
-      // partition is replayed from its recorded inputs (check).
-      result.status = CheckStatus::Failed;
-      result.message = std::string("the replay raised at ") + e.what();
-    } catch (const std::exception& e) {
-      std::string what = firstMeaningfulLine(e.what());
-      result.status = CheckStatus::Failed;
-      result.message = "the replay raised: " + (what.empty() ? std::string("an exception") : what);
-    }
+    });
     result.load_seconds = load_seconds_;
     result.seconds = secondsSince(start);
     return result;
@@ -237,21 +245,14 @@ class Replayer {
     for (int v : p.inputs) env[jitValue(v)] = source(v);
     std::unordered_set<int> outputs(p.outputs.begin(), p.outputs.end());
     OutputFold fold(result);
-    try {
+    // An op that raises on the recorded inputs fails this partition, not the whole run.
+    failIfRaises(result, [&] {
       run(p.nodes, env, outputs, [&](int v, const c10::IValue& value) {
         fold.add(valueName(v), compareWithRecord(v, value, result.compare_seconds));
         return true;
       });
       fold.finish();
-    } catch (const NodeRaised& e) {
-      // An op that raises on the recorded inputs fails this partition, not the whole run.
-      result.status = CheckStatus::Failed;
-      result.message = std::string("the replay raised at ") + e.what();
-    } catch (const std::exception& e) {
-      std::string what = firstMeaningfulLine(e.what());
-      result.status = CheckStatus::Failed;
-      result.message = "the replay raised: " + (what.empty() ? std::string("an exception") : what);
-    }
+    });
     result.load_seconds = load_seconds_;
     result.seconds = secondsSince(start);
     return result;
