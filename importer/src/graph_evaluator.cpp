@@ -11,12 +11,6 @@ using torch::jit::Value;
 
 namespace {
 
-// The top-level node that contains `node` (itself when it is top-level).
-Node* topLevelAncestor(Node* node, Block* top) {
-  while (node->owningBlock() != top) node = node->owningBlock()->owningNode();
-  return node;
-}
-
 // What a failing node was given, briefly: a tensor's dtype and sizes, a short list or a scalar in
 // full, anything else by kind. Errors name the operands that made an operator refuse.
 std::string describeOperand(const c10::IValue& v) {
@@ -38,6 +32,11 @@ std::string describeOperand(const c10::IValue& v) {
 }
 
 }  // namespace
+
+Node* topLevelAncestor(Node* node, const Block* top) {
+  while (node->owningBlock() != top) node = node->owningBlock()->owningNode();
+  return node;
+}
 
 GraphEvaluator::GraphEvaluator(std::shared_ptr<torch::jit::Graph> graph) : graph_(std::move(graph)) {
   Block* top = graph_->block();

@@ -16,6 +16,9 @@ namespace kdecomp {
 
 using ValueObserver = std::function<void(const torch::jit::Value*, const c10::IValue&)>;
 
+// The node of `top` that holds `node` (itself when `node` is in `top`).
+torch::jit::Node* topLevelAncestor(torch::jit::Node* node, const torch::jit::Block* top);
+
 class GraphEvaluator {
  public:
   explicit GraphEvaluator(std::shared_ptr<torch::jit::Graph> graph);

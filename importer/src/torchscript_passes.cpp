@@ -11,6 +11,7 @@
 #include <optional>
 #include <unordered_set>
 
+#include "graph_evaluator.h"
 #include "torchscript_program.h"
 
 namespace kdecomp {
@@ -531,12 +532,6 @@ bool writesInto(jit::Node* node, const jit::Value* x) {
     }
   }
   return false;
-}
-
-// The top-level node that holds `node` (itself when it is at the top level).
-jit::Node* topLevelAncestor(jit::Node* node, const jit::Block* top) {
-  while (node->owningBlock() != top) node = node->owningBlock()->owningNode();
-  return node;
 }
 
 // Exposes one write: the first top-level node that writes in place to a tensor that is read
