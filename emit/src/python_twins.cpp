@@ -77,14 +77,14 @@ struct GenericListOp {
   const char* op;
   size_t operands;
   const char* python;
-  bool statement;  // a store: the list itself is the result
+  bool statement;  // a store into the list: the list itself is the result, if the node has one
 };
 constexpr GenericListOp kGenericListOps[] = {
     {"__getitem__", 2, "{0}[{1}]", false},    {"len", 1, "len({0})", false},
     {"list", 1, "list({0})", false},          {"mul", 2, "{0} * {1}", false},
     {"add", 2, "{0} + {1}", false},           {"eq", 2, "{0} == {1}", false},
     {"ne", 2, "{0} != {1}", false},           {"__contains__", 2, "{1} in {0}", false},
-    {"_set_item", 3, "{0}[{1}] = {2}", true},
+    {"_set_item", 3, "{0}[{1}] = {2}", true}, {"insert", 3, "{0}.insert({1}, {2})", true},
 };
 
 void pyNode(std::ostringstream& out, const Node& node) {
@@ -130,7 +130,8 @@ void pyNode(std::ostringstream& out, const Node& node) {
   if (generic) {
     const GenericListOp* spelled = nullptr;
     for (const GenericListOp& op : kGenericListOps) {
-      if (schema.op == op.op && node.operands.size() == op.operands && node.outputs.size() == 1) spelled = &op;
+      bool outputs_fit = node.outputs.size() == 1 || (op.statement && node.outputs.empty());
+      if (schema.op == op.op && node.operands.size() == op.operands && outputs_fit) spelled = &op;
     }
     if (!spelled) {
       throw EmitError(node.id + ": " + node.kind + " is generic over its element type and has no Python spelling yet");
@@ -146,8 +147,9 @@ void pyNode(std::ostringstream& out, const Node& node) {
         expression.replace(at, hole.size(), args[i]);
       }
     }
-    if (spelled->statement) {  // writes into the list, and returns it
-      out << ind << expression << "\n" << ind << valueVar(node.outputs[0]) << " = " << args[0] << "\n";
+    if (spelled->statement) {  // writes into the list, and returns it (when anything reads it)
+      out << ind << expression << "\n";
+      if (!node.outputs.empty()) out << ind << valueVar(node.outputs[0]) << " = " << args[0] << "\n";
     } else {
       out << ind << valueVar(node.outputs[0]) << " = " << expression << "\n";
     }

@@ -236,6 +236,14 @@ TEST_CASE("the Python twins spell generic list ops as Python list operations", "
   CHECK(twin.find("        v1[0] = 7\n        v3 = v1\n") != std::string::npos);
   CHECK(twin.find("        v4 = len(v3)\n") != std::string::npos);
   CHECK(twin.find("= torch.ops.aten") == std::string::npos);
+  // A store whose result nothing reads has no output in the IR: the statement alone.
+  g.nodes[2] = node(2, "insert", "aten::insert.t(t[](a!) self, int idx, t(b -> *) el) -> ()",
+                    {{"self", 3, {}}, {"idx", -1, int64_t{0}}, {"el", -1, int64_t{5}}}, {3}, 4);
+  g.nodes[2].outputs.clear();
+  g.outputs = {3};
+  p.outputs = {3};
+  tree.partitions = {p};
+  CHECK(pythonTwin(g, tree, w).find("        v3.insert(0, 5)\n        return v3\n") != std::string::npos);
   // A generic op with no Python spelling is a skip with a reason, not a twin that fails.
   g.nodes[2] = node(2, "reverse", "aten::reverse.t(t[](a!) self) -> ()", {{"self", 3, {}}}, {3}, 4);
   CHECK_THROWS_WITH(pythonTwin(g, tree, w), Catch::Contains("no Python spelling"));
