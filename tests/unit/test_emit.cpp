@@ -80,6 +80,22 @@ Graph convRelu() {
   return g;
 }
 
+// An IR node for `kind` whose value operands are its inputs, in operand order.
+Node opNode(int index, const std::string& kind, const std::string& schema, std::vector<Operand> operands,
+            std::vector<int> outputs) {
+  Node n;
+  n.index = index;
+  n.id = "root/" + kind.substr(kind.find("::") + 2) + "#0";
+  n.kind = kind;
+  n.schema = schema;
+  n.operands = std::move(operands);
+  for (const Operand& op : n.operands) {
+    if (op.isValue()) n.inputs.push_back(op.value);
+  }
+  n.outputs = std::move(outputs);
+  return n;
+}
+
 }  // namespace
 
 TEST_CASE("a partition body is plain ATen calls with literal attributes", "[emit]") {
@@ -134,45 +150,13 @@ TEST_CASE("index lists with Nones, list elements and list lengths have C++ spell
                          ValueKind::TensorList, ValueKind::Tensor, ValueKind::Int}) {
     g.addValue(kind);
   }
-  Node list;
-  list.index = 0;
-  list.id = "root/ListConstruct#0";
-  list.kind = "prim::ListConstruct";
-  list.operands = {{"arg0", -1, {}}, {"arg1", 1, {}}};
-  list.inputs = {1};
-  list.outputs = {2};
-  Node index;
-  index.index = 1;
-  index.id = "root/index#0";
-  index.kind = "aten::index";
-  index.schema = "aten::index.Tensor(Tensor self, Tensor?[] indices) -> Tensor";
-  index.operands = {{"self", 0, {}}, {"indices", 2, {}}};
-  index.inputs = {0, 2};
-  index.outputs = {3};
-  Node where;
-  where.index = 2;
-  where.id = "root/where#0";
-  where.kind = "aten::where";
-  where.schema = "aten::where(Tensor condition) -> Tensor[]";
-  where.operands = {{"condition", 3, {}}};
-  where.inputs = {3};
-  where.outputs = {4};
-  Node item;
-  item.index = 3;
-  item.id = "root/__getitem__#0";
-  item.kind = "aten::__getitem__";
-  item.schema = "aten::__getitem__.t(t[](a) list, int idx) -> t(*)";
-  item.operands = {{"list", 4, {}}, {"idx", -1, int64_t{-1}}};
-  item.inputs = {4};
-  item.outputs = {5};
-  Node len;
-  len.index = 4;
-  len.id = "root/len#0";
-  len.kind = "aten::len";
-  len.schema = "aten::len.t(t[] a) -> int";
-  len.operands = {{"a", 4, {}}};
-  len.inputs = {4};
-  len.outputs = {6};
+  Node list = opNode(0, "prim::ListConstruct", "", {{"arg0", -1, {}}, {"arg1", 1, {}}}, {2});
+  Node index = opNode(1, "aten::index", "aten::index.Tensor(Tensor self, Tensor?[] indices) -> Tensor",
+                      {{"self", 0, {}}, {"indices", 2, {}}}, {3});
+  Node where = opNode(2, "aten::where", "aten::where(Tensor condition) -> Tensor[]", {{"condition", 3, {}}}, {4});
+  Node item = opNode(3, "aten::__getitem__", "aten::__getitem__.t(t[](a) list, int idx) -> t(*)",
+                     {{"list", 4, {}}, {"idx", -1, int64_t{-1}}}, {5});
+  Node len = opNode(4, "aten::len", "aten::len.t(t[] a) -> int", {{"a", 4, {}}}, {6});
   g.nodes = {list, index, where, item, len};
   g.inputs = {{"x", 0}, {"idx", 1}};
   g.outputs = {5, 6};
@@ -199,22 +183,11 @@ TEST_CASE("the Python twins spell generic list ops as Python list operations", "
   for (ValueKind kind : {ValueKind::IntList, ValueKind::IntList, ValueKind::Int, ValueKind::IntList, ValueKind::Int}) {
     g.addValue(kind);
   }
-  auto node = [](int index, const std::string& op, const std::string& schema, std::vector<Operand> operands,
-                 std::vector<int> inputs, int output) {
-    Node n;
-    n.index = index;
-    n.id = "root/" + op + "#0";
-    n.kind = "aten::" + op;
-    n.schema = schema;
-    n.operands = std::move(operands);
-    n.inputs = std::move(inputs);
-    n.outputs = {output};
-    return n;
-  };
-  g.nodes = {node(0, "mul", "aten::mul.left_t(t[] l, int n) -> t[]", {{"l", 0, {}}, {"n", -1, int64_t{2}}}, {0}, 1),
-             node(1, "_set_item", "aten::_set_item.t(t[](a!) l, int idx, t(b -> *) el) -> t[](a!)",
-                  {{"l", 1, {}}, {"idx", -1, int64_t{0}}, {"el", -1, int64_t{7}}}, {1}, 3),
-             node(2, "len", "aten::len.t(t[] a) -> int", {{"a", 3, {}}}, {3}, 4)};
+  g.nodes = {
+      opNode(0, "aten::mul", "aten::mul.left_t(t[] l, int n) -> t[]", {{"l", 0, {}}, {"n", -1, int64_t{2}}}, {1}),
+      opNode(1, "aten::_set_item", "aten::_set_item.t(t[](a!) l, int idx, t(b -> *) el) -> t[](a!)",
+             {{"l", 1, {}}, {"idx", -1, int64_t{0}}, {"el", -1, int64_t{7}}}, {3}),
+      opNode(2, "aten::len", "aten::len.t(t[] a) -> int", {{"a", 3, {}}}, {4})};
   g.inputs = {{"sizes", 0}};
   g.outputs = {4};
   g.rebuildUses();
@@ -237,15 +210,14 @@ TEST_CASE("the Python twins spell generic list ops as Python list operations", "
   CHECK(twin.find("        v4 = len(v3)\n") != std::string::npos);
   CHECK(twin.find("= torch.ops.aten") == std::string::npos);
   // A store whose result nothing reads has no output in the IR: the statement alone.
-  g.nodes[2] = node(2, "insert", "aten::insert.t(t[](a!) self, int idx, t(b -> *) el) -> ()",
-                    {{"self", 3, {}}, {"idx", -1, int64_t{0}}, {"el", -1, int64_t{5}}}, {3}, 4);
-  g.nodes[2].outputs.clear();
+  g.nodes[2] = opNode(2, "aten::insert", "aten::insert.t(t[](a!) self, int idx, t(b -> *) el) -> ()",
+                      {{"self", 3, {}}, {"idx", -1, int64_t{0}}, {"el", -1, int64_t{5}}}, {});
   g.outputs = {3};
   p.outputs = {3};
   tree.partitions = {p};
   CHECK(pythonTwin(g, tree, w).find("        v3.insert(0, 5)\n        return v3\n") != std::string::npos);
   // A generic op with no Python spelling is a skip with a reason, not a twin that fails.
-  g.nodes[2] = node(2, "reverse", "aten::reverse.t(t[](a!) self) -> ()", {{"self", 3, {}}}, {3}, 4);
+  g.nodes[2] = opNode(2, "aten::reverse", "aten::reverse.t(t[](a!) self) -> ()", {{"self", 3, {}}}, {});
   CHECK_THROWS_WITH(pythonTwin(g, tree, w), Catch::Contains("no Python spelling"));
 }
 
