@@ -23,8 +23,21 @@ const AtenVariants kAtenVariants[] = {
 // Tensor accessors that native_functions.yaml does not list as methods only, but for which the
 // public ATen/ops headers of LibTorch 1.13 define no at:: function (a scan of /usr/include/ATen/ops).
 constexpr std::array<std::string_view, 15> kMethodOnlyAccessors = {
-    "adaptive_avg_pool3d_backward", "conj", "dim", "element_size", "fill_diagonal", "is_complex", "is_conj",
-    "is_contiguous", "is_floating_point", "is_inference", "is_neg", "is_signed", "requires_grad", "size", "stride",
+    "adaptive_avg_pool3d_backward",
+    "conj",
+    "dim",
+    "element_size",
+    "fill_diagonal",
+    "is_complex",
+    "is_conj",
+    "is_contiguous",
+    "is_floating_point",
+    "is_inference",
+    "is_neg",
+    "is_signed",
+    "requires_grad",
+    "size",
+    "stride",
 };
 
 const AtenVariants* variantsOf(const std::string& op) {
@@ -101,7 +114,8 @@ bool parseSchema(const std::string& text, ParsedSchema& out) {
   }
   std::string returns = trim(text.substr(arrow + 2));
   out.returns.clear();
-  if (!returns.empty() && returns.front() == '(' && returns.back() == ')') returns = returns.substr(1, returns.size() - 2);
+  if (!returns.empty() && returns.front() == '(' && returns.back() == ')')
+    returns = returns.substr(1, returns.size() - 2);
   for (const std::string& r : splitTopLevel(returns)) out.returns.push_back(stripAlias(trim(r.substr(0, r.find(' ')))));
   return true;
 }

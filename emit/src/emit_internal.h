@@ -11,6 +11,15 @@ namespace kdecomp {
 // The name of an IR value in emitted code (C++ and Python alike): "v17".
 std::string valueVar(int value);
 
+// Whether `node`, inside `p`, is replaced by its recorded outputs: an op a replay cannot
+// reproduce (random draws, uninitialised memory) inside a group, as in verification. A kernel of
+// such an op has nothing to test.
+bool readsRecordInstead(const Node& node, const Partition& p);
+
+// What an emitted partition function takes: the partition's inputs, then the recorded outputs of
+// the ops that readsRecordInstead.
+std::vector<int> emittedParameters(const Graph& graph, const Partition& p);
+
 // A finite double as the shortest text that reads back exactly and still reads as a floating
 // literal in C++ and Python ("1.0", "1.0000000000000001e-05").
 std::string finiteDoubleLiteral(double d);

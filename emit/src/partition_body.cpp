@@ -188,9 +188,14 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
     return;
   }
   // List element and length: Python's indexing (negative from the end) on a std::vector.
-  bool on_list = node.operands[0].isValue() && (g.values[node.operands[0].value].kind == ValueKind::TensorList ||
-                                                g.values[node.operands[0].value].kind == ValueKind::IntList ||
-                                                g.values[node.operands[0].value].kind == ValueKind::FloatList);
+  // (A literal operand is a list by its schema type.)
+  const std::string first_type = schema.arguments.empty() ? "" : schema.arguments[0].type;
+  bool on_list = node.operands.empty() ? false
+                 : node.operands[0].isValue()
+                     ? (g.values[node.operands[0].value].kind == ValueKind::TensorList ||
+                        g.values[node.operands[0].value].kind == ValueKind::IntList ||
+                        g.values[node.operands[0].value].kind == ValueKind::FloatList)
+                     : (first_type == "int[]" || first_type == "float[]" || first_type == "t[]");
   if (on_list && schema.op == "__getitem__" && args.size() == 2) {
     out << "  auto " << valueVar(node.outputs.at(0)) << " = " << args[0] << ".at(" << args[1] << " < 0 ? " << args[1]
         << " + static_cast<int64_t>(" << args[0] << ".size()) : " << args[1] << ");\n";
@@ -198,6 +203,11 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
   }
   if (on_list && schema.op == "len" && args.size() == 1) {
     out << "  int64_t " << valueVar(node.outputs.at(0)) << " = static_cast<int64_t>(" << args[0] << ".size());\n";
+    return;
+  }
+  if (on_list && (schema.op == "eq" || schema.op == "ne") && args.size() == 2) {  // whole-list comparison
+    out << "  bool " << valueVar(node.outputs.at(0)) << " = " << args[0] << (schema.op == "eq" ? " == " : " != ")
+        << args[1] << ";\n";
     return;
   }
   bool in_place = !schema.op.empty() && schema.op.back() == '_' && schema.op != "__and__";
@@ -256,10 +266,24 @@ std::string emitNodeStatements(const Graph& graph, const Node& node) {
   return out.str();
 }
 
+bool readsRecordInstead(const Node& node, const Partition& p) {
+  return node.nondeterministic && p.tier != Tier::Kernel;
+}
+
+std::vector<int> emittedParameters(const Graph& graph, const Partition& p) {
+  std::vector<int> parameters = p.inputs;
+  for (int index : p.nodes) {
+    const Node& node = graph.nodes[index];
+    if (readsRecordInstead(node, p)) parameters.insert(parameters.end(), node.outputs.begin(), node.outputs.end());
+  }
+  return parameters;
+}
+
 std::string emitPartitionBody(const Graph& graph, const Partition& partition) {
   std::ostringstream out;
   for (int index : partition.nodes) {
     const Node& node = graph.nodes[index];
+    if (readsRecordInstead(node, partition)) continue;  // a parameter: the recorded draw
     if (node.nondeterministic) {
       throw EmitError(node.id + ": " + node.kind +
                       " is not reproducible (random numbers or uninitialised memory; its recorded output feeds the "

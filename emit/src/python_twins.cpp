@@ -177,7 +177,10 @@ void pyNode(std::ostringstream& out, const Node& node) {
 std::string pythonTwin(const Graph& g, const PartitionTree& tree, const Workload& w) {
   const Partition& p = tree.partitions[w.instances.at(0)];
   std::ostringstream body;
-  for (int n : p.nodes) pyNode(body, g.nodes[n]);  // throws EmitError for what Python cannot spell
+  for (int n : p.nodes) {
+    if (!readsRecordInstead(g.nodes[n], p)) pyNode(body, g.nodes[n]);  // throws for what Python cannot spell
+  }
+  const std::vector<int> parameters = emittedParameters(g, p);
   std::ostringstream out;
   out << "# Written by kdecomp: the KernelBench-format twin of " << w.name << ".cpp (" << toString(w.tier) << ").\n"
       << "# Model.forward performs the partition's ops as torch.ops.aten calls; get_inputs() returns the\n"
@@ -187,12 +190,12 @@ std::string pythonTwin(const Graph& g, const PartitionTree& tree, const Workload
       << "REFERENCE_DIR = os.environ.get('KDECOMP_REFERENCE_DIR',\n"
       << "                               os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'reference'))\n"
       << "INPUT_IDS = [";
-  for (size_t i = 0; i < p.inputs.size(); ++i) out << (i ? ", " : "") << p.inputs[i];
+  for (size_t i = 0; i < parameters.size(); ++i) out << (i ? ", " : "") << parameters[i];
   out << "]\nOUTPUT_IDS = [";
   for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << p.outputs[i];
   out << "]\n\n\ndef load(value_id):\n    return torch.load(os.path.join(REFERENCE_DIR, 'v%06d.pt' % value_id))\n\n\n"
       << "class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n\n    def forward(self";
-  for (int v : p.inputs) out << ", " << valueVar(v);
+  for (int v : parameters) out << ", " << valueVar(v);
   out << "):\n" << body.str() << "        return ";
   if (p.outputs.size() == 1) {
     out << valueVar(p.outputs[0]) << "\n";

@@ -10,8 +10,8 @@
 
 #include "aten_spelling.h"
 #include "emit_internal.h"
-#include "kdecomp/text_escape.h"
 #include "kdecomp/emit.h"
+#include "kdecomp/text_escape.h"
 
 namespace kdecomp {
 
@@ -23,9 +23,9 @@ constexpr Tier kTiers[] = {Tier::Kernel, Tier::Fusion, Tier::Layer, Tier::Model}
 
 // A C++ identifier for a workload name (model names are free text: "export", "2_MLP").
 std::string identifier(const std::string& name) {
-  static const std::set<std::string> kKeywords = {"export", "class", "namespace", "template", "operator", "delete", "new",
-                                                  "default", "register", "union", "auto", "int", "float", "double",
-                                                  "char", "bool", "void", "return", "module", "import"};
+  static const std::set<std::string> kKeywords = {
+      "export", "class", "namespace", "template", "operator", "delete", "new",  "default", "register", "union",
+      "auto",   "int",   "float",     "double",   "char",     "bool",   "void", "return",  "module",   "import"};
   std::string id;
   for (char c : name) id += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   if (id.empty() || std::isdigit(static_cast<unsigned char>(id[0]))) id = "w_" + id;
@@ -82,7 +82,8 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
       << oneLineText(p.module_class) << ")\n";
   std::set<std::string> parents;
   for (int i : w.instances) {
-    if (tree.partitions[i].parent >= 0) parents.insert(tree.partitions[i].parent == 0 ? "root" : tree.partitions[tree.partitions[i].parent].id);
+    if (tree.partitions[i].parent >= 0)
+      parents.insert(tree.partitions[i].parent == 0 ? "root" : tree.partitions[tree.partitions[i].parent].id);
   }
   out << "// Parents:";
   for (const std::string& parent : parents) out << " " << oneLineText(parent);
@@ -99,13 +100,14 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
   std::string skip;
   std::string body;
   try {
-    for (int v : p.inputs) {
+    for (int v : emittedParameters(g, p)) {
       if (cppParameterType(g.values[v]).empty()) {
         throw EmitError("input %" + g.values[v].debug_name + " is a " + toString(g.values[v].kind));
       }
     }
     for (int v : p.outputs) {
-      if (loaderFor(g.values[v]).empty()) throw EmitError("output %" + g.values[v].debug_name + " is a " + toString(g.values[v].kind));
+      if (loaderFor(g.values[v]).empty())
+        throw EmitError("output %" + g.values[v].debug_name + " is a " + toString(g.values[v].kind));
     }
     body = emitPartitionBody(g, p);
   } catch (const EmitError& e) {
@@ -117,15 +119,17 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
     out << "namespace " << tierDirectory(w.tier) << " {\n\n";
     out << "// The partition as plain ATen calls: replace this body with your own kernel.\n";
     out << (single_tensor ? "at::Tensor " : "std::vector<c10::IValue> ") << fn << "(";
-    for (size_t i = 0; i < p.inputs.size(); ++i) {
-      out << (i ? ", " : "") << cppParameterType(g.values[p.inputs[i]]) << " " << valueVar(p.inputs[i]);
+    const std::vector<int> parameters = emittedParameters(g, p);
+    for (size_t i = 0; i < parameters.size(); ++i) {
+      out << (i ? ", " : "") << cppParameterType(g.values[parameters[i]]) << " " << valueVar(parameters[i]);
     }
     out << ") {\n" << body;
     if (single_tensor) {
       out << "  return " << valueVar(p.outputs[0]) << ";\n";
     } else {
       out << "  return {";
-      for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << "c10::IValue(" << valueVar(p.outputs[i]) << ")";
+      for (size_t i = 0; i < p.outputs.size(); ++i)
+        out << (i ? ", " : "") << "c10::IValue(" << valueVar(p.outputs[i]) << ")";
       out << "};\n";
     }
     out << "}\n\n}  // namespace " << tierDirectory(w.tier) << "\n\n";
@@ -139,8 +143,9 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
   for (int i : w.instances) {
     const Partition& q = tree.partitions[i];
     out << "  ctx.check(" << cppStringLiteral(q.id) << ", " << tierDirectory(w.tier) << "::" << fn << "(";
-    for (size_t k = 0; k < q.inputs.size(); ++k) {
-      out << (k ? ", " : "") << "ctx." << loaderFor(g.values[q.inputs[k]]) << "(" << q.inputs[k] << ")";
+    const std::vector<int> arguments = emittedParameters(g, q);
+    for (size_t k = 0; k < arguments.size(); ++k) {
+      out << (k ? ", " : "") << "ctx." << loaderFor(g.values[arguments[k]]) << "(" << arguments[k] << ")";
     }
     out << "), {";
     for (size_t k = 0; k < q.outputs.size(); ++k) out << (k ? ", " : "") << q.outputs[k];
@@ -200,9 +205,12 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
       body << "  auto " << result << " = " << call << ";\n";
       for (size_t i = 0; i < k.outputs.size(); ++i) {
         const Value& v = g.values[k.outputs[i]];
-        std::string as = v.kind == ValueKind::Tensor ? ".toTensor()" : v.kind == ValueKind::TensorList ? ".toTensorVector()"
-                         : v.kind == ValueKind::Int ? ".toInt()" : v.kind == ValueKind::Float ? ".toDouble()"
-                         : v.kind == ValueKind::IntList ? ".toIntVector()" : "";
+        std::string as = v.kind == ValueKind::Tensor       ? ".toTensor()"
+                         : v.kind == ValueKind::TensorList ? ".toTensorVector()"
+                         : v.kind == ValueKind::Int        ? ".toInt()"
+                         : v.kind == ValueKind::Float      ? ".toDouble()"
+                         : v.kind == ValueKind::IntList    ? ".toIntVector()"
+                                                           : "";
         if (as.empty()) throw EmitError("kernel output %" + v.debug_name + " is a " + toString(v.kind));
         body << "  auto " << valueVar(k.outputs[i]) << " = " << result << "[" << i << "]" << as << ";\n";
       }
@@ -226,7 +234,8 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
       out << "  auto " << valueVar(v) << " = ctx." << loaderFor(g.values[v]) << "(" << v << ");\n";
     }
     out << body.str() << "  ctx.check(\"composition\", std::vector<c10::IValue>{";
-    for (size_t i = 0; i < g.outputs.size(); ++i) out << (i ? ", " : "") << "c10::IValue(" << valueVar(g.outputs[i]) << ")";
+    for (size_t i = 0; i < g.outputs.size(); ++i)
+      out << (i ? ", " : "") << "c10::IValue(" << valueVar(g.outputs[i]) << ")";
     out << "}, {";
     for (size_t i = 0; i < g.outputs.size(); ++i) out << (i ? ", " : "") << g.outputs[i];
     out << "}, /*max_abs=*/1e-4);\n  return ctx.finish();\n}\n";
@@ -239,7 +248,8 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
 
 std::string cmakeLists(const std::string& model, const std::vector<EmittedTest>& tests) {
   std::ostringstream out;
-  out << "# Written by kdecomp: builds the emitted tests of " << oneLineText(model) << " and registers them with ctest.\n"
+  out << "# Written by kdecomp: builds the emitted tests of " << oneLineText(model)
+      << " and registers them with ctest.\n"
       << "#   cmake -S . -B build -G Ninja && cmake --build build && ctest --test-dir build\n"
       << "# One unity executable per tier (level_N_*_tests NAME runs one test); -DKDECOMP_STANDALONE_TESTS=ON\n"
       << "# also builds every test file on its own. KDECOMP_DEVICE=cpu|cuda, KDECOMP_REQUIRE_CUDA=1.\n"
@@ -280,7 +290,8 @@ std::string cmakeLists(const std::string& model, const std::vector<EmittedTest>&
     out << "if(KDECOMP_STANDALONE_TESTS)\n";
     for (const EmittedTest& t : tests) {
       if (t.tier != tier) continue;
-      out << "  add_executable(" << toString(tier) << "_" << identifier(t.name) << " " << dir << "/" << t.name << ".cpp)\n"
+      out << "  add_executable(" << toString(tier) << "_" << identifier(t.name) << " " << dir << "/" << t.name
+          << ".cpp)\n"
           << "  kdecomp_test_target(" << toString(tier) << "_" << identifier(t.name) << ")\n";
     }
     out << "endif()\n";
@@ -306,7 +317,8 @@ EmitReport emitTests(const Graph& graph, const PartitionTree& tree, const std::s
     fs::remove(root / (std::string(tierDirectory(tier)) + "_unity.cpp"), ignored);
   }
   // ONNX input: the tests call the same ONNX-on-ATen functions that verify replays.
-  bool onnx = std::any_of(graph.nodes.begin(), graph.nodes.end(), [](const Node& n) { return n.kind.rfind("onnx::", 0) == 0; });
+  bool onnx =
+      std::any_of(graph.nodes.begin(), graph.nodes.end(), [](const Node& n) { return n.kind.rfind("onnx::", 0) == 0; });
   if (onnx) report.skipped.push_back("Python twins: the ONNX replay ops have no Python spelling");
   std::vector<EmittedTest> tests;
   // Kernels first so that the kernel tier owns the precompiled header the others reuse.

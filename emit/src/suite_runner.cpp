@@ -3,13 +3,13 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <chrono>
 #include <cstdlib>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include "kdecomp/emit.h"
 

@@ -171,6 +171,19 @@ TEST_CASE("index lists with Nones, list elements and list lengths have C++ spell
         "  auto v4 = at::where(v3);\n"
         "  auto v5 = v4.at(int64_t{-1} < 0 ? int64_t{-1} + static_cast<int64_t>(v4.size()) : int64_t{-1});\n"
         "  int64_t v6 = static_cast<int64_t>(v4.size());\n");
+  // Lists compare as wholes (aten::ne.int_list: a shape check in torch.nn.utils.rnn).
+  Graph sizes;
+  for (ValueKind kind : {ValueKind::IntList, ValueKind::IntList, ValueKind::Bool}) sizes.addValue(kind);
+  sizes.nodes = {
+      opNode(0, "aten::ne", "aten::ne.int_list(int[] a, int[] b) -> bool", {{"a", 0, {}}, {"b", 1, {}}}, {2})};
+  sizes.rebuildUses();
+  Partition compare;
+  compare.nodes = {0};
+  CHECK(emitPartitionBody(sizes, compare) == "  bool v2 = v0 != v1;\n");
+  sizes.nodes[0].operands[0] = {"a", -1, std::vector<int64_t>{4, 3}};  // a literal list
+  sizes.nodes[0].inputs = {1};
+  sizes.rebuildUses();
+  CHECK(emitPartitionBody(sizes, compare) == "  bool v2 = std::vector<int64_t>{4, 3} != v1;\n");
   // A list of something else still has no spelling, and says which node.
   g.nodes[0].operands = {{"arg0", -1, std::string("a")}, {"arg1", 1, {}}};
   CHECK_THROWS_WITH(emitPartitionBody(g, p), Catch::Contains("root/ListConstruct#0"));
@@ -219,6 +232,32 @@ TEST_CASE("the Python twins spell generic list ops as Python list operations", "
   // A generic op with no Python spelling is a skip with a reason, not a twin that fails.
   g.nodes[2] = opNode(2, "aten::reverse", "aten::reverse.t(t[](a!) self) -> ()", {{"self", 3, {}}}, {});
   CHECK_THROWS_WITH(pythonTwin(g, tree, w), Catch::Contains("no Python spelling"));
+}
+
+// Inside a group, an op a replay cannot reproduce (torch.empty, a random draw) becomes a parameter
+// fed its recorded output, as in verification; its own kernel has nothing to test.
+TEST_CASE("a group with an unreproducible op takes that op's record as a parameter", "[emit]") {
+  Graph g;
+  for (ValueKind kind : {ValueKind::Tensor, ValueKind::Tensor, ValueKind::Tensor}) g.addValue(kind);
+  g.nodes = {opNode(0, "aten::empty_like", "aten::empty_like(Tensor self) -> Tensor", {{"self", 0, {}}}, {1}),
+             opNode(1, "aten::add", "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
+                    {{"self", 1, {}}, {"other", 0, {}}, {"alpha", -1, int64_t{1}}}, {2})};
+  g.nodes[0].nondeterministic = true;
+  g.rebuildUses();
+  Partition fusion;
+  fusion.tier = Tier::Fusion;
+  fusion.nodes = {0, 1};
+  fusion.inputs = {0};
+  fusion.outputs = {2};
+  CHECK(emittedParameters(g, fusion) == std::vector<int>{0, 1});
+  CHECK(emitPartitionBody(g, fusion) == "  auto v2 = at::add(v1, v0, at::Scalar(int64_t{1}));\n");
+  Partition kernel;
+  kernel.tier = Tier::Kernel;
+  kernel.nodes = {0};
+  kernel.inputs = {0};
+  kernel.outputs = {1};
+  CHECK(emittedParameters(g, kernel) == std::vector<int>{0});
+  CHECK_THROWS_WITH(emitPartitionBody(g, kernel), Catch::Contains("not reproducible"));
 }
 
 TEST_CASE("nodes without a C++ spelling are reported, never emitted wrongly", "[emit]") {
