@@ -19,6 +19,18 @@ namespace jit = torch::jit;
 
 namespace {
 
+// The arguments `node` writes in place (`Tensor(a!)` in its schema).
+std::vector<size_t> writtenArguments(const jit::Node* node) {
+  std::vector<size_t> written;
+  const c10::FunctionSchema* schema = node->maybeSchema();
+  if (!schema) return written;
+  for (size_t i = 0; i < schema->arguments().size() && i < node->inputs().size(); ++i) {
+    const c10::AliasInfo* alias = schema->arguments()[i].alias_info();
+    if (alias && alias->isWrite()) written.push_back(i);
+  }
+  return written;
+}
+
 // Replaces `x is None` / `x is not None` on a module object (or a lifted attribute that is not
 // None) by its constant answer, then takes
 // every prim::If whose condition became constant (repeatedly: `a is None or b is None` is a
@@ -421,12 +433,6 @@ bool functionalizeViewWrites(jit::Graph& graph) {
     }
     return false;
   };
-  auto writes_first_argument = [](jit::Node* n) {
-    const c10::FunctionSchema* schema = n->maybeSchema();
-    if (!schema || schema->arguments().empty() || schema->returns().size() != 1) return false;
-    const c10::AliasInfo* alias = schema->arguments()[0].alias_info();
-    return alias && alias->isWrite();
-  };
   auto is_view_producer = [](jit::Node* n) {
     const c10::FunctionSchema* schema = n->maybeSchema();
     if (!schema) return false;
@@ -440,7 +446,8 @@ bool functionalizeViewWrites(jit::Graph& graph) {
   for (jit::Node* write : nodes) {
     std::string name = write->kind().toUnqualString();
     if (!write->kind().is_aten() || name.size() < 2 || name.back() != '_' || name.rfind("__", 0) == 0) continue;
-    if (!writes_first_argument(write)) continue;
+    std::vector<size_t> written = writtenArguments(write);
+    if (written.empty() || written[0] != 0 || write->outputs().size() != 1) continue;  // writes its first argument
     std::vector<jit::Node*> chain;  // base -> ... -> the written view
     for (jit::Value* v = write->input(0); is_view_step(v->node()); v = v->node()->input(0)) {
       chain.insert(chain.begin(), v->node());
@@ -495,18 +502,6 @@ bool functionalizeViewWrites(jit::Graph& graph) {
 
 namespace {
 
-// The arguments `node` writes in place (`Tensor(a!)` in its schema).
-std::vector<size_t> writtenArguments(const jit::Node* node) {
-  std::vector<size_t> written;
-  const c10::FunctionSchema* schema = node->maybeSchema();
-  if (!schema) return written;
-  for (size_t i = 0; i < schema->arguments().size() && i < node->inputs().size(); ++i) {
-    const c10::AliasInfo* alias = schema->arguments()[i].alias_info();
-    if (alias && alias->isWrite()) written.push_back(i);
-  }
-  return written;
-}
-
 // Whether `v` is `x` or a view of it made by a chain of aliasing ops (select, slice, view...).
 bool isViewOf(jit::Value* v, const jit::Value* x) {
   while (v != x) {
@@ -534,8 +529,7 @@ bool writesInto(jit::Node* node, const jit::Value* x) {
   return false;
 }
 
-// Exposes one write: the first top-level node that writes in place to a tensor that is read
-// after it gets a new value for that tensor's state after the write, and later readers read it.
+// Whether `node`, or a node in its blocks, writes anything in place.
 bool writesAnything(jit::Node* node) {
   if (!writtenArguments(node).empty()) return true;
   for (jit::Block* block : node->blocks()) {
@@ -546,10 +540,14 @@ bool writesAnything(jit::Node* node) {
   return false;
 }
 
-// Exposes one write: the first top-level node that writes in place into a tensor that is read
-// after it gets a value for that tensor's state after the write, which later readers read.
-bool exposeOneWrite(jit::Graph& graph) {
+}  // namespace
+
+bool exposeInPlaceWrites(jit::Graph& graph) {
+  // In program order: each top-level node that writes in place into a tensor or list read after
+  // it gets a value for that state after the write, which later readers read. A later write to
+  // the same tensor finds it under that new value.
   jit::Block* top = graph.block();
+  bool changed = false;
   std::vector<jit::Value*> defined(top->inputs().begin(), top->inputs().end());  // so far, at the top level
   for (jit::Node* write : top->nodes()) {
     if (!writesAnything(write)) {
@@ -591,19 +589,10 @@ bool exposeOneWrite(jit::Graph& graph) {
         continue;
       }
       x->replaceAllUsesAfterNodeWith(write, after);
-      return true;
+      changed = true;
     }
     for (jit::Value* out : write->outputs()) defined.push_back(out);
   }
-  return false;
-}
-
-}  // namespace
-
-bool exposeInPlaceWrites(jit::Graph& graph) {
-  bool changed = false;
-  // One write at a time: each rewrite makes new values the alias analysis must see.
-  while (exposeOneWrite(graph)) changed = true;
   return changed;
 }
 
