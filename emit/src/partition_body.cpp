@@ -102,6 +102,14 @@ void bindOutputs(std::ostringstream& out, const Node& node, const std::string& c
   }
 }
 
+// Whether an operand is spelled as a std::vector: a list value of tensors, ints or floats, or a
+// literal whose schema type is a list.
+bool isVectorOperand(const Graph& g, const Operand& op, const std::string& schema_type) {
+  if (!op.isValue()) return schema_type == "int[]" || schema_type == "float[]" || schema_type == "t[]";
+  ValueKind kind = g.values[op.value].kind;
+  return kind == ValueKind::TensorList || kind == ValueKind::IntList || kind == ValueKind::FloatList;
+}
+
 // A list construction whose operands are tensors and Nones, with at least one tensor.
 bool isOptionalTensorList(const Graph& g, const Node& node) {
   bool any_tensor = false;
@@ -187,15 +195,8 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
     out << "  " << type << " " << valueVar(node.outputs.at(0)) << " = " << args[0] << ".item<" << type << ">();\n";
     return;
   }
-  // List element and length: Python's indexing (negative from the end) on a std::vector.
-  // (A literal operand is a list by its schema type.)
-  const std::string first_type = schema.arguments.empty() ? "" : schema.arguments[0].type;
-  bool on_list = node.operands.empty() ? false
-                 : node.operands[0].isValue()
-                     ? (g.values[node.operands[0].value].kind == ValueKind::TensorList ||
-                        g.values[node.operands[0].value].kind == ValueKind::IntList ||
-                        g.values[node.operands[0].value].kind == ValueKind::FloatList)
-                     : (first_type == "int[]" || first_type == "float[]" || first_type == "t[]");
+  // List element, length and comparison: Python's list operations on a std::vector.
+  bool on_list = !node.operands.empty() && isVectorOperand(g, node.operands[0], schema.arguments[0].type);
   if (on_list && schema.op == "__getitem__" && args.size() == 2) {
     out << "  auto " << valueVar(node.outputs.at(0)) << " = " << args[0] << ".at(" << args[1] << " < 0 ? " << args[1]
         << " + static_cast<int64_t>(" << args[0] << ".size()) : " << args[1] << ");\n";

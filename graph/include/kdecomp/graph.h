@@ -82,9 +82,8 @@ struct Node {
   std::string module_class;          // "Conv2d"
   std::string source_location;       // "file.py:12" when known
   bool opaque_control_flow = false;  // a prim::If / prim::Loop kept whole
-  bool nondeterministic =
-      false;               // not reproducible: random numbers (aten::randn, ...) or uninitialised memory (aten::empty)
-  int inner_op_count = 0;  // ops hidden inside an opaque control-flow node
+  bool nondeterministic = false;     // not reproducible: random draws, uninitialised memory (empty)
+  int inner_op_count = 0;            // ops hidden inside an opaque control-flow node
 
   std::vector<Attribute> attributes() const;
   const AttributeValue* attribute(const std::string& name) const;
