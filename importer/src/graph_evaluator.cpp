@@ -201,6 +201,27 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe,
       bind_outputs(node->outputs(), values);
       return;
     }
+    case c10::prim::Enter:
+    case c10::prim::Exit: {
+      // `with obj:` on a TorchScript class: the interpreter compiles these into instructions
+      // around calls of __enter__ / __exit__, which do not run one node at a time. Called here.
+      c10::IValue object = read(node->input(0));
+      bool enter = node->kind() == c10::prim::Enter;
+      const char* name = enter ? "__enter__" : "__exit__";
+      torch::jit::Function* method =
+          object.isObject() ? object.toObject()->type()->findMethod(name) : nullptr;
+      if (!method) {
+        throw std::runtime_error(std::string(node->kind().toQualString()) + ": the context manager (" +
+                                 object.tagKind() + ") has no " + name + " method");
+      }
+      torch::jit::Stack stack{object};
+      if (!enter) stack.insert(stack.end(), {c10::IValue(), c10::IValue(), c10::IValue()});
+      method->run(stack);
+      std::vector<c10::IValue> values(node->outputs().size(), c10::IValue());
+      if (!values.empty() && !stack.empty()) values[0] = stack.back();
+      bind_outputs(node->outputs(), values);
+      return;
+    }
     case c10::prim::Uninitialized: {
       std::vector<c10::IValue> values{c10::IValue()};
       bind_outputs(node->outputs(), values);

@@ -173,6 +173,67 @@ inline std::string pickleProblem(const char* pickle, size_t size) {
 
 // Whether a loaded tensor's storage lies inside [begin, begin + bytes) (the data it was read
 // from) and its elements, as its sizes, strides and offset place them, inside its storage.
+// Python's pickler writes a LONG1 integer in as few bytes as it needs (a tensor of 2^31 or more
+// elements has a 5-byte size); libtorch 1.13's unpickler reads only 8-byte ones ("Expected
+// length to be 8, got 5"). Returns the pickle with every shorter LONG1 sign-extended to 8 bytes,
+// the rest copied as it is; from an opcode it does not know on, it copies without looking.
+inline std::string widenShortLongs(const char* pickle, size_t size) {
+  std::string out;
+  out.reserve(size + 64);
+  size_t pos = 0;
+  auto copy = [&](size_t bytes) {
+    bytes = std::min(bytes, size - pos);
+    out.append(pickle + pos, bytes);
+    pos += bytes;
+  };
+  while (pos < size) {
+    unsigned char op = static_cast<unsigned char>(pickle[pos]);
+    switch (op) {
+      case 0x8a: {  // LONG1
+        if (pos + 1 >= size) return copy(size - pos), out;
+        size_t length = static_cast<unsigned char>(pickle[pos + 1]);
+        if (length == 0 || length >= 8 || pos + 2 + length > size) {
+          copy(2 + length);
+          break;
+        }
+        bool negative = static_cast<unsigned char>(pickle[pos + 1 + length]) & 0x80;
+        out.push_back(static_cast<char>(0x8a));
+        out.push_back(8);
+        out.append(pickle + pos + 2, length);
+        out.append(8 - length, negative ? static_cast<char>(0xff) : '\0');
+        pos += 2 + length;
+        break;
+      }
+      case 0x80: case 'K': case 'q': case 'h': copy(2); break;
+      case 'M': copy(3); break;
+      case 'J': case 'r': case 'j': copy(5); break;
+      case 'G': copy(9); break;
+      case 'X': {
+        if (pos + 5 > size) return copy(size - pos), out;
+        uint64_t length = 0;
+        for (int i = 0; i < 4; ++i) length |= uint64_t{static_cast<unsigned char>(pickle[pos + 1 + i])} << (8 * i);
+        copy(5 + length);
+        break;
+      }
+      case 'c':
+        copy(1);
+        for (int line = 0; line < 2 && pos < size; ++line) {
+          const void* newline = std::memchr(pickle + pos, '\n', size - pos);
+          copy(newline ? static_cast<size_t>(static_cast<const char*>(newline) - (pickle + pos)) + 1 : size - pos);
+        }
+        break;
+      case '.': case ']': case ')': case 0x88: case 0x89: case 'N': case '}': case '(': case 't': case 'l':
+      case 'd': case 'e': case 'u': case 0x85: case 0x86: case 0x87: case 's': case 'R': case 'b': case 0x81:
+      case 'Q':
+        copy(1);
+        break;
+      default:
+        copy(size - pos);
+    }
+  }
+  return out;
+}
+
 inline bool tensorWithin(const at::Tensor& t, const void* begin, size_t bytes) {
   const c10::Storage& storage = t.storage();
   size_t storage_bytes = storage.nbytes();

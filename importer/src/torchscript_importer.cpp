@@ -1,6 +1,7 @@
 // TorchScript importer: torch::jit::load -> inline -> lift module state -> specialise to the
 // exact inputs -> record shapes from a run -> kdecomp IR.
 #include <ATen/Parallel.h>
+#include <caffe2/serialize/file_adapter.h>
 #include <caffe2/serialize/inline_container.h>
 #include <dlfcn.h>
 #include <torch/csrc/jit/passes/constant_pooling.h>
@@ -388,26 +389,90 @@ class IrBuilder {
 // operands are no IR values). Removed wherever it is, nested blocks included.
 void dropPythonWarnings(torch::jit::Graph& graph) {
   static const c10::Symbol kWarn = c10::Symbol::fromQualString("aten::warn");
-  std::vector<jit::Node*> calls;
-  std::function<void(jit::Block*)> visit = [&](jit::Block* b) {
-    for (jit::Node* n : b->nodes()) {
-      if (n->kind() == kWarn) calls.push_back(n);
-      for (jit::Block* nested : n->blocks()) visit(nested);
+  for (jit::Node* n : allNodes(graph.block())) {
+    if (n->kind() == kWarn) n->destroy();
+  }
+}
+
+// `with torch.no_grad():` (torch.nn.functional's losses use it; so do models) is an object of
+// torch.autograd.grad_mode and a prim::Enter / prim::Exit pair around the block. Grad mode
+// changes no value in an inference run: the pair goes, and with it the object, its fields and
+// its __init__, wherever they are. Other context managers stay.
+// A prim::Enter or prim::Exit of a TorchScript class object: the object's class, else null.
+c10::ClassTypePtr contextClass(const jit::Node* n) {
+  bool context = (n->kind() == c10::prim::Enter || n->kind() == c10::prim::Exit) && n->inputs().size() == 1;
+  return context ? n->input(0)->type()->cast<c10::ClassType>() : nullptr;
+}
+
+void dropGradModeContexts(torch::jit::Graph& graph) {
+  std::vector<jit::Value*> objects;  // each once: Enter and Exit share theirs
+  for (jit::Node* n : allNodes(graph.block())) {
+    c10::ClassTypePtr type = contextClass(n);
+    if (!type || !type->name() || n->hasUses() ||
+        type->name()->qualifiedName().find("torch.autograd.grad_mode.") == std::string::npos) {
+      continue;
     }
-  };
-  visit(graph.block());
-  for (jit::Node* n : calls) n->destroy();
+    if (std::find(objects.begin(), objects.end(), n->input(0)) == objects.end()) objects.push_back(n->input(0));
+    n->destroy();
+  }
+  // The object is now only made and filled: its stores and its making go too.
+  for (jit::Value* object : objects) {
+    if (object->node()->kind() != c10::prim::CreateObject) continue;
+    bool only_stores = true;
+    for (const jit::Use& use : object->uses()) only_stores &= use.user->kind() == c10::prim::SetAttr;
+    if (!only_stores) continue;
+    while (!object->uses().empty()) object->uses().front().user->destroy();
+    object->node()->destroy();
+  }
+}
+
+// `with obj:` on a TorchScript class is prim::Enter / prim::Exit, which the interpreter runs as
+// calls of obj.__enter__() and obj.__exit__(None, None, None). Made those calls and inlined, the
+// object is only made, filled and read, and replaceScriptObjects makes it its fields.
+void inlineContextManagers(std::shared_ptr<jit::Graph>& graph) {
+  bool changed = false;
+  for (jit::Node* n : allNodes(graph->block())) {
+    c10::ClassTypePtr type = contextClass(n);
+    if (!type) continue;
+    bool enter = n->kind() == c10::prim::Enter;
+    torch::jit::Function* method = type->findMethod(enter ? "__enter__" : "__exit__");
+    if (!method || (!enter && n->hasUses())) continue;
+    torch::jit::WithInsertPoint guard(n);
+    std::vector<jit::Value*> args{n->input(0)};
+    if (!enter) {
+      for (int i = 0; i < 3; ++i) args.push_back(graph->insertConstant(c10::IValue()));
+    }
+    jit::Node* call = graph->insertNode(graph->create(c10::prim::CallMethod, args, 1));
+    call->s_(c10::attr::name, enter ? "__enter__" : "__exit__");
+    call->output()->setType(method->getSchema().returns().at(0).type());
+    if (enter) n->output()->replaceAllUsesWith(call->output());
+    n->destroy();
+    changed = true;
+  }
+  if (changed) torch::jit::Inline(*graph);
+}
+
+// `with torch.autograd.profiler.record_function(name):` leaves profiler:: ops that open and
+// close a profiling range around the block: they change no value. Dropped, with the handles
+// that pass between them.
+void dropProfilerRanges(torch::jit::Graph& graph) {
+  std::vector<jit::Node*> ranges;
+  for (jit::Node* n : allNodes(graph.block())) {
+    if (n->kind().ns().toUnqualString() == std::string("profiler")) ranges.push_back(n);
+  }
+  // Last first: a range's exit reads the handle its enter made.
+  for (auto it = ranges.rbegin(); it != ranges.rend(); ++it) {
+    bool unused = true;
+    for (jit::Value* out : (*it)->outputs()) unused &= !out->hasUses();
+    if (unused) (*it)->destroy();
+  }
 }
 
 void preferDecomposedPaths(torch::jit::Graph& graph, std::vector<std::string>& warnings) {
   std::vector<jit::Node*> queries;
-  std::function<void(jit::Block*)> visit = [&](jit::Block* b) {
-    for (jit::Node* n : b->nodes()) {
-      if (n->kind() == c10::Symbol::fromQualString("aten::is_grad_enabled")) queries.push_back(n);
-      for (jit::Block* nested : n->blocks()) visit(nested);
-    }
-  };
-  visit(graph.block());
+  for (jit::Node* n : allNodes(graph.block())) {
+    if (n->kind() == c10::Symbol::fromQualString("aten::is_grad_enabled")) queries.push_back(n);
+  }
   for (jit::Node* n : queries) {
     torch::jit::WithInsertPoint guard(n);
     n->output()->replaceAllUsesWith(graph.insertConstant(true));
@@ -438,33 +503,20 @@ std::string modelName(const std::string& model_path) {
 
 namespace {
 
-// A torch.save file held in memory, for the zip reader.
-class BytesAdapter : public caffe2::serialize::ReadAdapterInterface {
- public:
-  explicit BytesAdapter(const std::vector<char>& bytes) : bytes_(bytes) {}
-  size_t size() const override { return bytes_.size(); }
-  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
-    if (pos >= bytes_.size()) return 0;
-    n = std::min<size_t>(n, bytes_.size() - pos);
-    std::memcpy(buf, bytes_.data() + pos, n);
-    return n;
-  }
-
- private:
-  const std::vector<char>& bytes_;
-};
-
 // torch::jit::pickle_load, with the checks libtorch's unpickler leaves out (saved_value_checks.h):
 // the pickle allocates no more than its bytes back, and every tensor lies inside the record its
 // storage was read from.
-c10::IValue unpickleSaved(const std::vector<char>& bytes) {
-  caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BytesAdapter>(bytes));
+c10::IValue unpickleSaved(std::shared_ptr<caffe2::serialize::ReadAdapterInterface> file) {
+  caffe2::serialize::PyTorchStreamReader reader(std::move(file));
   at::DataPtr pickle;
   size_t pickle_size = 0;
   std::tie(pickle, pickle_size) = reader.getRecord("data.pkl");
-  const char* pickle_bytes = static_cast<const char*>(pickle.get());
-  std::string problem = pickleProblem(pickle_bytes, pickle_size);
+  std::string problem = pickleProblem(static_cast<const char*>(pickle.get()), pickle_size);
   if (!problem.empty()) throw std::runtime_error("corrupt pickle: " + problem);
+  // Python wrote it: sizes of 2^31 elements or more are LONG1s shorter than libtorch reads.
+  const std::string widened = widenShortLongs(static_cast<const char*>(pickle.get()), pickle_size);
+  const char* pickle_bytes = widened.data();
+  pickle_size = widened.size();
   size_t position = 0;
   auto read = [&](char* buffer, size_t len) -> size_t {
     len = std::min(len, pickle_size - position);
@@ -499,15 +551,14 @@ c10::IValue unpickleSaved(const std::vector<char>& bytes) {
 }  // namespace
 
 std::vector<c10::IValue> loadInputs(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ImportError(path + ": cannot read the inputs file (export the model with `kdecomp export` first)");
-  in.seekg(0, std::ios::end);
-  std::vector<char> bytes(static_cast<size_t>(in.tellg()));
-  in.seekg(0, std::ios::beg);
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!std::ifstream(path, std::ios::binary)) {
+    throw ImportError(path + ": cannot read the inputs file (export the model with `kdecomp export` first)");
+  }
   c10::IValue loaded;
   try {
-    loaded = unpickleSaved(bytes);
+    // Read from the file record by record: the whole file in memory first held every input
+    // twice (45_Average_Pooling_2D's 17 GB input was killed by the kernel at 24.8 GB).
+    loaded = unpickleSaved(std::make_shared<caffe2::serialize::FileAdapter>(path));
   } catch (const std::exception& e) {
     throw ImportError(path + ": not a tensor list saved with torch.save: " + firstMeaningfulLine(e.what()));
   }
@@ -517,8 +568,24 @@ std::vector<c10::IValue> loadInputs(const std::string& path) {
   } else if (loaded.isList() || loaded.isTuple()) {
     auto elements = loaded.isList() ? loaded.toListRef().vec() : loaded.toTupleRef().elements().vec();
     for (const c10::IValue& e : elements) {
-      if (!e.isTensor()) throw ImportError(path + ": inputs must be tensors, found " + e.tagKind());
-      inputs.push_back(e);
+      if (e.isTensor()) {
+        inputs.push_back(e);
+        continue;
+      }
+      // A list of tensors (FPN features): unpickled as a generic list, passed as Tensor[].
+      c10::List<at::Tensor> tensors;
+      bool all_tensors = e.isList() || e.isTuple();
+      if (all_tensors) {
+        for (const c10::IValue& t : e.isList() ? e.toListRef().vec() : e.toTupleRef().elements().vec()) {
+          if (!t.isTensor()) {
+            all_tensors = false;
+            break;
+          }
+          tensors.push_back(t.toTensor());
+        }
+      }
+      if (!all_tensors) throw ImportError(path + ": inputs must be tensors or lists of tensors, found " + e.tagKind());
+      inputs.push_back(tensors);
     }
   } else {
     throw ImportError(path + ": expected a list of tensors, found " + loaded.tagKind());
@@ -599,6 +666,8 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   // Tuples built and unpacked across an inlined call (a method returning (ImageList, targets))
   // fold first, so objects inside them are seen where they are used.
   torch::jit::LowerSimpleTuples(graph);
+  dropGradModeContexts(*graph);
+  inlineContextManagers(graph);
   replaceScriptObjects(*graph);
   LiftedState lifted;
   try {
@@ -613,6 +682,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   const int control_flow_before = countControlFlow(graph->block());
   preferDecomposedPaths(*graph, result.graph.warnings);
   dropPythonWarnings(*graph);
+  dropProfilerRanges(*graph);
   torch::jit::ConstantPropagation(graph);
   functionalizeListAppends(*graph);
   if (functionalizeDictSetItems(*graph)) flattenTupleOutputs(*graph);  // a dict output now built in one piece
@@ -632,7 +702,9 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
     t0 = std::chrono::steady_clock::now();
     try {
       c10::InferenceMode no_autograd;
-      evaluator.run(run_inputs, [&](const jit::Value* v, const c10::IValue& iv) {
+      // Each round starts from the inputs and state as given: a forward that writes its input or
+      // a buffer in place (`self.count.add_(1)`) would otherwise drift from round to round.
+      evaluator.run(inputsForOneRun(*graph, run_inputs), [&](const jit::Value* v, const c10::IValue& iv) {
         shapes.observe(v, iv);
         scalars.observe(v, iv);
       });

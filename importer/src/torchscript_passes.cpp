@@ -97,6 +97,8 @@ void replaceStoreWithConstruction(jit::Graph& graph, jit::Node* store, jit::Valu
   store->destroy();
 }
 
+}  // namespace
+
 std::vector<jit::Node*> allNodes(jit::Block* block) {
   std::vector<jit::Node*> nodes;
   for (jit::Node* n : block->nodes()) {
@@ -108,8 +110,6 @@ std::vector<jit::Node*> allNodes(jit::Block* block) {
   }
   return nodes;
 }
-
-}  // namespace
 
 LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module) {
   // state_dict names by tensor identity: a tensor reached through another attribute (an
@@ -296,25 +296,42 @@ void flattenTupleOutputs(jit::Graph& graph) {
 
 bool functionalizeListAppends(jit::Graph& graph) {
   // `features = [x]; features.append(y); torch.cat(features)` mutates one list in place, so
-  // the dataflow edge y -> cat is invisible. Rewrite each append, and each `list[i] = v` with a
-  // constant index (torchvision's transform normalises its images in place, in a loop that
-  // specialisation unrolls), on a top-level list into a new list construction that later users
-  // read instead.
+  // the dataflow edge y -> cat is invisible. Rewrite each append, each `list[i] = v` and
+  // `list.insert(i, v)` with a constant index (torchvision's transform normalises its images in
+  // place, in a loop that specialisation unrolls; its FPN inserts each level at the front), and
+  // each `list.extend(other)` of a list built in one piece, on a top-level list into a new list
+  // construction that later users read instead.
   static const c10::Symbol kAppend = c10::Symbol::fromQualString("aten::append");
   static const c10::Symbol kSetItem = c10::Symbol::fromQualString("aten::_set_item");
-  auto constant_index = [](jit::Node* set_item) -> std::optional<int64_t> {
-    std::optional<c10::IValue> index = torch::jit::toIValue(set_item->input(1));
+  static const c10::Symbol kInsert = c10::Symbol::fromQualString("aten::insert");
+  static const c10::Symbol kExtend = c10::Symbol::fromQualString("aten::extend");
+  auto constant_index = [](jit::Node* store) -> std::optional<int64_t> {
+    std::optional<c10::IValue> index = torch::jit::toIValue(store->input(1));
     if (!index || !index->isInt()) return std::nullopt;
     return index->toInt();
+  };
+  auto is_mutating = [](jit::Node* user) {
+    const c10::FunctionSchema* schema = user->maybeSchema();
+    return user->kind().is_aten() && (!schema || schema->is_mutable());
+  };
+  // A list extended from: its elements are those of its construction when nothing writes it.
+  auto built_in_one_piece = [&](jit::Value* list) {
+    if (list->node()->kind() != c10::prim::ListConstruct) return false;
+    for (const jit::Use& use : list->uses()) {
+      if (!(use.user->kind() == kExtend && use.offset == 1) && is_mutating(use.user)) return false;
+    }
+    return true;
   };
   auto only_appends_at_top_level = [&](jit::Value* list) {
     for (const jit::Use& use : list->uses()) {
       if (use.user->owningBlock() != graph.block()) return false;
-      if (use.user->kind() == kAppend && use.offset != 0) return false;  // appended into another list
-      if (use.user->kind() == kSetItem && (use.offset != 0 || !constant_index(use.user))) return false;
-      if (use.user->kind() != kAppend && use.user->kind() != kSetItem && use.user->kind().is_aten()) {
-        const c10::FunctionSchema* schema = use.user->maybeSchema();
-        if (!schema || schema->is_mutable()) return false;  // insert, pop, extend, clear
+      jit::Symbol kind = use.user->kind();
+      if (kind == kExtend && use.offset == 1) continue;  // read: extended into another list
+      if ((kind == kAppend || kind == kExtend) && use.offset != 0) return false;  // stored into another list
+      if ((kind == kSetItem || kind == kInsert) && (use.offset != 0 || !constant_index(use.user))) return false;
+      if (kind == kExtend && !built_in_one_piece(use.user->input(1))) return false;
+      if (kind != kAppend && kind != kSetItem && kind != kInsert && kind != kExtend && is_mutating(use.user)) {
+        return false;  // pop, clear, sort
       }
     }
     return true;
@@ -322,7 +339,8 @@ bool functionalizeListAppends(jit::Graph& graph) {
   bool changed = false;
   for (auto it = graph.block()->nodes().begin(); it != graph.block()->nodes().end();) {
     jit::Node* node = *it++;
-    if (node->kind() != kAppend && node->kind() != kSetItem) continue;
+    jit::Symbol kind = node->kind();
+    if (kind != kAppend && kind != kSetItem && kind != kInsert && kind != kExtend) continue;
     jit::Value* list = node->input(0);
     jit::Node* construct = list->node();
     if (construct->kind() != c10::prim::ListConstruct || construct->owningBlock() != graph.block() ||
@@ -330,10 +348,19 @@ bool functionalizeListAppends(jit::Graph& graph) {
       continue;
     }
     std::vector<jit::Value*> elements(construct->inputs().begin(), construct->inputs().end());
-    if (node->kind() == kAppend) {
+    int64_t size = static_cast<int64_t>(elements.size());
+    if (kind == kAppend) {
       elements.push_back(node->input(1));
+    } else if (kind == kExtend) {
+      jit::Node* other = node->input(1)->node();
+      elements.insert(elements.end(), other->inputs().begin(), other->inputs().end());
+    } else if (kind == kInsert) {
+      // Python's list.insert clamps the position into [0, size].
+      int64_t index = *constant_index(node);
+      index = index < 0 ? std::max<int64_t>(0, index + size) : std::min(index, size);
+      elements.insert(elements.begin() + index, node->input(2));
     } else {
-      int64_t index = *constant_index(node), size = static_cast<int64_t>(elements.size());
+      int64_t index = *constant_index(node);
       if (index < -size || index >= size) continue;  // out of range: the run raises, as Python would
       elements[index < 0 ? index + size : index] = node->input(2);
     }
@@ -609,6 +636,35 @@ bool isWrittenInPlace(const jit::Value* v) {
   return false;
 }
 
+std::vector<bool> writtenGraphInputs(const jit::Graph& graph) {
+  jit::Graph& g = const_cast<jit::Graph&>(graph);  // read only: the helpers take mutable values
+  std::vector<bool> written(g.inputs().size(), false);
+  for (jit::Node* node : allNodes(g.block())) {
+    for (size_t a : writtenArguments(node)) {
+      for (size_t i = 0; i < g.inputs().size(); ++i) written[i] = written[i] || isViewOf(node->input(a), g.inputs()[i]);
+    }
+  }
+  return written;
+}
+
+std::vector<c10::IValue> inputsForOneRun(const jit::Graph& graph, const std::vector<c10::IValue>& inputs) {
+  std::vector<bool> written = writtenGraphInputs(graph);
+  std::vector<c10::IValue> run = inputs;
+  for (size_t i = 0; i < run.size() && i < written.size(); ++i) {
+    if (!written[i]) continue;
+    if (run[i].isTensor()) {
+      run[i] = run[i].toTensor().clone();
+    } else if (run[i].isTensorList()) {
+      c10::List<at::Tensor> copies;
+      for (const at::Tensor& t : run[i].toTensorVector()) copies.push_back(t.clone());
+      run[i] = copies;
+    } else if (run[i].isList()) {
+      run[i] = run[i].toList().copy();
+    }
+  }
+  return run;
+}
+
 std::vector<std::pair<jit::Value*, c10::IValue>> expandConstantIndexLists(jit::Graph& graph) {
   std::vector<std::pair<jit::Value*, c10::IValue>> made;
   std::vector<jit::Node*> constants;
@@ -725,7 +781,8 @@ bool isMetadataQuery(c10::Symbol kind) {
                                                         "aten::__isnot__",
                                                         "aten::is_grad_enabled",
                                                         "aten::is_autocast_enabled",
-                                                        "aten::__contains__"};
+                                                        "aten::__contains__",
+                                                        "prim::isinstance"};
   return kinds.count(kind.toQualString()) > 0;
 }
 
@@ -785,10 +842,33 @@ class DataDependence {
       return;
     }
     for (jit::Block* b : n->blocks()) visitBlock(b);
+    if (n->kind() == c10::aten::keys) {
+      if (keysAreData(n->input(0))) mark(n->output());
+      return;
+    }
     bool data = isNondeterministic(n->kind()) || (!isMetadataQuery(n->kind()) && anyInputIsData(n));
     if (data) {
       for (jit::Value* out : n->outputs()) mark(out);
     }
+  }
+  // `for k in head_outputs` over a dict built with constant keys (a detection head's
+  // {"cls_logits": ..., "bbox_regression": ...}) reads its keys, never its values: the keys are
+  // data only when a key that builds or writes the dict is.
+  bool keysAreData(jit::Value* dict) const {
+    jit::Node* construct = dict->node();
+    if (construct->kind() != c10::prim::DictConstruct) return isData(dict);
+    for (size_t i = 0; i < construct->inputs().size(); i += 2) {
+      if (isData(construct->input(i))) return true;
+    }
+    for (const jit::Use& use : dict->uses()) {
+      const c10::FunctionSchema* schema = use.user->maybeSchema();
+      bool writes = !schema || schema->is_mutable();
+      if (!writes || use.user->kind() == c10::aten::keys) continue;
+      // dict[key] = v with a key that is not data; anything else that writes it (update, pop,
+      // clear, being stored into another container) may change its keys.
+      if (use.user->kind() != c10::aten::_set_item || use.offset != 0 || isData(use.user->input(1))) return true;
+    }
+    return false;
   }
   std::unordered_set<const jit::Value*> data_;
 };

@@ -69,8 +69,20 @@ bool functionalizeViewWrites(jit::Graph& graph);
 // or a new output of the loop or branch that carries the tensor through. Run time is unchanged.
 bool exposeInPlaceWrites(jit::Graph& graph);
 
+// Every node of `block`, those in nested blocks included, in program order.
+std::vector<jit::Node*> allNodes(jit::Block* block);
+
 // Whether an op writes `v` in place (an append to a list, `Tensor(a!)` arguments).
 bool isWrittenInPlace(const jit::Value* v);
+
+// Per graph input (model inputs, lifted parameters and buffers): whether an op writes it in
+// place, directly or through views of it (`x.mul_(2)`, `self.count.add_(1)`, `x[0] = 0`).
+// LibTorch's AliasDb takes all graph inputs as one set that may alias, too coarse for this.
+std::vector<bool> writtenGraphInputs(const jit::Graph& graph);
+
+// `inputs` for one run of `graph`: the ones it writes in place are copies, so that every run
+// (and the recording and replays after it) starts from the values as given.
+std::vector<c10::IValue> inputsForOneRun(const jit::Graph& graph, const std::vector<c10::IValue>& inputs);
 
 // Advanced indexing with a constant index (`x[:, [1, 3]]`) leaves one constant `Tensor?[]` that
 // the IR cannot hold: it becomes a list construction of a constant tensor per index and None per

@@ -5,6 +5,7 @@
 #include <torch/csrc/jit/ir/irparser.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/csrc/jit/testing/file_check.h>
 #include <torch/script.h>
 
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "graph_evaluator.h"
+#include "saved_value_checks.h"
 #include "torchscript_program.h"
 
 namespace {
@@ -326,4 +328,165 @@ def f(x: Tensor):
   std::vector<c10::IValue> outputs = run(nullptr);
   REQUIRE(outputs.size() == 1);
   CHECK(outputs[0].toTensor().sizes() == at::IntArrayRef({2, 6, 8, 10}));
+}
+
+// torchvision's FPN: one level appended, the others inserted at the front (a loop that
+// specialisation unrolls), two extra levels added by `extend` with a list built in one piece.
+TEST_CASE("functionalizeListAppends: insert with a constant index and extend become constructions") {
+  auto graph = scripted(R"PY(
+def f(a: Tensor, b: Tensor, c: Tensor, d: Tensor):
+    results: List[Tensor] = []
+    results.append(a)
+    results.insert(0, b)
+    results.insert(-5, c)
+    results.insert(9, d)
+    extra = [a + 1, b + 1]
+    results.extend(extra)
+    return torch.cat(results)
+)PY");
+  CHECK(kdecomp::functionalizeListAppends(*graph));
+  std::string text = printed(*graph);
+  INFO(text);
+  torch::jit::testing::FileCheck().check_not("aten::insert")->check_not("aten::extend")->run(text);
+  torch::jit::Node* list = graph->outputs()[0]->node()->input(0)->node();
+  REQUIRE(list->kind() == c10::prim::ListConstruct);
+  REQUIRE(list->inputs().size() == 6);
+  CHECK(list->input(0) == graph->inputs()[2]);  // insert(-5, c) clamps to the front
+  CHECK(list->input(1) == graph->inputs()[1]);  // insert(0, b)
+  CHECK(list->input(2) == graph->inputs()[0]);  // append(a)
+  CHECK(list->input(3) == graph->inputs()[3]);  // insert(9, d) clamps to the end
+  CHECK(list->input(4)->node()->kind() == c10::aten::add);  // the extended list's elements
+  CHECK(list->input(5)->node()->kind() == c10::aten::add);
+}
+
+TEST_CASE("functionalizeListAppends: extend by a list that is written itself stays as it is") {
+  auto graph = scripted(R"PY(
+def f(a: Tensor, b: Tensor):
+    results: List[Tensor] = [a]
+    extra: List[Tensor] = [b]
+    extra.append(a)
+    results.extend(extra)
+    return torch.cat(results)
+)PY");
+  kdecomp::functionalizeListAppends(*graph);
+  std::string text = printed(*graph);
+  INFO(text);
+  // The append to `extra` is rewritten; then `extra` is a construction and the extend follows.
+  torch::jit::testing::FileCheck().check_not("aten::extend")->run(text);
+  torch::jit::Node* list = graph->outputs()[0]->node()->input(0)->node();
+  REQUIRE(list->kind() == c10::prim::ListConstruct);
+  CHECK(list->inputs().size() == 3);
+}
+
+// `for k in head_outputs` over a dict built with constant keys reads only its keys: they are
+// folded to what was observed although the dict's values are tensors, and the loop unrolls.
+TEST_CASE("specializeOnObservedScalars: keys of a dict built with constant keys are not data") {
+  auto graph = scripted(R"PY(
+def f(x: Tensor):
+    head: Dict[str, Tensor] = {"cls": x * 2, "box": x + 1}
+    split: Dict[str, Tensor] = {}
+    for k in head:
+        split[k] = head[k].sum(0)
+    return split["cls"] - split["box"]
+)PY");
+  torch::jit::Inline(*graph);
+  std::vector<c10::IValue> inputs{at::rand({3, 4})};
+  auto run = [&](kdecomp::ScalarObservations* observed) {
+    kdecomp::GraphEvaluator evaluator(graph);
+    return evaluator.run(inputs, [&](const torch::jit::Value* v, const c10::IValue& iv) {
+      if (observed) observed->observe(v, iv);
+    });
+  };
+  // As the importer does: run, specialise, and again where new values appeared (the unrolled
+  // loop's keys are observed on the second run).
+  std::vector<c10::IValue> before;
+  bool unrolled = false;
+  for (int round = 0; round < 3; ++round) {
+    kdecomp::ScalarObservations observed;
+    std::vector<c10::IValue> outputs = run(&observed);
+    if (round == 0) before = outputs;
+    kdecomp::Specialisation outcome = kdecomp::specializeOnObservedScalars(graph, observed);
+    unrolled |= outcome.unrolled_loops;
+    if (!outcome.changed && !outcome.rewritten) break;
+  }
+  std::string text = printed(*graph);
+  INFO(text);
+  CHECK(unrolled);
+  // The stores now have constant keys: the dict pass makes them constructions.
+  torch::jit::testing::FileCheck().check_not("prim::Loop")->check_not("aten::_set_item")->run(text);
+  std::vector<c10::IValue> after = run(nullptr);
+  REQUIRE(after.size() == 1);
+  CHECK(at::equal(after[0].toTensor(), before[0].toTensor()));
+}
+
+// AliasDb takes every graph input as possibly aliasing every other: one write marks them all.
+// The written inputs are found through the views they were written by.
+TEST_CASE("writtenGraphInputs: inputs written directly, through a view or as a list element") {
+  auto graph = scripted(R"PY(
+def f(a: Tensor, b: Tensor, c: Tensor, d: List[Tensor], e: Tensor):
+    a.add_(1)
+    v = b.view(-1)
+    v.mul_(2)
+    d[0].zero_()
+    f = e + 1
+    f.relu_()
+    return a + b + c + f
+)PY");
+  std::vector<bool> written = kdecomp::writtenGraphInputs(*graph);
+  CHECK(written == std::vector<bool>{true, true, false, true, false});
+  // A run's copies: the written inputs are fresh tensors, the others the same ones.
+  std::vector<c10::IValue> inputs{at::zeros({2}), at::zeros({2}), at::zeros({2}),
+                                  c10::List<at::Tensor>({at::ones({2})}), at::zeros({2})};
+  std::vector<c10::IValue> run = kdecomp::inputsForOneRun(*graph, inputs);
+  CHECK_FALSE(run[0].toTensor().is_same(inputs[0].toTensor()));
+  CHECK(run[2].toTensor().is_same(inputs[2].toTensor()));
+  CHECK_FALSE(run[3].toTensorVector()[0].is_same(inputs[3].toTensorVector()[0]));
+  CHECK(run[4].toTensor().is_same(inputs[4].toTensor()));
+}
+
+// isinstance reads a value's type, never its data: like `x is None`, it folds to what was
+// observed (torch.nn.utils.rnn.pad_sequence's checks on a list of tensors stayed a data branch).
+TEST_CASE("specializeOnObservedScalars: isinstance on a value made from data folds") {
+  auto graph = scripted(R"PY(
+def f(x: Tensor, xs: List[Tensor]):
+    opt: Optional[Tensor] = xs[0]
+    if isinstance(opt, Tensor):
+        return x + opt
+    return x
+)PY");
+  torch::jit::Inline(*graph);
+  REQUIRE(printed(*graph).find("prim::isinstance") != std::string::npos);
+  std::vector<c10::IValue> inputs{at::rand({3}), c10::List<at::Tensor>({at::rand({3})})};
+  kdecomp::ScalarObservations observed;
+  kdecomp::GraphEvaluator evaluator(graph);
+  std::vector<c10::IValue> before = evaluator.run(inputs, [&](const torch::jit::Value* v, const c10::IValue& iv) {
+    observed.observe(v, iv);
+  });
+  kdecomp::specializeOnObservedScalars(graph, observed);
+  std::string text = printed(*graph);
+  INFO(text);
+  torch::jit::testing::FileCheck().check_not("prim::isinstance")->check_not("prim::If")->run(text);
+  kdecomp::GraphEvaluator again(graph);
+  std::vector<c10::IValue> after = again.run(inputs, [](const torch::jit::Value*, const c10::IValue&) {});
+  CHECK(at::equal(after.at(0).toTensor(), before.at(0).toTensor()));
+}
+
+// Python pickles a size of 2^31 or more (KernelBench level 1's 8.6 GB inputs) as a LONG1 of 5
+// bytes; libtorch 1.13's unpickler reads 8-byte ones only. Widened, they read back exactly.
+TEST_CASE("widenShortLongs: Python's short LONG1 integers read back in libtorch") {
+  // PROTO 2, MARK, LONG1 5 bytes = 2^31, LONG1 1 byte = -1, LONG1 8 bytes = 7, TUPLE, STOP
+  const std::string python("\x80\x02(\x8a\x05\x00\x00\x00\x80\x00\x8a\x01\xff\x8a\x08\x07\x00\x00\x00\x00\x00\x00\x00t.", 25);
+  CHECK_THROWS(torch::jit::unpickle(python.data(), python.size()));
+  std::string widened = kdecomp::widenShortLongs(python.data(), python.size());
+  CHECK(widened.size() == python.size() + 3 + 7);
+  c10::IValue value = torch::jit::unpickle(widened.data(), widened.size());
+  REQUIRE(value.isTuple());
+  const auto& elements = value.toTupleRef().elements();
+  REQUIRE(elements.size() == 3);
+  CHECK(elements[0].toInt() == (int64_t{1} << 31));
+  CHECK(elements[1].toInt() == -1);
+  CHECK(elements[2].toInt() == 7);
+  // Anything it does not know is copied as it is.
+  const std::string unknown("\x80\x02\xfe\x8a\x01\x05.", 7);
+  CHECK(kdecomp::widenShortLongs(unknown.data(), unknown.size()) == unknown);
 }

@@ -138,13 +138,10 @@ RecordReport recordReferences(const ImportedModel& model, const PartitionTree& t
     c10::InferenceMode no_autograd;
     jit::Code code(instrumented, "kdecomp_record");
     jit::InterpreterState state(code);
-    // The model's own inputs are copied: a model may modify an input in place, and replay
-    // reads the pristine ones from the store.
-    jit::Stack stack = program.graph_inputs;
-    size_t model_inputs = stack.size() - program.parameter_tensors.size();
-    for (size_t i = 0; i < model_inputs; ++i) {
-      if (stack[i].isTensor()) stack[i] = stack[i].toTensor().clone();
-    }
+    // An input or a buffer that the graph writes in place is copied, so that the import's stays
+    // as recorded and verify replays from it. The others are not: at level 1 scale a copy is a
+    // whole input more than the forward holds.
+    jit::Stack stack = inputsForOneRun(*program.graph, program.graph_inputs);
     try {
       state.run(stack);
     } catch (const std::exception& e) {

@@ -137,6 +137,7 @@ class Replayer {
         max_cached_bytes_(max_cached_bytes),
         evaluator_(model.program->graph) {
     for (size_t i = 0; i < program_.graph->inputs().size(); ++i) input_position_[program_.graph->inputs()[i]] = i;
+    written_inputs_ = writtenGraphInputs(*program_.graph);
     // Folded constants (prim::Constant, constant lists) are not IR nodes: evaluate them once.
     std::unordered_set<const jit::Node*> ir_nodes(program_.ir_nodes.begin(), program_.ir_nodes.end());
     for (jit::Node* node : program_.graph->nodes()) {
@@ -327,17 +328,20 @@ class Replayer {
   c10::IValue source(int v) {
     const jit::Value* jv = jitValue(v);
     auto pos = input_position_.find(jv);
-    // Parameters come from the program (never modified in eval mode); model inputs from the
-    // store, where they were saved before any op could modify them in place, unless the import
-    // holds them bit for bit as recorded.
+    // Parameters come from the program (kept as given: a forward that writes a buffer in place
+    // gets a copy); model inputs from the store, where they were saved before any op could
+    // modify them in place, unless the import holds them bit for bit as recorded.
     if (pos != input_position_.end()) {
       const c10::IValue& imported = program_.graph_inputs.at(pos->second);
       bool is_parameter = pos->second >= program_.graph_inputs.size() - program_.parameter_tensors.size();
+      if (is_parameter && written_inputs_.at(pos->second) && imported.isTensor()) {
+        return toDevice(c10::IValue(imported.toTensor().clone()), device_);
+      }
       if (is_parameter || !refs_.has(v)) return toDevice(imported, device_);
       if (importedInputIsRecorded(v, imported)) {
         // The model may write to its input in place: then it gets a copy (the import's stays
         // pristine for the next replay).
-        bool written = alias_db_->hasWriters(jv);
+        bool written = written_inputs_.at(pos->second);
         return toDevice(written ? c10::IValue(imported.toTensor().clone()) : imported, device_);
       }
     }
@@ -436,6 +440,7 @@ class Replayer {
   GraphEvaluator evaluator_;
   Env constants_;
   std::unordered_map<const jit::Value*, size_t> input_position_;
+  std::vector<bool> written_inputs_;  // per graph input: an op writes it in place
   std::unordered_map<int, int> kernel_of_node_;
   std::unique_ptr<jit::AliasDb> alias_db_;
   std::unordered_map<int, bool> imported_input_recorded_;  // by value id: see importedInputIsRecorded
