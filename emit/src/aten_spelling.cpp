@@ -40,6 +40,11 @@ constexpr std::array<std::string_view, 15> kMethodOnlyAccessors = {
     "stride",
 };
 
+// Sorted (scripts/gen_aten_op_table.py), for a binary search.
+constexpr std::string_view kJitOnlyOverloads[] = {
+#include "generated/jit_only_overloads.inc"
+};
+
 const AtenVariants* variantsOf(const std::string& op) {
   for (const AtenVariants& v : kAtenVariants) {
     if (op == v.op) return &v;
@@ -110,7 +115,9 @@ bool parseSchema(const std::string& text, ParsedSchema& out) {
     std::string decl = trim(arg.substr(0, arg.find('=')));
     size_t space = decl.rfind(' ');
     if (space == std::string::npos) return false;
-    out.arguments.push_back({stripAlias(decl.substr(0, space)), decl.substr(space + 1), keyword_only});
+    std::string type = decl.substr(0, space);
+    bool written = type.find('!') != std::string::npos;
+    out.arguments.push_back({stripAlias(type), decl.substr(space + 1), keyword_only, written});
   }
   std::string returns = trim(text.substr(arrow + 2));
   out.returns.clear();
@@ -124,6 +131,10 @@ bool isMethodOnly(const std::string& op) {
   const AtenVariants* v = variantsOf(op);
   if (v) return !v->function;
   return std::find(kMethodOnlyAccessors.begin(), kMethodOnlyAccessors.end(), op) != kMethodOnlyAccessors.end();
+}
+
+bool isJitOnlyOverload(const std::string& op_and_overload) {
+  return std::binary_search(std::begin(kJitOnlyOverloads), std::end(kJitOnlyOverloads), std::string_view(op_and_overload));
 }
 
 bool isFunctionOnly(const std::string& op) {

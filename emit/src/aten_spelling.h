@@ -11,6 +11,7 @@ struct SchemaArgument {
   std::string type;  // alias annotations removed: "Tensor", "Tensor?", "int[]", "Scalar", ...
   std::string name;
   bool keyword_only = false;  // after `*`: Python needs name=value
+  bool written = false;       // an alias annotation with `!`: the op writes this argument in place
 };
 
 struct ParsedSchema {
@@ -30,5 +31,8 @@ bool parseSchema(const std::string& text, ParsedSchema& out);
 bool isMethodOnly(const std::string& op);
 // Ops with no Tensor method (the torch.nn in-place activations: at::hardtanh_(x, ...)).
 bool isFunctionOnly(const std::string& op);
+// aten:: overloads ("as_tensor.list", "add.int"; "op" alone when it has no overload name) that
+// only the JIT operator registry holds: no at:: function or Tensor method spells them.
+bool isJitOnlyOverload(const std::string& op_and_overload);
 
 }  // namespace kdecomp

@@ -24,15 +24,34 @@ std::vector<int> emittedParameters(const Graph& graph, const Partition& p);
 // literal in C++ and Python ("1.0", "1.0000000000000001e-05").
 std::string finiteDoubleLiteral(double d);
 
-// The C++ parameter type of a partition input ("const at::Tensor&", "int64_t", ...); "" when
-// the value kind has none.
+// The C++ parameter type of a partition input ("const at::Tensor&", "int64_t", ...; a kind
+// heldAsIValue is "const c10::IValue&").
 std::string cppParameterType(const Value& v);
+
+// Values of these kinds (tuples, dicts, strings, devices, None, lists of anything else) are held
+// as c10::IValue in emitted C++: registry calls and container ops take and give them as they are.
+bool heldAsIValue(ValueKind kind);
+
+// The IValue accessor that reads a value of this kind (".toTensor()", ".toInt()", ...); "" for
+// a kind held as an IValue.
+std::string ivalueAccessor(ValueKind kind);
 
 // One node as C++ statements binding v<output id> (throws EmitError when it has no spelling).
 std::string emitNodeStatements(const Graph& graph, const Node& node);
 
 // The KernelBench-format Python twin of a workload (throws EmitError when an op has no spelling).
 std::string pythonTwin(const Graph& graph, const PartitionTree& tree, const Workload& workload);
+
+// The tiers in the order the suite is emitted: kernels first, whose unity source holds the
+// composition and owns the precompiled header.
+constexpr Tier kTiers[] = {Tier::Kernel, Tier::Fusion, Tier::Layer, Tier::Model};
+
+// A C++ identifier for a workload name (model names are free text: "export", "2_MLP").
+std::string identifier(const std::string& name);
+// The macro that marks a test file that did not compile: KDECOMP_NOT_COMPILED_kernel_<identifier>.
+std::string notCompiledMacro(const std::string& tier, const std::string& name);
+// The composition's: it, or a kernel it calls, did not compile.
+constexpr const char* kCompositionNotCompiled = "KDECOMP_NOT_COMPILED_composition";
 
 // The text of kdecomp_test_support.h, written once per model directory.
 const char* testSupportHeader();

@@ -26,13 +26,34 @@ std::string quoted(const std::string& s) { return cppStringLiteral(s); }
 bool optionalType(const std::string& type) { return !type.empty() && type.back() == '?'; }
 std::string baseType(const std::string& type) { return optionalType(type) ? type.substr(0, type.size() - 1) : type; }
 
-// A folded constant as a C++ expression of the argument's schema type.
-std::string literal(const AttributeValue& value, const std::string& schema_type, const Node& node) {
+// None for an optional of this schema type, typed: a bare c10::nullopt is ambiguous where
+// overloads differ in an optional argument (at::mean(x, dtype) and at::mean(x, dim)).
+std::string typedNone(const std::string& type) {
+  static const std::pair<const char*, const char*> kTyped[] = {
+      {"ScalarType", "c10::optional<at::ScalarType>()"}, {"Tensor", "c10::optional<at::Tensor>()"},
+      {"int", "c10::optional<int64_t>()"},               {"SymInt", "c10::optional<int64_t>()"},
+      {"float", "c10::optional<double>()"},              {"bool", "c10::optional<bool>()"},
+      {"Scalar", "c10::optional<at::Scalar>()"},         {"str", "c10::optional<c10::string_view>()"},
+      {"Layout", "c10::optional<at::Layout>()"},         {"Device", "c10::optional<at::Device>()"},
+      {"MemoryFormat", "c10::optional<at::MemoryFormat>()"}, {"Generator", "c10::optional<at::Generator>()"},
+      {"float[]", "c10::optional<at::ArrayRef<double>>()"}};
+  if (type.rfind("int[", 0) == 0 || type.rfind("SymInt[", 0) == 0) return "at::OptionalIntArrayRef()";
+  for (const auto& [name, spelling] : kTyped) {
+    if (type == name) return spelling;
+  }
+  return "c10::nullopt";
+}
+
+// A folded constant as a C++ expression of the argument's schema type. `untyped_none`: None as
+// c10::nullopt (an IValue for a registry call), else as an empty optional of the argument's type.
+std::string literal(const AttributeValue& value, const std::string& schema_type, const Node& node,
+                    bool untyped_none = false) {
   std::string type = baseType(schema_type);
   struct Visitor {
     const std::string& type;
     const Node& node;
-    std::string operator()(std::monostate) const { return "c10::nullopt"; }
+    bool untyped_none;
+    std::string operator()(std::monostate) const { return untyped_none ? "c10::nullopt" : typedNone(type); }
     std::string operator()(bool b) const { return b ? "true" : "false"; }
     std::string operator()(int64_t i) const {
       std::string n = std::to_string(i);
@@ -48,7 +69,7 @@ std::string literal(const AttributeValue& value, const std::string& schema_type,
     }
     std::string operator()(const std::string& s) const {
       if (type == "Device") return "at::Device(" + quoted(s) + ")";
-      if (type == "str") return "std::string(" + quoted(s) + ")";
+      if (type == "str" || type == "t") return "std::string(" + quoted(s) + ")";  // t: a container's element
       if (type == "str[]") {  // ONNX string lists (RNN activations), stored comma-joined
         std::string list = "std::vector<std::string>{";
         for (size_t start = 0, i = 0; !s.empty() && start <= s.size(); ++i) {
@@ -77,11 +98,12 @@ std::string literal(const AttributeValue& value, const std::string& schema_type,
       return s + "}";
     }
   };
-  return std::visit(Visitor{type, node}, value);
+  return std::visit(Visitor{type, node, untyped_none}, value);
 }
 
-std::string operandExpr(const Graph& g, const Operand& op, const std::string& schema_type, const Node& node) {
-  if (!op.isValue()) return literal(op.constant, schema_type, node);
+std::string operandExpr(const Graph& g, const Operand& op, const std::string& schema_type, const Node& node,
+                        bool untyped_none = false) {
+  if (!op.isValue()) return literal(op.constant, schema_type, node, untyped_none);
   const Value& v = g.values[op.value];
   if (baseType(schema_type) == "Scalar" && (v.kind == ValueKind::Int || v.kind == ValueKind::Float)) {
     return "at::Scalar(" + valueVar(op.value) + ")";
@@ -124,9 +146,51 @@ bool isOptionalTensorList(const Graph& g, const Node& node) {
   return any_tensor;
 }
 
-void emitPrim(std::ostringstream& out, const Graph& g, const Node& node) {
+// An op that no ATen C++ function spells: a JIT-only overload (aten::as_tensor.list,
+// aten::add.int), a prim:: op with a schema, a custom op (torchvision::nms). The test calls it
+// through the JIT operator registry by name and overload, on IValues, as the interpreter does.
+void emitRegistryCall(std::ostringstream& out, const Graph& g, const Node& node, const ParsedSchema& schema,
+                      const std::vector<std::string>& args) {
+  for (const SchemaArgument& a : schema.arguments) {
+    if (a.written && baseType(a.type) != "Tensor") {
+      throw EmitError(node.id + ": " + node.kind + " writes its " + a.type + " argument '" + a.name +
+                      "' in place, which a registry call on a copy would lose");
+    }
+  }
+  std::string stack = "s" + std::to_string(node.index);
+  out << "  auto " << stack << " = kdecomp_support::callOperator(" << quoted(schema.ns + "::" + schema.op) << ", "
+      << quoted(schema.overload) << ", {";
+  for (size_t i = 0; i < args.size(); ++i) out << (i ? ", " : "") << "c10::IValue(" << args[i] << ")";
+  out << "});\n";
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    const Value& v = g.values[node.outputs[i]];
+    out << "  auto " << valueVar(node.outputs[i]) << " = " << stack << ".at(" << i << ")" << ivalueAccessor(v.kind)
+        << ";\n";
+  }
+}
+
+// The schema's operands as C++ expressions of its argument types.
+std::vector<std::string> operandExprs(const Graph& g, const Node& node, const ParsedSchema& schema,
+                                      bool untyped_none = false) {
+  if (schema.arguments.size() != node.operands.size()) {
+    throw EmitError(node.id + ": " + node.kind + " has " + std::to_string(node.operands.size()) +
+                    " operands, its schema " + std::to_string(schema.arguments.size()));
+  }
+  std::vector<std::string> args;
+  for (size_t i = 0; i < node.operands.size(); ++i) {
+    args.push_back(operandExpr(g, node.operands[i], schema.arguments[i].type, node, untyped_none));
+  }
+  return args;
+}
+
+// Returns false for a prim:: op it has no C++ spelling for.
+bool emitPrim(std::ostringstream& out, const Graph& g, const Node& node) {
   auto value_or_literal = [&](const Operand& op) {
     return op.isValue() ? valueVar(op.value) : literal(op.constant, "int", node);
+  };
+  // An element of a generic container (tuple, dict, list of IValues).
+  auto as_ivalue = [&](const Operand& op) {
+    return "c10::IValue(" + (op.isValue() ? valueVar(op.value) : literal(op.constant, "t", node, true)) + ")";
   };
   if (node.kind == "prim::ListConstruct") {
     const Value& list = g.values[node.outputs.at(0)];
@@ -142,48 +206,77 @@ void emitPrim(std::ostringstream& out, const Graph& g, const Node& node) {
         out << "  " << var << ".push_back(" << (op.isValue() ? valueVar(op.value) : "c10::optional<at::Tensor>()")
             << ");\n";
       }
-      return;
+      return true;
     }
-    if (element.empty())
-      throw EmitError(node.id + ": a list of " + std::string(toString(list.kind)) + " has no C++ spelling");
+    if (element.empty()) {
+      // A list of anything else (dicts, tuples, strings): a generic list of IValues.
+      std::string var = valueVar(node.outputs[0]);
+      out << "  c10::IValue " << var << ";\n  {\n    c10::impl::GenericList items(c10::AnyType::get());\n";
+      for (const Operand& op : node.operands) out << "    items.push_back(" << as_ivalue(op) << ");\n";
+      out << "    " << var << " = c10::IValue(std::move(items));\n  }\n";
+      return true;
+    }
     out << "  std::vector<" << element << "> " << valueVar(node.outputs[0]) << " = {";
     for (size_t i = 0; i < node.operands.size(); ++i) out << (i ? ", " : "") << value_or_literal(node.operands[i]);
     out << "};\n";
-    return;
+    return true;
   }
-  if (node.kind == "prim::ListUnpack") {
+  if (node.kind == "prim::ListUnpack" || node.kind == "prim::TupleUnpack") {
+    bool held = heldAsIValue(g.values[node.inputs.at(0)].kind);
     for (size_t i = 0; i < node.outputs.size(); ++i) {
-      out << "  auto " << valueVar(node.outputs[i]) << " = " << valueVar(node.inputs.at(0)) << "[" << i << "];\n";
+      std::string element = valueVar(node.inputs.at(0)) + "[" + std::to_string(i) + "]";
+      if (held) {
+        element = valueVar(node.inputs.at(0)) +
+                  (node.kind == "prim::TupleUnpack" ? ".toTupleRef().elements()" : ".toListRef()") + "[" +
+                  std::to_string(i) + "]" + ivalueAccessor(g.values[node.outputs[i]].kind);
+      }
+      out << "  auto " << valueVar(node.outputs[i]) << " = " << element << ";\n";
     }
-    return;
+    return true;
+  }
+  if (node.kind == "prim::TupleConstruct") {
+    out << "  c10::IValue " << valueVar(node.outputs.at(0)) << " = c10::ivalue::Tuple::create({";
+    for (size_t i = 0; i < node.operands.size(); ++i) out << (i ? ", " : "") << as_ivalue(node.operands[i]);
+    out << "});\n";
+    return true;
+  }
+  if (node.kind == "prim::DictConstruct" && node.operands.size() % 2 == 0) {
+    std::string var = valueVar(node.outputs.at(0));
+    out << "  c10::IValue " << var << ";\n  {\n    c10::impl::GenericDict entries(c10::AnyType::get(), c10::AnyType::get());\n";
+    for (size_t i = 0; i < node.operands.size(); i += 2) {
+      out << "    entries.insert_or_assign(" << as_ivalue(node.operands[i]) << ", " << as_ivalue(node.operands[i + 1])
+          << ");\n";
+    }
+    out << "    " << var << " = c10::IValue(std::move(entries));\n  }\n";
+    return true;
   }
   if (node.kind == "prim::unchecked_cast" || node.kind == "aten::detach") {  // typing only
     out << "  auto " << valueVar(node.outputs.at(0)) << " = " << valueVar(node.inputs.at(0)) << ";\n";
-    return;
+    return true;
   }
   if (node.kind == "prim::NumToTensor") {
     out << "  auto " << valueVar(node.outputs.at(0)) << " = at::scalar_tensor(" << value_or_literal(node.operands.at(0))
         << ");\n";
-    return;
+    return true;
   }
-  throw EmitError(node.id + ": " + node.kind + " has no C++ spelling yet");
+  return false;
 }
 
 void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
   if (node.opaque_control_flow)
     throw EmitError(node.id + ": data-dependent control flow (" + node.kind + ") is not emitted");
-  if (node.kind.rfind("prim::", 0) == 0) return emitPrim(out, g, node);
+  bool prim = node.kind.rfind("prim::", 0) == 0;
+  if (prim && emitPrim(out, g, node)) return;
   ParsedSchema schema;
-  if (node.schema.empty() || !parseSchema(node.schema, schema))
-    throw EmitError(node.id + ": " + node.kind + " has no schema");
-  if (schema.arguments.size() != node.operands.size()) {
-    throw EmitError(node.id + ": " + node.kind + " has " + std::to_string(node.operands.size()) +
-                    " operands, its schema " + std::to_string(schema.arguments.size()));
+  if (node.schema.empty() || !parseSchema(node.schema, schema)) {
+    throw EmitError(node.id + ": " + node.kind + (prim ? " has no C++ spelling yet" : " has no schema"));
   }
-  std::vector<std::string> args;
-  for (size_t i = 0; i < node.operands.size(); ++i) {
-    args.push_back(operandExpr(g, node.operands[i], schema.arguments[i].type, node));
-  }
+  // No at:: function spells a prim:: op with a schema, a JIT-only aten:: overload or a custom op.
+  bool aten = schema.ns == "aten";
+  bool registry = prim || (aten && isJitOnlyOverload(schema.overload.empty() ? schema.op : schema.op + "." + schema.overload)) ||
+                  (!aten && schema.ns != "kdecomp_onnx");
+  std::vector<std::string> args = operandExprs(g, node, schema, /*untyped_none=*/registry);
+  if (prim) return emitRegistryCall(out, g, node, schema, args);
   // Scalar conversions and list lengths the C++ API spells as methods.
   if (schema.op == "size" && schema.overload == "int") {
     out << "  int64_t " << valueVar(node.outputs.at(0)) << " = " << args[0] << ".size(" << args[1] << ");\n";
@@ -211,6 +304,7 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
         << args[1] << ";\n";
     return;
   }
+  if (registry) return emitRegistryCall(out, g, node, schema, args);
   bool in_place = !schema.op.empty() && schema.op.back() == '_' && schema.op != "__and__";
   bool method = isMethodOnly(schema.op) || (in_place && !isFunctionOnly(schema.op));
   std::string call;
@@ -220,8 +314,6 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
     for (size_t i = 1; i < args.size(); ++i) call += (i > 1 ? ", " : "") + args[i];
   } else {
     // kdecomp_onnx:: ops are the ONNX replay functions, emitted beside the tests (kdecomp_onnx_ops.h).
-    if (schema.ns != "aten" && schema.ns != "kdecomp_onnx")
-      throw EmitError(node.id + ": " + node.kind + " is not an ATen op");
     if (in_place && !args.empty() && node.operands[0].isValue()) {
       // at::hardtanh_(at::Tensor& self, ...) wants a mutable handle, and a partition's inputs are
       // const references: a second handle on the same storage, which the op writes in place.
@@ -248,6 +340,32 @@ std::string finiteDoubleLiteral(double d) {
   return s;
 }
 
+bool heldAsIValue(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::Tensor:
+    case ValueKind::TensorList:
+    case ValueKind::Int:
+    case ValueKind::Float:
+    case ValueKind::Bool:
+    case ValueKind::IntList:
+    case ValueKind::FloatList: return false;
+    default: return true;
+  }
+}
+
+std::string ivalueAccessor(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::Tensor: return ".toTensor()";
+    case ValueKind::TensorList: return ".toTensorVector()";
+    case ValueKind::Int: return ".toInt()";
+    case ValueKind::Float: return ".toDouble()";
+    case ValueKind::Bool: return ".toBool()";
+    case ValueKind::IntList: return ".toIntVector()";
+    case ValueKind::FloatList: return ".toDoubleVector()";
+    default: return "";
+  }
+}
+
 std::string cppParameterType(const Value& v) {
   switch (v.kind) {
     case ValueKind::Tensor: return "const at::Tensor&";
@@ -257,7 +375,7 @@ std::string cppParameterType(const Value& v) {
     case ValueKind::Bool: return "bool";
     case ValueKind::IntList: return "const std::vector<int64_t>&";
     case ValueKind::FloatList: return "const std::vector<double>&";
-    default: return "";
+    default: return "const c10::IValue&";  // heldAsIValue
   }
 }
 

@@ -116,7 +116,31 @@ void pyNode(std::ostringstream& out, const Node& node) {
         << ")\n";
     return;
   }
-  if (node.kind.rfind("prim::", 0) == 0) throw EmitError(node.id + ": " + node.kind + " has no Python spelling yet");
+  if (node.kind == "prim::TupleConstruct") {  // a trailing comma: a tuple of one stays a tuple
+    out << ind << valueVar(node.outputs.at(0)) << " = (";
+    for (const Operand& op : node.operands) out << operand(op, "t") << ", ";
+    out << ")\n";
+    return;
+  }
+  if (node.kind == "prim::TupleUnpack" && !node.outputs.empty()) {
+    out << ind;
+    for (int v : node.outputs) out << valueVar(v) << ", ";
+    out << "= " << valueVar(node.inputs.at(0)) << "\n";
+    return;
+  }
+  if (node.kind == "prim::DictConstruct" && node.operands.size() % 2 == 0) {
+    out << ind << valueVar(node.outputs.at(0)) << " = {";
+    for (size_t i = 0; i < node.operands.size(); i += 2) {
+      out << (i ? ", " : "") << operand(node.operands[i], "str") << ": " << operand(node.operands[i + 1], "t");
+    }
+    out << "}\n";
+    return;
+  }
+  // Other prim:: ops with a schema (prim::max.int, prim::dtype) are registered operators:
+  // torch.ops.prim calls them like the aten ops below.
+  if (node.kind.rfind("prim::", 0) == 0 && node.schema.empty()) {
+    throw EmitError(node.id + ": " + node.kind + " has no Python spelling yet");
+  }
   ParsedSchema schema;
   if (node.schema.empty() || !parseSchema(node.schema, schema) || schema.arguments.size() != node.operands.size()) {
     throw EmitError(node.id + ": " + node.kind + " has no usable schema");

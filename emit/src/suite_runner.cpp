@@ -11,7 +11,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "emit_internal.h"
 #include "kdecomp/emit.h"
+#include "kdecomp/text_escape.h"
 
 extern char** environ;
 
@@ -58,7 +60,70 @@ std::string tail(const std::string& path, size_t bytes) {
   return text.size() > bytes ? text.substr(text.size() - bytes) : text;
 }
 
+std::string readFrom(const std::string& path, std::streamoff offset) {
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(offset);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::streamoff fileSize(const std::string& path) {
+  std::error_code ignored;
+  auto size = std::filesystem::file_size(path, ignored);
+  return ignored ? 0 : static_cast<std::streamoff>(size);
+}
+
+// The emitted test file a diagnostic line names ("/m/level_0_kernel/relu_fp32.cpp:12:5: ..."):
+// its ctest name and macro, or nothing.
+bool testFileOf(const std::string& line, NotCompiledTest& test) {
+  for (size_t at = line.find(".cpp:"); at != std::string::npos; at = line.find(".cpp:", at + 1)) {
+    size_t start = line.find_last_of(" \t'\"", at);
+    start = start == std::string::npos ? 0 : start + 1;
+    std::string path = line.substr(start, at - start);
+    size_t slash = path.rfind('/');
+    if (slash == std::string::npos) continue;
+    std::string name = path.substr(slash + 1);
+    std::string dir = path.substr(0, slash);
+    dir = dir.substr(dir.rfind('/') == std::string::npos ? 0 : dir.rfind('/') + 1);
+    if (dir == "verification" && name == "composition_test") {
+      test.name = "composition";
+      test.macro = kCompositionNotCompiled;
+      return true;
+    }
+    for (Tier tier : kTiers) {
+      if (dir != tierDirectory(tier)) continue;
+      test.name = std::string(toString(tier)) + "/" + name;
+      test.macro = notCompiledMacro(toString(tier), name);
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
+
+std::vector<NotCompiledTest> notCompiledTests(const std::string& build_log) {
+  std::vector<NotCompiledTest> found;
+  std::istringstream lines(build_log);
+  std::string line;
+  NotCompiledTest current;  // the test file the diagnostic being read is about
+  bool have_current = false;
+  while (std::getline(lines, line)) {
+    // A new diagnostic, or a new compile: what came before says nothing about it.
+    if (line.rfind("In file included from", 0) == 0 || line.rfind("FAILED:", 0) == 0) have_current = false;
+    NotCompiledTest named;
+    if (testFileOf(line, named)) current = named, have_current = true;
+    size_t error = line.find(" error: ");
+    if (error == std::string::npos || !have_current) continue;
+    bool known = false;
+    for (const NotCompiledTest& t : found) known |= t.macro == current.macro;
+    if (known) continue;
+    current.error = line.substr(error + 8);
+    found.push_back(current);
+  }
+  return found;
+}
 
 std::vector<EmittedTestResult> parseCtestJunit(const std::string& xml) {
   std::vector<EmittedTestResult> results;
@@ -86,11 +151,36 @@ SuiteRun buildAndRunEmittedSuite(const std::string& model_dir, const std::string
   std::string log = build_dir + ".log";
   std::ofstream(log, std::ios::trunc).close();
   auto t0 = std::chrono::steady_clock::now();
-  run.configured = runLogged({"cmake", "-S", model_dir, "-B", build_dir, "-G", "Ninja"}, log) == 0;
+  // An earlier run's list of tests that did not compile is cleared: they are tried again.
+  run.configured =
+      runLogged({"cmake", "-S", model_dir, "-B", build_dir, "-G", "Ninja", "-DKDECOMP_NOT_COMPILED_HEADER="}, log) == 0;
   run.configure_s = secondsSince(t0);
   if (run.configured) {
     t0 = std::chrono::steady_clock::now();
-    run.built = runLogged({"cmake", "--build", build_dir}, log) == 0;
+    // -k 0: every translation unit reports its errors, so one rebuild leaves out all that fail.
+    std::streamoff start = fileSize(log);
+    run.built = runLogged({"cmake", "--build", build_dir, "--", "-k", "0"}, log) == 0;
+    // A test file that does not compile fails alone: defined away, the suite builds again. A
+    // failed test's callers (the composition) may fail next, hence more than one round.
+    for (int round = 0; !run.built && round < 3; ++round) {
+      size_t before = run.not_compiled.size();
+      for (NotCompiledTest& t : notCompiledTests(readFrom(log, start))) {
+        bool known = false;
+        for (const NotCompiledTest& k : run.not_compiled) known |= k.macro == t.macro;
+        if (!known) run.not_compiled.push_back(std::move(t));
+      }
+      if (run.not_compiled.size() == before) break;  // nothing more to leave out: the build failed
+      std::string header = (std::filesystem::absolute(build_dir) / "kdecomp_not_compiled.h").string();
+      std::ofstream out(header, std::ios::trunc);
+      out << "// Written by kdecomp verify --build: the emitted tests that did not compile.\n";
+      for (const NotCompiledTest& t : run.not_compiled) {
+        out << "#define " << t.macro << " " << cppStringLiteral(t.error) << "\n";
+      }
+      out.close();
+      start = fileSize(log);
+      if (runLogged({"cmake", "-S", model_dir, "-B", build_dir, "-DKDECOMP_NOT_COMPILED_HEADER=" + header}, log) != 0) break;
+      run.built = runLogged({"cmake", "--build", build_dir, "--", "-k", "0"}, log) == 0;
+    }
     run.build_s = secondsSince(t0);
   }
   if (run.built) {

@@ -11,7 +11,9 @@ const char* testSupportHeader() {
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <torch/csrc/jit/runtime/operator.h>
 #include <torch/csrc/jit/serialization/pickle.h>
+#include <dlfcn.h>
 
 #include <cmath>
 #include <cstdio>
@@ -24,6 +26,11 @@ const char* testSupportHeader() {
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+// `kdecomp verify --build`: the tests that did not compile (KDECOMP_NOT_COMPILED_* definitions).
+#ifdef KDECOMP_NOT_COMPILED_HEADER
+#include KDECOMP_NOT_COMPILED_HEADER
+#endif
 
 #ifndef KDECOMP_REFERENCE_DIR
 #define KDECOMP_REFERENCE_DIR "reference"
@@ -56,6 +63,38 @@ inline at::Device chooseDevice() {
     return at::Device(at::kCUDA);
   }
   return at::Device(at::kCPU);
+}
+
+// An op the test cannot run in this process (a custom op whose library is not loaded): the test
+// skips, naming it.
+struct Unavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// KDECOMP_OP_LIBRARIES=a.so:b.so: libraries of custom ops (torchvision's _C.so) to load first.
+inline void loadOpLibraries() {
+  std::string list = env("KDECOMP_OP_LIBRARIES");
+  for (size_t start = 0; start < list.size();) {
+    size_t colon = list.find(':', start);
+    std::string path = list.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    if (!path.empty() && !dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+      throw std::runtime_error("KDECOMP_OP_LIBRARIES: cannot load " + path + ": " + dlerror());
+    }
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+}
+
+// Ops that no ATen C++ function spells (JIT-only overloads such as aten::as_tensor.list, prim::
+// ops, custom ops) run through the JIT operator registry, found by name and overload name.
+inline std::vector<c10::IValue> callOperator(const char* name, const char* overload, std::vector<c10::IValue> stack) {
+  for (const auto& op : torch::jit::getAllOperatorsFor(c10::Symbol::fromQualString(name))) {
+    if (op->schema().overload_name() != overload) continue;
+    op->getOperation()(stack);
+    return stack;
+  }
+  throw Unavailable(std::string("operator ") + name + (*overload ? std::string(".") + overload : std::string()) +
+                    " is not registered in this process (a custom op's library: KDECOMP_OP_LIBRARIES)");
 }
 
 struct Comparison {
@@ -110,6 +149,27 @@ inline Comparison compareTensor(const at::Tensor& actual_in, const at::Tensor& e
   return c;
 }
 
+// An IValue with every tensor in it (lists, tuples, dict values) on `device`.
+inline c10::IValue onDevice(const c10::IValue& v, at::Device device) {
+  if (v.isTensor()) return v.toTensor().to(device);
+  if (v.isTuple()) {
+    std::vector<c10::IValue> elements;
+    for (const c10::IValue& e : v.toTupleRef().elements()) elements.push_back(onDevice(e, device));
+    return c10::ivalue::Tuple::create(std::move(elements));
+  }
+  if (v.isList() && !v.isIntList() && !v.isDoubleList() && !v.isBoolList()) {
+    c10::impl::GenericList list(v.toList().elementType());
+    for (const c10::IValue& e : v.toListRef()) list.push_back(onDevice(e, device));
+    return list;
+  }
+  if (v.isGenericDict()) {
+    c10::impl::GenericDict dict(v.toGenericDict().keyType(), v.toGenericDict().valueType());
+    for (const auto& entry : v.toGenericDict()) dict.insert_or_assign(entry.key(), onDevice(entry.value(), device));
+    return dict;
+  }
+  return v;
+}
+
 inline Comparison compareValue(const c10::IValue& actual, const c10::IValue& expected) {
   if (expected.isTensor()) {
     if (!actual.isTensor()) return {false, 0, 0, "expected a tensor"};
@@ -123,6 +183,35 @@ inline Comparison compareValue(const c10::IValue& actual, const c10::IValue& exp
       all.max_abs = std::max(all.max_abs, c.max_abs);
       all.max_rel = std::max(all.max_rel, c.max_rel);
       if (!c.match && all.match) all = {false, all.max_abs, all.max_rel, "element " + std::to_string(i) + ": " + c.message};
+    }
+    return all;
+  }
+  if (expected.isTuple() || expected.isGenericDict()) {  // element by element, dict entries by key
+    std::vector<std::pair<std::string, std::pair<c10::IValue, c10::IValue>>> pairs;
+    if (expected.isTuple()) {
+      const auto& want = expected.toTupleRef().elements();
+      if (!actual.isTuple() || actual.toTupleRef().elements().size() != want.size()) return {false, 0, 0, "tuple differs"};
+      for (size_t i = 0; i < want.size(); ++i) {
+        pairs.push_back({std::to_string(i), {actual.toTupleRef().elements()[i], want[i]}});
+      }
+    } else {
+      if (!actual.isGenericDict() || actual.toGenericDict().size() != expected.toGenericDict().size()) {
+        return {false, 0, 0, "dict differs"};
+      }
+      for (const auto& entry : expected.toGenericDict()) {
+        auto found = actual.toGenericDict().find(entry.key());
+        if (found == actual.toGenericDict().end()) return {false, 0, 0, "dict key missing"};
+        std::ostringstream key;
+        key << entry.key();
+        pairs.push_back({key.str(), {found->value(), entry.value()}});
+      }
+    }
+    Comparison all;
+    for (const auto& [where, values] : pairs) {
+      Comparison c = compareValue(values.first, values.second);
+      all.max_abs = std::max(all.max_abs, c.max_abs);
+      all.max_rel = std::max(all.max_rel, c.max_rel);
+      if (!c.match && all.match) all = {false, all.max_abs, all.max_rel, "entry " + where + ": " + c.message};
     }
     return all;
   }
@@ -150,7 +239,8 @@ class TestContext {
   at::Tensor tensor(int value_id) const { return load(value_id).toTensor().to(device_); }
   std::vector<at::Tensor> tensors(int value_id) const {
     std::vector<at::Tensor> out;
-    for (const c10::IValue& v : load(value_id).toListRef()) out.push_back(v.toTensor().to(device_));
+    c10::IValue list = load(value_id);  // held: toListRef() refers into it
+    for (const c10::IValue& v : list.toListRef()) out.push_back(v.toTensor().to(device_));
     return out;
   }
   int64_t integer(int value_id) const { return load(value_id).toInt(); }
@@ -158,6 +248,7 @@ class TestContext {
   bool boolean(int value_id) const { return load(value_id).toBool(); }
   std::vector<int64_t> integers(int value_id) const { return load(value_id).toIntVector(); }
   std::vector<double> reals(int value_id) const { return load(value_id).toDoubleVector(); }
+  c10::IValue value(int value_id) const { return onDevice(load(value_id), device_); }
 
   // max_abs >= 0 adds the composition's absolute bound to the elementwise rule.
   void check(const std::string& instance, const std::vector<c10::IValue>& outputs, const std::vector<int>& expected_ids,
@@ -189,6 +280,10 @@ class TestContext {
     return kSkipExitCode;
   }
   int finish() const { return failures_ == 0 ? 0 : 1; }
+  int notCompiled(const std::string& reason) const {
+    std::printf("FAIL %s: did not compile: %s\n", name_.c_str(), reason.c_str());
+    return 1;
+  }
 
  private:
   std::string name_;
@@ -200,9 +295,14 @@ using TestFunction = int (*)(TestContext&);
 
 inline int runTest(const std::string& name, TestFunction test) {
   try {
+    loadOpLibraries();
     TestContext ctx(name);
     if (!ctx.referencesRecorded()) return ctx.skip("references are not recorded in " + referenceDir() + " (run `kdecomp record`)");
-    return test(ctx);
+    try {
+      return test(ctx);
+    } catch (const Unavailable& e) {
+      return ctx.skip(e.what());
+    }
   } catch (const std::exception& e) {
     std::printf("FAIL %s: %s\n", name.c_str(), e.what());
     return 1;

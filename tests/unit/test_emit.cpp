@@ -104,9 +104,29 @@ TEST_CASE("a partition body is plain ATen calls with literal attributes", "[emit
   p.nodes = {0, 1};
   std::string body = emitPartitionBody(g, p);
   CHECK(body ==
-        "  auto v2 = at::conv2d(v0, v1, c10::nullopt, std::vector<int64_t>{1, 1}, std::vector<int64_t>{0, 0}, "
+        "  auto v2 = at::conv2d(v0, v1, c10::optional<at::Tensor>(), std::vector<int64_t>{1, 1}, "
+        "std::vector<int64_t>{0, 0}, "
         "std::vector<int64_t>{1, 1}, int64_t{1});\n"
         "  auto v3 = v2.relu_();\n");
+}
+
+// None is an empty optional of the argument's type: a bare c10::nullopt is ambiguous between
+// at::mean(self, dtype) and at::mean(self, dim, ...), and did not compile.
+TEST_CASE("None arguments are typed empty optionals", "[emit]") {
+  Graph g;
+  for (ValueKind kind : {ValueKind::Tensor, ValueKind::Tensor, ValueKind::Tensor}) g.addValue(kind);
+  g.nodes = {opNode(0, "aten::mean", "aten::mean(Tensor self, *, ScalarType? dtype=None) -> Tensor",
+                    {{"self", 0, {}}, {"dtype", -1, std::monostate{}}}, {1}),
+             opNode(1, "aten::sum", "aten::sum.dim_IntList(Tensor self, int[1]? dim, bool keepdim=False, *, "
+                                    "ScalarType? dtype=None) -> Tensor",
+                    {{"self", 1, {}}, {"dim", -1, std::monostate{}}, {"keepdim", -1, false}, {"dtype", -1, std::monostate{}}},
+                    {2})};
+  g.rebuildUses();
+  Partition p;
+  p.nodes = {0, 1};
+  CHECK(emitPartitionBody(g, p) ==
+        "  auto v1 = at::mean(v0, c10::optional<at::ScalarType>());\n"
+        "  auto v2 = at::sum(v1, at::OptionalIntArrayRef(), false, c10::optional<at::ScalarType>());\n");
 }
 
 // native_functions.yaml's `variants` (generated/aten_variants.inc) decide method or function: the
@@ -184,9 +204,63 @@ TEST_CASE("index lists with Nones, list elements and list lengths have C++ spell
   sizes.nodes[0].inputs = {1};
   sizes.rebuildUses();
   CHECK(emitPartitionBody(sizes, compare) == "  bool v2 = std::vector<int64_t>{4, 3} != v1;\n");
-  // A list of something else still has no spelling, and says which node.
+  // A list of anything else is a generic list of IValues.
   g.nodes[0].operands = {{"arg0", -1, std::string("a")}, {"arg1", 1, {}}};
-  CHECK_THROWS_WITH(emitPartitionBody(g, p), Catch::Contains("root/ListConstruct#0"));
+  CHECK_THAT(emitPartitionBody(g, p), Catch::Contains("    items.push_back(c10::IValue(std::string(\"a\")));\n"
+                                                      "    items.push_back(c10::IValue(v1));\n"));
+}
+
+// An overload that native_functions.yaml does not hold has no at:: function (the JIT registry's
+// aten::as_tensor, aten::add.int), nor has a prim:: op or a custom op: the emitted test calls them
+// through the JIT operator registry, by name and overload, and reads each output by its kind.
+TEST_CASE("ops no ATen C++ function spells are called through the JIT operator registry", "[emit]") {
+  CHECK(isJitOnlyOverload("as_tensor"));
+  CHECK(isJitOnlyOverload("add.int"));
+  CHECK(isJitOnlyOverload("append.t"));
+  CHECK_FALSE(isJitOnlyOverload("add.Tensor"));
+  CHECK_FALSE(isJitOnlyOverload("conv2d"));
+  CHECK_FALSE(isJitOnlyOverload("as_tensor.no_such_overload"));
+
+  Graph g;
+  for (ValueKind kind : {ValueKind::Tensor, ValueKind::Tensor, ValueKind::Int, ValueKind::Int, ValueKind::Int,
+                         ValueKind::Tensor, ValueKind::Tensor, ValueKind::IntList, ValueKind::IntList}) {
+    g.addValue(kind);
+  }
+  g.nodes = {
+      opNode(0, "aten::as_tensor",
+             "aten::as_tensor(Tensor(a) data, *, ScalarType? dtype=None, Device? device=None) -> Tensor(a|b)",
+             {{"data", 0, {}}, {"dtype", -1, int64_t{7}}, {"device", -1, std::monostate{}}}, {1}),
+      opNode(1, "prim::dtype", "prim::dtype(Tensor a) -> int", {{"a", 1, {}}}, {2}),
+      opNode(2, "aten::add", "aten::add.int(int a, int b) -> int", {{"a", 2, {}}, {"b", -1, int64_t{1}}}, {3}),
+      opNode(3, "torchvision::nms", "torchvision::nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+             {{"dets", 0, {}}, {"scores", 1, {}}, {"iou_threshold", -1, 0.5}}, {5}),
+  };
+  g.rebuildUses();
+  Partition p;
+  p.nodes = {0, 1, 2, 3};
+  CHECK(emitPartitionBody(g, p) ==
+        "  auto s0 = kdecomp_support::callOperator(\"aten::as_tensor\", \"\", {c10::IValue(v0), "
+        "c10::IValue(static_cast<at::ScalarType>(7)), c10::IValue(c10::nullopt)});\n"
+        "  auto v1 = s0.at(0).toTensor();\n"
+        "  auto s1 = kdecomp_support::callOperator(\"prim::dtype\", \"\", {c10::IValue(v1)});\n"
+        "  auto v2 = s1.at(0).toInt();\n"
+        "  auto s2 = kdecomp_support::callOperator(\"aten::add\", \"int\", {c10::IValue(v2), c10::IValue(int64_t{1})});\n"
+        "  auto v3 = s2.at(0).toInt();\n"
+        "  auto s3 = kdecomp_support::callOperator(\"torchvision::nms\", \"\", {c10::IValue(v0), c10::IValue(v1), "
+        "c10::IValue(0.5)});\n"
+        "  auto v5 = s3.at(0).toTensor();\n");
+
+  // A registry call works on copies of its IValues: an op that writes a list in place cannot be.
+  g.nodes = {opNode(0, "aten::append", "aten::append.t(t[](a!) self, t(c -> *) el) -> t[](a!)",
+                    {{"self", 7, {}}, {"el", -1, int64_t{3}}}, {8})};
+  g.rebuildUses();
+  Partition append;
+  append.nodes = {0};
+  CHECK_THROWS_WITH(emitPartitionBody(g, append), Catch::Contains("root/append#0") && Catch::Contains("in place"));
+  // A prim:: op without a schema still has no spelling, and says which node.
+  g.nodes = {opNode(0, "prim::Uninitialized", "", {}, {4})};
+  g.rebuildUses();
+  CHECK_THROWS_WITH(emitPartitionBody(g, append), Catch::Contains("prim::Uninitialized has no C++ spelling"));
 }
 
 // torch.ops cannot take a Python list for a schema generic over `t`: the twins spell TorchScript's
@@ -330,4 +404,112 @@ TEST_CASE("names from the model never become code in the emitted files", "[emit]
   }
   CHECK(files > 4);
   std::filesystem::remove_all(dir);
+}
+
+// `verify --build` reads the build log for the emitted test files that did not compile: an
+// error in a test file, an error in a header whose instantiation a test file required, the
+// composition; an error in no test file (the support header) names none.
+TEST_CASE("the build log names the emitted test files that did not compile", "[emit]") {
+  const std::string log = R"LOG([1/4] Building CXX object CMakeFiles/level_0_kernel_tests.dir/level_0_kernel_unity.cpp.o
+FAILED: CMakeFiles/level_0_kernel_tests.dir/level_0_kernel_unity.cpp.o
+In file included from /m/level_0_kernel_unity.cpp:3:
+/m/level_0_kernel/relu_fp32.cpp: In function 'at::Tensor level_0_kernel::relu_fp32(const at::Tensor&)':
+/m/level_0_kernel/relu_fp32.cpp:24:14: error: 'no_such_function' is not a member of 'at'
+/m/level_0_kernel/relu_fp32.cpp:25:3: error: a second error in the same file
+In file included from /m/level_0_kernel_unity.cpp:9:
+/m/verification/composition_test.cpp:40:9: error: 'v7' was not declared in this scope
+FAILED: CMakeFiles/level_1_fusion_tests.dir/level_1_fusion_unity.cpp.o
+In file included from /usr/include/ATen/core/List.h:490,
+/usr/include/ATen/core/List_inl.h: In instantiation of 'c10::List<T>::List() [with T = float]':
+/m/level_1_fusion/add_mul_fp32.cpp:17:30:   required from here
+/usr/include/ATen/core/List_inl.h:12:3: error: static assertion failed: a list of float
+In file included from /m/level_2_layer_unity.cpp:2:
+/m/kdecomp_test_support.h:10:1: error: an error in no test file
+)LOG";
+  std::vector<NotCompiledTest> found = notCompiledTests(log);
+  REQUIRE(found.size() == 3);
+  CHECK(found[0].name == "kernel/relu_fp32");
+  CHECK(found[0].macro == "KDECOMP_NOT_COMPILED_kernel_relu_fp32");
+  CHECK(found[0].error == "'no_such_function' is not a member of 'at'");
+  CHECK(found[1].name == "composition");
+  CHECK(found[1].macro == "KDECOMP_NOT_COMPILED_composition");
+  CHECK(found[2].name == "fusion/add_mul_fp32");
+  CHECK(found[2].error == "static assertion failed: a list of float");
+  CHECK(notCompiledTests("ninja: no work to do.\n").empty());
+}
+
+// Python twins: tuples and dicts are built and unpacked with Python's own syntax, and prim:: ops
+// with a schema (prim::max.int in detection post-processing) go through torch.ops.prim.
+TEST_CASE("the Python twins spell tuples, dicts and prim:: ops with a schema", "[emit]") {
+  Graph g;
+  for (ValueKind kind : {ValueKind::Int, ValueKind::Int, ValueKind::Int, ValueKind::Other, ValueKind::Int,
+                         ValueKind::Int, ValueKind::Other}) {
+    g.addValue(kind);
+  }
+  g.nodes = {opNode(0, "prim::max", "prim::max.int(int a, int b) -> int", {{"a", 0, {}}, {"b", 1, {}}}, {2}),
+             opNode(1, "prim::TupleConstruct", "", {{"0", 2, {}}, {"1", 0, {}}}, {3}),
+             opNode(2, "prim::TupleUnpack", "", {{"0", 3, {}}}, {4, 5}),
+             opNode(3, "prim::DictConstruct", "", {{"k", -1, std::string("max")}, {"v", 4, {}}}, {6})};
+  g.inputs = {{"a", 0}, {"b", 1}};
+  g.outputs = {6};
+  g.rebuildUses();
+  PartitionTree tree;
+  Partition p;
+  p.index = 0;
+  p.id = "root";
+  p.tier = Tier::Model;
+  p.nodes = {0, 1, 2, 3};
+  p.inputs = {0, 1};
+  p.outputs = {6};
+  tree.partitions = {p};
+  Workload w;
+  w.name = "containers";
+  w.tier = Tier::Model;
+  w.instances = {0};
+  std::string twin = pythonTwin(g, tree, w);
+  INFO(twin);
+  CHECK(twin.find("        v2 = torch.ops.prim.max.int(v0, v1)\n") != std::string::npos);
+  CHECK(twin.find("        v3 = (v2, v0, )\n") != std::string::npos);
+  CHECK(twin.find("        v4, v5, = v3\n") != std::string::npos);
+  CHECK(twin.find("        v6 = {'max': v4}\n") != std::string::npos);
+}
+
+// Tuples, dicts and lists of them (a detection model's per-level outputs) are held as
+// c10::IValue: built with LibTorch's generic containers, unpacked by element, read by registry
+// calls, loaded and compared as they are.
+TEST_CASE("tuples, dicts and generic lists are spelled as IValues in C++", "[emit]") {
+  Graph g;
+  for (ValueKind kind : {ValueKind::Tensor, ValueKind::Tensor, ValueKind::Other, ValueKind::Tuple, ValueKind::Tensor,
+                         ValueKind::Tensor, ValueKind::Other, ValueKind::Tensor}) {
+    g.addValue(kind);
+  }
+  g.nodes = {opNode(0, "prim::DictConstruct", "", {{"k", -1, std::string("boxes")}, {"v", 0, {}}}, {2}),
+             opNode(1, "prim::TupleConstruct", "", {{"0", 0, {}}, {"1", 1, {}}}, {3}),
+             opNode(2, "prim::TupleUnpack", "", {{"0", 3, {}}}, {4, 5}),
+             opNode(3, "prim::ListConstruct", "", {{"0", 2, {}}, {"1", 2, {}}}, {6}),
+             opNode(4, "aten::__getitem__", "aten::__getitem__.Dict_str(Dict(str, t) self, str key) -> t(*)",
+                    {{"self", 2, {}}, {"key", -1, std::string("boxes")}}, {7})};
+  g.rebuildUses();
+  Partition p;
+  p.nodes = {0, 1, 2, 3, 4};
+  CHECK(emitPartitionBody(g, p) ==
+        "  c10::IValue v2;\n"
+        "  {\n"
+        "    c10::impl::GenericDict entries(c10::AnyType::get(), c10::AnyType::get());\n"
+        "    entries.insert_or_assign(c10::IValue(std::string(\"boxes\")), c10::IValue(v0));\n"
+        "    v2 = c10::IValue(std::move(entries));\n"
+        "  }\n"
+        "  c10::IValue v3 = c10::ivalue::Tuple::create({c10::IValue(v0), c10::IValue(v1)});\n"
+        "  auto v4 = v3.toTupleRef().elements()[0].toTensor();\n"
+        "  auto v5 = v3.toTupleRef().elements()[1].toTensor();\n"
+        "  c10::IValue v6;\n"
+        "  {\n"
+        "    c10::impl::GenericList items(c10::AnyType::get());\n"
+        "    items.push_back(c10::IValue(v2));\n"
+        "    items.push_back(c10::IValue(v2));\n"
+        "    v6 = c10::IValue(std::move(items));\n"
+        "  }\n"
+        "  auto s4 = kdecomp_support::callOperator(\"aten::__getitem__\", \"Dict_str\", {c10::IValue(v2), "
+        "c10::IValue(std::string(\"boxes\"))});\n"
+        "  auto v7 = s4.at(0).toTensor();\n");
 }

@@ -36,11 +36,24 @@ struct EmittedTestResult {
   double seconds = 0;
   double max_abs_diff = -1;  // the largest the test printed; -1 when it printed none
 };
+// A test file of an emitted suite that did not compile, and the compiler's first error in it.
+struct NotCompiledTest {
+  std::string name;   // ctest name: kernel/as_tensor_fp32, composition
+  std::string macro;  // KDECOMP_NOT_COMPILED_kernel_as_tensor_fp32
+  std::string error;  // "'as_tensor' is not a member of 'at'"
+};
+// Reads a build log (GCC or Clang diagnostics) for the emitted test files that did not compile.
+// Exposed for tests.
+std::vector<NotCompiledTest> notCompiledTests(const std::string& build_log);
+
+// Configures, builds and runs an emitted suite. A test file that does not compile fails alone
+// (saying why): the suite is built again without it, and every other test runs.
 struct SuiteRun {
   bool configured = false;
   bool built = false;
   double configure_s = 0, build_s = 0, ctest_s = 0;
   std::vector<EmittedTestResult> tests;
+  std::vector<NotCompiledTest> not_compiled;
   std::string log;       // the configure/build/ctest output
   std::string log_tail;  // when the build failed
 };
