@@ -17,12 +17,14 @@ Output files:
 """
 
 import argparse
+import contextlib
 import errno
 import hashlib
 import importlib.util
 import inspect
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -55,8 +57,11 @@ def printable(text):
 
 
 def first_line(exc):
+    """The exception's first line, without object addresses (`<... object at 0x52a0500>`): the
+    same model gives the same message, and the same meta.json."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+    line = re.sub(r" at 0x[0-9a-fA-F]+", "", text[0] if text else "")
+    return f"{type(exc).__name__}: {line}".strip()
 
 
 def ensure_einops():
@@ -138,8 +143,6 @@ def flat_output_forward(model):
     """A forward returning the flattened tensors as a tuple: torch.jit.trace accepts tensors and
     tuples of them, not the dicts and lists of dicts some models return. Installed on the
     instance, so the trace keeps the model's own module names."""
-    import torch
-
     original = model.forward
 
     def forward(*args):
@@ -150,6 +153,67 @@ def flat_output_forward(model):
         return tuple(flatten_tensors(result))
 
     return forward
+
+
+# What get_inputs() may hold besides tensors: plain values a trace can take as constants.
+BINDABLE = (bool, int, float, str, type(None))
+
+
+def bound_inputs(inputs, names):
+    """The non-tensor values of get_inputs() (a step count, a flag, a scale), each with its
+    position and name; ExportError for a value that is neither a tensor nor a plain value."""
+    bound = []
+    for position, (name, value) in enumerate(zip(names, inputs)):
+        if is_tensor_input(value):
+            continue
+        plain = isinstance(value, BINDABLE) or (
+            isinstance(value, (list, tuple)) and all(isinstance(v, BINDABLE) for v in value))
+        if not plain:
+            raise ExportError(f"get_inputs() item {position} ({name}) is a {type(value).__name__}: inputs must be "
+                              f"tensors, lists of tensors, or plain values (numbers, booleans, strings, lists of "
+                              f"them) to bind")
+        bound.append({"position": position, "name": name, "value": jsonable(value)})
+    return bound
+
+
+def bound_forward(model, inputs):
+    """A forward taking the tensor inputs only, with the other values of get_inputs() in their
+    places: the model runs, and is traced, at exactly those values. Installed on the instance, so
+    the trace keeps the model's own module names."""
+    original = model.forward
+    template = list(inputs)
+    tensor_positions = [i for i, v in enumerate(template) if is_tensor_input(v)]
+
+    def forward(*tensors):
+        args = list(template)
+        for position, tensor in zip(tensor_positions, tensors):
+            args[position] = tensor
+        return original(*args)
+
+    return forward
+
+
+def buffer_restorer(model):
+    """A forward may write its buffers in place (a call counter, a cache). The export runs the
+    model more than once (the forward for the outputs, the trace): the returned function puts
+    the buffers back as built after each, so the saved model starts where the user's first call
+    does. A forward that writes a parameter cannot be undone: ExportError names it."""
+    import torch
+
+    saved = {name: b.detach().clone() for name, b in model.named_buffers()}
+    versions = {name: p._version for name, p in model.named_parameters()}
+
+    def restore():
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                if name in saved and not torch.equal(b, saved[name]):
+                    b.copy_(saved[name])
+        for name, p in model.named_parameters():
+            if name in versions and p._version != versions[name]:
+                raise ExportError(f"forward writes the parameter {name} in place: the model's state changes with "
+                                  f"every call, and no single export holds it")
+
+    return restore
 
 
 def first_non_tensor_leaf(obj):
@@ -170,7 +234,30 @@ def first_non_tensor_leaf(obj):
 
 
 def describe(name, tensor):
+    """A tensor's entry in meta.json; a list of tensors (an input such as FPN features) lists its
+    tensors under "list"."""
+    if isinstance(tensor, (list, tuple)):
+        return {"name": name, "list": [describe(f"{name}.{i}", t) for i, t in enumerate(tensor)]}
     return {"name": name, "shape": list(tensor.shape), "dtype": str(tensor.dtype).replace("torch.", "")}
+
+
+def is_tensor_input(value):
+    """A tensor, or a non-empty list or tuple of tensors: what the export passes to the model."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return True
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(t, torch.Tensor) for t in value)
+
+
+def input_tensors(inputs):
+    """Every tensor of the inputs, lists of tensors flattened."""
+    return [t for value in inputs for t in (value if isinstance(value, (list, tuple)) else [value])]
+
+
+def tensor_bytes(tensors):
+    """The bytes the data of these tensors takes."""
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def jsonable(value):
@@ -198,16 +285,19 @@ def needs_grad_for_trace(model):
     return any(isinstance(m, fused) for m in model.modules())
 
 
-def export_torchscript(model, inputs, out_path, extra, method, nested=False):
+def export_torchscript(model, inputs, out_path, extra, method, nested=False, restore_buffers=None, bound=False):
     """Returns (method_used, fallback_reason). `extra` (a dict) is saved inside model.pt with
     the method that produced it. `nested`: forward returns more than a tensor or a tuple of
-    tensors (dicts, lists): a trace records its flattened tensors instead."""
+    tensors (dicts, lists): a trace records its flattened tensors instead. `bound`: the model's
+    forward is a bound_forward, which only a trace sees."""
     import torch
 
     def extra_files(used):
         return {EXTRA_FILE: json.dumps(dict(extra, method=used), sort_keys=True)}
 
     fallback_reason = None
+    if bound and method == "auto":
+        method, fallback_reason = "trace", "get_inputs() holds non-tensor values, bound as constants of a trace"
     if method in ("auto", "script"):
         try:
             scripted = torch.jit.script(model)
@@ -222,18 +312,77 @@ def export_torchscript(model, inputs, out_path, extra, method, nested=False):
         if method == "script":
             raise ExportError(fallback_reason)
     grad = needs_grad_for_trace(model)
+    previous_forward = model.__dict__.get("forward")  # bound_forward, or none
     try:
         if nested:
             model.forward = flat_output_forward(model)
-        with torch.set_grad_enabled(grad):
+        with torch.set_grad_enabled(grad), inline_autograd_functions():
             traced = torch.jit.trace(model, tuple(inputs), check_trace=False)
+        if restore_buffers:
+            restore_buffers()  # the trace ran the forward: its module shares the model's buffers
         torch.jit.save(traced, out_path, _extra_files=extra_files("trace"))
     except Exception as exc:
         raise ExportError(f"torch.jit.trace failed ({fallback_reason or 'trace requested'}): {first_line(exc)}") from exc
     finally:
         if nested:
-            del model.forward  # the class's forward again
+            if previous_forward is None:
+                del model.forward  # the class's forward again
+            else:
+                model.forward = previous_forward
     return "trace", fallback_reason
+
+
+class InlineContext:
+    """The ctx of a custom autograd Function's forward, run for inference: what it saves or
+    marks only matters to a backward, which an export never runs."""
+
+    def __init__(self, args):
+        self.needs_input_grad = tuple(False for _ in args)
+        self.saved_tensors = ()
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tensors
+
+    def mark_dirty(self, *tensors):
+        pass
+
+    def mark_non_differentiable(self, *tensors):
+        pass
+
+    def set_materialize_grads(self, value):
+        pass
+
+
+@contextlib.contextmanager
+def inline_autograd_functions():
+    """A custom torch.autograd.Function is opaque to the tracer: it records one prim::PythonOp,
+    which TorchScript cannot save. The export runs the model for inference only, so while it
+    traces, every Function's apply runs its forward directly and the trace records the ops
+    inside. The classes are restored afterwards."""
+    import torch
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    def inline_apply(cls, *args):
+        return cls.forward(InlineContext(args), *args)
+
+    patched = []
+    try:
+        for cls in set(subclasses(torch.autograd.Function)):
+            if not isinstance(cls.__dict__.get("forward"), staticmethod):
+                continue
+            patched.append((cls, cls.__dict__.get("apply")))
+            cls.apply = classmethod(inline_apply)
+        yield
+    finally:
+        for cls, original in patched:
+            if original is None:
+                delattr(cls, "apply")
+            else:
+                cls.apply = original
 
 
 
@@ -290,17 +439,23 @@ def run_export(args):
         raise ExportError(f"building Model(*get_init_inputs()) or get_inputs() called sys.exit({exc.code!r})") from exc
     except Exception as exc:
         raise ExportError(f"building Model(*get_init_inputs()) or get_inputs() failed: {first_line(exc)}") from exc
-    if not all(isinstance(t, torch.Tensor) for t in inputs):
-        raise ExportError("get_inputs() must return tensors only")
-    timings["build_s"] = time.perf_counter() - t0
-    check_memory_for_forward(model, inputs)
-
     try:
         forward_params = list(inspect.signature(model.forward).parameters)
     except (TypeError, ValueError):
         forward_params = []
-    input_names = [forward_params[i] if i < len(forward_params) else f"input{i}" for i in range(len(inputs))]
+    all_names = [forward_params[i] if i < len(forward_params) else f"input{i}" for i in range(len(inputs))]
+    bound = bound_inputs(inputs, all_names)
+    if bound:
+        if args.method == "script":
+            raise ExportError("get_inputs() returns non-tensor values (" + ", ".join(b["name"] for b in bound) +
+                              "): they are bound as constants of a traced model, and --method script cannot")
+        model.forward = bound_forward(model, inputs)
+    input_names = [n for n, t in zip(all_names, inputs) if is_tensor_input(t)]
+    inputs = [list(t) if isinstance(t, tuple) else t for t in inputs if is_tensor_input(t)]
+    timings["build_s"] = time.perf_counter() - t0
+    check_memory_for_forward(model, inputs)
 
+    restore_buffers = buffer_restorer(model)
     t0 = time.perf_counter()
     try:
         with torch.no_grad():
@@ -314,6 +469,7 @@ def run_export(args):
         raise ExportError(f"forward called sys.exit({exc.code!r})") from exc
     except Exception as exc:
         raise ExportError(f"forward raised: {first_line(exc)}") from exc
+    restore_buffers()
     timings["forward_s"] = time.perf_counter() - t0
     output_names = [f"output{i}" for i in range(len(outputs))]
     if not isinstance(structure, int):  # nested outputs: each named by its place ("out", "0.boxes")
@@ -331,6 +487,8 @@ def run_export(args):
         "seed": SEED,
         "init_inputs": jsonable(init_inputs),
         "inputs": [describe(n, t) for n, t in zip(input_names, inputs)],
+        # Values of get_inputs() that are not tensors (a step count, a flag): constants of the trace.
+        "bound_inputs": bound,
         "outputs": [describe(n, t) for n, t in zip(output_names, outputs)],
         "output_structure": structure,
         "einops_shim": shim_used,
@@ -350,7 +508,7 @@ def run_export(args):
     try:
         t0 = time.perf_counter()
         method, reason = export_torchscript(
-            model, inputs, os.path.join(staging, "model.pt"), extra, args.method, nested
+            model, inputs, os.path.join(staging, "model.pt"), extra, args.method, nested, restore_buffers, bool(bound)
         )
         timings["torchscript_s"] = time.perf_counter() - t0
         meta["method"] = method
@@ -413,10 +571,10 @@ def meta_output_bytes(model, inputs):
             meta = t.detach().to("meta")
             memo[id(t)] = torch.nn.Parameter(meta, t.requires_grad) if isinstance(t, torch.nn.Parameter) else meta
         shadow = copy.deepcopy(model, memo)
-        meta_inputs = [t.to("meta") for t in inputs]
+        meta_inputs = [[t.to("meta") for t in v] if isinstance(v, list) else v.to("meta") for v in inputs]
         with torch.no_grad():
             outputs = flatten_tensors(shadow(*meta_inputs))
-        return sum(t.numel() * t.element_size() for t in outputs)
+        return tensor_bytes(outputs)
     except Exception:  # an op without a meta kernel, or data-dependent Python: no estimate
         return None
 
@@ -429,8 +587,7 @@ def check_memory_for_forward(model, inputs):
     available = available_memory_bytes()
     if output_bytes is None or available < 0 or output_bytes <= available:
         return
-    held = sum(t.numel() * t.element_size() for t in inputs)
-    held += sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+    held = tensor_bytes(input_tensors(inputs)) + tensor_bytes(list(model.parameters()) + list(model.buffers()))
     raise ExportError(
         f"not enough memory for the forward at its exact dimensions: it needs at least "
         f"{(held + output_bytes) / 2**30:.1f} GiB (inputs and parameters {held / 2**30:.1f} GiB, outputs "
@@ -449,11 +606,11 @@ def free_bytes(path):
 def estimated_export_bytes(model, inputs, outputs, onnx):
     """What the export writes, near enough: the parameters and buffers in model.pt (and again
     in model.onnx), the inputs, and with ONNX the outputs."""
-    state = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
-    data = sum(t.numel() * t.element_size() for t in inputs)
+    state = tensor_bytes(list(model.parameters()) + list(model.buffers()))
+    data = tensor_bytes(input_tensors(inputs))
     if onnx:
         state *= 2
-        data += sum(t.numel() * t.element_size() for t in outputs)
+        data += tensor_bytes(outputs)
     return state + data
 
 

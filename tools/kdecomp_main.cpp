@@ -353,10 +353,17 @@ int64_t availableMemoryBytes() {
   return -1;
 }
 
-// Stops a model that cannot fit before it starts: the run that verifies holds the inputs, the
-// outputs it computes and the recorded outputs it compares them with. A lower bound from
-// meta.json; the import's own run is the real measure, but it must not be killed part-way.
-void checkMemoryBeforeImport(const std::string& model_file, bool verifies) {
+// Too little memory is free for the model now (it may fit on an idle machine): exit status
+// kExitTooLittleMemoryNow instead of kExitBadInput.
+class MemoryShortage : public kdecomp::ImportError {
+ public:
+  using kdecomp::ImportError::ImportError;
+};
+
+// Stops a model that cannot fit before it starts: the import and the recording run each run the
+// forward, and the export measured what that forward holds at peak (decompositionMemoryNeed).
+// The import must not be killed part-way by the kernel: a named reason instead.
+void checkMemoryBeforeImport(const std::string& model_file) {
   fs::path meta_file = fs::path(model_file).parent_path() / "meta.json";
   if (!fs::exists(meta_file)) return;
   kdecomp::ExportMeta meta;
@@ -365,16 +372,20 @@ void checkMemoryBeforeImport(const std::string& model_file, bool verifies) {
   } catch (const kdecomp::LayoutError&) {
     return;  // provenance only: the import reports a broken export itself
   }
-  int64_t needed = meta.input_bytes + meta.output_bytes * (verifies ? 2 : 1);
+  int64_t needed = kdecomp::decompositionMemoryNeed(meta);
   int64_t available = availableMemoryBytes();
   if (available < 0 || needed <= available) return;
-  char text[256];
+  constexpr double kGiB = 1073741824.0;
+  char peak[96] = "";
+  if (meta.forward_peak_bytes > 0) {
+    std::snprintf(peak, sizeof peak, "its plain forward peaked at %.1f GiB when exported; ", meta.forward_peak_bytes / kGiB);
+  }
+  char text[320];
   std::snprintf(text, sizeof text,
-                "not enough memory at its exact dimensions: it needs at least %.1f GiB (inputs %.1f GiB, outputs "
-                "%.1f GiB%s), %.1f GiB are available",
-                needed / 1073741824.0, meta.input_bytes / 1073741824.0, meta.output_bytes / 1073741824.0,
-                verifies ? " computed and recorded" : "", available / 1073741824.0);
-  throw kdecomp::ImportError(kdecomp::oneLineText(model_file) + ": " + text);
+                "not enough memory at its exact dimensions: it needs at least %.1f GiB (%sinputs %.1f GiB, outputs "
+                "%.1f GiB), %.1f GiB are available",
+                needed / kGiB, peak, meta.input_bytes / kGiB, meta.output_bytes / kGiB, available / kGiB);
+  throw MemoryShortage(kdecomp::oneLineText(model_file) + ": " + text);
 }
 
 // The stages after import that a command runs.
@@ -408,6 +419,9 @@ bool mergeEmittedResults(const kdecomp::SuiteRun& run, nlohmann::ordered_json& r
   }
   emitted["totals"] = {{"passed", passed}, {"failed", failed}, {"skipped", skipped}};
   emitted["tests"] = std::move(tests);
+  nlohmann::ordered_json not_compiled = nlohmann::ordered_json::array();
+  for (const kdecomp::NotCompiledTest& t : run.not_compiled) not_compiled.push_back({{"name", t.name}, {"error", t.error}});
+  emitted["not_compiled"] = std::move(not_compiled);
   bool ok = run.built && failed == 0 && !run.tests.empty();
   emitted["status"] = ok ? "passed" : "failed";
   results["emitted"] = std::move(emitted);
@@ -426,7 +440,7 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     import_options.inputs_path = source.inputs;
     import_options.num_threads = threads;
     import_options.op_libraries = opLibrariesFor(source.model, stages.exported_here);
-    checkMemoryBeforeImport(source.model, stages.verify);
+    checkMemoryBeforeImport(source.model);
     progress.stage("import", "import " + source.model);
     auto t0 = std::chrono::steady_clock::now();
     kdecomp::ImportedModel model = kdecomp::importModel(source.model, import_options);
@@ -541,6 +555,9 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
                      std::to_string(static_cast<int>(suite.configure_s + suite.build_s)) + " s; " +
                      std::to_string(totals["passed"].get<int>()) + " passed, " + std::to_string(totals["failed"].get<int>()) +
                      " failed, " + std::to_string(totals["skipped"].get<int>()) + " skipped (log: " + suite.log + ")");
+        for (const kdecomp::NotCompiledTest& t : suite.not_compiled) {
+          progress.say("  did not compile: " + t.name + ": " + kdecomp::oneLineText(t.error));
+        }
         if (!suite.built) std::cerr << suite.log_tail << "\n";
       }
       writeAtomically(dir / "verification" / "test_results.json", results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
@@ -564,6 +581,9 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     if (!summary_path.empty()) writeAtomically(summary_path, summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     progress.say(std::string(rc == kExitOk ? "done" : "done, with failures") + " -> " + dir.string());
     return rc;
+  } catch (const MemoryShortage& e) {
+    std::cerr << "kdecomp " << command << ": error: " << plainError(e) << "\n";
+    return kdecomp::kExitTooLittleMemoryNow;
   } catch (const kdecomp::ImportError& e) {
     std::cerr << "kdecomp " << command << ": error: " << plainError(e) << "\n";
   } catch (const kdecomp::LayoutError& e) {

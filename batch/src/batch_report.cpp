@@ -139,8 +139,8 @@ Json buildModelRecord(const ModelJob& job, const fs::path& out, const WorkerExit
   } else if (exit.exit_code == 1) {
     status = "failed";
     reason = failedPartitions(model_dir / "verification" / "test_results.json");
-  } else if (exit.exit_code == 2) {
-    status = "error";
+  } else if (exit.exit_code == 2 || exit.exit_code == kExitTooLittleMemoryNow) {
+    status = "error";  // the latter names the memory it needs against what there is
     reason = reasonFromLog(logPath(out, job.name));
   } else {
     status = "crashed";

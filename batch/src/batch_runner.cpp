@@ -385,6 +385,16 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
         display.event("out of memory: " + jobs[again.job].name +
                       " was killed by the kernel beside other models; it will run again alone");
         queue.push_front(again);
+      } else if (exit->exit_code == kExitTooLittleMemoryNow && running.size() > 1 && !running[i].p.alone) {
+        // It stopped before import: the models beside it held the memory it needs. Once, it
+        // gets the machine to itself.
+        Pending again = running[i].p;
+        again.estimate = std::max(again.estimate, exportPeak(jobs[again.job].output_dir));
+        again.alone = true;
+        clearOutputs(jobs[again.job]);
+        display.event("too little memory free for " + jobs[again.job].name +
+                      " beside other models; it will run again alone");
+        queue.push_front(again);
       } else {
         finish(running[i], *exit, "");
       }

@@ -121,13 +121,20 @@ ModelSource readModelSource(const fs::path& dir) {
 
 namespace {
 
-// Bytes of the tensors a meta.json list describes ({"shape": [...], "dtype": "float32"}); entries
-// that do not describe a tensor count nothing.
-int64_t tensorListBytes(const nlohmann::json& j, const char* key) {
+// Bytes of the tensors a meta.json list describes ({"shape": [...], "dtype": "float32"}, or
+// {"list": [...]} for an input that is a list of tensors); entries that do not describe a tensor
+// count nothing.
+int64_t tensorListBytes(const nlohmann::json& j, const char* key, int depth = 0) {
   auto list = j.find(key);
   if (list == j.end() || !list->is_array()) return 0;
   int64_t total = 0;
   for (const auto& t : *list) {
+    if (t.is_object() && t.contains("list") && depth < 4) {
+      if (__builtin_add_overflow(total, tensorListBytes(t, "list", depth + 1), &total)) {
+        return std::numeric_limits<int64_t>::max();
+      }
+      continue;
+    }
     if (!t.is_object() || !t.contains("shape") || !t["shape"].is_array()) continue;
     std::string dtype = stringField(t, "dtype");
     int64_t element = dtype == "float64" || dtype == "int64" || dtype == "complex64" ? 8
@@ -156,6 +163,9 @@ ExportMeta parseExportMeta(std::string_view json_text, const std::string& file) 
   ExportMeta meta{stringField(j, "source_file"), stringField(j, "model_name"), stringField(j, "source_level")};
   meta.input_bytes = tensorListBytes(j, "inputs");
   meta.output_bytes = tensorListBytes(j, "outputs");
+  if (auto peak = j.find("peak_rss_bytes"); peak != j.end() && peak->is_number_integer()) {
+    meta.forward_peak_bytes = std::max<int64_t>(0, peak->get<int64_t>());
+  }
   auto libraries = j.find("op_libraries");
   if (libraries != j.end() && libraries->is_array()) {
     for (const auto& library : *libraries) {
@@ -168,6 +178,12 @@ ExportMeta parseExportMeta(std::string_view json_text, const std::string& file) 
 }
 
 ExportMeta readExportMeta(const fs::path& meta_json) { return parseExportMeta(readText(meta_json), meta_json.string()); }
+
+int64_t decompositionMemoryNeed(const ExportMeta& meta) {
+  int64_t held = 0;
+  if (__builtin_add_overflow(meta.input_bytes, meta.output_bytes, &held)) return std::numeric_limits<int64_t>::max();
+  return std::max(held, meta.forward_peak_bytes);
+}
 
 void writeFileAtomically(const fs::path& path, const std::string& text) {
   std::error_code ec;

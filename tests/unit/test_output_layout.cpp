@@ -130,7 +130,31 @@ TEST_CASE("meta.json's inputs and outputs give the bytes a run holds", "[layout]
                                     "m.json");
   CHECK(meta.input_bytes == 2 * 3 * 4 + 4 * 8);
   CHECK(meta.output_bytes == 2);  // a 0-d half; an empty tensor; junk counts nothing
+  // An input that is a list of tensors (FPN features) counts each of them.
+  ExportMeta listed = parseExportMeta(
+      R"({"inputs": [{"name": "feats", "list": [{"shape": [2, 3]}, {"shape": [4], "dtype": "int64"}]}, {"shape": [1]}]})",
+      "m.json");
+  CHECK(listed.input_bytes == 2 * 3 * 4 + 4 * 8 + 4);
   // Sizes whose product passes int64 saturate instead of overflowing (undefined behaviour).
   ExportMeta huge = parseExportMeta(R"({"inputs": [{"shape": [4294967296, 4294967296, 4]}, {"shape": [1]}]})", "m.json");
   CHECK(huge.input_bytes == std::numeric_limits<int64_t>::max());
+}
+
+TEST_CASE("a decomposition needs the forward's measured peak, never less than what it must hold", "[layout]") {
+  // 25_Swish's shape: one 6.4 GB input and output, and x * sigmoid(x) holds a third tensor.
+  const std::string tensor = R"({"shape": [4096, 393216], "dtype": "float32"})";
+  ExportMeta swish = parseExportMeta(R"({"inputs": [)" + tensor + R"(], "outputs": [)" + tensor +
+                                         R"(], "peak_rss_bytes": 19600000000})",
+                                     "m.json");
+  const int64_t six_gb = int64_t{4096} * 393216 * 4;
+  CHECK(swish.forward_peak_bytes == 19600000000);
+  CHECK(decompositionMemoryNeed(swish) == 19600000000);  // the forward's third tensor counts
+  // Without a measured peak (an older export), or one below what must be held: the held bytes.
+  ExportMeta unmeasured = parseExportMeta(R"({"inputs": [)" + tensor + R"(], "outputs": [)" + tensor + "]}", "m.json");
+  CHECK(decompositionMemoryNeed(unmeasured) == 2 * six_gb);
+  ExportMeta negative = parseExportMeta(R"({"peak_rss_bytes": -5, "inputs": [)" + tensor + "]}", "m.json");
+  CHECK(negative.forward_peak_bytes == 0);
+  CHECK(decompositionMemoryNeed(negative) == six_gb);
+  ExportMeta huge = parseExportMeta(R"({"inputs": [{"shape": [4294967296, 4294967296, 4]}], "outputs": [{"shape": [1]}]})", "m.json");
+  CHECK(decompositionMemoryNeed(huge) == std::numeric_limits<int64_t>::max());
 }

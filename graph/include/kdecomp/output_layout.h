@@ -61,10 +61,22 @@ struct ExportMeta {
   std::string source_level;  // likewise
   int64_t input_bytes = 0;   // the exact inputs (shapes and dtypes listed in meta.json)
   int64_t output_bytes = 0;  // the forward's outputs
+  // Peak RSS of the export, which ran the plain forward at the exact dimensions; 0 if unknown.
+  int64_t forward_peak_bytes = 0;
   // Shared libraries of custom ops that were loaded when the model ran (absolute paths only).
-  std::vector<std::string> op_libraries;
+  std::vector<std::string> op_libraries = {};
 };
 ExportMeta readExportMeta(const std::filesystem::path& meta_json);
+
+// The least memory a decomposition of an exported model needs: what its plain forward held at
+// peak (the import and the recording run each run it once; verify replays one partition at a
+// time beside the inputs, reading recorded values mapped from their files, which the kernel can
+// reclaim), and never less than the inputs and outputs a forward holds.
+int64_t decompositionMemoryNeed(const ExportMeta& meta);
+
+// The exit status of a `kdecomp decompose` that stopped before import because less memory is
+// free than it needs (EX_TEMPFAIL): `kdecomp batch` runs it again with nothing beside it.
+constexpr int kExitTooLittleMemoryNow = 75;
 ExportMeta parseExportMeta(std::string_view json_text, const std::string& file_for_messages);
 
 // Writes `text` to `path` through a temporary file in the same directory and a rename: readers

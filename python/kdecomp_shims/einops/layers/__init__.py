@@ -1,0 +1,1 @@
+"""einops.layers stand-in (kdecomp): see einops/__init__.py."""

@@ -1,0 +1,37 @@
+"""einops.layers.torch stand-in (kdecomp): the modules over rearrange, reduce and repeat."""
+import torch.nn as nn
+
+from .. import rearrange, reduce, repeat
+
+__all__ = ["Rearrange", "Reduce", "Repeat"]
+
+
+class Rearrange(nn.Module):
+    def __init__(self, pattern, **axes_lengths):
+        super().__init__()
+        self.pattern = pattern
+        self.axes_lengths = axes_lengths
+
+    def forward(self, x):
+        return rearrange(x, self.pattern, **self.axes_lengths)
+
+
+class Reduce(nn.Module):
+    def __init__(self, pattern, reduction, **axes_lengths):
+        super().__init__()
+        self.pattern = pattern
+        self.reduction = reduction
+        self.axes_lengths = axes_lengths
+
+    def forward(self, x):
+        return reduce(x, self.pattern, self.reduction, **self.axes_lengths)
+
+
+class Repeat(nn.Module):
+    def __init__(self, pattern, **axes_lengths):
+        super().__init__()
+        self.pattern = pattern
+        self.axes_lengths = axes_lengths
+
+    def forward(self, x):
+        return repeat(x, self.pattern, **self.axes_lengths)
