@@ -43,6 +43,22 @@ ZOO = [
     ("optical_flow", "optical_flow.raft_small", (1, 3, 128, 128), "pair"),
     ("detection", "detection.fasterrcnn_mobilenet_v3_large_320_fpn", (1, 3, 320, 320), "list"),
     ("detection", "detection.ssdlite320_mobilenet_v3_large", (1, 3, 320, 320), "list"),
+    # Families added after the first 23 passed (FPN inserts and extends, dicts iterated by key,
+    # window attention v2, quantization-ready blocks, 3D mixed convs, multiscale video attention).
+    ("classification", "swin_v2_t", IMAGE, "tensor"),
+    ("classification", "efficientnet_v2_s", IMAGE, "tensor"),
+    ("classification", "resnext50_32x4d", IMAGE, "tensor"),
+    ("classification", "quantization.mobilenet_v3_large", IMAGE, "tensor"),
+    ("classification", "alexnet", IMAGE, "tensor"),
+    ("video", "video.mc3_18", (1, 3, 16, 112, 112), "tensor"),
+    ("video", "video.mvit_v2_s", (1, 3, 16, 224, 224), "tensor"),
+    ("segmentation", "segmentation.deeplabv3_resnet50", (1, 3, 256, 256), "tensor"),
+    ("optical_flow", "optical_flow.raft_large", (1, 3, 128, 128), "pair"),
+    ("detection", "detection.retinanet_resnet50_fpn", (1, 3, 320, 320), "list"),
+    ("detection", "detection.fcos_resnet50_fpn", (1, 3, 320, 320), "list"),
+    ("detection", "detection.maskrcnn_resnet50_fpn", (1, 3, 320, 320), "list"),
+    ("detection", "detection.keypointrcnn_resnet50_fpn", (1, 3, 320, 320), "list"),
+    ("detection", "detection.ssd300_vgg16", (1, 3, 300, 300), "list"),
 ]
 
 WRAPPER = '''import torch
@@ -72,6 +88,10 @@ def get_init_inputs():
 
 def wrapper(ctor, shape, calling):
     kwargs = "weights=None, weights_backbone=None" if ctor.startswith(("segmentation.", "detection.")) else "weights=None"
+    if ctor.startswith("detection.") and "ssd" not in ctor and "320" not in ctor:
+        kwargs += ", min_size=320, max_size=320"  # the R-CNN family's transform resizes to 800 otherwise
+    if ctor.startswith("quantization."):
+        kwargs += ", quantize=False"  # the float model with its quant/dequant stubs and FloatFunctional
     if ctor == "inception_v3" or ctor == "googlenet":
         kwargs += ", init_weights=False, aux_logits=False"
     tensor = f"torch.randn{shape}"

@@ -12,12 +12,17 @@ namespace {
 
 const char* const kHeader = R"PY(import torch
 import torch.nn as nn
-from typing import Dict, List
+from typing import Any, Dict, List
 
 
 def get_init_inputs():
     return []
 )PY";
+
+// OUT/<level>/<name>: the decomposition of the model `decompose` wrote as <name>.py in `dir`.
+std::string outDir(const TempDir& dir, const std::string& name) {
+  return dir / "out" + ("/" + std::filesystem::path(dir.path()).filename().string() + "/" + name);
+}
 
 struct Decomposed {
   RunResult result;
@@ -29,8 +34,7 @@ Decomposed decompose(const TempDir& dir, const std::string& name, const std::str
   writeFile(model, std::string(kHeader) + body);
   Decomposed d;
   d.result = kdecomp({"decompose", model, "-o", dir / "out"});
-  std::string meta =
-      dir / "out" + ("/" + std::filesystem::path(dir.path()).filename().string() + "/" + name + "/export/meta.json");
+  std::string meta = outDir(dir, name) + "/export/meta.json";
   if (exists(meta)) d.meta = nlohmann::json::parse(readFile(meta));
   return d;
 }
@@ -311,7 +315,7 @@ def get_inputs():
   CHECK(d.result.exit_code == 0);
   CHECK(d.result.err.find("FAIL") == std::string::npos);
   std::string tree = readFile(
-      dir / "out" + ("/" + std::filesystem::path(dir.path()).filename().string() + "/mask/decomposition_tree.json"));
+      outDir(dir, "mask") + "/decomposition_tree.json");
   CHECK(tree.find("aten::slice_scatter") != std::string::npos);
   CHECK(tree.find("aten::select_scatter") != std::string::npos);
 }
@@ -346,13 +350,13 @@ def get_inputs():
   CHECK(d.result.exit_code == 0);
   CHECK(d.result.err.find("FAIL") == std::string::npos);
   std::string tree = readFile(
-      dir / "out" + ("/" + std::filesystem::path(dir.path()).filename().string() + "/keep/decomposition_tree.json"));
+      outDir(dir, "keep") + "/decomposition_tree.json");
   CHECK(tree.find("aten::index_put_") != std::string::npos);  // the writes stay in place
   // Every partition has a C++ test and a Python twin (index lists, list elements); the model's
   // twin, which holds every op, passes.
   CHECK(d.result.err.find("(0 skipped)") != std::string::npos);
   std::string twin =
-      dir / "out" + ("/" + std::filesystem::path(dir.path()).filename().string() + "/keep/level_3_model/keep.py");
+      outDir(dir, "keep") + "/level_3_model/keep.py";
   RunResult r = run({python(), twin});
   INFO(r.out << r.err);
   CHECK(r.out.rfind("PASS ", 0) == 0);
@@ -386,8 +390,7 @@ def get_inputs():
   CHECK(d.result.exit_code == 0);
   CHECK(d.result.err.find("FAIL") == std::string::npos);
   // The uninitialised buffer is not compared: its record stands in for what reads it.
-  std::string results = readFile(dir / "out" + ("/" + std::filesystem::path(dir.path()).filename().string() +
-                                                "/lists/verification/test_results.json"));
+  std::string results = readFile(outDir(dir, "lists") + "/verification/test_results.json");
   CHECK(results.find("not reproducible") != std::string::npos);
 }
 
@@ -473,7 +476,7 @@ def get_inputs():
   CHECK(d.meta["method"] == "script");
   REQUIRE(d.meta["op_libraries"].is_array());
   CHECK(d.meta["op_libraries"].size() >= 1);
-  std::string exported = dir / "out" + ("/" + std::filesystem::path(dir.path()).filename().string() + "/boxes/export");
+  std::string exported = outDir(dir, "boxes") + "/export";
   RunResult alone = kdecomp({"inspect", exported});
   CHECK(alone.exit_code == 2);
   CHECK_THAT(alone.err, Catch::Contains("torchvision::nms") && Catch::Contains("KDECOMP_OP_LIBRARIES"));
@@ -534,4 +537,230 @@ def get_inputs():
   CHECK(d.result.exit_code == 0);
   REQUIRE(d.meta.is_object());
   CHECK(d.meta["method"] == "script");
+}
+
+// A model that scales its own input in place: the record keeps the input as it was given (or
+// every replay would start from the scaled one), and the import's copy, which the recording run
+// no longer clones unless the graph writes it, is checked against the record before replay.
+TEST_CASE("a model that writes its own input in place records the input as it was given", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "scale_input", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x, bias):
+        x.mul_(2.0)
+        x[0] = 0.0
+        return self.fc(x) + bias
+
+
+def get_inputs():
+    return [torch.randn(4, 8), torch.randn(8)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  CHECK(d.result.err.find("FAIL") == std::string::npos);
+  CHECK(d.result.err.find("PASSED") != std::string::npos);
+}
+
+// A custom torch.autograd.Function is a prim::PythonOp to the tracer, which TorchScript cannot
+// save; the export runs for inference, so the trace records the ops of its forward instead.
+TEST_CASE("a custom autograd Function in forward is traced through its forward", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "custom_function", R"PY(
+class ScaledSwish(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, beta):
+        ctx.save_for_backward(x)
+        ctx.beta = beta
+        return x * torch.sigmoid(beta * x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return ScaledSwish.apply(self.fc(x), 1.5)
+
+
+def get_inputs():
+    return [torch.randn(4, 8)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  CHECK(d.result.err.find("PASSED") != std::string::npos);
+  CHECK(d.meta["method"] == "trace");
+  std::string tree = readFile(outDir(dir, "custom_function") + "/decomposition_tree.json");
+  CHECK(tree.find("aten::sigmoid") != std::string::npos);
+  CHECK(tree.find("PythonOp") == std::string::npos);
+}
+
+// get_inputs() may hold plain values besides tensors (a step count, a flag): they are bound as
+// constants of a trace at exactly those values, and listed in meta.json; anything else is an
+// error naming the item.
+TEST_CASE("non-tensor values of get_inputs are bound as constants; other objects are named", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "steps", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(8, 8)
+
+    def forward(self, x, steps: int, scale: float, residual: bool):
+        h = torch.zeros_like(x)
+        c = torch.zeros_like(x)
+        outs = []
+        for _ in range(steps):
+            h, c = self.cell(x, (h, c))
+            outs.append(h * scale + (x if residual else 0))
+        return torch.stack(outs, dim=1)
+
+
+def get_inputs():
+    return [torch.randn(2, 8), 3, 0.5, True]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  CHECK(d.result.err.find("PASSED") != std::string::npos);
+  REQUIRE(d.meta.contains("bound_inputs"));
+  CHECK(d.meta["inputs"].size() == 1);
+  CHECK(d.meta["bound_inputs"] == nlohmann::json::parse(R"([{"name": "steps", "position": 1, "value": 3},
+      {"name": "scale", "position": 2, "value": 0.5}, {"name": "residual", "position": 3, "value": true}])"));
+  CHECK(d.meta["outputs"][0]["shape"] == nlohmann::json::parse("[2, 3, 8]"));  // three steps
+
+  Decomposed bad = decompose(dir, "bad_input", R"PY(
+class Model(nn.Module):
+    def forward(self, x, options):
+        return x * options["scale"]
+
+
+def get_inputs():
+    return [torch.randn(2, 8), {"scale": 2.0}]
+)PY");
+  CHECK(bad.result.exit_code == 2);
+  CHECK_THAT(bad.result.err, Catch::Contains("get_inputs() item 1 (options) is a dict"));
+}
+
+// An input that is a list of tensors (an FPN's feature maps): exported as one list input,
+// imported as a Tensor[], its tensors listed in meta.json.
+TEST_CASE("a list of tensors as one input decomposes and verifies", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "fpn", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lat = nn.ModuleList([nn.Conv2d(c, 4, 1) for c in (2, 4)])
+
+    def forward(self, feats: List[torch.Tensor], scale: float):
+        top = self.lat[1](feats[1])
+        up = nn.functional.interpolate(top, scale_factor=2.0, mode="nearest")
+        return [up + self.lat[0](feats[0]) * scale, top]
+
+
+def get_inputs():
+    return [[torch.randn(1, 2, 8, 8), torch.randn(1, 4, 4, 4)], 0.5]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  CHECK(d.result.err.find("PASSED") != std::string::npos);
+  REQUIRE(d.meta.contains("inputs"));
+  REQUIRE(d.meta["inputs"].size() == 1);
+  CHECK(d.meta["inputs"][0]["name"] == "feats");
+  CHECK(d.meta["inputs"][0]["list"].size() == 2);
+  CHECK(d.meta["bound_inputs"].size() == 1);
+}
+
+// A forward that writes a buffer in place (a call counter): every run of the export, the
+// import and the recording starts from the state as built, so the decomposition holds what the
+// user's first call computes (x * 1), and every replay starts from that state too.
+TEST_CASE("a forward that writes its own buffer in place is decomposed from the state as built", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "counter", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.register_buffer("calls", torch.zeros(1))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        return self.fc(x) * 0.0 + x * self.calls
+
+
+def get_inputs():
+    return [torch.ones(2, 4)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  CHECK(d.result.err.find("PASSED") != std::string::npos);
+  std::string out = outDir(dir, "counter");
+  // The recorded model output is the first call's: all ones.
+  RunResult first_call = run({python(), "-c", R"PY(
+import json, sys, torch
+ref = sys.argv[1] + "/reference"
+entries = json.load(open(ref + "/manifest.json"))["values"]
+out = [e for e in entries if e["role"] == "output"]
+assert len(out) == 1, out
+print(torch.load(ref + "/" + out[0]["file"]).tolist())
+)PY",
+                             out});
+  INFO(first_call.err);
+  CHECK(first_call.out == "[[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]\n");
+}
+
+// Context managers in a scripted forward: `with torch.no_grad():` (torch.nn.functional's
+// gaussian_nll_loss has one), a TorchScript class with __enter__/__exit__, and the profiler's
+// record_function. The first crashed the evaluator; all of them leave only the ops inside.
+TEST_CASE("context managers in a scripted forward decompose to the ops inside them", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "contexts", R"PY(
+@torch.jit.script
+class Offset:
+    def __init__(self, s: float):
+        self.s = s
+
+    def __enter__(self):
+        return self.s
+
+    def __exit__(self, a: Any, b: Any, c: Any):
+        pass
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, target):
+        y = self.fc(x)
+        with torch.no_grad():
+            y.clamp_(min=-1.0)
+        with Offset(0.5) as s:
+            y = y + s
+        with torch.autograd.profiler.record_function("tail"):
+            y = y * 2
+        return y, nn.functional.gaussian_nll_loss(y, target, torch.ones_like(y))
+
+
+def get_inputs():
+    return [torch.randn(3, 4), torch.randn(3, 4)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  CHECK(d.result.err.find("PASSED") != std::string::npos);
+  CHECK(d.meta["method"] == "script");
+  std::string tree = readFile(outDir(dir, "contexts") + "/decomposition_tree.json");
+  for (const char* gone : {"prim::Enter", "prim::Exit", "prim::CreateObject", "profiler::"}) {
+    INFO(gone);
+    CHECK(tree.find(gone) == std::string::npos);
+  }
+  CHECK(tree.find("aten::clamp_") != std::string::npos);
 }

@@ -367,7 +367,38 @@ TEST_CASE("4_LeNet5: the emitted suite builds and passes, an edited kernel fails
   INFO(broken.out);
   CHECK(broken.exit_code != 0);
   CHECK(failedTests(broken.out) == std::set<std::string>{"kernel/conv2d_6x16_k5s1p0_fp32", "composition"});
+
+  // An edit that does not compile fails its own test and the composition that calls it, saying
+  // why; every other test of the suite still builds and runs.
+  std::string call = "at::conv2d(";
+  std::string typo = original;
+  typo.replace(typo.find(call), call.size(), "at::conv2d_no_such_function(");
+  writeFile(kernel_file, typo);
+  RunResult uncompiled = kdecomp({"verify", d.dir, "--build"});
+  INFO(uncompiled.err);
+  CHECK(uncompiled.exit_code != 0);
+  CHECK_THAT(uncompiled.err, Catch::Contains("did not compile: kernel/conv2d_6x16_k5s1p0_fp32"));
+  json partial = readJson(d.dir + "/verification/test_results.json")["emitted"];
+  CHECK(partial["status"] == "failed");
+  CHECK(partial["built"] == true);
+  REQUIRE(partial["not_compiled"].size() == 1);
+  CHECK(partial["not_compiled"][0]["name"] == "kernel/conv2d_6x16_k5s1p0_fp32");
+  CHECK_THAT(partial["not_compiled"][0]["error"].get<std::string>(), Catch::Contains("conv2d_no_such_function"));
+  std::set<std::string> failed;
+  for (const json& t : partial["tests"]) {
+    if (t["status"] != "passed") failed.insert(t["name"].get<std::string>());
+  }
+  CHECK(failed == std::set<std::string>{"kernel/conv2d_6x16_k5s1p0_fp32", "composition"});
+  CHECK(partial["totals"]["passed"].get<size_t>() == expected_tests - 2);
+
+  // Fixed, the next build tries it again: nothing is left out.
   writeFile(kernel_file, original);
+  RunResult fixed = kdecomp({"verify", d.dir, "--build"});
+  INFO(fixed.err);
+  CHECK(fixed.exit_code == 0);
+  json again = readJson(d.dir + "/verification/test_results.json")["emitted"];
+  CHECK(again["not_compiled"].empty());
+  CHECK(again["totals"]["passed"].get<size_t>() == expected_tests);
 }
 
 TEST_CASE("4_LeNet5: every Python twin passes", "[LeNet5][emit]") { requirePythonTwinsPass(decompose("4_LeNet5")); }
