@@ -1,5 +1,5 @@
 // Fuzz target: the reference file reader (ReferenceReader::load: the zip directory, the pickle,
-// tensors pointing into the file image) and the importer's inputs.pt reader (loadInputs).
+// tensors pointing into the file image) and the runtime's inputs.pt reader (loadInputs).
 // Input: the first byte picks what the rest is:
 //   0 (mod 3)  a whole reference file (torch.save's zip), loaded by ReferenceReader;
 //   1          the pickle (data.pkl) of an archive written around it with valid zip records
@@ -7,7 +7,7 @@
 //              failing the zip's CRC check; loaded by ReferenceReader;
 //   2          a whole file read as inputs.pt (loadInputs; the ONNX path reads outputs.pt so too).
 // Every tensor of a loaded value is then read element by element. The readers throw
-// ReferenceError and ImportError for bad input; any other exception, or a fault, is a finding.
+// ReferenceError and InputsError for bad input; any other exception, or a fault, is a finding.
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/csrc/jit/serialization/pickler.h>
@@ -19,11 +19,10 @@
 #include <string>
 
 #include "fuzz_support.h"
-#include "kdecomp/importer.h"
+#include "kdecomp/runtime.h"
 #include "kdecomp/verify.h"
 #include "reference_store.h"
 #include "torch_values.h"
-#include "torchscript_program.h"
 
 namespace {
 
@@ -109,7 +108,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     kdecomp_fuzz::writeFile(store / "inputs.pt", rest);
     try {
       for (const c10::IValue& v : kdecomp::loadInputs((store / "inputs.pt").string())) kdecomp_fuzz::touchTensors(v);
-    } catch (const kdecomp::ImportError&) {
+    } catch (const kdecomp::InputsError&) {
       // Bad input, reported as such: not a finding.
     }
     return 0;

@@ -55,7 +55,7 @@ constexpr const char* kCompositionNotCompiled = "KDECOMP_NOT_COMPILED_compositio
 
 // The text of kdecomp_test_support.h, written once per model directory.
 const char* testSupportHeader();
-// The ONNX replay functions (importer/src/onnx_aten_ops.h, embedded at build time).
+// The ONNX replay functions (runtime/include/kdecomp/onnx_aten_ops.h, embedded at build time).
 const char* onnxReplayOpsSource();
 
 }  // namespace kdecomp

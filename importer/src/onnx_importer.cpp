@@ -26,11 +26,10 @@
 #include <unordered_map>
 
 #include "kdecomp/text_escape.h"
-#include "graph_evaluator.h"
 #include "ir_finishing.h"
 #include "kdecomp/op_table.h"
-#include "onnx_replay_ops.h"
-#include "torchscript_program.h"
+#include "kdecomp/runtime.h"
+#include "torchscript_passes.h"
 
 namespace kdecomp {
 
@@ -326,7 +325,7 @@ bool isTensorList(const c10::TypePtr& t) {
 class OnnxImporter {
  public:
   OnnxImporter(const std::string& path, onnx::ModelProto& model) : path_(path), model_(model) {
-    program_ = std::make_shared<TorchScriptProgram>();
+    program_ = std::make_shared<Program>();
     program_->graph = std::make_shared<jit::Graph>();
   }
 
@@ -346,7 +345,7 @@ class OnnxImporter {
     result.timings.transform_s += secondsSince(t0);
 
     auto inputs_start = std::chrono::steady_clock::now();
-    program_->model_inputs = loadInputs(inputs_path);
+    program_->model_inputs = loadModelInputs(inputs_path);
     result.timings.inputs_s = secondsSince(inputs_start);
 
     t0 = std::chrono::steady_clock::now();
@@ -734,7 +733,7 @@ class OnnxImporter {
       graph_.warnings.push_back("no outputs.pt beside the model: model outputs are checked against the ONNX replay itself");
       return;
     }
-    std::vector<c10::IValue> outputs = loadInputs(file.string());
+    std::vector<c10::IValue> outputs = loadModelInputs(file.string());
     if (outputs.size() != graph_.outputs.size()) {
       throw ImportError(path_ + ": " + file.string() + " holds " + std::to_string(outputs.size()) + " outputs, the model has " +
                         std::to_string(graph_.outputs.size()));
@@ -752,7 +751,7 @@ class OnnxImporter {
   const std::string& path_;
   onnx::ModelProto& model_;
   Graph graph_;
-  std::shared_ptr<TorchScriptProgram> program_;
+  std::shared_ptr<Program> program_;
   std::unordered_map<std::string, TensorInfo> infos_;
   std::unordered_map<std::string, int> ids_;
   std::unordered_map<std::string, std::string> aliases_;

@@ -1,8 +1,6 @@
 // TorchScript importer: torch::jit::load -> inline -> lift module state -> specialise to the
 // exact inputs -> record shapes from a run -> kdecomp IR.
 #include <ATen/Parallel.h>
-#include <caffe2/serialize/file_adapter.h>
-#include <caffe2/serialize/inline_container.h>
 #include <dlfcn.h>
 #include <torch/csrc/jit/passes/constant_pooling.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
@@ -12,48 +10,25 @@
 #include <torch/csrc/jit/passes/remove_dropout.h>
 #include <torch/csrc/jit/runtime/print_handler.h>
 #include <torch/csrc/jit/serialization/import.h>
-#include <torch/csrc/jit/serialization/pickle.h>
-#include <torch/csrc/jit/serialization/unpickler.h>
 #include <torch/script.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "graph_evaluator.h"
 #include "ir_finishing.h"
 #include "kdecomp/op_table.h"
 #include "kdecomp/text_escape.h"
-#include "saved_value_checks.h"
-#include "torchscript_program.h"
+#include "torchscript_passes.h"
 
 namespace kdecomp {
 
 namespace fs = std::filesystem;
 namespace jit = torch::jit;
-
-std::string dtypeName(c10::ScalarType t) {
-  switch (t) {
-    case c10::ScalarType::Float: return "float32";
-    case c10::ScalarType::Double: return "float64";
-    case c10::ScalarType::Half: return "float16";
-    case c10::ScalarType::BFloat16: return "bfloat16";
-    case c10::ScalarType::Long: return "int64";
-    case c10::ScalarType::Int: return "int32";
-    case c10::ScalarType::Short: return "int16";
-    case c10::ScalarType::Char: return "int8";
-    case c10::ScalarType::Byte: return "uint8";
-    case c10::ScalarType::Bool: return "bool";
-    case c10::ScalarType::ComplexFloat: return "complex64";
-    default: return c10::toString(t);
-  }
-}
 
 namespace {
 
@@ -234,7 +209,7 @@ std::vector<ModuleInfo> moduleTable(const torch::jit::Module& root) {
 
 class IrBuilder {
  public:
-  IrBuilder(TorchScriptProgram& program, const ShapeObservations& shapes, const LiftedState& lifted,
+  IrBuilder(Program& program, const ShapeObservations& shapes, const LiftedState& lifted,
             const std::vector<std::string>& input_names, std::vector<ModuleInfo> modules)
       : program_(program), shapes_(shapes), lifted_(lifted), input_names_(input_names) {
     graph_.modules = std::move(modules);
@@ -371,7 +346,7 @@ class IrBuilder {
     program_.ir_nodes.push_back(jit_node);
   }
 
-  TorchScriptProgram& program_;
+  Program& program_;
   const ShapeObservations& shapes_;
   const LiftedState& lifted_;
   const std::vector<std::string>& input_names_;
@@ -501,96 +476,12 @@ std::string modelName(const std::string& model_path) {
   return dir.filename().string();
 }
 
-namespace {
-
-// torch::jit::pickle_load, with the checks libtorch's unpickler leaves out (saved_value_checks.h):
-// the pickle allocates no more than its bytes back, and every tensor lies inside the record its
-// storage was read from.
-c10::IValue unpickleSaved(std::shared_ptr<caffe2::serialize::ReadAdapterInterface> file) {
-  caffe2::serialize::PyTorchStreamReader reader(std::move(file));
-  at::DataPtr pickle;
-  size_t pickle_size = 0;
-  std::tie(pickle, pickle_size) = reader.getRecord("data.pkl");
-  std::string problem = pickleProblem(static_cast<const char*>(pickle.get()), pickle_size);
-  if (!problem.empty()) throw std::runtime_error("corrupt pickle: " + problem);
-  // Python wrote it: sizes of 2^31 elements or more are LONG1s shorter than libtorch reads.
-  const std::string widened = widenShortLongs(static_cast<const char*>(pickle.get()), pickle_size);
-  const char* pickle_bytes = widened.data();
-  pickle_size = widened.size();
-  size_t position = 0;
-  auto read = [&](char* buffer, size_t len) -> size_t {
-    len = std::min(len, pickle_size - position);
-    if (len == 0) return 0;  // an empty pickle has no buffer at all
-    std::memcpy(buffer, pickle_bytes + position, len);
-    position += len;
-    return len;
-  };
-  std::map<const void*, size_t> record_bytes;  // each storage's data -> the size of its record
-  auto read_record = [&](const std::string& name) -> at::DataPtr {
-    at::DataPtr data;
-    size_t size = 0;
-    std::tie(data, size) = reader.getRecord("data/" + name);
-    record_bytes[data.get()] = size;
-    return data;
-  };
-  jit::Unpickler unpickler(read, nullptr, nullptr, read_record, c10::nullopt);
-  unpickler.set_version(reader.version());
-  c10::IValue value = unpickler.parse_ivalue();
-  value.visit([&](const c10::IValue& v) {
-    if (!v.isTensor() || !v.toTensor().defined()) return false;
-    auto record = record_bytes.find(v.toTensor().storage().data());
-    bool known = record != record_bytes.end();
-    if (!tensorWithin(v.toTensor(), known ? record->first : nullptr, known ? record->second : 0)) {
-      throw std::runtime_error("a tensor's sizes, strides or storage reach past its data");
-    }
-    return false;  // walk into tuples and lists too
-  });
-  return value;
-}
-
-}  // namespace
-
-std::vector<c10::IValue> loadInputs(const std::string& path) {
-  if (!std::ifstream(path, std::ios::binary)) {
-    throw ImportError(path + ": cannot read the inputs file (export the model with `kdecomp export` first)");
-  }
-  c10::IValue loaded;
+std::vector<c10::IValue> loadModelInputs(const std::string& path) {
   try {
-    // Read from the file record by record: the whole file in memory first held every input
-    // twice (45_Average_Pooling_2D's 17 GB input was killed by the kernel at 24.8 GB).
-    loaded = unpickleSaved(std::make_shared<caffe2::serialize::FileAdapter>(path));
-  } catch (const std::exception& e) {
-    throw ImportError(path + ": not a tensor list saved with torch.save: " + firstMeaningfulLine(e.what()));
+    return loadInputs(path);
+  } catch (const InputsError& e) {
+    throw ImportError(e.what());
   }
-  std::vector<c10::IValue> inputs;
-  if (loaded.isTensor()) {
-    inputs.push_back(loaded);
-  } else if (loaded.isList() || loaded.isTuple()) {
-    auto elements = loaded.isList() ? loaded.toListRef().vec() : loaded.toTupleRef().elements().vec();
-    for (const c10::IValue& e : elements) {
-      if (e.isTensor()) {
-        inputs.push_back(e);
-        continue;
-      }
-      // A list of tensors (FPN features): unpickled as a generic list, passed as Tensor[].
-      c10::List<at::Tensor> tensors;
-      bool all_tensors = e.isList() || e.isTuple();
-      if (all_tensors) {
-        for (const c10::IValue& t : e.isList() ? e.toListRef().vec() : e.toTupleRef().elements().vec()) {
-          if (!t.isTensor()) {
-            all_tensors = false;
-            break;
-          }
-          tensors.push_back(t.toTensor());
-        }
-      }
-      if (!all_tensors) throw ImportError(path + ": inputs must be tensors or lists of tensors, found " + e.tagKind());
-      inputs.push_back(tensors);
-    }
-  } else {
-    throw ImportError(path + ": expected a list of tensors, found " + loaded.tagKind());
-  }
-  return inputs;
 }
 
 ImportedModel importTorchScript(const std::string& path, const ImportOptions& options) {
@@ -598,7 +489,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   if (!fs::is_regular_file(path)) throw ImportError(path + ": no such file");
   ImportedModel result;
   result.source_path = path;
-  auto program = std::make_shared<TorchScriptProgram>();
+  auto program = std::make_shared<Program>();
 
   auto t0 = std::chrono::steady_clock::now();
   for (const std::string& library : options.op_libraries) {
@@ -647,7 +538,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
       options.inputs_path.empty() ? (fs::path(path).parent_path() / "inputs.pt").string() : options.inputs_path;
   result.timings.transform_s += secondsSince(t0);
   auto inputs_start = std::chrono::steady_clock::now();
-  program->model_inputs = loadInputs(inputs_path);
+  program->model_inputs = loadModelInputs(inputs_path);
   result.timings.inputs_s = secondsSince(inputs_start);
   t0 = std::chrono::steady_clock::now();
   std::vector<c10::IValue> run_inputs = program->model_inputs;

@@ -11,25 +11,12 @@
 #include <optional>
 #include <unordered_set>
 
-#include "graph_evaluator.h"
-#include "torchscript_program.h"
+#include "torchscript_passes.h"
 
 namespace kdecomp {
 namespace jit = torch::jit;
 
 namespace {
-
-// The arguments `node` writes in place (`Tensor(a!)` in its schema).
-std::vector<size_t> writtenArguments(const jit::Node* node) {
-  std::vector<size_t> written;
-  const c10::FunctionSchema* schema = node->maybeSchema();
-  if (!schema) return written;
-  for (size_t i = 0; i < schema->arguments().size() && i < node->inputs().size(); ++i) {
-    const c10::AliasInfo* alias = schema->arguments()[i].alias_info();
-    if (alias && alias->isWrite()) written.push_back(i);
-  }
-  return written;
-}
 
 // Replaces `x is None` / `x is not None` on a module object (or a lifted attribute that is not
 // None) by its constant answer, then takes
@@ -98,18 +85,6 @@ void replaceStoreWithConstruction(jit::Graph& graph, jit::Node* store, jit::Valu
 }
 
 }  // namespace
-
-std::vector<jit::Node*> allNodes(jit::Block* block) {
-  std::vector<jit::Node*> nodes;
-  for (jit::Node* n : block->nodes()) {
-    nodes.push_back(n);
-    for (jit::Block* b : n->blocks()) {
-      auto inner = allNodes(b);
-      nodes.insert(nodes.end(), inner.begin(), inner.end());
-    }
-  }
-  return nodes;
-}
 
 LiftedState liftModuleState(jit::Graph& graph, const torch::jit::Module& module) {
   // state_dict names by tensor identity: a tensor reached through another attribute (an
@@ -529,18 +504,6 @@ bool functionalizeViewWrites(jit::Graph& graph) {
 
 namespace {
 
-// Whether `v` is `x` or a view of it made by a chain of aliasing ops (select, slice, view...).
-bool isViewOf(jit::Value* v, const jit::Value* x) {
-  while (v != x) {
-    const c10::FunctionSchema* schema = v->node()->maybeSchema();
-    if (!schema || v->node()->inputs().empty() || schema->returns().size() != 1) return false;
-    const c10::AliasInfo* alias = schema->returns()[0].alias_info();
-    if (!alias || alias->isWrite()) return false;
-    v = v->node()->input(0);
-  }
-  return true;
-}
-
 // Whether `node`, or a node in its blocks, writes in place into `x` or a view of it. A may-alias
 // answer is not enough: a tensor put in a list aliases every other such tensor for the alias
 // analysis, and carrying all of them through a loop changes nothing but the IR's size.
@@ -621,48 +584,6 @@ bool exposeInPlaceWrites(jit::Graph& graph) {
     for (jit::Value* out : write->outputs()) defined.push_back(out);
   }
   return changed;
-}
-
-bool isWrittenInPlace(const jit::Value* v) {
-  for (const jit::Use& use : v->uses()) {
-    std::vector<size_t> written = writtenArguments(use.user);
-    if (std::find(written.begin(), written.end(), use.offset) != written.end()) return true;
-    // Carried into a loop: the body's parameter for it may be written (exposeInPlaceWrites).
-    if (use.user->kind() == c10::prim::Loop && use.offset >= 2 &&
-        isWrittenInPlace(use.user->blocks()[0]->inputs()[use.offset - 1])) {
-      return true;
-    }
-  }
-  return false;
-}
-
-std::vector<bool> writtenGraphInputs(const jit::Graph& graph) {
-  jit::Graph& g = const_cast<jit::Graph&>(graph);  // read only: the helpers take mutable values
-  std::vector<bool> written(g.inputs().size(), false);
-  for (jit::Node* node : allNodes(g.block())) {
-    for (size_t a : writtenArguments(node)) {
-      for (size_t i = 0; i < g.inputs().size(); ++i) written[i] = written[i] || isViewOf(node->input(a), g.inputs()[i]);
-    }
-  }
-  return written;
-}
-
-std::vector<c10::IValue> inputsForOneRun(const jit::Graph& graph, const std::vector<c10::IValue>& inputs) {
-  std::vector<bool> written = writtenGraphInputs(graph);
-  std::vector<c10::IValue> run = inputs;
-  for (size_t i = 0; i < run.size() && i < written.size(); ++i) {
-    if (!written[i]) continue;
-    if (run[i].isTensor()) {
-      run[i] = run[i].toTensor().clone();
-    } else if (run[i].isTensorList()) {
-      c10::List<at::Tensor> copies;
-      for (const at::Tensor& t : run[i].toTensorVector()) copies.push_back(t.clone());
-      run[i] = copies;
-    } else if (run[i].isList()) {
-      run[i] = run[i].toList().copy();
-    }
-  }
-  return run;
 }
 
 std::vector<std::pair<jit::Value*, c10::IValue>> expandConstantIndexLists(jit::Graph& graph) {

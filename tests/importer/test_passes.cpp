@@ -14,9 +14,9 @@
 #include <memory>
 #include <string>
 
-#include "graph_evaluator.h"
-#include "saved_value_checks.h"
-#include "torchscript_program.h"
+#include "kdecomp/runtime.h"
+#include "kdecomp/saved_value_checks.h"
+#include "torchscript_passes.h"
 
 namespace {
 

@@ -11,9 +11,9 @@
 #include <set>
 #include <unordered_map>
 
+#include "kdecomp/runtime.h"
 #include "kdecomp/verify.h"
 #include "reference_store.h"
-#include "torchscript_program.h"
 
 namespace kdecomp {
 
@@ -60,7 +60,7 @@ RecordReport recordReferences(const ImportedModel& model, const PartitionTree& t
   auto start = std::chrono::steady_clock::now();
   const Graph& graph = model.graph;
   if (!model.program) throw ReferenceError(model.source_path + ": nothing to record: the model has ops the replay lacks (see the import warnings)");
-  const TorchScriptProgram& program = *model.program;
+  const Program& program = *model.program;
   ReferenceWriter writer(options.reference_dir, options.max_queued_bytes);
 
   std::set<int> wanted = valuesToRecord(graph, tree);

@@ -24,8 +24,8 @@
 #include "disk_queue.h"
 #include "kdecomp/json_input.h"
 #include "reference_file.h"
-#include "saved_value_checks.h"
-#include "torchscript_program.h"
+#include "kdecomp/runtime.h"
+#include "kdecomp/saved_value_checks.h"
 
 namespace kdecomp {
 

@@ -22,12 +22,11 @@
 
 #include "compare.h"
 #include "content_digest.h"
-#include "graph_evaluator.h"
+#include "kdecomp/runtime.h"
 #include "kdecomp/text_escape.h"
 #include "kdecomp/verify.h"
 #include "reference_file.h"
 #include "reference_store.h"
-#include "torchscript_program.h"
 
 namespace kdecomp {
 
@@ -431,7 +430,7 @@ class Replayer {
 
   const Graph& graph_;
   const PartitionTree& tree_;
-  const TorchScriptProgram& program_;
+  const Program& program_;
   const ReferenceReader& refs_;
   at::Device device_;
   int perturbed_node_;

@@ -35,15 +35,15 @@ struct ImportTimings {
   int forward_runs = 0;
 };
 
-// Keeps the loaded TorchScript program alive for the stages that execute it (record, verify).
-struct TorchScriptProgram;
+// The runtime's executable program (kdecomp/runtime.h), for the stages that execute it (record, verify).
+struct Program;
 
 struct ImportedModel {
   Graph graph;
   std::string format;  // "scripted" | "traced" | "torchscript" (method unknown) | "onnx"
   std::string source_path;
   ImportTimings timings;
-  std::shared_ptr<TorchScriptProgram> program;
+  std::shared_ptr<Program> program;
 };
 
 // Loads a TorchScript file and builds the IR; throws ImportError naming the file and cause.

@@ -1,4 +1,4 @@
-#include "graph_evaluator.h"
+#include "kdecomp/runtime.h"
 
 #include <sstream>
 #include <stdexcept>

@@ -1,5 +1,5 @@
-// The executable program behind an ImportedModel, for the stages that execute it: the loaded
-// TorchScript module's graph, or for ONNX input a graph of `kdecomp_onnx::` replay operators.
+// The TorchScript importer's graph preparation passes (torchscript_passes.cpp), and the model
+// name it reads beside a model. The program they prepare is the runtime's (kdecomp/runtime.h).
 #pragma once
 
 #include <torch/script.h>
@@ -8,35 +8,16 @@
 #include <vector>
 
 #include "kdecomp/importer.h"
+#include "kdecomp/runtime.h"
 
 namespace kdecomp {
 namespace jit = torch::jit;
 
-struct TorchScriptProgram {
-  torch::jit::Module module;
-  // Inlined, specialised forward graph: model inputs first, then one input per lifted
-  // parameter/buffer (in Graph::parameters order, constants excluded).
-  std::shared_ptr<torch::jit::Graph> graph;
-  std::vector<c10::IValue> model_inputs;  // the exact inputs, as loaded
-  // One value per input of `graph`: the exact inputs, defaults of omitted arguments, then the
-  // lifted parameter tensors. What an execution of `graph` is called with.
-  std::vector<c10::IValue> graph_inputs;
-  std::vector<at::Tensor> parameter_tensors;
-  std::vector<const torch::jit::Value*> ir_values;  // IR value id -> JIT value
-  std::vector<torch::jit::Node*> ir_nodes;          // IR node index -> JIT node
-  // ONNX input: the PyTorch model's own outputs (export's outputs.pt), recorded as the model
-  // outputs instead of the replay's, so that the composition is checked against PyTorch.
-  std::vector<at::Tensor> reference_outputs;
-};
-
-// A tuple or list of tensors saved with torch.save (inputs.pt, outputs.pt).
-std::vector<c10::IValue> loadInputs(const std::string& path);
-
 // meta.json's model_name beside the model, else the directory's name.
 std::string modelName(const std::string& model_path);
 
-// "float32", "int64", ...: the IR's dtype names.
-std::string dtypeName(c10::ScalarType type);
+// The runtime's loadInputs, its InputsError an ImportError (both importers read inputs.pt).
+std::vector<c10::IValue> loadModelInputs(const std::string& path);
 
 // Graph preparation passes (torchscript_passes.cpp).
 struct LiftedState {
@@ -68,21 +49,6 @@ bool functionalizeViewWrites(jit::Graph& graph);
 // Later readers read a value that exists after the write instead: the in-place op's own result,
 // or a new output of the loop or branch that carries the tensor through. Run time is unchanged.
 bool exposeInPlaceWrites(jit::Graph& graph);
-
-// Every node of `block`, those in nested blocks included, in program order.
-std::vector<jit::Node*> allNodes(jit::Block* block);
-
-// Whether an op writes `v` in place (an append to a list, `Tensor(a!)` arguments).
-bool isWrittenInPlace(const jit::Value* v);
-
-// Per graph input (model inputs, lifted parameters and buffers): whether an op writes it in
-// place, directly or through views of it (`x.mul_(2)`, `self.count.add_(1)`, `x[0] = 0`).
-// LibTorch's AliasDb takes all graph inputs as one set that may alias, too coarse for this.
-std::vector<bool> writtenGraphInputs(const jit::Graph& graph);
-
-// `inputs` for one run of `graph`: the ones it writes in place are copies, so that every run
-// (and the recording and replays after it) starts from the values as given.
-std::vector<c10::IValue> inputsForOneRun(const jit::Graph& graph, const std::vector<c10::IValue>& inputs);
 
 // Advanced indexing with a constant index (`x[:, [1, 3]]`) leaves one constant `Tensor?[]` that
 // the IR cannot hold: it becomes a list construction of a constant tensor per index and None per

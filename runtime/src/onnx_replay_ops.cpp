@@ -4,9 +4,9 @@
 // deviations forced by the 1.13 schema parser: STRINGS attributes are `str[]? name=None` (no
 // string-list defaults), and Split's importer-supplied `num_outputs` defaults to -1 (a positional
 // argument without default may not follow defaulted ones).
-#include "onnx_replay_ops.h"
+#include "kdecomp/runtime.h"
 
-#include "onnx_aten_ops.h"
+#include "kdecomp/onnx_aten_ops.h"
 
 namespace kdecomp {
 
