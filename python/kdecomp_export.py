@@ -75,6 +75,18 @@ def ensure_einops():
         return True
 
 
+def install_torch_stand_ins():
+    """Stand-ins for PyTorch APIs newer than this torch (kdecomp_shims/torch_compat.py), installed
+    where torch lacks them: a model written for a newer PyTorch runs and scripts here. Returns
+    the names installed."""
+    spec = importlib.util.spec_from_file_location("kdecomp_torch_compat", os.path.join(SHIM_DIR, "torch_compat.py"))
+    compat = importlib.util.module_from_spec(spec)
+    # Registered so that TorchScript finds the stand-ins' source when it compiles them.
+    sys.modules[spec.name] = compat
+    spec.loader.exec_module(compat)
+    return compat.install()
+
+
 def load_model_module(path):
     # surrogateescape: a file name need not be UTF-8 (its bytes come back as they were).
     name = "kdecomp_model_" + hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:12]
@@ -425,6 +437,7 @@ def run_export(args):
     if not os.path.isfile(source):
         raise ExportError("no such file")
     shim_used = ensure_einops()
+    stand_ins = install_torch_stand_ins()
     module = load_model_module(source)
 
     timings = {}
@@ -492,6 +505,8 @@ def run_export(args):
         "outputs": [describe(n, t) for n, t in zip(output_names, outputs)],
         "output_structure": structure,
         "einops_shim": shim_used,
+        # APIs this torch lacks that python/kdecomp_shims/torch_compat.py stands in for.
+        "torch_stand_ins": stand_ins,
         # Libraries of custom ops the model's code loaded (torchvision's _C for torchvision::nms):
         # `kdecomp decompose model.py` loads them before importing the scripted model.
         "op_libraries": sorted(str(path) for path in torch.ops.loaded_libraries),
