@@ -11,11 +11,13 @@ const char* testSupportHeader() {
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/csrc/jit/runtime/operator.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <dlfcn.h>
 
 #include <cmath>
+#include <complex>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -116,27 +118,34 @@ inline Comparison compareTensor(const at::Tensor& actual_in, const at::Tensor& e
                              c10::toString(expected_in.scalar_type())};
   }
   at::ScalarType type = expected_in.scalar_type();
-  bool floating = at::isFloatingType(type);
-  // One pass over raw elements (float32 and float64 as they are; others widened to double).
-  at::ScalarType work = type == at::kFloat ? at::kFloat : at::kDouble;
+  bool complex = at::isComplexType(type);
+  bool floating = at::isFloatingType(type) || complex;
+  // One pass over raw elements (float32 and float64 as they are; others widened to double;
+  // complex values to complex double, compared by the modulus of their difference).
+  at::ScalarType work = type == at::kFloat ? at::kFloat : complex ? at::kComplexDouble : at::kDouble;
   at::Tensor a = actual_in.cpu().to(work).contiguous();
   at::Tensor b = expected_in.cpu().to(work).contiguous();
-  double tol = (type == at::kHalf || type == at::kBFloat16) ? 1e-2 : 1e-4;
+  double tol = (type == at::kHalf || type == at::kBFloat16 || type == at::kComplexHalf) ? 1e-2 : 1e-4;
   int64_t n = b.numel(), violations = 0, first = -1;
+  auto isnan = [](auto v) { return std::isnan(std::real(v)) || std::isnan(std::imag(v)); };
   auto scan = [&](auto* pa, auto* pb) {
     for (int64_t i = 0; i < n; ++i) {
-      double x = pa[i], y = pb[i];
-      bool same = x == y || (std::isnan(x) && std::isnan(y));  // inf == inf, NaN ~ NaN
+      auto x = pa[i], y = pb[i];
+      bool same = x == y || (isnan(x) && isnan(y));  // inf == inf, NaN ~ NaN
       double diff = same ? 0 : std::abs(x - y);
       bool bad = floating ? !same && !(diff <= tol + tol * std::abs(y)) : !same;
       if (std::isnan(diff)) diff = INFINITY;
       c.max_abs = std::max(c.max_abs, diff);
-      c.max_rel = std::max(c.max_rel, diff / std::max(std::abs(y), 1e-12));
+      c.max_rel = std::max(c.max_rel, diff / std::max<double>(std::abs(y), 1e-12));
       if (bad && violations++ == 0) first = i;
     }
   };
   if (work == at::kFloat) {
     scan(a.data_ptr<float>(), b.data_ptr<float>());
+  } else if (complex) {
+    // std::complex shares c10::complex's layout.
+    scan(reinterpret_cast<const std::complex<double>*>(a.data_ptr<c10::complex<double>>()),
+         reinterpret_cast<const std::complex<double>*>(b.data_ptr<c10::complex<double>>()));
   } else {
     scan(a.data_ptr<double>(), b.data_ptr<double>());
   }
@@ -295,6 +304,10 @@ using TestFunction = int (*)(TestContext&);
 
 inline int runTest(const std::string& name, TestFunction test) {
   try {
+    // The references come from an inference run, and so does the replay: autograd would keep
+    // graphs alive and refuses some ops on values it cannot differentiate (slice_scatter on
+    // complex tensors), which a parameter loaded with requires_grad would bring in.
+    c10::InferenceMode no_autograd;
     loadOpLibraries();
     TestContext ctx(name);
     if (!ctx.referencesRecorded()) return ctx.skip("references are not recorded in " + referenceDir() + " (run `kdecomp record`)");

@@ -3,6 +3,8 @@
 #define CATCH_CONFIG_MAIN
 
 #include "compare.h"
+
+#include <cmath>
 // After the LibTorch headers (through compare.h): c10 defines CHECK too, and Catch's must win.
 #include <catch2/catch.hpp>
 
@@ -37,6 +39,26 @@ TEST_CASE("integers and bool compare exactly", "[compare]") {
   at::Tensor mask = at::tensor({1, 0}).gt(0);  // at::tensor has no bool-list overload in 1.13
   CHECK(compareValues(mask.clone(), mask).match);
   CHECK_FALSE(compareValues(mask.logical_not(), mask).match);
+}
+
+TEST_CASE("complex values compare by the modulus of their difference", "[compare]") {
+  // ref = 3+4i (|ref| = 5): allowed |a - ref| <= 1e-4 + 1e-4 * 5 = 6e-4.
+  at::Tensor ref = at::complex(at::tensor({3.0f, 0.0f}), at::tensor({4.0f, 1.0f}));
+  auto near = compareValues(at::complex(at::tensor({3.0004f, 0.0f}), at::tensor({4.0004f, 1.0f})), ref);
+  CHECK(near.match);  // |0.0004 + 0.0004i| = 5.7e-4
+  CHECK(near.max_abs_diff == Approx(std::sqrt(2.0) * 4e-4).margin(1e-6));
+  // Each component alone within 6e-4 of the reference, the modulus not.
+  auto far = compareValues(at::complex(at::tensor({3.0005f, 0.0f}), at::tensor({4.0005f, 1.0f})), ref);
+  CHECK_FALSE(far.match);
+  CHECK(far.message.find("1 of 2 elements") != std::string::npos);
+  // An imaginary part alone that differs is a difference (a real view would miss it).
+  CHECK_FALSE(compareValues(at::complex(at::tensor({3.0f, 0.0f}), at::tensor({4.0f, -1.0f})), ref).match);
+  auto same = compareValues(ref.clone(), ref);
+  CHECK(same.match);
+  CHECK(same.identical);
+  CHECK_FALSE(same.degenerate_reference);
+  at::Tensor inf_ref = at::complex(at::tensor({INFINITY}), at::tensor({1.0f}));
+  CHECK(compareValues(inf_ref.clone(), inf_ref).degenerate_reference);
 }
 
 TEST_CASE("shape and dtype must match", "[compare]") {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <complex>
 #include <cstring>
 #include <mutex>
 #include <sstream>
@@ -21,9 +22,12 @@ struct Tolerance {
 Tolerance toleranceFor(at::ScalarType type) {
   switch (type) {
     case at::kFloat:
-    case at::kDouble: return {1e-4, 1e-4};
+    case at::kDouble:
+    case at::kComplexFloat:
+    case at::kComplexDouble: return {1e-4, 1e-4};
     case at::kHalf:
-    case at::kBFloat16: return {1e-2, 1e-2};
+    case at::kBFloat16:
+    case at::kComplexHalf: return {1e-2, 1e-2};
     default: return {0, 0};  // integers and bool: exact
   }
 }
@@ -90,6 +94,42 @@ ScanStats scan(const T* a, const T* b, int64_t begin, int64_t end, bool floating
   return s;
 }
 
+// Complex values: the same rule with the complex modulus, |a - b| <= atol + rtol * |b| (as
+// torch.isclose does), at the tolerance of the component type. The first violation is reported
+// by its moduli.
+template <typename T>
+ScanStats scanComplex(const c10::complex<T>* a, const c10::complex<T>* b, int64_t begin, int64_t end,
+                      const Tolerance& tol) {
+  ScanStats s;
+  s.bitwise_equal = std::memcmp(a + begin, b + begin, static_cast<size_t>(end - begin) * sizeof(a[0])) == 0;
+  for (int64_t i = begin; i < end; ++i) {
+    std::complex<double> x(static_cast<double>(a[i].real()), static_cast<double>(a[i].imag()));
+    std::complex<double> y(static_cast<double>(b[i].real()), static_cast<double>(b[i].imag()));
+    s.any_nonzero |= y != std::complex<double>(0, 0);
+    double diff;
+    bool bad;
+    if (!std::isfinite(y.real()) || !std::isfinite(y.imag())) {
+      s.any_nonfinite = true;
+      auto same_part = [](double p, double q) { return p == q || (std::isnan(p) && std::isnan(q)); };
+      bool same = same_part(x.real(), y.real()) && same_part(x.imag(), y.imag());
+      diff = same ? 0 : INFINITY;
+      bad = !same;
+    } else {
+      diff = std::abs(x - y);
+      bad = !(diff <= tol.atol + tol.rtol * std::abs(y));
+      if (std::isnan(diff)) diff = INFINITY;
+    }
+    s.max_abs = std::max(s.max_abs, diff);
+    s.max_rel = std::max(s.max_rel, diff / std::max(std::abs(y), 1e-12));
+    if (bad && s.violations++ == 0) {
+      s.first_violation = i;
+      s.first_actual = std::abs(x);
+      s.first_expected = std::abs(y);
+    }
+  }
+  return s;
+}
+
 std::string shapeString(at::IntArrayRef shape) {
   std::ostringstream s;
   s << "[";
@@ -140,16 +180,28 @@ Comparison compareTensors(const at::Tensor& actual_in, const at::Tensor& expecte
   ScanStats stats;
   stats.any_nonzero = n == 0;
   std::mutex merge_mutex;
-  AT_DISPATCH_ALL_TYPES_AND3(at::kHalf, at::kBFloat16, at::kBool, expected.scalar_type(), "kdecomp_compare", [&] {
-    const scalar_t* a = actual.data_ptr<scalar_t>();
-    const scalar_t* b = expected.data_ptr<scalar_t>();
-    // Chunks in parallel on the intra-op threads; the merge keeps the earliest violation.
-    at::parallel_for(0, n, int64_t{1} << 18, [&](int64_t begin, int64_t end) {
-      ScanStats part = scan(a, b, begin, end, floating, tol);
-      std::lock_guard<std::mutex> lock(merge_mutex);
-      stats.merge(part);
+  // Chunks in parallel on the intra-op threads; the merge keeps the earliest violation.
+  if (at::isComplexType(expected.scalar_type())) {
+    AT_DISPATCH_COMPLEX_TYPES_AND(at::kComplexHalf, expected.scalar_type(), "kdecomp_compare_complex", [&] {
+      const scalar_t* a = actual.data_ptr<scalar_t>();
+      const scalar_t* b = expected.data_ptr<scalar_t>();
+      at::parallel_for(0, n, int64_t{1} << 18, [&](int64_t begin, int64_t end) {
+        ScanStats part = scanComplex(a, b, begin, end, tol);
+        std::lock_guard<std::mutex> lock(merge_mutex);
+        stats.merge(part);
+      });
     });
-  });
+  } else {
+    AT_DISPATCH_ALL_TYPES_AND3(at::kHalf, at::kBFloat16, at::kBool, expected.scalar_type(), "kdecomp_compare", [&] {
+      const scalar_t* a = actual.data_ptr<scalar_t>();
+      const scalar_t* b = expected.data_ptr<scalar_t>();
+      at::parallel_for(0, n, int64_t{1} << 18, [&](int64_t begin, int64_t end) {
+        ScanStats part = scan(a, b, begin, end, floating, tol);
+        std::lock_guard<std::mutex> lock(merge_mutex);
+        stats.merge(part);
+      });
+    });
+  }
   result.max_abs_diff = stats.max_abs;
   result.max_rel_diff = stats.max_rel;
   result.identical = stats.bitwise_equal && actual_in.device().is_cpu() && actual_in.strides() == expected_in.strides();

@@ -1,6 +1,7 @@
 // The contract's comparison rule: same shapes and dtypes, |a - b| <= atol + rtol * |b|
 // elementwise (1e-4 for float32/float64, 1e-2 for float16/bfloat16, exact for integers and
-// bool), max abs / max rel differences reported, degenerate references flagged.
+// bool; complex values by their modulus at their component type's tolerance), max abs / max rel
+// differences reported, degenerate references flagged.
 #pragma once
 
 #include <ATen/ATen.h>
