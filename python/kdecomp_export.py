@@ -18,6 +18,7 @@ Output files:
 
 import argparse
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import importlib.util
@@ -111,9 +112,19 @@ def load_model_module(path):
     return module
 
 
+def as_field_dict(obj):
+    """A dataclass instance (a model output class such as `Output(last_hidden_state, pooled)`)
+    as the dict of its fields in declaration order; anything else as it is. Outputs nest in
+    dataclasses as they do in dicts."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type) and not isinstance(obj, dict):
+        return {field.name: getattr(obj, field.name) for field in dataclasses.fields(obj)}
+    return obj
+
+
 def flatten_tensors(obj):
     import torch
 
+    obj = as_field_dict(obj)
     if isinstance(obj, torch.Tensor):
         return [obj]
     if isinstance(obj, (list, tuple)):
@@ -130,6 +141,7 @@ def output_structure(obj, counter=None):
     import torch
 
     counter = counter if counter is not None else [0]
+    obj = as_field_dict(obj)
     if isinstance(obj, torch.Tensor):
         counter[0] += 1
         return counter[0] - 1
@@ -232,6 +244,7 @@ def first_non_tensor_leaf(obj):
     """The first value in a nest of lists, tuples and dicts that is neither a tensor nor None."""
     import torch
 
+    obj = as_field_dict(obj)
     if isinstance(obj, (list, tuple)):
         items = obj
     elif isinstance(obj, dict):

@@ -128,6 +128,42 @@ def get_inputs():
   CHECK_THAT(d.result.err, !Catch::Contains("forward.fc"));
 }
 
+TEST_CASE("a dataclass output (a model output class) is flattened by its fields", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "fields", R"PY(
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass
+class Output:
+    hidden: torch.Tensor
+    pooled: torch.Tensor
+    aux: Optional[torch.Tensor] = None
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        h = torch.tanh(self.fc(x))
+        return Output(h, h.mean(1))
+
+
+def get_inputs():
+    return [torch.rand(2, 3, 8)]
+)PY");
+  INFO(d.result.err);
+  CHECK(d.result.exit_code == 0);
+  CHECK(d.result.err.find("PASSED") != std::string::npos);
+  REQUIRE(d.meta.is_object());
+  // Fields in declaration order; a field left None is no output.
+  CHECK(d.meta["output_structure"] == nlohmann::json::parse(R"({"hidden": 0, "pooled": 1, "aux": "None"})"));
+  CHECK(outputNames(d.meta) == std::vector<std::string>{"hidden", "pooled"});
+}
+
 // An assignment at the top level is forwarded to later reads (below), and one nothing reads
 // afterwards is dropped; one under a condition on tensor data and read later cannot be, and is named.
 TEST_CASE("a forward that assigns a submodule's attribute under a data-dependent condition names both",
