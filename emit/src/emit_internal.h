@@ -54,7 +54,7 @@ std::string notCompiledMacro(const std::string& tier, const std::string& name);
 constexpr const char* kCompositionNotCompiled = "KDECOMP_NOT_COMPILED_composition";
 
 // The text of kdecomp_test_support.h, written once per model directory.
-const char* testSupportHeader();
+std::string testSupportHeader();
 // The ONNX replay functions (runtime/include/kdecomp/onnx_aten_ops.h, embedded at build time).
 const char* onnxReplayOpsSource();
 

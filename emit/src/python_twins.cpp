@@ -9,6 +9,7 @@
 #include "emit_internal.h"
 #include "kdecomp/emit.h"
 #include "kdecomp/text_escape.h"
+#include "kdecomp/tolerance.h"
 
 namespace kdecomp {
 
@@ -239,14 +240,18 @@ std::string pythonTwin(const Graph& g, const PartitionTree& tree, const Workload
       << "        if not (actual.is_floating_point() or actual.is_complex()):\n"
       << "            return bool(torch.equal(actual, expected)), float((actual.double() - "
          "expected.double()).abs().max())\n"
-      << "        tol = 1e-2 if expected.dtype in (torch.float16, torch.bfloat16, torch.complex32) else 1e-4\n"
+      << "        half = expected.dtype in (torch.float16, torch.bfloat16, torch.complex32)\n"
+      << "        atol, rtol = (" << finiteDoubleLiteral(kHalfPrecisionTolerance.atol) << ", "
+      << finiteDoubleLiteral(kHalfPrecisionTolerance.rtol) << ") if half else ("
+      << finiteDoubleLiteral(kSinglePrecisionTolerance.atol) << ", " << finiteDoubleLiteral(kSinglePrecisionTolerance.rtol)
+      << ")\n"
       << "        # complex values by the modulus of their difference\n"
       << "        a, b = (actual.cdouble(), expected.cdouble()) if actual.is_complex() else (actual.double(), "
          "expected.double())\n"
       << "        same = (a == b) | (torch.isnan(a) & torch.isnan(b))\n"
       << "        gap = (a - b).abs()\n"
       << "        diff = torch.where(same, torch.zeros_like(gap), gap)\n"
-      << "        ok = bool(((diff <= tol + tol * b.abs()) | same).all())\n"
+      << "        ok = bool(((diff <= atol + rtol * b.abs()) | same).all())\n"
       << "        return ok, float(torch.nan_to_num(diff, nan=float('inf')).max())\n"
       << "    if isinstance(expected, (list, tuple)):\n"
       << "        results = [matches(a, e) for a, e in zip(actual, expected)]\n"

@@ -12,6 +12,7 @@
 #include "emit_internal.h"
 #include "kdecomp/emit.h"
 #include "kdecomp/text_escape.h"
+#include "kdecomp/tolerance.h"
 
 namespace kdecomp {
 
@@ -217,7 +218,7 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
   std::ostringstream out;
   out << "// Written by kdecomp: the composition test. The model runs from its recorded inputs and\n"
       << "// parameters alone, calling every emitted kernel function in order (glue inline), and must\n"
-      << "// reproduce the recorded model outputs (max abs diff < 1e-4).\n"
+      << "// reproduce the recorded model outputs (max abs diff < " << finiteDoubleLiteral(kCompositionMaxAbsDiff) << ").\n"
       << "#ifndef KDECOMP_UNITY\n#define KDECOMP_UNITY 1\n#endif\n#include \"../kdecomp_test_support.h\"\n";
   if (skip.empty()) {
     out << "#if " << not_compiled << "\n"
@@ -239,7 +240,7 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
       out << (i ? ", " : "") << "c10::IValue(" << valueVar(g.outputs[i]) << ")";
     out << "}, {";
     for (size_t i = 0; i < g.outputs.size(); ++i) out << (i ? ", " : "") << g.outputs[i];
-    out << "}, /*max_abs=*/1e-4);\n  return ctx.finish();\n}\n#endif\n";
+    out << "}, /*max_abs=*/" << finiteDoubleLiteral(kCompositionMaxAbsDiff) << ");\n  return ctx.finish();\n}\n#endif\n";
   }
   out << "\n#ifndef KDECOMP_COMPOSITION_IN_UNITY\n"
       << "int main() { return kdecomp_support::runTest(\"composition\", &kdecomp_composition); }\n#endif\n";

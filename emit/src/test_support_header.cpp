@@ -2,11 +2,12 @@
 // device choice, the contract's comparison rule and the PASS / FAIL / SKIP protocol. Written
 // against the stable at:: API so that it builds with LibTorch 1.13 and 2.x.
 #include "emit_internal.h"
+#include "kdecomp/tolerance.h"
 
 namespace kdecomp {
 
-const char* testSupportHeader() {
-  return R"SUPPORT(// Written by kdecomp: support code shared by the emitted tests of this model.
+std::string testSupportHeader() {
+  std::string header = R"SUPPORT(// Written by kdecomp: support code shared by the emitted tests of this model.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -41,6 +42,9 @@ const char* testSupportHeader() {
 namespace kdecomp_support {
 
 constexpr int kSkipExitCode = 77;  // ctest's SKIP_RETURN_CODE
+
+// The contract's tolerances, as kdecomp's verify applies them (kdecomp/tolerance.h).
+@KDECOMP_TOLERANCES@
 
 inline std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -125,7 +129,9 @@ inline Comparison compareTensor(const at::Tensor& actual_in, const at::Tensor& e
   at::ScalarType work = type == at::kFloat ? at::kFloat : complex ? at::kComplexDouble : at::kDouble;
   at::Tensor a = actual_in.cpu().to(work).contiguous();
   at::Tensor b = expected_in.cpu().to(work).contiguous();
-  double tol = (type == at::kHalf || type == at::kBFloat16 || type == at::kComplexHalf) ? 1e-2 : 1e-4;
+  bool half = type == at::kHalf || type == at::kBFloat16 || type == at::kComplexHalf;
+  double atol = half ? kHalfPrecisionAtol : kSinglePrecisionAtol;
+  double rtol = half ? kHalfPrecisionRtol : kSinglePrecisionRtol;
   int64_t n = b.numel(), violations = 0, first = -1;
   auto isnan = [](auto v) { return std::isnan(std::real(v)) || std::isnan(std::imag(v)); };
   auto scan = [&](auto* pa, auto* pb) {
@@ -133,7 +139,7 @@ inline Comparison compareTensor(const at::Tensor& actual_in, const at::Tensor& e
       auto x = pa[i], y = pb[i];
       bool same = x == y || (isnan(x) && isnan(y));  // inf == inf, NaN ~ NaN
       double diff = same ? 0 : std::abs(x - y);
-      bool bad = floating ? !same && !(diff <= tol + tol * std::abs(y)) : !same;
+      bool bad = floating ? !same && !(diff <= atol + rtol * std::abs(y)) : !same;
       if (std::isnan(diff)) diff = INFINITY;
       c.max_abs = std::max(c.max_abs, diff);
       c.max_rel = std::max(c.max_rel, diff / std::max<double>(std::abs(y), 1e-12));
@@ -354,6 +360,14 @@ inline int dispatch(int argc, char** argv, const std::map<std::string, TestFunct
   KDECOMP_MAIN(name)                                                \
   int kdecomp_test_##name(kdecomp_support::TestContext& ctx)
 )SUPPORT";
+  const std::string placeholder = "@KDECOMP_TOLERANCES@";
+  std::string tolerances =
+      "inline constexpr double kSinglePrecisionAtol = " + finiteDoubleLiteral(kSinglePrecisionTolerance.atol) +
+      ", kSinglePrecisionRtol = " + finiteDoubleLiteral(kSinglePrecisionTolerance.rtol) + ";\n" +
+      "inline constexpr double kHalfPrecisionAtol = " + finiteDoubleLiteral(kHalfPrecisionTolerance.atol) +
+      ", kHalfPrecisionRtol = " + finiteDoubleLiteral(kHalfPrecisionTolerance.rtol) + ";";
+  header.replace(header.find(placeholder), placeholder.size(), tolerances);
+  return header;
 }
 
 const char* onnxReplayOpsSource() {

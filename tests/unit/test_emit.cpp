@@ -9,6 +9,7 @@
 #include "emit_internal.h"
 #include "kdecomp/emit.h"
 #include "kdecomp/partition.h"
+#include "kdecomp/tolerance.h"
 
 using namespace kdecomp;
 
@@ -310,6 +311,47 @@ TEST_CASE("the Python twins spell generic list ops as Python list operations", "
 
 // Inside a group, an op a replay cannot reproduce (torch.empty, a random draw) becomes a parameter
 // fed its recorded output, as in verification; its own kernel has nothing to test.
+TEST_CASE("the emitted C++ and Python comparisons use the tolerances verify uses", "[emit]") {
+  std::string header = testSupportHeader();
+  CHECK(header.find("@KDECOMP_TOLERANCES@") == std::string::npos);
+  CHECK(header.find("kSinglePrecisionAtol = " + finiteDoubleLiteral(kSinglePrecisionTolerance.atol) +
+                    ", kSinglePrecisionRtol = " + finiteDoubleLiteral(kSinglePrecisionTolerance.rtol) + ";") !=
+        std::string::npos);
+  CHECK(header.find("kHalfPrecisionAtol = " + finiteDoubleLiteral(kHalfPrecisionTolerance.atol) +
+                    ", kHalfPrecisionRtol = " + finiteDoubleLiteral(kHalfPrecisionTolerance.rtol) + ";") !=
+        std::string::npos);
+  CHECK(header.find("diff <= atol + rtol * std::abs(y)") != std::string::npos);
+  // No tolerance written out by hand beside them.
+  CHECK(header.find("1e-4") == std::string::npos);
+  CHECK(header.find("1e-2") == std::string::npos);
+
+  Graph g;
+  g.addValue(ValueKind::Tensor);
+  g.addValue(ValueKind::Tensor);
+  g.nodes = {opNode(0, "aten::relu", "aten::relu(Tensor self) -> Tensor", {{"self", 0, {}}}, {1})};
+  g.inputs = {{"x", 0}};
+  g.outputs = {1};
+  g.rebuildUses();
+  PartitionTree tree;
+  Partition p;
+  p.id = "root";
+  p.tier = Tier::Model;
+  p.nodes = {0};
+  p.inputs = {0};
+  p.outputs = {1};
+  tree.partitions = {p};
+  Workload w;
+  w.name = "relu";
+  w.tier = Tier::Model;
+  w.instances = {0};
+  std::string twin = pythonTwin(g, tree, w);
+  CHECK(twin.find("atol, rtol = (" + finiteDoubleLiteral(kHalfPrecisionTolerance.atol) + ", " +
+                  finiteDoubleLiteral(kHalfPrecisionTolerance.rtol) + ") if half else (" +
+                  finiteDoubleLiteral(kSinglePrecisionTolerance.atol) + ", " +
+                  finiteDoubleLiteral(kSinglePrecisionTolerance.rtol) + ")") != std::string::npos);
+  CHECK(twin.find("diff <= atol + rtol * b.abs()") != std::string::npos);
+}
+
 TEST_CASE("a group with an unreproducible op takes that op's record as a parameter", "[emit]") {
   Graph g;
   for (ValueKind kind : {ValueKind::Tensor, ValueKind::Tensor, ValueKind::Tensor}) g.addValue(kind);

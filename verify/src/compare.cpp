@@ -10,25 +10,22 @@
 #include <mutex>
 #include <sstream>
 
+#include "kdecomp/tolerance.h"
+
 namespace kdecomp {
 
 namespace {
-
-struct Tolerance {
-  double atol = 0;
-  double rtol = 0;
-};
 
 Tolerance toleranceFor(at::ScalarType type) {
   switch (type) {
     case at::kFloat:
     case at::kDouble:
     case at::kComplexFloat:
-    case at::kComplexDouble: return {1e-4, 1e-4};
+    case at::kComplexDouble: return kSinglePrecisionTolerance;
     case at::kHalf:
     case at::kBFloat16:
-    case at::kComplexHalf: return {1e-2, 1e-2};
-    default: return {0, 0};  // integers and bool: exact
+    case at::kComplexHalf: return kHalfPrecisionTolerance;
+    default: return kExactTolerance;
   }
 }
 
@@ -279,7 +276,7 @@ Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected)
   }
   if (expected.isDouble() && actual.isDouble()) {
     double d = std::abs(actual.toDouble() - expected.toDouble());
-    bool ok = d <= 1e-4 + 1e-4 * std::abs(expected.toDouble());
+    bool ok = d <= kSinglePrecisionTolerance.atol + kSinglePrecisionTolerance.rtol * std::abs(expected.toDouble());
     return {ok,
             false,
             d,

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "kdecomp/tolerance.h"
 #include "kdecomp/verify.h"
 
 namespace kdecomp {
@@ -74,11 +75,12 @@ std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const
   j["source"] = "in_process";
   j["device"] = report.device;
   j["status"] = report.allPassed() ? "passed" : "failed";
-  j["tolerance"] = {{"float32", {{"atol", 1e-4}, {"rtol", 1e-4}}},
-                    {"float16", {{"atol", 1e-2}, {"rtol", 1e-2}}},
-                    {"bfloat16", {{"atol", 1e-2}, {"rtol", 1e-2}}},
+  auto tolerance = [](const Tolerance& t) { return nlohmann::ordered_json{{"atol", t.atol}, {"rtol", t.rtol}}; };
+  j["tolerance"] = {{"float32", tolerance(kSinglePrecisionTolerance)},
+                    {"float16", tolerance(kHalfPrecisionTolerance)},
+                    {"bfloat16", tolerance(kHalfPrecisionTolerance)},
                     {"integer_and_bool", "exact"},
-                    {"composition_max_abs_diff", 1e-4}};
+                    {"composition_max_abs_diff", kCompositionMaxAbsDiff}};
   int passed = 0, failed = 0, skipped = 0, flagged = 0;
   nlohmann::ordered_json totals;
   for (Tier tier : kTiers) {

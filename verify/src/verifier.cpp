@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <list>
 #include <memory>
 #include <unordered_map>
@@ -24,6 +25,7 @@
 #include "content_digest.h"
 #include "kdecomp/runtime.h"
 #include "kdecomp/text_escape.h"
+#include "kdecomp/tolerance.h"
 #include "kdecomp/verify.h"
 #include "reference_file.h"
 #include "reference_store.h"
@@ -543,10 +545,12 @@ VerificationReport verifyDecomposition(const ImportedModel& model, const Partiti
   composition.max_rel_diff = root.max_rel_diff;
   composition.message = root.message;
   composition.seconds = root.seconds;
-  // The contract's composition bound is absolute: max |diff| < 1e-4 on the model outputs.
-  if (composition.status != CheckStatus::Failed && composition.max_abs_diff >= 1e-4) {
+  // The contract's composition bound is absolute: max |diff| below it on the model outputs.
+  if (composition.status != CheckStatus::Failed && composition.max_abs_diff >= kCompositionMaxAbsDiff) {
     composition.status = CheckStatus::Failed;
-    composition.message = "max abs diff " + std::to_string(composition.max_abs_diff) + " >= 1e-4";
+    char text[96];
+    std::snprintf(text, sizeof text, "max abs diff %g >= %g", composition.max_abs_diff, kCompositionMaxAbsDiff);
+    composition.message = text;
   }
   if (composition.status == CheckStatus::Failed) composition.first_divergence = replayer.firstDivergence();
   report.seconds = secondsSince(start);
