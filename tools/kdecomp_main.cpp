@@ -18,6 +18,7 @@
 
 #include "kdecomp/analysis.h"
 #include "kdecomp/batch.h"
+#include "kdecomp/clock.h"
 #include "kdecomp/diff.h"
 #include "kdecomp/hash.h"
 #include "kdecomp/emit.h"
@@ -39,6 +40,8 @@ namespace {
 constexpr int kLargestMmapThreshold = 32 << 20;
 
 namespace fs = std::filesystem;
+using kdecomp::secondsSince;
+using kdecomp::utcTimestamp;
 constexpr int kExitOk = 0;
 constexpr int kExitBadInput = 2;
 
@@ -240,13 +243,6 @@ std::optional<kdecomp::ImportedModel> importModelArgument(const std::string& mod
   return kdecomp::importModel(pt, options);
 }
 
-std::string utcTimestamp() {
-  std::time_t now = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return buf;
-}
-
 // Provenance of a model: meta.json written by the exporter beside model.pt, when present. Names
 // become path components of the output: they are made safe whatever meta.json says.
 kdecomp::TreeMetadata treeMetadata(const std::string& pt, const kdecomp::ImportedModel& model) {
@@ -274,10 +270,6 @@ kdecomp::TreeMetadata treeMetadata(const std::string& pt, const kdecomp::Importe
 
 // Every output file is written whole or not at all.
 void writeAtomically(const fs::path& path, const std::string& text) { kdecomp::writeFileAtomically(path, text); }
-
-double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 int64_t peakRssBytes() {
   struct rusage usage {};

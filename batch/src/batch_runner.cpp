@@ -25,6 +25,7 @@
 
 #include "batch_internal.h"
 #include "batch_report.h"
+#include "kdecomp/clock.h"
 
 extern char** environ;
 
@@ -37,15 +38,6 @@ using Clock = std::chrono::steady_clock;
 constexpr int64_t kGiB = int64_t{1} << 30;
 constexpr int64_t kDefaultEstimate = 3 * kGiB / 2;  // most level3 models need less than 1.5 GB
 constexpr int64_t kLowWater = 3 * kGiB / 2;         // keep this much available for the system
-
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string utcNow() {
-  std::time_t now = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return buf;
-}
 
 struct Pending {
   size_t job = 0;
@@ -200,7 +192,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
     throw BatchError("the worker binary '" + oneLineText(options.kdecomp_exe) + "' does not exist");
   }
   const auto batch_start = Clock::now();
-  const std::string started = utcNow();
+  const std::string started = utcTimestamp();
   const fs::path out = fs::absolute(options.output_dir).lexically_normal();
   fs::create_directories(out);
   OutputLock lock(out);
@@ -344,7 +336,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
     std::string stage = readStage(stagePath(job));
     Json record;
     try {
-      record = buildModelRecord(job, out, exit, stage, since(r.start), r.export_s, killed_reason, r.p.attempts);
+      record = buildModelRecord(job, out, exit, stage, secondsSince(r.start), r.export_s, killed_reason, r.p.attempts);
       bool keep = options.keep_references == "all" ||
                   (options.keep_references == "failed" && stringField(record, "status") != "passed");
       if (!keep && record["output_dir"].is_string()) {
@@ -360,7 +352,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
     }
     records[r.p.job] = record;
     ++done;
-    announce(job, record, since(r.start), exit.peak_rss_bytes);
+    announce(job, record, secondsSince(r.start), exit.peak_rss_bytes);
   };
 
   while (!queue.empty() || !running.empty()) {
@@ -405,7 +397,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
       std::string stage = readStage(stagePath(jobs[r.p.job]));
       if (stage.empty() || stage == r.stage) continue;
       if (r.stage == "export") {
-        r.export_s = since(r.start);
+        r.export_s = secondsSince(r.start);
         int64_t forward = exportPeak(jobs[r.p.job].output_dir);
         if (forward > 0) r.p.estimate = std::max(r.p.estimate, forward * 3 / 2);
       }
@@ -426,7 +418,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
 
     // Timeouts.
     for (size_t i = 0; i < running.size();) {
-      if (since(running[i].start) <= options.timeout_s) {
+      if (secondsSince(running[i].start) <= options.timeout_s) {
         ++i;
         continue;
       }
@@ -434,7 +426,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
       WorkerExit exit = reapWorker(running[i].pid);
       char reason[128];
       std::snprintf(reason, sizeof reason, "timeout: killed after %.0f s (--timeout %.0f) in stage %s",
-                    since(running[i].start), options.timeout_s, running[i].stage.c_str());
+                    secondsSince(running[i].start), options.timeout_s, running[i].stage.c_str());
       finish(running[i], exit, reason);
       running.erase(running.begin() + static_cast<long>(i));
     }
@@ -475,8 +467,8 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
     }
 
     std::vector<WorkerLine> lines;
-    for (const Running& r : running) lines.push_back({jobs[r.p.job].name, r.stage, since(r.start), r.rss});
-    double elapsed = since(batch_start);
+    for (const Running& r : running) lines.push_back({jobs[r.p.job].name, r.stage, secondsSince(r.start), r.rss});
+    double elapsed = secondsSince(batch_start);
     int finished_here = done - outcome.reused;
     double eta = finished_here > 0 ? elapsed / finished_here * static_cast<double>(jobs.size() - done) : -1;
     display.update(done, lines, elapsed, eta);
@@ -496,7 +488,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
                                        "; its partial outputs were removed, the same command runs it again");
         record["failure_stage"] = oneLineText(r.stage);
         record["attempts"] = r.p.attempts;
-        record["times_s"] = {{"total", since(r.start)}};
+        record["times_s"] = {{"total", secondsSince(r.start)}};
         record["peak_rss_bytes"] = r.rss_peak > 0 ? Json(r.rss_peak) : Json(nullptr);
         records[r.p.job] = record;
       }
@@ -516,7 +508,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
     // Every job has a record by now; one without (a bug) still appears, as interrupted.
     report_records.push_back(records[i] ? *records[i] : notRunRecord(jobs[i], "interrupted", "not run"));
   }
-  outcome.wall_s = since(batch_start);
+  outcome.wall_s = secondsSince(batch_start);
   header["wall_s"] = outcome.wall_s;
   header["interrupted"] = interrupted_by != 0;
   header["peak_memory_used_bytes"] = memory_at_start.total_bytes - min_available;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "emit_internal.h"
+#include "kdecomp/clock.h"
 #include "kdecomp/emit.h"
 #include "kdecomp/text_escape.h"
 
@@ -20,10 +21,6 @@ extern char** environ;
 namespace kdecomp {
 
 namespace {
-
-double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 // Runs argv with stdout and stderr appended to `log`; returns the exit status (-1: no exit).
 int runLogged(const std::vector<std::string>& args, const std::string& log) {

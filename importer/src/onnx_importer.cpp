@@ -25,6 +25,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "kdecomp/clock.h"
 #include "kdecomp/text_escape.h"
 #include "ir_finishing.h"
 #include "kdecomp/op_table.h"
@@ -40,10 +41,6 @@ namespace {
 
 constexpr const char* kReplayNamespace = "kdecomp_onnx";
 constexpr const char* kExportMetadataKey = "kdecomp/export.json";
-
-double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 
 // The dispatcher is process-wide, so the replay operators are too: defined once, on first use,

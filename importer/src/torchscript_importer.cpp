@@ -21,6 +21,7 @@
 #include <set>
 
 #include "ir_finishing.h"
+#include "kdecomp/clock.h"
 #include "kdecomp/op_table.h"
 #include "kdecomp/text_escape.h"
 #include "torchscript_passes.h"
@@ -34,10 +35,6 @@ namespace {
 
 constexpr const char* kExportExtraFile = "kdecomp/export.json";
 constexpr int kMaxSpecialisationRounds = 4;
-
-double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 // Shapes and kinds of every value, from a run on the exact inputs (the last run wins).
 struct ShapeObservations {

@@ -11,6 +11,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "kdecomp/clock.h"
 #include "kdecomp/runtime.h"
 #include "kdecomp/verify.h"
 #include "reference_store.h"
@@ -20,10 +21,6 @@ namespace kdecomp {
 namespace jit = torch::jit;
 
 namespace {
-
-double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 // Every value a replay may need: the boundaries of every partition at every tier, the model
 // outputs, and what random ops drew (replay takes those from the store instead of re-drawing).

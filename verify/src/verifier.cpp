@@ -23,6 +23,7 @@
 
 #include "compare.h"
 #include "content_digest.h"
+#include "kdecomp/clock.h"
 #include "kdecomp/runtime.h"
 #include "kdecomp/text_escape.h"
 #include "kdecomp/tolerance.h"
@@ -35,10 +36,6 @@ namespace kdecomp {
 namespace jit = torch::jit;
 
 namespace {
-
-double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 // Adds the lifetime of the object to a counter.
 class ScopedTimer {
