@@ -97,6 +97,29 @@ Node opNode(int index, const std::string& kind, const std::string& schema, std::
   return n;
 }
 
+// A tree of one model-tier partition over `nodes` and its workload named `name`: what the
+// Python twin of a whole small graph is written from.
+struct ModelWorkload {
+  PartitionTree tree;
+  Workload workload;
+};
+ModelWorkload modelWorkload(const std::string& name, std::vector<int> nodes, std::vector<int> inputs,
+                            std::vector<int> outputs) {
+  ModelWorkload m;
+  Partition p;
+  p.index = 0;
+  p.id = "root";
+  p.tier = Tier::Model;
+  p.nodes = std::move(nodes);
+  p.inputs = std::move(inputs);
+  p.outputs = std::move(outputs);
+  m.tree.partitions = {p};
+  m.workload.name = name;
+  m.workload.tier = Tier::Model;
+  m.workload.instances = {0};
+  return m;
+}
+
 }  // namespace
 
 TEST_CASE("a partition body is plain ATen calls with literal attributes", "[emit]") {
@@ -279,19 +302,7 @@ TEST_CASE("the Python twins spell generic list ops as Python list operations", "
   g.inputs = {{"sizes", 0}};
   g.outputs = {4};
   g.rebuildUses();
-  PartitionTree tree;
-  Partition p;
-  p.index = 0;
-  p.id = "root";
-  p.tier = Tier::Model;
-  p.nodes = {0, 1, 2};
-  p.inputs = {0};
-  p.outputs = {4};
-  tree.partitions = {p};
-  Workload w;
-  w.name = "lists";
-  w.tier = Tier::Model;
-  w.instances = {0};
+  auto [tree, w] = modelWorkload("lists", {0, 1, 2}, {0}, {4});
   std::string twin = pythonTwin(g, tree, w);
   CHECK(twin.find("        v1 = v0 * 2\n") != std::string::npos);
   CHECK(twin.find("        v1[0] = 7\n        v3 = v1\n") != std::string::npos);
@@ -301,8 +312,7 @@ TEST_CASE("the Python twins spell generic list ops as Python list operations", "
   g.nodes[2] = opNode(2, "aten::insert", "aten::insert.t(t[](a!) self, int idx, t(b -> *) el) -> ()",
                       {{"self", 3, {}}, {"idx", -1, int64_t{0}}, {"el", -1, int64_t{5}}}, {});
   g.outputs = {3};
-  p.outputs = {3};
-  tree.partitions = {p};
+  tree.partitions[0].outputs = {3};
   CHECK(pythonTwin(g, tree, w).find("        v3.insert(0, 5)\n        return v3\n") != std::string::npos);
   // A generic op with no Python spelling is a skip with a reason, not a twin that fails.
   g.nodes[2] = opNode(2, "aten::reverse", "aten::reverse.t(t[](a!) self) -> ()", {{"self", 3, {}}}, {});
@@ -332,19 +342,8 @@ TEST_CASE("the emitted C++ and Python comparisons use the tolerances verify uses
   g.inputs = {{"x", 0}};
   g.outputs = {1};
   g.rebuildUses();
-  PartitionTree tree;
-  Partition p;
-  p.id = "root";
-  p.tier = Tier::Model;
-  p.nodes = {0};
-  p.inputs = {0};
-  p.outputs = {1};
-  tree.partitions = {p};
-  Workload w;
-  w.name = "relu";
-  w.tier = Tier::Model;
-  w.instances = {0};
-  std::string twin = pythonTwin(g, tree, w);
+  ModelWorkload relu = modelWorkload("relu", {0}, {0}, {1});
+  std::string twin = pythonTwin(g, relu.tree, relu.workload);
   CHECK(twin.find("atol, rtol = (" + finiteDoubleLiteral(kHalfPrecisionTolerance.atol) + ", " +
                   finiteDoubleLiteral(kHalfPrecisionTolerance.rtol) + ") if half else (" +
                   finiteDoubleLiteral(kSinglePrecisionTolerance.atol) + ", " +
@@ -495,20 +494,8 @@ TEST_CASE("the Python twins spell tuples, dicts and prim:: ops with a schema", "
   g.inputs = {{"a", 0}, {"b", 1}};
   g.outputs = {6};
   g.rebuildUses();
-  PartitionTree tree;
-  Partition p;
-  p.index = 0;
-  p.id = "root";
-  p.tier = Tier::Model;
-  p.nodes = {0, 1, 2, 3};
-  p.inputs = {0, 1};
-  p.outputs = {6};
-  tree.partitions = {p};
-  Workload w;
-  w.name = "containers";
-  w.tier = Tier::Model;
-  w.instances = {0};
-  std::string twin = pythonTwin(g, tree, w);
+  ModelWorkload containers = modelWorkload("containers", {0, 1, 2, 3}, {0, 1}, {6});
+  std::string twin = pythonTwin(g, containers.tree, containers.workload);
   INFO(twin);
   CHECK(twin.find("        v2 = torch.ops.prim.max.int(v0, v1)\n") != std::string::npos);
   CHECK(twin.find("        v3 = (v2, v0, )\n") != std::string::npos);
