@@ -21,7 +21,18 @@ struct KernelGraph {
   std::vector<const OpInfo*> info;      // per kernel
 };
 
-KernelGraph buildKernelGraph(const Graph& graph);
+KernelGraph buildKernelGraph(const Graph& graph);  // kernel_graph.cpp
+
+// One layer: a module (or a stage of a flat module) and the kernels beneath it.
+struct LayerSpec {
+  std::string id;  // "layer:<path>", "layer:<path>.stage<i>"
+  std::string module_path;
+  std::string module_class;
+  std::vector<int> kernels;  // kernel indices, ascending
+};
+
+// Layers from the module hierarchy (layer_finder.cpp), ordered by their first kernel.
+std::vector<LayerSpec> findLayers(const Graph& graph, const KernelGraph& kg);
 
 // The fusion pattern of the edge p -> c as TVM defines it: the consumer's pattern, except that a
 // broadcast consumer whose input from p already has the output's shape is an elementwise edge.
