@@ -20,8 +20,7 @@
 
 #include "fuzz_support.h"
 #include "kdecomp/runtime.h"
-#include "kdecomp/verify.h"
-#include "reference_store.h"
+#include "kdecomp/reference_store.h"
 #include "torch_values.h"
 
 namespace {

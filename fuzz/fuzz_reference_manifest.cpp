@@ -14,8 +14,7 @@
 #include <torch/script.h>
 
 #include "fuzz_support.h"
-#include "kdecomp/verify.h"
-#include "reference_store.h"
+#include "kdecomp/reference_store.h"
 #include "torch_values.h"
 
 namespace {

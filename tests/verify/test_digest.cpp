@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "compare.h"
-#include "content_digest.h"
+#include "kdecomp/content_digest.h"
 // After the LibTorch headers (through compare.h): c10 defines CHECK too, and Catch's must win.
 #include <catch2/catch.hpp>
 

@@ -14,7 +14,7 @@
 #include "kdecomp/clock.h"
 #include "kdecomp/runtime.h"
 #include "kdecomp/verify.h"
-#include "reference_store.h"
+#include "kdecomp/reference_store.h"
 
 namespace kdecomp {
 

@@ -22,14 +22,13 @@
 #include <unordered_set>
 
 #include "compare.h"
-#include "content_digest.h"
+#include "kdecomp/content_digest.h"
 #include "kdecomp/clock.h"
 #include "kdecomp/runtime.h"
 #include "kdecomp/text_escape.h"
 #include "kdecomp/tolerance.h"
 #include "kdecomp/verify.h"
-#include "reference_file.h"
-#include "reference_store.h"
+#include "kdecomp/reference_store.h"
 
 namespace kdecomp {
 

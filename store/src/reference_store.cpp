@@ -1,4 +1,4 @@
-#include "reference_store.h"
+#include "kdecomp/reference_store.h"
 
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/import_read.h>
@@ -228,7 +228,8 @@ const ReferenceEntry* ReferenceManifest::find(int value) const {
 }
 
 ReferenceWriter::ReferenceWriter(std::string reference_dir, int64_t max_queued_bytes)
-    : dir_(std::move(reference_dir)), partial_dir_(dir_ + ".partial"), max_queued_bytes_(max_queued_bytes) {
+    : dir_(std::move(reference_dir)), partial_dir_(dir_ + ".partial"), max_queued_bytes_(max_queued_bytes),
+      disk_(std::make_unique<DiskQueue>()) {
   std::error_code ec;
   fs::remove_all(partial_dir_, ec);
   fs::create_directories(partial_dir_, ec);
@@ -240,7 +241,7 @@ ReferenceWriter::~ReferenceWriter() {
   stopWorker();
   if (committed_) return;
   try {
-    disk_.drain();  // nothing may still be writing into the directory removed next
+    disk_->drain();  // nothing may still be writing into the directory removed next
   } catch (const ReferenceError&) {
   }
   std::error_code ignored;
@@ -267,7 +268,7 @@ void ReferenceWriter::drain() {
       queue_.pop_front();
     }
     try {
-      if (!error_) writeReferenceFile(job.value, partial_dir_ + "/" + job.entry.file, disk_, job.entry);
+      if (!error_) writeReferenceFile(job.value, partial_dir_ + "/" + job.entry.file, *disk_, job.entry);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
@@ -302,14 +303,14 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
     entry.dtype = dtypeName(value.toTensor().scalar_type());
     entry.shape = value.toTensor().sizes().vec();
   }
-  disk_.rethrowIfFailed();
+  disk_->rethrowIfFailed();
   int64_t bytes = payloadBytes(value);
   auto start = std::chrono::steady_clock::now();
   auto seconds_since_start = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   if (bytes > max_queued_bytes_ / 2) {
     // Too big to copy at the model's peak (31_VisionAttention's attention weights are GBs):
     // written now, on the model's thread, from the tensor itself.
-    writeReferenceFile(ownStorage(value), partial_dir_ + "/" + entry.file, disk_, entry);
+    writeReferenceFile(ownStorage(value), partial_dir_ + "/" + entry.file, *disk_, entry);
     std::lock_guard<std::mutex> lock(mutex_);
     addEntryLocked(std::move(entry));
     waited_s_ += seconds_since_start();
@@ -332,7 +333,7 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
 ReferenceManifest ReferenceWriter::commit(const std::string& fingerprint) {
   stopWorker();
   if (error_) std::rethrow_exception(error_);
-  disk_.drain();
+  disk_->drain();
   manifest_.fingerprint = fingerprint;
   std::sort(manifest_.entries.begin(), manifest_.entries.end(),
             [](const ReferenceEntry& a, const ReferenceEntry& b) { return a.value < b.value; });

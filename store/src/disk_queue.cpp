@@ -8,7 +8,7 @@
 #include <cstring>
 #include <new>
 
-#include "kdecomp/verify.h"
+#include "kdecomp/reference_manifest.h"
 
 namespace kdecomp {
 

@@ -7,15 +7,20 @@
 
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <exception>
 #include <mutex>
 #include <string>
 #include <thread>
 
-#include "disk_queue.h"
-#include "kdecomp/verify.h"
+#include "kdecomp/reference_manifest.h"
 
 namespace kdecomp {
+
+class DiskQueue;  // store/src/disk_queue.h: the writer thread's buffers and files
+
+// Bytes of tensor data in a value (tensors, tensor lists, tuples of them).
+int64_t payloadBytes(const c10::IValue& value);
 
 // Writes on a background thread, so that the disk works while the model computes. Values that
 // the model may later modify in place are copied when queued, and the queue is bounded in
@@ -61,7 +66,7 @@ class ReferenceWriter {
   int64_t queued_bytes_ = 0;
   bool closing_ = false;
   std::exception_ptr error_;
-  DiskQueue disk_;
+  std::unique_ptr<DiskQueue> disk_;
   std::thread worker_;
 };
 

@@ -12,7 +12,7 @@
 #include <memory>
 
 #include "disk_queue.h"
-#include "kdecomp/verify.h"
+#include "kdecomp/reference_manifest.h"
 
 namespace kdecomp {
 namespace {

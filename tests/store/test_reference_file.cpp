@@ -19,10 +19,10 @@
 #include <utility>
 #include <vector>
 
-#include "content_digest.h"
+#include "kdecomp/content_digest.h"
 #include "disk_queue.h"
 #include "reference_file.h"
-#include "reference_store.h"
+#include "kdecomp/reference_store.h"
 
 namespace {
 

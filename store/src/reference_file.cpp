@@ -12,7 +12,8 @@
 #include <memory>
 #include <vector>
 
-#include "content_digest.h"
+#include "kdecomp/content_digest.h"
+#include "kdecomp/reference_store.h"
 
 namespace kdecomp {
 

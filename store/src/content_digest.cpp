@@ -1,4 +1,4 @@
-#include "content_digest.h"
+#include "kdecomp/content_digest.h"
 
 #include <xxhash.h>
 

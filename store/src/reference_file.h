@@ -7,7 +7,7 @@
 #include <string>
 
 #include "disk_queue.h"
-#include "kdecomp/verify.h"
+#include "kdecomp/reference_manifest.h"
 
 namespace kdecomp {
 
@@ -27,7 +27,5 @@ enum class ArchiveWriter {
 void writeReferenceFile(const c10::IValue& value, const std::string& path, DiskQueue& disk, ReferenceEntry& entry,
                         ArchiveWriter writer = ArchiveWriter::kAuto);
 
-// Bytes of tensor data in a value (tensors, tensor lists, tuples of them).
-int64_t payloadBytes(const c10::IValue& value);
 
 }  // namespace kdecomp
