@@ -71,7 +71,7 @@ const Json& asObject(const Json& j);
 
 // The cause of an unexpected exception in plain words (file system errors name their path), so
 // no library's exception text (json.exception, std::...) reaches a user.
-std::string plainError(const std::exception& e);
+std::string plainBatchError(const std::exception& e);
 
 // A record is complete when its outcome is a property of the model (passed, failed, error)
 // rather than of the run (crashed, timeout, killed): only complete ones are reused.

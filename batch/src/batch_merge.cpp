@@ -228,7 +228,7 @@ int mergeBatchShards(const std::vector<std::string>& shard_dirs, const std::stri
   } catch (const BatchError&) {
     throw;
   } catch (const std::exception& e) {
-    throw BatchError(plainError(e));  // never a library's words, never an abort
+    throw BatchError(plainBatchError(e));  // never a library's words, never an abort
   }
 }
 

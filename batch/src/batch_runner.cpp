@@ -322,7 +322,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
     } catch (const std::exception& e) {
       // A model that cannot be started is that model's result, not the batch's end. Not kept as
       // a record file: the cause is the run's (a full disk, say), so a rerun tries again.
-      Json record = notRunRecord(job, "error", "kdecomp batch could not start it: " + plainError(e));
+      Json record = notRunRecord(job, "error", "kdecomp batch could not start it: " + plainBatchError(e));
       record["failure_stage"] = "start";
       record["attempts"] = p.attempts;
       records[p.job] = record;
@@ -348,7 +348,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
     } catch (const std::exception& e) {
       // The report still gets the model; without a record file a rerun runs it again.
       if (!record.is_object()) record = notRunRecord(job, "error", "");
-      record["reason"] = "kdecomp batch could not record its result: " + plainError(e);
+      record["reason"] = "kdecomp batch could not record its result: " + plainBatchError(e);
     }
     records[r.p.job] = record;
     ++done;
@@ -544,7 +544,7 @@ BatchOutcome runBatch(const BatchOptions& options) {
     throw;
   } catch (const std::exception& e) {
     // A file system error names its path; nothing of a library's own wording reaches the user.
-    throw BatchError(plainError(e));
+    throw BatchError(plainBatchError(e));
   }
 }
 

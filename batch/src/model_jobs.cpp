@@ -259,7 +259,7 @@ const Json& asObject(const Json& j) {
   return j.is_object() ? j : kEmpty;
 }
 
-std::string plainError(const std::exception& e) {
+std::string plainBatchError(const std::exception& e) {
   // Ours: already plain words naming the file.
   if (dynamic_cast<const BatchError*>(&e) || dynamic_cast<const LayoutError*>(&e)) return e.what();
   if (const auto* fs_error = dynamic_cast<const fs::filesystem_error*>(&e)) {

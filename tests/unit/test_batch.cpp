@@ -266,11 +266,11 @@ TEST_CASE("tolerant record fields and plain error words", "[batch]") {
   try {
     kdecomp::Json(nullptr)["a"].get<std::string>();
   } catch (const std::exception& e) {
-    CHECK_THAT(kdecomp::plainError(e), Catch::Contains("internal error"));
-    checkPlainWords(kdecomp::plainError(e));
+    CHECK_THAT(kdecomp::plainBatchError(e), Catch::Contains("internal error"));
+    checkPlainWords(kdecomp::plainBatchError(e));
   }
   std::error_code ec = std::make_error_code(std::errc::permission_denied);
-  std::string words = kdecomp::plainError(fs::filesystem_error("cannot create directory", "/some/dir", ec));
+  std::string words = kdecomp::plainBatchError(fs::filesystem_error("cannot create directory", "/some/dir", ec));
   CHECK(words == "/some/dir: " + ec.message());
 }
 

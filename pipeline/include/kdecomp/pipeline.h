@@ -1,0 +1,91 @@
+// The pipeline: what each kdecomp command does, stage by stage (export, import, partition,
+// emit, record, verify), with its progress and errors on stderr and its exit code. The CLI
+// (tools/kdecomp_main.cpp) parses arguments into these requests and calls one function.
+//
+// Exit codes of every command: kExitOk, kExitCheckFailed (a check failed: verification, a diff
+// that found changes, a batch with failures), kExitBadInput (bad input or usage, named on
+// stderr), kExitTooLittleMemoryNow (output_layout.h: the model may fit on an idle machine).
+#pragma once
+
+#include <exception>
+#include <string>
+
+#include "kdecomp/verify.h"
+
+namespace kdecomp {
+
+constexpr int kExitOk = 0;
+constexpr int kExitCheckFailed = 1;
+constexpr int kExitBadInput = 2;
+
+// An error's text as a user should read it: one line, without a library's decorations.
+std::string plainError(const std::exception& e);
+
+// The running binary (batch workers are this same kdecomp).
+std::string selfExecutable();
+
+// The allocator policy of a pipeline process: every large buffer mapped on its own and returned
+// on free (verify raises the threshold again for its own run).
+void useOwnMappingsForLargeBuffers();
+
+// `kdecomp export MODEL.py -o DIR`: the Python exporter into DIR, written whole or not at all.
+int exportCommand(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx);
+
+struct InspectRequest {
+  std::string model;     // .py (exported first), .pt or an export directory
+  std::string inputs;    // exact inputs; default: inputs.pt beside the model
+  std::string work_dir;  // where a .py is exported; default: a temporary directory
+  int threads = 0;       // intra-op threads; 0: LibTorch's default
+  bool ir = false;          // print the IR dump
+  bool partitions = false;  // print the tier tree
+  bool json = false;        // the analysis as JSON
+};
+// `kdecomp inspect`: the IR, the tier tree or the static analysis on stdout.
+int inspectCommand(const InspectRequest& request);
+
+struct PartitionRequest {
+  std::string model, inputs, work_dir;
+  std::string out;           // output root: OUT/{source_level}/{model_name}/
+  std::string summary_path;  // a JSON summary of the import and the tiers, when not empty
+  bool dot = false;          // also decomposition_tree.dot
+  int threads = 0;
+};
+// `kdecomp partition`: the tree and its analysis, without recording anything.
+int partitionCommand(const PartitionRequest& request);
+
+struct DecomposeRequest {
+  std::string model;  // .py, .pt or an export directory
+  std::string inputs;
+  std::string out;           // output root
+  std::string stage_file;    // the current stage's name is written here (for kdecomp batch)
+  std::string summary_path;  // timings, reference bytes, peak RSS and results
+  bool onnx = false;         // decompose the ONNX export instead of TorchScript
+  int threads = 0;
+  VerifyOptions verify;      // device, perturbation, replay mode
+};
+// `kdecomp decompose`: export through verify, the main job.
+int decomposeCommand(DecomposeRequest request);
+
+// The stages that run again on an existing decomposition (its source.json names the model).
+enum class RerunStage { Emit, Record, Verify };
+struct RerunRequest {
+  RerunStage stage = RerunStage::Verify;
+  std::string dir;  // the decomposition's output directory
+  int threads = 0;
+  std::string summary_path;
+  bool build_emitted = false;  // verify --build: also build and ctest the emitted suite
+  VerifyOptions verify;
+};
+// `kdecomp emit | record | verify OUTDIR`.
+int rerunCommand(const RerunRequest& request);
+
+enum class DiffOutput { Text, Markdown, Json };
+struct DiffRequest {
+  std::string a, b;  // decomposition directories, tree JSON files or models
+  DiffOutput output = DiffOutput::Text;
+  int threads = 0;
+};
+// `kdecomp diff A B`: the partitions of two decompositions compared; kExitCheckFailed when they differ.
+int diffCommand(const DiffRequest& request);
+
+}  // namespace kdecomp

@@ -1,0 +1,365 @@
+// The stages of a decomposition: import, partition, tree, emit, record, verify; the commands
+// that run them (decompose, and emit / record / verify on an existing decomposition).
+#include <malloc.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "pipeline_internal.h"
+#include "kdecomp/analysis.h"
+#include "kdecomp/emit.h"
+#include "kdecomp/op_table.h"
+#include "kdecomp/text_escape.h"
+
+namespace kdecomp {
+
+
+namespace {
+
+// glibc's cap on M_MMAP_THRESHOLD on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX).
+constexpr int kLargestMmapThreshold = 32 << 20;
+
+// Rewrites verification_status in an existing decomposition_tree.json (checked beforehand).
+void setVerificationStatus(const fs::path& dir, const std::string& status) {
+  fs::path path = dir / "decomposition_tree.json";
+  std::ifstream in(path);
+  if (!in) return;
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("metadata") || !j["metadata"].is_object()) {
+    throw kdecomp::LayoutError(kdecomp::oneLineText(path.string()) + ": not a decomposition tree");
+  }
+  j["metadata"]["verification_status"] = status;
+  writeAtomically(path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
+// Commands on an existing decomposition work from its tree: one that does not parse or does not
+// belong to this model is an error naming the file, never rewritten.
+void checkExistingTree(const fs::path& dir, const kdecomp::PartitionTree& tree) {
+  fs::path path = dir / "decomposition_tree.json";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw kdecomp::LayoutError(kdecomp::oneLineText(path.string()) + ": missing (run kdecomp decompose)");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string problem = kdecomp::checkDecompositionTreeJson(text, tree, path.string());
+  if (!problem.empty()) throw kdecomp::LayoutError(problem);
+}
+
+// MemAvailable (bytes the system can hand out without swapping); -1 when unknown.
+int64_t availableMemoryBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return -1;
+}
+
+// Too little memory is free for the model now (it may fit on an idle machine): exit status
+// kExitTooLittleMemoryNow instead of kExitBadInput.
+class MemoryShortage : public kdecomp::ImportError {
+ public:
+  using kdecomp::ImportError::ImportError;
+};
+
+// Stops a model that cannot fit before it starts: the import and the recording run each run the
+// forward, and the export measured what that forward holds at peak (decompositionMemoryNeed).
+// The import must not be killed part-way by the kernel: a named reason instead.
+void checkMemoryBeforeImport(const std::string& model_file) {
+  fs::path meta_file = fs::path(model_file).parent_path() / "meta.json";
+  if (!fs::exists(meta_file)) return;
+  kdecomp::ExportMeta meta;
+  try {
+    meta = kdecomp::readExportMeta(meta_file);
+  } catch (const kdecomp::LayoutError&) {
+    return;  // provenance only: the import reports a broken export itself
+  }
+  int64_t needed = kdecomp::decompositionMemoryNeed(meta);
+  int64_t available = availableMemoryBytes();
+  if (available < 0 || needed <= available) return;
+  constexpr double kGiB = 1073741824.0;
+  char peak[96] = "";
+  if (meta.forward_peak_bytes > 0) {
+    std::snprintf(peak, sizeof peak, "its plain forward peaked at %.1f GiB when exported; ", meta.forward_peak_bytes / kGiB);
+  }
+  char text[320];
+  std::snprintf(text, sizeof text,
+                "not enough memory at its exact dimensions: it needs at least %.1f GiB (%sinputs %.1f GiB, outputs "
+                "%.1f GiB), %.1f GiB are available",
+                needed / kGiB, peak, meta.input_bytes / kGiB, meta.output_bytes / kGiB, available / kGiB);
+  throw MemoryShortage(kdecomp::oneLineText(model_file) + ": " + text);
+}
+
+// Merges an emitted suite's ctest results into test_results.json (key "emitted"). Returns true
+// when it built and nothing failed.
+bool mergeEmittedResults(const kdecomp::SuiteRun& run, nlohmann::ordered_json& results) {
+  nlohmann::ordered_json emitted;
+  emitted["source"] = "emitted";
+  emitted["configured"] = run.configured;
+  emitted["built"] = run.built;
+  emitted["configure_s"] = run.configure_s;
+  emitted["build_s"] = run.build_s;
+  emitted["ctest_s"] = run.ctest_s;
+  emitted["log"] = run.log;
+  int passed = 0, failed = 0, skipped = 0;
+  nlohmann::ordered_json tests = nlohmann::ordered_json::array();
+  for (const kdecomp::EmittedTestResult& t : run.tests) {
+    passed += t.status == "passed", failed += t.status == "failed", skipped += t.status == "skipped";
+    nlohmann::ordered_json e = {{"name", t.name}, {"status", t.status}, {"time_s", t.seconds}};
+    if (t.max_abs_diff >= 0) e["max_abs_diff"] = t.max_abs_diff;
+    tests.push_back(std::move(e));
+  }
+  emitted["totals"] = {{"passed", passed}, {"failed", failed}, {"skipped", skipped}};
+  emitted["tests"] = std::move(tests);
+  nlohmann::ordered_json not_compiled = nlohmann::ordered_json::array();
+  for (const kdecomp::NotCompiledTest& t : run.not_compiled) not_compiled.push_back({{"name", t.name}, {"error", t.error}});
+  emitted["not_compiled"] = std::move(not_compiled);
+  bool ok = run.built && failed == 0 && !run.tests.empty();
+  emitted["status"] = ok ? "passed" : "failed";
+  results["emitted"] = std::move(emitted);
+  if (!ok) results["status"] = "failed";
+  return ok;
+}
+
+}  // namespace
+
+int runStages(const char* command, const Progress& progress, const ModelSource& source, fs::path dir,
+              const fs::path& out_root, Stages stages, const kdecomp::VerifyOptions& verify_options, int threads,
+              const std::string& summary_path) {
+  nlohmann::ordered_json summary;
+  try {
+    kdecomp::ImportOptions import_options;
+    import_options.inputs_path = source.inputs;
+    import_options.num_threads = threads;
+    import_options.op_libraries = opLibrariesFor(source.model, stages.exported_here);
+    checkMemoryBeforeImport(source.model);
+    progress.stage("import", "import " + source.model);
+    auto t0 = std::chrono::steady_clock::now();
+    kdecomp::ImportedModel model = kdecomp::importModel(source.model, import_options);
+    double import_s = secondsSince(t0);
+    int64_t import_rss = peakRssBytes();
+    t0 = std::chrono::steady_clock::now();
+    progress.stage("partition", "partition");
+    kdecomp::PartitionTree tree = kdecomp::partitionGraph(model.graph);
+    double partition_s = secondsSince(t0);
+    // An op in no op table runs as one opaque compute kernel: said once, naming the ops.
+    if (std::string unplaced = kdecomp::unplacedOpsWarning(model.graph); !unplaced.empty()) {
+      std::cerr << "kdecomp " << command << ": warning: " << source.model << ": " << unplaced << "\n";
+    }
+    kdecomp::TreeMetadata meta = treeMetadata(source.model, model);
+    if (dir.empty()) dir = kdecomp::decompositionDirectory(out_root, meta.source_level, meta.model_name);
+    progress.say("partitioned: " + std::to_string(tree.count(kdecomp::Tier::Layer)) + " layers, " +
+                 std::to_string(tree.count(kdecomp::Tier::Fusion)) + " fusions, " +
+                 std::to_string(tree.count(kdecomp::Tier::Kernel)) + " kernels (" + std::to_string(model.graph.nodes.size()) +
+                 " nodes)");
+    summary["model"] = meta.model_name;
+    summary["format"] = model.format;
+    summary["output_dir"] = dir.string();
+    summary["tiers"] = {{"model", 1}, {"layer", tree.count(kdecomp::Tier::Layer)},
+                        {"fusion", tree.count(kdecomp::Tier::Fusion)}, {"kernel", tree.count(kdecomp::Tier::Kernel)}};
+    summary["timings"] = {{"import_s", import_s}, {"import_forward_s", model.timings.forward_s},
+                          {"import_forward_runs", model.timings.forward_runs}, {"partition_s", partition_s}};
+    summary["peak_rss_bytes"] = {{"after_import", import_rss}};
+    {
+      // What a batch report shows of a model besides its results.
+      kdecomp::GraphAnalysis analysis = kdecomp::analyze(model.graph);
+      int unique_kernels = 0;
+      for (const auto& w : tree.workloads) unique_kernels += w.tier == kdecomp::Tier::Kernel;
+      summary["nodes"] = model.graph.nodes.size();
+      summary["unique_kernels"] = unique_kernels;
+      summary["flops"] = analysis.total_flops;
+      summary["params"] = analysis.param_count;
+      summary["op_kinds"] = analysis.op_histogram;
+    }
+    if (!stages.write_tree) checkExistingTree(dir, tree);
+    if (stages.write_tree) {
+      writeModelSource(dir, source);
+      writeAtomically(dir / "decomposition_tree.json", kdecomp::decompositionTreeJson(model.graph, tree, meta));
+      writeAtomically(dir / "decomposition_analysis.md", kdecomp::decompositionAnalysisMarkdown(model.graph, tree, meta));
+    }
+    std::string reference_dir = (dir / "reference").string();
+    if (stages.emit) {
+      progress.stage("emit", "emit");
+      kdecomp::EmitReport emitted = kdecomp::emitTests(model.graph, tree, dir.string());
+      summary["emitted"] = {{"kernel", emitted.files[0]}, {"fusion", emitted.files[1]}, {"layer", emitted.files[2]},
+                            {"model", emitted.files[3]}, {"python_twins", emitted.python_twins},
+                            {"skipped", emitted.skipped}};
+      progress.say("emitted " + std::to_string(emitted.files[0] + emitted.files[1] + emitted.files[2] + emitted.files[3]) +
+                   " C++ tests and " + std::to_string(emitted.python_twins) + " Python twins (" +
+                   std::to_string(emitted.skipped.size()) + " skipped) -> " +
+                   (dir / "CMakeLists.txt").string());
+      for (const std::string& s : emitted.skipped) progress.say("  skip " + s);
+    }
+    int rc = kExitOk;
+    if (!model.program && (stages.record || stages.verify)) {
+      // An ONNX model with ops the replay lacks: tree, analysis and tests are written, nothing
+      // can be recorded or replayed. The import's warning names the ops.
+      std::string why = "the model cannot be replayed";
+      for (const std::string& w : model.graph.warnings) {
+        if (w.rfind("no replay for ONNX ops", 0) == 0) why = w;
+      }
+      std::cerr << "kdecomp " << command << ": " << source.model << ": record and verify skipped: " << why << "\n";
+      summary["verification"] = {{"status", "skipped"}, {"reason", why}};
+      stages.record = stages.verify = false;
+      rc = 1;
+    }
+    if (stages.record) {
+      progress.stage("record", "record: running the TorchScript interpreter on the exact inputs");
+      kdecomp::RecordOptions record_options;
+      record_options.reference_dir = reference_dir;
+      // The import ran the model once: its peak is that of a plain forward. Queue at most a
+      // quarter of it for the disk (memory goal: record + verify within 1.5x of a forward), and
+      // never more than 1 GiB: the disk cannot drain more during one op anyway, and a 17 GB
+      // model has no 4 GB to spare on a 24 GB machine.
+      record_options.max_queued_bytes = std::clamp<int64_t>(import_rss / 4, int64_t{64} << 20, int64_t{1} << 30);
+      kdecomp::RecordReport record = kdecomp::recordReferences(model, tree, record_options);
+      summary["timings"]["record_s"] = record.total_s;
+      summary["timings"]["record_forward_s"] = record.forward_s;
+      summary["timings"]["record_waited_s"] = record.waited_s;
+      summary["reference"] = {{"values", record.manifest.entries.size()}, {"bytes", record.manifest.total_bytes}};
+      summary["peak_rss_bytes"]["after_record"] = peakRssBytes();
+      char mb[64];
+      std::snprintf(mb, sizeof mb, "%.1f MB", record.manifest.total_bytes / 1e6);
+      progress.say("recorded " + std::to_string(record.manifest.entries.size()) + " values, " + mb + " -> " + reference_dir);
+    }
+    if (stages.verify) {
+      progress.stage("verify", "verify: replaying every partition");
+      kdecomp::VerifyOptions options = verify_options;
+      options.reference_dir = reference_dir;
+      // Values read for one replay and kept for the next: after the composition (the peak),
+      // within the 1.5x memory goal.
+      options.max_cached_bytes = std::clamp<int64_t>(import_rss / 3, int64_t{64} << 20, int64_t{1} << 30);
+      // Verify allocates like a plain forward (the composition, one value at a time beside it),
+      // so buffers up to glibc's largest threshold come from the heap again and are reused
+      // instead of mapped and faulted in afresh: verify 40-55% faster on 10, 15 and 19, with
+      // peak RSS still that of a forward (10_ResNet101: 0.68 GB against the forward's 0.69).
+      mallopt(M_MMAP_THRESHOLD, kLargestMmapThreshold);
+      kdecomp::VerificationReport report = kdecomp::verifyDecomposition(model, tree, options);
+      nlohmann::ordered_json results =
+          nlohmann::ordered_json::parse(kdecomp::testResultsJson(model.graph, tree, report, utcTimestamp()));
+      bool emitted_ok = true;
+      if (stages.build_emitted) {
+        progress.say("build and ctest the emitted suite");
+        kdecomp::SuiteRun suite = kdecomp::buildAndRunEmittedSuite(dir.string(), (dir / "build").string());
+        emitted_ok = mergeEmittedResults(suite, results);
+        const auto& totals = results["emitted"]["totals"];
+        progress.say("emitted suite: " + std::string(suite.built ? "built" : "did not build") + " in " +
+                     std::to_string(static_cast<int>(suite.configure_s + suite.build_s)) + " s; " +
+                     std::to_string(totals["passed"].get<int>()) + " passed, " + std::to_string(totals["failed"].get<int>()) +
+                     " failed, " + std::to_string(totals["skipped"].get<int>()) + " skipped (log: " + suite.log + ")");
+        for (const kdecomp::NotCompiledTest& t : suite.not_compiled) {
+          progress.say("  did not compile: " + t.name + ": " + kdecomp::oneLineText(t.error));
+        }
+        if (!suite.built) std::cerr << suite.log_tail << "\n";
+      }
+      writeAtomically(dir / "verification" / "test_results.json", results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      setVerificationStatus(dir, report.allPassed() && emitted_ok ? "passed" : "failed");
+      std::cerr << kdecomp::formatVerificationSummary(model.graph, tree, report);
+      summary["timings"]["verify_s"] = report.seconds;
+      summary["timings"]["store_check_s"] = report.store.seconds;
+      summary["reference_checked"] = {{"files", report.store.files}, {"bytes_read", report.store.bytes_read}};
+      summary["peak_rss_bytes"]["after_verify"] = peakRssBytes();
+      summary["verification"] = {{"status", results["status"]}, {"device", report.device}, {"totals", results["totals"]},
+                                 {"composition", results["composition"]}};
+      if (results.contains("emitted")) summary["verification"]["emitted"] = results["emitted"]["totals"];
+      double worst = 0;
+      for (const auto& check : report.checks) {
+        if (check.status != kdecomp::CheckStatus::Skipped) worst = std::max(worst, check.max_abs_diff);
+      }
+      summary["verification"]["worst_max_abs_diff"] = worst;
+      rc = report.allPassed() && emitted_ok ? kExitOk : 1;
+    }
+    summary["peak_rss_bytes"]["final"] = peakRssBytes();
+    if (!summary_path.empty()) writeAtomically(summary_path, summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    progress.say(std::string(rc == kExitOk ? "done" : "done, with failures") + " -> " + dir.string());
+    return rc;
+  } catch (const MemoryShortage& e) {
+    std::cerr << "kdecomp " << command << ": error: " << plainError(e) << "\n";
+    return kdecomp::kExitTooLittleMemoryNow;
+  } catch (const kdecomp::ImportError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << plainError(e) << "\n";
+  } catch (const kdecomp::LayoutError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << plainError(e) << "\n";
+  } catch (const kdecomp::ReferenceError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << plainError(e) << "\n";
+  } catch (const kdecomp::EmitError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << dir.string() << ": " << plainError(e) << "\n";
+  } catch (const kdecomp::PartitionError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << source.model << ": " << plainError(e) << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "kdecomp " << command << ": error: " << source.model << ": " << plainError(e) << "\n";
+  }
+  return kExitBadInput;
+}
+
+namespace {
+// record, verify and emit work on an existing decomposition: its source.json names the model.
+int runOnDecomposition(const char* command, const fs::path& dir, Stages stages,
+                       const kdecomp::VerifyOptions& verify_options, int threads, const std::string& summary_path) {
+  ModelSource source;
+  try {
+    source = readModelSource(dir);
+  } catch (const kdecomp::LayoutError& e) {
+    std::cerr << "kdecomp " << command << ": error: " << plainError(e) << "\n";
+    return kExitBadInput;
+  }
+  return runStages(command, Progress(command), source, dir, "", stages, verify_options, threads, summary_path);
+}
+
+}  // namespace
+
+int rerunCommand(const RerunRequest& request) {
+  Stages stages;
+  stages.write_tree = false;
+  stages.emit = request.stage == RerunStage::Emit;
+  stages.record = request.stage == RerunStage::Record;
+  stages.verify = request.stage == RerunStage::Verify;
+  stages.build_emitted = stages.verify && request.build_emitted;
+  const char* command = stages.emit ? "emit" : stages.record ? "record" : "verify";
+  return runOnDecomposition(command, request.dir, stages, request.verify, request.threads,
+                            stages.emit ? "" : request.summary_path);
+}
+
+int decomposeCommand(DecomposeRequest request) {
+    Progress progress("decompose", request.stage_file);
+    ModelSource source{request.model, request.inputs};
+    fs::path dir;
+    fs::path p(request.model);
+    const char* model_file = request.onnx ? "model.onnx" : "model.pt";
+    if (fs::is_directory(p)) source.model = (p / model_file).string();
+    if (p.extension() == ".py") {
+      // Exported into the output directory: record and verify can rebuild from it later.
+      kdecomp::ModelNaming naming = kdecomp::namingFromModelPath(p);
+      try {
+        dir = kdecomp::decompositionDirectory(request.out, naming.source_level, naming.model_name);
+      } catch (const kdecomp::LayoutError& e) {
+        std::cerr << "kdecomp decompose: error: " << plainError(e) << "\n";
+        return kExitBadInput;
+      }
+      progress.stage("export", "export " + request.model);
+      if (exportCommand(request.model, (dir / "export").string(), "auto", request.onnx) != kExitOk) return kExitBadInput;
+      source.model = (dir / "export" / model_file).string();
+      if (request.onnx && !fs::exists(source.model)) {
+        std::string reason = "the ONNX export failed";
+        std::ifstream meta_in(dir / "export" / "meta.json");
+        try {
+          reason += ": " + nlohmann::json::parse(meta_in).at("onnx").value("reason", "");
+        } catch (const std::exception&) {
+        }
+        std::cerr << "kdecomp decompose: error: " << request.model << ": " << reason << "\n";
+        return kExitBadInput;
+      }
+    }
+    // The store was just written, each CRC computed from the bytes written: sizes suffice.
+    request.verify.store_check = kdecomp::StoreCheck::Sizes;
+    Stages stages;
+    stages.exported_here = p.extension() == ".py";
+    return runStages("decompose", progress, source, dir, request.out, stages, request.verify, request.threads,
+                     request.summary_path);
+}
+
+}  // namespace kdecomp
