@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "batch_internal.h"
+#include "kdecomp/run_summary.h"
 #include "batch_report.h"
 #include "html_report.h"
 #include "kdecomp/json_input.h"
@@ -114,12 +115,29 @@ Json notRunRecord(const ModelJob& job, const std::string& status, const std::str
   return r;
 }
 
+namespace {
+
+// A worker's run summary; absent, torn or foreign, it reads as empty (the record then holds
+// only what the exit status says).
+RunSummary readRunSummaryFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  try {
+    return parseRunSummary(text, path.string());
+  } catch (const LayoutError&) {
+    return {};
+  }
+}
+
+}  // namespace
+
 Json buildModelRecord(const ModelJob& job, const fs::path& out, const WorkerExit& exit, const std::string& last_stage,
                       double wall_s, double export_s, const std::string& killed_reason, int attempts) {
-  Json summary = readJsonFile(out / "batch" / "summaries" / (job.name + ".json"));
+  RunSummary summary = readRunSummaryFile(out / "batch" / "summaries" / (job.name + ".json"));
   fs::path model_dir = job.output_dir;
   // The worker says where it wrote; a path outside OUT is not believed (the runner deletes in it).
-  std::string reported_dir = stringField(summary, "output_dir");
+  std::string reported_dir = summary.output_dir;
   if (!reported_dir.empty() && isStrictlyInside(out, reported_dir)) model_dir = reported_dir;
   Json meta = readJsonFile(model_dir / "export" / "meta.json");
 
@@ -154,33 +172,38 @@ Json buildModelRecord(const ModelJob& job, const fs::path& out, const WorkerExit
   r["exit_code"] = exit.exit_code >= 0 ? Json(exit.exit_code) : Json(nullptr);
   r["signal"] = exit.signal ? Json(signalName(exit.signal)) : Json(nullptr);
   r["export_method"] = field(meta, "method");
-  r["nodes"] = field(summary, "nodes");
-  r["tiers"] = field(summary, "tiers");
-  r["unique_kernels"] = field(summary, "unique_kernels");
-  r["flops"] = field(summary, "flops");
-  r["params"] = field(summary, "params");
-  const Json& verification = field(summary, "verification");
-  r["worst_max_abs_diff"] = field(verification, "worst_max_abs_diff");
-  const Json& totals = field(verification, "totals");
-  if (totals.is_object()) {
-    Json checks = {{"passed", 0}, {"failed", 0}, {"skipped", 0}, {"flagged", 0}};
-    for (const auto& [tier, t] : totals.items()) {
-      for (const char* k : {"passed", "failed", "skipped", "flagged"}) {
-        checks[k] = saturatingAdd(checks[k].get<int64_t>(), integerField(t, k));
+  auto optional = [](const auto& value) { return value ? Json(*value) : Json(nullptr); };
+  r["nodes"] = optional(summary.nodes);
+  r["tiers"] = summary.tiers ? Json{{"model", summary.tiers->model},
+                                    {"layer", summary.tiers->layer},
+                                    {"fusion", summary.tiers->fusion},
+                                    {"kernel", summary.tiers->kernel}}
+                             : Json(nullptr);
+  r["unique_kernels"] = optional(summary.unique_kernels);
+  r["flops"] = optional(summary.flops);
+  r["params"] = optional(summary.params);
+  if (const auto& verification = summary.verification) {
+    r["worst_max_abs_diff"] = optional(verification->worst_max_abs_diff);
+    if (!verification->totals.empty()) {
+      int64_t passed = 0, failed = 0, skipped = 0, flagged = 0;
+      for (const auto& [tier, t] : verification->totals) {
+        passed = saturatingAdd(passed, t.passed);
+        failed = saturatingAdd(failed, t.failed);
+        skipped = saturatingAdd(skipped, t.skipped);
+        flagged = saturatingAdd(flagged, t.flagged);
       }
+      r["checks"] = {{"passed", passed}, {"failed", failed}, {"skipped", skipped}, {"flagged", flagged}};
+      r["composition_max_abs_diff"] =
+          verification->composition ? Json(verification->composition->max_abs_diff) : Json(nullptr);
     }
-    r["checks"] = checks;
-    r["composition_max_abs_diff"] = field(field(verification, "composition"), "max_abs_diff");
   }
-  r["reference_bytes"] = field(field(summary, "reference"), "bytes");
+  r["reference_bytes"] = summary.reference ? Json(summary.reference->bytes) : Json(nullptr);
   r["references_kept"] = fs::exists(model_dir / "reference");
-  const Json& timings = field(summary, "timings");
-  auto t = [&](const char* k) { return field(timings, k); };
   r["times_s"] = {{"export", export_s > 0 ? Json(export_s) : Json(nullptr)},
-                  {"import", t("import_s")},
-                  {"partition", t("partition_s")},
-                  {"record", t("record_s")},
-                  {"verify", t("verify_s")},
+                  {"import", optional(summary.timings.import_s)},
+                  {"partition", optional(summary.timings.partition_s)},
+                  {"record", optional(summary.timings.record_s)},
+                  {"verify", optional(summary.timings.verify_s)},
                   {"total", wall_s}};
   r["peak_rss_bytes"] = exit.peak_rss_bytes;
   r["forward_peak_rss_bytes"] = field(meta, "peak_rss_bytes");
@@ -190,7 +213,7 @@ Json buildModelRecord(const ModelJob& job, const fs::path& out, const WorkerExit
   fs::path rel = fs::relative(model_dir, out, ec);
   r["output_dir"] = fs::exists(model_dir) && !ec ? Json(oneLineText(rel.generic_string())) : Json(nullptr);
   r["log"] = oneLineText(fs::relative(logPath(out, job.name), out, ec).generic_string());
-  r["op_kinds"] = field(summary, "op_kinds");
+  r["op_kinds"] = summary.nodes ? Json(summary.op_kinds) : Json(nullptr);
   return r;
 }
 

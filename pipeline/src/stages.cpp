@@ -13,6 +13,7 @@
 #include "kdecomp/analysis.h"
 #include "kdecomp/emit.h"
 #include "kdecomp/op_table.h"
+#include "kdecomp/run_summary.h"
 #include "kdecomp/text_escape.h"
 
 namespace kdecomp {
@@ -125,12 +126,45 @@ bool mergeEmittedResults(const kdecomp::SuiteRun& run, nlohmann::ordered_json& r
   return ok;
 }
 
+// The run summary's verification section: the report's numbers, and the status after the
+// emitted suite's results were merged into test_results.json.
+RunSummary::Verification verificationSummary(const VerificationReport& report,
+                                             const nlohmann::ordered_json& results) {
+  RunSummary::Verification v;
+  v.status = results["status"].get<std::string>();
+  v.device = report.device;
+  for (const auto& [tier, t] : results["totals"].items()) {
+    v.totals[tier] = CheckTotals{t["total"].get<int64_t>(), t["passed"].get<int64_t>(), t["failed"].get<int64_t>(),
+                                 t["skipped"].get<int64_t>(), t["flagged"].get<int64_t>()};
+  }
+  const CompositionCheck& c = report.composition;
+  RunSummary::Composition composition;
+  composition.status = toString(c.status);
+  composition.max_abs_diff = c.max_abs_diff;
+  composition.max_rel_diff = c.max_rel_diff;
+  composition.message = c.message;
+  if (!c.first_divergence.empty()) composition.first_divergence = c.first_divergence;
+  composition.time_s = c.seconds;
+  v.composition = composition;
+  if (results.contains("emitted")) {
+    const auto& totals = results["emitted"]["totals"];
+    v.emitted = RunSummary::EmittedSuiteTotals{totals["passed"].get<int64_t>(), totals["failed"].get<int64_t>(),
+                                                totals["skipped"].get<int64_t>()};
+  }
+  double worst = 0;
+  for (const auto& check : report.checks) {
+    if (check.status != CheckStatus::Skipped) worst = std::max(worst, check.max_abs_diff);
+  }
+  v.worst_max_abs_diff = worst;
+  return v;
+}
+
 }  // namespace
 
 int runStages(const char* command, const Progress& progress, const ModelSource& source, fs::path dir,
               const fs::path& out_root, Stages stages, const kdecomp::VerifyOptions& verify_options, int threads,
               const std::string& summary_path) {
-  nlohmann::ordered_json summary;
+  RunSummary summary;
   try {
     kdecomp::ImportOptions import_options;
     import_options.inputs_path = source.inputs;
@@ -156,24 +190,25 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
                  std::to_string(tree.count(kdecomp::Tier::Fusion)) + " fusions, " +
                  std::to_string(tree.count(kdecomp::Tier::Kernel)) + " kernels (" + std::to_string(model.graph.nodes.size()) +
                  " nodes)");
-    summary["model"] = meta.model_name;
-    summary["format"] = model.format;
-    summary["output_dir"] = dir.string();
-    summary["tiers"] = {{"model", 1}, {"layer", tree.count(kdecomp::Tier::Layer)},
-                        {"fusion", tree.count(kdecomp::Tier::Fusion)}, {"kernel", tree.count(kdecomp::Tier::Kernel)}};
-    summary["timings"] = {{"import_s", import_s}, {"import_forward_s", model.timings.forward_s},
-                          {"import_forward_runs", model.timings.forward_runs}, {"partition_s", partition_s}};
-    summary["peak_rss_bytes"] = {{"after_import", import_rss}};
+    summary.model = meta.model_name;
+    summary.format = model.format;
+    summary.output_dir = dir.string();
+    summary.tiers = TierCounts{1, tree.count(Tier::Layer), tree.count(Tier::Fusion), tree.count(Tier::Kernel)};
+    summary.timings.import_s = import_s;
+    summary.timings.import_forward_s = model.timings.forward_s;
+    summary.timings.import_forward_runs = model.timings.forward_runs;
+    summary.timings.partition_s = partition_s;
+    summary.peak_rss.after_import = import_rss;
     {
       // What a batch report shows of a model besides its results.
       kdecomp::GraphAnalysis analysis = kdecomp::analyze(model.graph);
       int unique_kernels = 0;
       for (const auto& w : tree.workloads) unique_kernels += w.tier == kdecomp::Tier::Kernel;
-      summary["nodes"] = model.graph.nodes.size();
-      summary["unique_kernels"] = unique_kernels;
-      summary["flops"] = analysis.total_flops;
-      summary["params"] = analysis.param_count;
-      summary["op_kinds"] = analysis.op_histogram;
+      summary.nodes = static_cast<int64_t>(model.graph.nodes.size());
+      summary.unique_kernels = unique_kernels;
+      summary.flops = analysis.total_flops;
+      summary.params = analysis.param_count;
+      summary.op_kinds.insert(analysis.op_histogram.begin(), analysis.op_histogram.end());
     }
     if (!stages.write_tree) checkExistingTree(dir, tree);
     if (stages.write_tree) {
@@ -185,9 +220,8 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     if (stages.emit) {
       progress.stage("emit", "emit");
       kdecomp::EmitReport emitted = kdecomp::emitTests(model.graph, tree, dir.string());
-      summary["emitted"] = {{"kernel", emitted.files[0]}, {"fusion", emitted.files[1]}, {"layer", emitted.files[2]},
-                            {"model", emitted.files[3]}, {"python_twins", emitted.python_twins},
-                            {"skipped", emitted.skipped}};
+      summary.emitted = RunSummary::Emitted{emitted.files[0], emitted.files[1], emitted.files[2],
+                                            emitted.files[3], emitted.python_twins, emitted.skipped};
       progress.say("emitted " + std::to_string(emitted.files[0] + emitted.files[1] + emitted.files[2] + emitted.files[3]) +
                    " C++ tests and " + std::to_string(emitted.python_twins) + " Python twins (" +
                    std::to_string(emitted.skipped.size()) + " skipped) -> " +
@@ -203,7 +237,9 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
         if (w.rfind("no replay for ONNX ops", 0) == 0) why = w;
       }
       std::cerr << "kdecomp " << command << ": " << source.model << ": record and verify skipped: " << why << "\n";
-      summary["verification"] = {{"status", "skipped"}, {"reason", why}};
+      summary.verification = RunSummary::Verification{};
+      summary.verification->status = "skipped";
+      summary.verification->reason = why;
       stages.record = stages.verify = false;
       rc = 1;
     }
@@ -217,11 +253,12 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       // model has no 4 GB to spare on a 24 GB machine.
       record_options.max_queued_bytes = std::clamp<int64_t>(import_rss / 4, int64_t{64} << 20, int64_t{1} << 30);
       kdecomp::RecordReport record = kdecomp::recordReferences(model, tree, record_options);
-      summary["timings"]["record_s"] = record.total_s;
-      summary["timings"]["record_forward_s"] = record.forward_s;
-      summary["timings"]["record_waited_s"] = record.waited_s;
-      summary["reference"] = {{"values", record.manifest.entries.size()}, {"bytes", record.manifest.total_bytes}};
-      summary["peak_rss_bytes"]["after_record"] = peakRssBytes();
+      summary.timings.record_s = record.total_s;
+      summary.timings.record_forward_s = record.forward_s;
+      summary.timings.record_waited_s = record.waited_s;
+      summary.reference =
+          RunSummary::Reference{static_cast<int64_t>(record.manifest.entries.size()), record.manifest.total_bytes};
+      summary.peak_rss.after_record = peakRssBytes();
       char mb[64];
       std::snprintf(mb, sizeof mb, "%.1f MB", record.manifest.total_bytes / 1e6);
       progress.say("recorded " + std::to_string(record.manifest.entries.size()) + " values, " + mb + " -> " + reference_dir);
@@ -259,22 +296,15 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       writeAtomically(dir / "verification" / "test_results.json", results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
       setVerificationStatus(dir, report.allPassed() && emitted_ok ? "passed" : "failed");
       std::cerr << kdecomp::formatVerificationSummary(model.graph, tree, report);
-      summary["timings"]["verify_s"] = report.seconds;
-      summary["timings"]["store_check_s"] = report.store.seconds;
-      summary["reference_checked"] = {{"files", report.store.files}, {"bytes_read", report.store.bytes_read}};
-      summary["peak_rss_bytes"]["after_verify"] = peakRssBytes();
-      summary["verification"] = {{"status", results["status"]}, {"device", report.device}, {"totals", results["totals"]},
-                                 {"composition", results["composition"]}};
-      if (results.contains("emitted")) summary["verification"]["emitted"] = results["emitted"]["totals"];
-      double worst = 0;
-      for (const auto& check : report.checks) {
-        if (check.status != kdecomp::CheckStatus::Skipped) worst = std::max(worst, check.max_abs_diff);
-      }
-      summary["verification"]["worst_max_abs_diff"] = worst;
+      summary.timings.verify_s = report.seconds;
+      summary.timings.store_check_s = report.store.seconds;
+      summary.reference_checked = RunSummary::ReferenceChecked{report.store.files, report.store.bytes_read};
+      summary.peak_rss.after_verify = peakRssBytes();
+      summary.verification = verificationSummary(report, results);
       rc = report.allPassed() && emitted_ok ? kExitOk : 1;
     }
-    summary["peak_rss_bytes"]["final"] = peakRssBytes();
-    if (!summary_path.empty()) writeAtomically(summary_path, summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    summary.peak_rss.final_value = peakRssBytes();
+    if (!summary_path.empty()) writeAtomically(summary_path, runSummaryJson(summary));
     progress.say(std::string(rc == kExitOk ? "done" : "done, with failures") + " -> " + dir.string());
     return rc;
   } catch (const MemoryShortage& e) {
