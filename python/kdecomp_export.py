@@ -533,6 +533,11 @@ def run_export(args):
     # kdecomp passes a staging directory it created and removes whatever happens to us.
     staging = args.staging or tempfile.mkdtemp(prefix=".kdecomp-export-", dir=parent)
     check_free_space(staging, estimated_export_bytes(model, inputs, outputs, args.onnx))
+    if not args.onnx:
+        # Only the ONNX export saves the eager outputs (meta.json already describes them): a
+        # GB-sized result is not held through scripting, tracing (which runs the forward again)
+        # and saving the inputs.
+        del outputs
     try:
         t0 = time.perf_counter()
         method, reason = export_torchscript(

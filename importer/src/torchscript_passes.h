@@ -1,5 +1,6 @@
-// The TorchScript importer's graph preparation passes (torchscript_passes.cpp), and the model
-// name it reads beside a model. The program they prepare is the runtime's (kdecomp/runtime.h).
+// The TorchScript importer's graph preparation passes, one per file (lift_module_state.cpp,
+// flatten_outputs.cpp, functionalize_containers.cpp, functionalize_writes.cpp, script_objects.cpp,
+// specialise_scalars.cpp), and the model name it reads beside a model. The program they prepare is the runtime's (kdecomp/runtime.h).
 #pragma once
 
 #include <torch/script.h>
