@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "batch_internal.h"
+#include "kdecomp/system_memory.h"
 #include "batch_report.h"
 #include "kdecomp/clock.h"
 
@@ -143,17 +144,6 @@ std::vector<std::string> workerEnvironment(int threads) {
   }
   env.push_back("OMP_NUM_THREADS=" + std::to_string(threads));  // the exporter's torch too
   return env;
-}
-
-// The kernel's count of OOM kills (/proc/vmstat), to tell its SIGKILLs from anyone else's.
-int64_t oomKillCount() {
-  std::ifstream in("/proc/vmstat");
-  std::string key;
-  int64_t value = 0;
-  while (in >> key >> value) {
-    if (key == "oom_kill") return value;
-  }
-  return 0;
 }
 
 // Workers still running when the scheduler leaves early (an exception) are stopped with their

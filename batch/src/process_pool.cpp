@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "batch_internal.h"
+#include "kdecomp/system_memory.h"
 
 namespace kdecomp {
 
@@ -90,17 +91,8 @@ WorkerExit reapWorker(pid_t pid) {
 }
 
 MemorySnapshot readMemory() {
-  MemorySnapshot m;
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  int64_t kb = 0;
-  std::string unit;
-  while (in >> key >> kb) {
-    std::getline(in, unit);
-    if (key == "MemTotal:") m.total_bytes = kb * 1024;
-    if (key == "MemAvailable:") m.available_bytes = kb * 1024;
-  }
-  return m;
+  SystemMemory system = readSystemMemory();
+  return {std::max<int64_t>(system.total_bytes, 0), std::max<int64_t>(system.available_bytes, 0)};
 }
 
 std::vector<int64_t> groupRssBytes(const std::vector<pid_t>& groups) {

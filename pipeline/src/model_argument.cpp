@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pipeline_internal.h"
+#include "kdecomp/system_memory.h"
 #include "kdecomp/text_escape.h"
 
 extern char** environ;
@@ -115,6 +117,8 @@ int exportCommand(const std::string& model, const std::string& out_dir, const st
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+  // The kernel's OOM kills so far: an exporter killed by it is out of memory, not a bad model.
+  const int64_t oom_kills_before = oomKillCount();
   pid_t pid;
   int spawn_error = posix_spawn(&pid, python.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -146,6 +150,17 @@ int exportCommand(const std::string& model, const std::string& out_dir, const st
     std::cerr << "kdecomp export: error: " << shown << ": no space left on device in "
               << kdecomp::oneLineText(out.parent_path().string()) << " (the partial export was removed)\n";
     return kExitBadInput;
+  }
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && oomKillCount() > oom_kills_before) {
+    char available[64] = "";
+    if (int64_t bytes = readSystemMemory().available_bytes; bytes >= 0) {
+      std::snprintf(available, sizeof available, " (%.1f GiB available now)", bytes / 1073741824.0);
+    }
+    std::cerr << "kdecomp export: error: " << shown
+              << ": the exporter was killed by the kernel's OOM killer: the machine ran out of memory during the "
+                 "export at the model's exact dimensions"
+              << available << "; run it with less beside it, or on a machine with more memory\n";
+    return kExitTooLittleMemoryNow;
   }
   if (WIFSIGNALED(status)) {
     std::cerr << "kdecomp export: error: " << shown << ": the exporter was killed by signal " << WTERMSIG(status)

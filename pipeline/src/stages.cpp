@@ -14,6 +14,7 @@
 #include "kdecomp/emit.h"
 #include "kdecomp/op_table.h"
 #include "kdecomp/run_summary.h"
+#include "kdecomp/system_memory.h"
 #include "kdecomp/text_escape.h"
 
 namespace kdecomp {
@@ -48,18 +49,6 @@ void checkExistingTree(const fs::path& dir, const kdecomp::PartitionTree& tree) 
   if (!problem.empty()) throw kdecomp::LayoutError(problem);
 }
 
-// MemAvailable (bytes the system can hand out without swapping); -1 when unknown.
-int64_t availableMemoryBytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  int64_t kib = 0;
-  std::string unit;
-  while (in >> key >> kib >> unit) {
-    if (key == "MemAvailable:") return kib * 1024;
-  }
-  return -1;
-}
-
 // Too little memory is free for the model now (it may fit on an idle machine): exit status
 // kExitTooLittleMemoryNow instead of kExitBadInput.
 class MemoryShortage : public kdecomp::ImportError {
@@ -80,7 +69,7 @@ void checkMemoryBeforeImport(const std::string& model_file) {
     return;  // provenance only: the import reports a broken export itself
   }
   int64_t needed = kdecomp::decompositionMemoryNeed(meta);
-  int64_t available = availableMemoryBytes();
+  int64_t available = readSystemMemory().available_bytes;
   if (available < 0 || needed <= available) return;
   constexpr double kGiB = 1073741824.0;
   char peak[96] = "";
@@ -371,7 +360,7 @@ int decomposeCommand(DecomposeRequest request) {
         return kExitBadInput;
       }
       progress.stage("export", "export " + request.model);
-      if (exportCommand(request.model, (dir / "export").string(), "auto", request.onnx) != kExitOk) return kExitBadInput;
+      if (int rc = exportCommand(request.model, (dir / "export").string(), "auto", request.onnx); rc != kExitOk) return rc;
       source.model = (dir / "export" / model_file).string();
       if (request.onnx && !fs::exists(source.model)) {
         std::string reason = "the ONNX export failed";

@@ -29,6 +29,7 @@ std::string selfExecutable();
 void useOwnMappingsForLargeBuffers();
 
 // `kdecomp export MODEL.py -o DIR`: the Python exporter into DIR, written whole or not at all.
+// kExitTooLittleMemoryNow when the kernel's OOM killer stopped the exporter.
 int exportCommand(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx);
 
 struct InspectRequest {
