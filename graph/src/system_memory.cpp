@@ -1,5 +1,8 @@
 #include "kdecomp/system_memory.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -16,6 +19,22 @@ SystemMemory readSystemMemory() {
     if (key == "MemAvailable:") m.available_bytes = kib * 1024;
   }
   return m;
+}
+
+int64_t currentRssBytes() {
+  std::ifstream in("/proc/self/statm");
+  int64_t size_pages = 0, resident_pages = -1;
+  if (!(in >> size_pages >> resident_pages)) return -1;
+  long page = ::sysconf(_SC_PAGESIZE);
+  return page > 0 ? resident_pages * page : -1;
+}
+
+int64_t spareBytesBeyondForward(int64_t forward_peak_bytes) {
+  int64_t available = readSystemMemory().available_bytes;
+  int64_t held = currentRssBytes();
+  if (available < 0 || held < 0) return -1;
+  int64_t regrown = std::max<int64_t>(forward_peak_bytes - held, 0);
+  return std::max<int64_t>(available - regrown, 0);
 }
 
 int64_t oomKillCount() {

@@ -115,6 +115,13 @@ bool mergeEmittedResults(const kdecomp::SuiteRun& run, nlohmann::ordered_json& r
   return ok;
 }
 
+// `wanted` bytes of buffering, at most half of what the machine has to spare beyond a forward
+// that peaked at `forward_peak_bytes` (when the kernel says).
+int64_t withinSpareMemory(int64_t wanted, int64_t forward_peak_bytes) {
+  int64_t spare = spareBytesBeyondForward(forward_peak_bytes);
+  return spare < 0 ? wanted : std::min(wanted, spare / 2);
+}
+
 // The run summary's verification section: the report's numbers, and the status after the
 // emitted suite's results were merged into test_results.json.
 RunSummary::Verification verificationSummary(const VerificationReport& report,
@@ -239,8 +246,11 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       // The import ran the model once: its peak is that of a plain forward. Queue at most a
       // quarter of it for the disk (memory goal: record + verify within 1.5x of a forward), and
       // never more than 1 GiB: the disk cannot drain more during one op anyway, and a 17 GB
-      // model has no 4 GB to spare on a 24 GB machine.
-      record_options.max_queued_bytes = std::clamp<int64_t>(import_rss / 4, int64_t{64} << 20, int64_t{1} << 30);
+      // model has no 4 GB to spare on a 24 GB machine. Nor more than half of what the machine
+      // has left beyond the forward: a model near the machine's size records with a small queue
+      // (the model waits for the disk) instead of being killed.
+      record_options.max_queued_bytes =
+          std::clamp<int64_t>(withinSpareMemory(import_rss / 4, import_rss), int64_t{64} << 20, int64_t{1} << 30);
       kdecomp::RecordReport record = kdecomp::recordReferences(model, tree, record_options);
       summary.timings.record_s = record.total_s;
       summary.timings.record_forward_s = record.forward_s;
@@ -258,7 +268,8 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       options.reference_dir = reference_dir;
       // Values read for one replay and kept for the next: after the composition (the peak),
       // within the 1.5x memory goal.
-      options.max_cached_bytes = std::clamp<int64_t>(import_rss / 3, int64_t{64} << 20, int64_t{1} << 30);
+      options.max_cached_bytes =
+          std::clamp<int64_t>(withinSpareMemory(import_rss / 3, import_rss), int64_t{64} << 20, int64_t{1} << 30);
       // Verify allocates like a plain forward (the composition, one value at a time beside it),
       // so buffers up to glibc's largest threshold come from the heap again and are reused
       // instead of mapped and faulted in afresh: verify 40-55% faster on 10, 15 and 19, with
