@@ -159,7 +159,8 @@ class GraphTextParser {
   // `PATH (CLASS)`, `<root> (CLASS)`; the class may be empty.
   std::pair<std::string, std::string> readModuleRef(std::string_view text) {
     size_t open = text.rfind(" (");
-    if (open == std::string_view::npos || text.back() != ')') fail("expected `PATH (CLASS)`, found `" + std::string(text) + "`");
+    if (open == std::string_view::npos || text.back() != ')')
+      fail("expected `PATH (CLASS)`, found `" + std::string(text) + "`");
     std::string path(trim(text.substr(0, open)));
     std::string class_name(text.substr(open + 2, text.size() - open - 3));
     if (path == "<root>") path.clear();
@@ -189,7 +190,8 @@ class GraphTextParser {
     }
     for (Node& n : graph_.nodes) {
       if (!module_index_.count(n.module_path)) {
-        fail(node_lines_[n.index], "node " + n.id + " is in module `" + n.module_path + "`, which modules: does not list");
+        fail(node_lines_[n.index],
+             "node " + n.id + " is in module `" + n.module_path + "`, which modules: does not list");
       }
       if (n.module_class.empty()) n.module_class = graph_.modules[module_index_.at(n.module_path)].class_name;
     }
@@ -217,7 +219,8 @@ class GraphTextParser {
       if (!in_nodes || indentOf(line) < 4 || !startsWith(content, "%") || eq == std::string_view::npos) continue;
       for (std::string_view out : splitTopLevel(content.substr(0, eq), ", ")) {
         std::string_view name = trim(out.substr(0, out.find(" : ")));
-        if (startsWith(name, "%") && isNumber(name.substr(1))) reserved_ids_.insert(std::stoi(std::string(name.substr(1))));
+        if (startsWith(name, "%") && isNumber(name.substr(1)))
+          reserved_ids_.insert(std::stoi(std::string(name.substr(1))));
       }
     }
   }
@@ -248,7 +251,8 @@ class GraphTextParser {
   }
 
   std::vector<int64_t> readShape(std::string_view text) {
-    if (text.size() < 2 || text.front() != '[' || text.back() != ']') fail("expected a shape `[d0,d1,...]`, found `" + std::string(text) + "`");
+    if (text.size() < 2 || text.front() != '[' || text.back() != ']')
+      fail("expected a shape `[d0,d1,...]`, found `" + std::string(text) + "`");
     std::vector<int64_t> shape;
     std::string_view inner = text.substr(1, text.size() - 2);
     if (inner.empty()) return shape;
@@ -312,7 +316,8 @@ class GraphTextParser {
     if (text == "None") return std::monostate{};
     if (text == "True") return true;
     if (text == "False") return false;
-    if (text.size() >= 2 && text.front() == '"' && text.back() == '"') return std::string(text.substr(1, text.size() - 2));
+    if (text.size() >= 2 && text.front() == '"' && text.back() == '"')
+      return std::string(text.substr(1, text.size() - 2));
     if (!text.empty() && text.front() == '[') {
       if (text.back() != ']') fail("unterminated list `" + std::string(text) + "`");
       std::string_view inner = trim(text.substr(1, text.size() - 2));
@@ -395,7 +400,8 @@ class GraphTextParser {
   }
 
   void finishNode() {
-    if (!graph_.nodes.empty() && !op_read_) fail(node_lines_.back(), "node " + graph_.nodes.back().id + " has no op line");
+    if (!graph_.nodes.empty() && !op_read_)
+      fail(node_lines_.back(), "node " + graph_.nodes.back().id + " has no op line");
     op_read_ = true;
   }
 
@@ -485,7 +491,8 @@ class GraphTextParser {
       return op;
     }
     size_t eq = text.find('=');
-    if (eq == std::string_view::npos || eq == 0) fail("expected `%value`, `name=%value` or `name=CONSTANT`, found `" + std::string(text) + "`");
+    if (eq == std::string_view::npos || eq == 0)
+      fail("expected `%value`, `name=%value` or `name=CONSTANT`, found `" + std::string(text) + "`");
     op.name = std::string(text.substr(0, eq));
     std::string_view rhs = text.substr(eq + 1);
     if (startsWith(rhs, "%")) {

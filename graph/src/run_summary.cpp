@@ -20,7 +20,8 @@ void put(Json& object, const char* key, const std::optional<T>& value) {
 }
 
 Json totalsJson(const CheckTotals& t) {
-  return {{"total", t.total}, {"passed", t.passed}, {"failed", t.failed}, {"skipped", t.skipped}, {"flagged", t.flagged}};
+  return {
+      {"total", t.total}, {"passed", t.passed}, {"failed", t.failed}, {"skipped", t.skipped}, {"flagged", t.flagged}};
 }
 
 // Reads back what runSummaryJson wrote; a field of another type is an error naming the file and
@@ -80,7 +81,8 @@ std::string runSummaryJson(const RunSummary& s) {
   j["format"] = s.format;
   j["output_dir"] = s.output_dir;
   if (s.tiers) {
-    j["tiers"] = {{"model", s.tiers->model}, {"layer", s.tiers->layer}, {"fusion", s.tiers->fusion}, {"kernel", s.tiers->kernel}};
+    j["tiers"] = {
+        {"model", s.tiers->model}, {"layer", s.tiers->layer}, {"fusion", s.tiers->fusion}, {"kernel", s.tiers->kernel}};
   }
   Json timings = Json::object();
   put(timings, "import_s", s.timings.import_s);
@@ -105,8 +107,11 @@ std::string runSummaryJson(const RunSummary& s) {
   put(j, "params", s.params);
   if (s.nodes) j["op_kinds"] = s.op_kinds;
   if (s.emitted) {
-    j["emitted"] = {{"kernel", s.emitted->kernel}, {"fusion", s.emitted->fusion}, {"layer", s.emitted->layer},
-                    {"model", s.emitted->model}, {"python_twins", s.emitted->python_twins},
+    j["emitted"] = {{"kernel", s.emitted->kernel},
+                    {"fusion", s.emitted->fusion},
+                    {"layer", s.emitted->layer},
+                    {"model", s.emitted->model},
+                    {"python_twins", s.emitted->python_twins},
                     {"skipped", s.emitted->skipped}};
   }
   if (s.reference) j["reference"] = {{"values", s.reference->values}, {"bytes", s.reference->bytes}};
@@ -135,7 +140,8 @@ std::string runSummaryJson(const RunSummary& s) {
                             {"first_divergence", c.first_divergence ? Json(*c.first_divergence) : Json()},
                             {"time_s", c.time_s}};
     }
-    if (v.emitted) out["emitted"] = {{"passed", v.emitted->passed}, {"failed", v.emitted->failed}, {"skipped", v.emitted->skipped}};
+    if (v.emitted)
+      out["emitted"] = {{"passed", v.emitted->passed}, {"failed", v.emitted->failed}, {"skipped", v.emitted->skipped}};
     put(out, "worst_max_abs_diff", v.worst_max_abs_diff);
     j["verification"] = out;
   }
@@ -153,8 +159,8 @@ RunSummary parseRunSummary(std::string_view json_text, const std::string& file) 
   s.format = r.text(j, "format", "");
   s.output_dir = r.text(j, "output_dir", "");
   if (const Json* t = r.object(j, "tiers", "")) {
-    s.tiers = TierCounts{r.count(*t, "model", "tiers."), r.count(*t, "layer", "tiers."), r.count(*t, "fusion", "tiers."),
-                         r.count(*t, "kernel", "tiers.")};
+    s.tiers = TierCounts{r.count(*t, "model", "tiers."), r.count(*t, "layer", "tiers."),
+                         r.count(*t, "fusion", "tiers."), r.count(*t, "kernel", "tiers.")};
   }
   if (const Json* t = r.object(j, "timings", "")) {
     const std::string p = "timings.";
@@ -208,7 +214,7 @@ RunSummary parseRunSummary(std::string_view json_text, const std::string& file) 
   }
   if (const Json* ref = r.object(j, "reference_checked", "")) {
     s.reference_checked = RunSummary::ReferenceChecked{r.count(*ref, "files", "reference_checked."),
-                                                        r.count(*ref, "bytes_read", "reference_checked.")};
+                                                       r.count(*ref, "bytes_read", "reference_checked.")};
   }
   if (const Json* v = r.object(j, "verification", "")) {
     RunSummary::Verification out;
@@ -236,8 +242,9 @@ RunSummary parseRunSummary(std::string_view json_text, const std::string& file) 
       out.composition = composition;
     }
     if (const Json* e = r.object(*v, "emitted", p)) {
-      out.emitted = RunSummary::EmittedSuiteTotals{r.count(*e, "passed", p + "emitted."), r.count(*e, "failed", p + "emitted."),
-                                                    r.count(*e, "skipped", p + "emitted.")};
+      out.emitted =
+          RunSummary::EmittedSuiteTotals{r.count(*e, "passed", p + "emitted."), r.count(*e, "failed", p + "emitted."),
+                                         r.count(*e, "skipped", p + "emitted.")};
     }
     out.worst_max_abs_diff = r.number(*v, "worst_max_abs_diff", p);
     s.verification = out;

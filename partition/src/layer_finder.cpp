@@ -40,10 +40,9 @@ bool isStridedConv(const Node& n, const std::string& aten_kind) {
 
 bool isUnder(const std::string& path, const std::string& module) {
   if (module.empty()) return true;
-  return path == module || (path.size() > module.size() && path.compare(0, module.size(), module) == 0 &&
-                            path[module.size()] == '.');
+  return path == module ||
+         (path.size() > module.size() && path.compare(0, module.size(), module) == 0 && path[module.size()] == '.');
 }
-
 
 // Layers from the module hierarchy (DECOMPOSITION.md): containers are transparent, modules with
 // fewer than 2 kernels are not layers, no layer in a layer, flat sequences of single-op modules
@@ -57,7 +56,8 @@ class LayerFinder {
 
   std::vector<LayerSpec> find() {
     visit("");
-    std::sort(layers_.begin(), layers_.end(), [](const LayerSpec& a, const LayerSpec& b) { return a.kernels[0] < b.kernels[0]; });
+    std::sort(layers_.begin(), layers_.end(),
+              [](const LayerSpec& a, const LayerSpec& b) { return a.kernels[0] < b.kernels[0]; });
     return layers_;
   }
 
@@ -77,7 +77,8 @@ class LayerFinder {
     std::vector<int> ks = kernelsUnder(path);
     if (ks.size() >= 2 && !path.empty() && children(path).empty()) {
       const std::string& kind = g_.nodes[kg_.kernel_nodes[ks[0]]].kind;
-      bool one_op = std::all_of(ks.begin(), ks.end(), [&](int k) { return g_.nodes[kg_.kernel_nodes[k]].kind == kind; });
+      bool one_op =
+          std::all_of(ks.begin(), ks.end(), [&](int k) { return g_.nodes[kg_.kernel_nodes[k]].kind == kind; });
       if (one_op) return 1;
       bool onnx = std::all_of(ks.begin(), ks.end(),
                               [&](int k) { return g_.nodes[kg_.kernel_nodes[k]].kind.rfind("onnx::", 0) == 0; });

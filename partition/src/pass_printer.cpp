@@ -13,7 +13,9 @@ namespace {
 
 using detail::KernelGraph;
 
-const std::string& kernelId(const Graph& g, const KernelGraph& kg, int kernel) { return g.nodes[kg.kernel_nodes[kernel]].id; }
+const std::string& kernelId(const Graph& g, const KernelGraph& kg, int kernel) {
+  return g.nodes[kg.kernel_nodes[kernel]].id;
+}
 
 std::string printKernels(const Graph& g) {
   KernelGraph kg = detail::buildKernelGraph(g);
@@ -66,7 +68,8 @@ std::string printFusion(const Graph& g, const PartitionOptions& options) {
   }
   detail::FusionResult fusion = detail::fuseKernels(g, kg, region, options);
   std::map<int, std::vector<int>> groups;
-  for (size_t k = 0; k < fusion.group_of_kernel.size(); ++k) groups[fusion.group_of_kernel[k]].push_back(static_cast<int>(k));
+  for (size_t k = 0; k < fusion.group_of_kernel.size(); ++k)
+    groups[fusion.group_of_kernel[k]].push_back(static_cast<int>(k));
   std::ostringstream out;
   for (const auto& [gid, members] : groups) {
     if (members.size() < 2) continue;
@@ -76,7 +79,8 @@ std::string printFusion(const Graph& g, const PartitionOptions& options) {
         << (fusion.group_capped[gid] ? " (size cap)" : "") << "\n";
   }
   for (const FusionBreak& b : fusion.breaks) {
-    out << "not fused: " << kernelId(g, kg, b.producer) << " -> " << kernelId(g, kg, b.consumer) << ": " << b.reason << "\n";
+    out << "not fused: " << kernelId(g, kg, b.producer) << " -> " << kernelId(g, kg, b.consumer) << ": " << b.reason
+        << "\n";
   }
   return out.str();
 }

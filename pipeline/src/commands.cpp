@@ -6,109 +6,114 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "pipeline_internal.h"
 #include "kdecomp/analysis.h"
 #include "kdecomp/diff.h"
 #include "kdecomp/hash.h"
 #include "kdecomp/op_table.h"
+#include "pipeline_internal.h"
 
 namespace kdecomp {
 
-
 int inspectCommand(const InspectRequest& request) {
-    ScratchDirectory scratch;
-    std::string pt;
-    try {
-      auto imported = importModelArgument(request.model, request.inputs, request.work_dir, request.threads, scratch, pt);
-      if (!imported) return kExitBadInput;
-      const kdecomp::ImportedModel& model = *imported;
-      if (request.ir) {
-        std::cout << kdecomp::dumpGraph(model.graph);
-        return kExitOk;
-      }
-      if (request.partitions) {
-        std::cout << kdecomp::formatPartitionTree(model.graph, kdecomp::partitionGraph(model.graph));
-        return kExitOk;
-      }
-      kdecomp::GraphAnalysis analysis = kdecomp::analyze(model.graph);
-      if (request.json) {
-        auto j = nlohmann::json::parse(kdecomp::formatAnalysisJson(model.graph, analysis));
-        j["format"] = model.format;
-        j["source"] = pt;
-        j["import"] = {{"load_s", model.timings.load_s},
-                       {"inputs_s", model.timings.inputs_s},
-                       {"transform_s", model.timings.transform_s},
-                       {"forward_s", model.timings.forward_s},
-                       {"forward_runs", model.timings.forward_runs}};
-        std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-      } else {
-        std::cout << kdecomp::formatAnalysisText(model.graph, analysis);
-      }
-    } catch (const kdecomp::ImportError& e) {
-      std::cerr << "kdecomp inspect: error: " << plainError(e) << "\n";
-      return kExitBadInput;
-    } catch (const kdecomp::PartitionError& e) {
-      std::cerr << "kdecomp inspect: error: " << request.model << ": " << plainError(e) << "\n";
-      return kExitBadInput;
+  ScratchDirectory scratch;
+  std::string pt;
+  try {
+    auto imported = importModelArgument(request.model, request.inputs, request.work_dir, request.threads, scratch, pt);
+    if (!imported) return kExitBadInput;
+    const kdecomp::ImportedModel& model = *imported;
+    if (request.ir) {
+      std::cout << kdecomp::dumpGraph(model.graph);
+      return kExitOk;
     }
-    return kExitOk;
+    if (request.partitions) {
+      std::cout << kdecomp::formatPartitionTree(model.graph, kdecomp::partitionGraph(model.graph));
+      return kExitOk;
+    }
+    kdecomp::GraphAnalysis analysis = kdecomp::analyze(model.graph);
+    if (request.json) {
+      auto j = nlohmann::json::parse(kdecomp::formatAnalysisJson(model.graph, analysis));
+      j["format"] = model.format;
+      j["source"] = pt;
+      j["import"] = {{"load_s", model.timings.load_s},
+                     {"inputs_s", model.timings.inputs_s},
+                     {"transform_s", model.timings.transform_s},
+                     {"forward_s", model.timings.forward_s},
+                     {"forward_runs", model.timings.forward_runs}};
+      std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    } else {
+      std::cout << kdecomp::formatAnalysisText(model.graph, analysis);
+    }
+  } catch (const kdecomp::ImportError& e) {
+    std::cerr << "kdecomp inspect: error: " << plainError(e) << "\n";
+    return kExitBadInput;
+  } catch (const kdecomp::PartitionError& e) {
+    std::cerr << "kdecomp inspect: error: " << request.model << ": " << plainError(e) << "\n";
+    return kExitBadInput;
+  }
+  return kExitOk;
 }
 
 int partitionCommand(const PartitionRequest& request) {
-    ScratchDirectory scratch;
-    std::string pt;
-    try {
-      auto imported = importModelArgument(request.model, request.inputs, request.work_dir, request.threads, scratch, pt);
-      if (!imported) return kExitBadInput;
-      const kdecomp::ImportedModel& model = *imported;
-      auto partition_start = std::chrono::steady_clock::now();
-      kdecomp::PartitionTree tree = kdecomp::partitionGraph(model.graph);
-      double partition_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - partition_start).count();
-      if (std::string unplaced = kdecomp::unplacedOpsWarning(model.graph); !unplaced.empty()) {
-        std::cerr << "kdecomp partition: warning: " << request.model << ": " << unplaced << "\n";
-      }
-      kdecomp::TreeMetadata meta = treeMetadata(pt, model);
-      fs::path dir = kdecomp::decompositionDirectory(request.out, meta.source_level, meta.model_name);
-      writeAtomically(dir / "decomposition_tree.json", kdecomp::decompositionTreeJson(model.graph, tree, meta));
-      writeAtomically(dir / "decomposition_analysis.md", kdecomp::decompositionAnalysisMarkdown(model.graph, tree, meta));
-      if (request.dot) writeAtomically(dir / "decomposition_tree.dot", kdecomp::partitionTreeDot(model.graph, tree));
-      if (!request.summary_path.empty()) {
-        kdecomp::GraphAnalysis analysis = kdecomp::analyze(model.graph);
-        nlohmann::json j;
-        j["model"] = meta.model_name;
-        j["format"] = model.format;
-        j["import"] = {{"load_s", model.timings.load_s}, {"inputs_s", model.timings.inputs_s},
-                       {"transform_s", model.timings.transform_s}, {"forward_s", model.timings.forward_s},
-                       {"forward_runs", model.timings.forward_runs}, {"partition_s", partition_s}};
-        j["totals"] = {{"nodes", model.graph.nodes.size()}, {"compute_ops", analysis.compute_ops},
-                       {"flops", analysis.total_flops}, {"bytes", analysis.total_bytes}};
-        j["parameters"] = {{"count", analysis.param_count}, {"bytes", analysis.param_bytes}};
-        j["outputs"] = nlohmann::json::array();
-        for (int id : model.graph.outputs) j["outputs"].push_back(model.graph.values[id].shape);
-        j["tiers"] = {{"layer", tree.count(kdecomp::Tier::Layer)}, {"fusion", tree.count(kdecomp::Tier::Fusion)},
-                      {"kernel", tree.count(kdecomp::Tier::Kernel)}};
-        int unique_kernels = 0;
-        for (const auto& w : tree.workloads) unique_kernels += w.tier == kdecomp::Tier::Kernel;
-        j["unique_kernels"] = unique_kernels;
-        j["source_ops"] = tree.source_ops;
-        j["covered_ops"] = tree.covered_ops;
-        j["warnings"] = model.graph.warnings;
-        writeAtomically(request.summary_path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-      }
-      std::cerr << "partitioned " << meta.model_name << ": " << tree.count(kdecomp::Tier::Layer) << " layers, "
-                << tree.count(kdecomp::Tier::Fusion) << " fusions, " << tree.count(kdecomp::Tier::Kernel) << " kernels -> "
-                << dir.string() << "\n";
-    } catch (const kdecomp::ImportError& e) {
-      std::cerr << "kdecomp partition: error: " << plainError(e) << "\n";
-      return kExitBadInput;
-    } catch (const kdecomp::PartitionError& e) {
-      std::cerr << "kdecomp partition: error: " << request.model << ": " << plainError(e) << "\n";
-      return kExitBadInput;
-    } catch (const std::exception& e) {
-      std::cerr << "kdecomp partition: error: " << request.model << ": " << plainError(e) << "\n";
-      return kExitBadInput;
+  ScratchDirectory scratch;
+  std::string pt;
+  try {
+    auto imported = importModelArgument(request.model, request.inputs, request.work_dir, request.threads, scratch, pt);
+    if (!imported) return kExitBadInput;
+    const kdecomp::ImportedModel& model = *imported;
+    auto partition_start = std::chrono::steady_clock::now();
+    kdecomp::PartitionTree tree = kdecomp::partitionGraph(model.graph);
+    double partition_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - partition_start).count();
+    if (std::string unplaced = kdecomp::unplacedOpsWarning(model.graph); !unplaced.empty()) {
+      std::cerr << "kdecomp partition: warning: " << request.model << ": " << unplaced << "\n";
     }
-    return kExitOk;
+    kdecomp::TreeMetadata meta = treeMetadata(pt, model);
+    fs::path dir = kdecomp::decompositionDirectory(request.out, meta.source_level, meta.model_name);
+    writeAtomically(dir / "decomposition_tree.json", kdecomp::decompositionTreeJson(model.graph, tree, meta));
+    writeAtomically(dir / "decomposition_analysis.md", kdecomp::decompositionAnalysisMarkdown(model.graph, tree, meta));
+    if (request.dot) writeAtomically(dir / "decomposition_tree.dot", kdecomp::partitionTreeDot(model.graph, tree));
+    if (!request.summary_path.empty()) {
+      kdecomp::GraphAnalysis analysis = kdecomp::analyze(model.graph);
+      nlohmann::json j;
+      j["model"] = meta.model_name;
+      j["format"] = model.format;
+      j["import"] = {{"load_s", model.timings.load_s},
+                     {"inputs_s", model.timings.inputs_s},
+                     {"transform_s", model.timings.transform_s},
+                     {"forward_s", model.timings.forward_s},
+                     {"forward_runs", model.timings.forward_runs},
+                     {"partition_s", partition_s}};
+      j["totals"] = {{"nodes", model.graph.nodes.size()},
+                     {"compute_ops", analysis.compute_ops},
+                     {"flops", analysis.total_flops},
+                     {"bytes", analysis.total_bytes}};
+      j["parameters"] = {{"count", analysis.param_count}, {"bytes", analysis.param_bytes}};
+      j["outputs"] = nlohmann::json::array();
+      for (int id : model.graph.outputs) j["outputs"].push_back(model.graph.values[id].shape);
+      j["tiers"] = {{"layer", tree.count(kdecomp::Tier::Layer)},
+                    {"fusion", tree.count(kdecomp::Tier::Fusion)},
+                    {"kernel", tree.count(kdecomp::Tier::Kernel)}};
+      int unique_kernels = 0;
+      for (const auto& w : tree.workloads) unique_kernels += w.tier == kdecomp::Tier::Kernel;
+      j["unique_kernels"] = unique_kernels;
+      j["source_ops"] = tree.source_ops;
+      j["covered_ops"] = tree.covered_ops;
+      j["warnings"] = model.graph.warnings;
+      writeAtomically(request.summary_path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    }
+    std::cerr << "partitioned " << meta.model_name << ": " << tree.count(kdecomp::Tier::Layer) << " layers, "
+              << tree.count(kdecomp::Tier::Fusion) << " fusions, " << tree.count(kdecomp::Tier::Kernel)
+              << " kernels -> " << dir.string() << "\n";
+  } catch (const kdecomp::ImportError& e) {
+    std::cerr << "kdecomp partition: error: " << plainError(e) << "\n";
+    return kExitBadInput;
+  } catch (const kdecomp::PartitionError& e) {
+    std::cerr << "kdecomp partition: error: " << request.model << ": " << plainError(e) << "\n";
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "kdecomp partition: error: " << request.model << ": " << plainError(e) << "\n";
+    return kExitBadInput;
+  }
+  return kExitOk;
 }
 
 namespace {

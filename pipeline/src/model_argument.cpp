@@ -15,14 +15,13 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "pipeline_internal.h"
 #include "kdecomp/system_memory.h"
 #include "kdecomp/text_escape.h"
+#include "pipeline_internal.h"
 
 extern char** environ;
 
 namespace kdecomp {
-
 
 std::string envOr(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -212,7 +211,8 @@ std::vector<std::string> opLibrariesFor(const std::string& model_file, bool expo
   }
   if (exported_here) {
     try {
-      for (const std::string& library : kdecomp::readExportMeta(fs::path(model_file).parent_path() / "meta.json").op_libraries) {
+      for (const std::string& library :
+           kdecomp::readExportMeta(fs::path(model_file).parent_path() / "meta.json").op_libraries) {
         libraries.push_back(library);
       }
     } catch (const kdecomp::LayoutError&) {
@@ -248,7 +248,8 @@ kdecomp::TreeMetadata treeMetadata(const std::string& pt, const kdecomp::Importe
       kdecomp::ExportMeta exported = kdecomp::readExportMeta(dir / "meta.json");
       if (!exported.source_file.empty()) meta.source_file = kdecomp::oneLineText(exported.source_file);
       if (!exported.model_name.empty()) meta.model_name = kdecomp::safePathComponent(exported.model_name);
-      if (!exported.source_level.empty()) meta.source_level = kdecomp::safePathComponent(exported.source_level, "models");
+      if (!exported.source_level.empty())
+        meta.source_level = kdecomp::safePathComponent(exported.source_level, "models");
     } catch (const kdecomp::LayoutError&) {
       // A damaged meta.json only loses provenance: names fall back to the paths.
     }

@@ -76,7 +76,6 @@ class Progress {
   std::chrono::steady_clock::time_point start_;
 };
 
-
 // The stages after import that a command runs.
 struct Stages {
   bool write_tree = true;

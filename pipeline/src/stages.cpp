@@ -9,16 +9,15 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "pipeline_internal.h"
 #include "kdecomp/analysis.h"
 #include "kdecomp/emit.h"
 #include "kdecomp/op_table.h"
 #include "kdecomp/run_summary.h"
 #include "kdecomp/system_memory.h"
 #include "kdecomp/text_escape.h"
+#include "pipeline_internal.h"
 
 namespace kdecomp {
-
 
 namespace {
 
@@ -74,7 +73,8 @@ void checkMemoryBeforeImport(const std::string& model_file) {
   constexpr double kGiB = 1073741824.0;
   char peak[96] = "";
   if (meta.forward_peak_bytes > 0) {
-    std::snprintf(peak, sizeof peak, "its plain forward peaked at %.1f GiB when exported; ", meta.forward_peak_bytes / kGiB);
+    std::snprintf(peak, sizeof peak, "its plain forward peaked at %.1f GiB when exported; ",
+                  meta.forward_peak_bytes / kGiB);
   }
   char text[320];
   std::snprintf(text, sizeof text,
@@ -106,7 +106,8 @@ bool mergeEmittedResults(const kdecomp::SuiteRun& run, nlohmann::ordered_json& r
   emitted["totals"] = {{"passed", passed}, {"failed", failed}, {"skipped", skipped}};
   emitted["tests"] = std::move(tests);
   nlohmann::ordered_json not_compiled = nlohmann::ordered_json::array();
-  for (const kdecomp::NotCompiledTest& t : run.not_compiled) not_compiled.push_back({{"name", t.name}, {"error", t.error}});
+  for (const kdecomp::NotCompiledTest& t : run.not_compiled)
+    not_compiled.push_back({{"name", t.name}, {"error", t.error}});
   emitted["not_compiled"] = std::move(not_compiled);
   bool ok = run.built && failed == 0 && !run.tests.empty();
   emitted["status"] = ok ? "passed" : "failed";
@@ -124,8 +125,7 @@ int64_t withinSpareMemory(int64_t wanted, int64_t forward_peak_bytes) {
 
 // The run summary's verification section: the report's numbers, and the status after the
 // emitted suite's results were merged into test_results.json.
-RunSummary::Verification verificationSummary(const VerificationReport& report,
-                                             const nlohmann::ordered_json& results) {
+RunSummary::Verification verificationSummary(const VerificationReport& report, const nlohmann::ordered_json& results) {
   RunSummary::Verification v;
   v.status = results["status"].get<std::string>();
   v.device = report.device;
@@ -145,7 +145,7 @@ RunSummary::Verification verificationSummary(const VerificationReport& report,
   if (results.contains("emitted")) {
     const auto& totals = results["emitted"]["totals"];
     v.emitted = RunSummary::EmittedSuiteTotals{totals["passed"].get<int64_t>(), totals["failed"].get<int64_t>(),
-                                                totals["skipped"].get<int64_t>()};
+                                               totals["skipped"].get<int64_t>()};
   }
   double worst = 0;
   for (const auto& check : report.checks) {
@@ -184,8 +184,8 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     if (dir.empty()) dir = kdecomp::decompositionDirectory(out_root, meta.source_level, meta.model_name);
     progress.say("partitioned: " + std::to_string(tree.count(kdecomp::Tier::Layer)) + " layers, " +
                  std::to_string(tree.count(kdecomp::Tier::Fusion)) + " fusions, " +
-                 std::to_string(tree.count(kdecomp::Tier::Kernel)) + " kernels (" + std::to_string(model.graph.nodes.size()) +
-                 " nodes)");
+                 std::to_string(tree.count(kdecomp::Tier::Kernel)) + " kernels (" +
+                 std::to_string(model.graph.nodes.size()) + " nodes)");
     summary.model = meta.model_name;
     summary.format = model.format;
     summary.output_dir = dir.string();
@@ -210,18 +210,19 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     if (stages.write_tree) {
       writeModelSource(dir, source);
       writeAtomically(dir / "decomposition_tree.json", kdecomp::decompositionTreeJson(model.graph, tree, meta));
-      writeAtomically(dir / "decomposition_analysis.md", kdecomp::decompositionAnalysisMarkdown(model.graph, tree, meta));
+      writeAtomically(dir / "decomposition_analysis.md",
+                      kdecomp::decompositionAnalysisMarkdown(model.graph, tree, meta));
     }
     std::string reference_dir = (dir / "reference").string();
     if (stages.emit) {
       progress.stage("emit", "emit");
       kdecomp::EmitReport emitted = kdecomp::emitTests(model.graph, tree, dir.string());
-      summary.emitted = RunSummary::Emitted{emitted.files[0], emitted.files[1], emitted.files[2],
+      summary.emitted = RunSummary::Emitted{emitted.files[0], emitted.files[1],     emitted.files[2],
                                             emitted.files[3], emitted.python_twins, emitted.skipped};
-      progress.say("emitted " + std::to_string(emitted.files[0] + emitted.files[1] + emitted.files[2] + emitted.files[3]) +
+      progress.say("emitted " +
+                   std::to_string(emitted.files[0] + emitted.files[1] + emitted.files[2] + emitted.files[3]) +
                    " C++ tests and " + std::to_string(emitted.python_twins) + " Python twins (" +
-                   std::to_string(emitted.skipped.size()) + " skipped) -> " +
-                   (dir / "CMakeLists.txt").string());
+                   std::to_string(emitted.skipped.size()) + " skipped) -> " + (dir / "CMakeLists.txt").string());
       for (const std::string& s : emitted.skipped) progress.say("  skip " + s);
     }
     int rc = kExitOk;
@@ -260,7 +261,8 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       summary.peak_rss.after_record = peakRssBytes();
       char mb[64];
       std::snprintf(mb, sizeof mb, "%.1f MB", record.manifest.total_bytes / 1e6);
-      progress.say("recorded " + std::to_string(record.manifest.entries.size()) + " values, " + mb + " -> " + reference_dir);
+      progress.say("recorded " + std::to_string(record.manifest.entries.size()) + " values, " + mb + " -> " +
+                   reference_dir);
     }
     if (stages.verify) {
       progress.stage("verify", "verify: replaying every partition");
@@ -286,14 +288,16 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
         const auto& totals = results["emitted"]["totals"];
         progress.say("emitted suite: " + std::string(suite.built ? "built" : "did not build") + " in " +
                      std::to_string(static_cast<int>(suite.configure_s + suite.build_s)) + " s; " +
-                     std::to_string(totals["passed"].get<int>()) + " passed, " + std::to_string(totals["failed"].get<int>()) +
-                     " failed, " + std::to_string(totals["skipped"].get<int>()) + " skipped (log: " + suite.log + ")");
+                     std::to_string(totals["passed"].get<int>()) + " passed, " +
+                     std::to_string(totals["failed"].get<int>()) + " failed, " +
+                     std::to_string(totals["skipped"].get<int>()) + " skipped (log: " + suite.log + ")");
         for (const kdecomp::NotCompiledTest& t : suite.not_compiled) {
           progress.say("  did not compile: " + t.name + ": " + kdecomp::oneLineText(t.error));
         }
         if (!suite.built) std::cerr << suite.log_tail << "\n";
       }
-      writeAtomically(dir / "verification" / "test_results.json", results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      writeAtomically(dir / "verification" / "test_results.json",
+                      results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
       setVerificationStatus(dir, report.allPassed() && emitted_ok ? "passed" : "failed");
       std::cerr << kdecomp::formatVerificationSummary(model.graph, tree, report);
       summary.timings.verify_s = report.seconds;
@@ -355,41 +359,42 @@ int rerunCommand(const RerunRequest& request) {
 }
 
 int decomposeCommand(DecomposeRequest request) {
-    Progress progress("decompose", request.stage_file);
-    ModelSource source{request.model, request.inputs};
-    fs::path dir;
-    fs::path p(request.model);
-    const char* model_file = request.onnx ? "model.onnx" : "model.pt";
-    if (fs::is_directory(p)) source.model = (p / model_file).string();
-    if (p.extension() == ".py") {
-      // Exported into the output directory: record and verify can rebuild from it later.
-      kdecomp::ModelNaming naming = kdecomp::namingFromModelPath(p);
-      try {
-        dir = kdecomp::decompositionDirectory(request.out, naming.source_level, naming.model_name);
-      } catch (const kdecomp::LayoutError& e) {
-        std::cerr << "kdecomp decompose: error: " << plainError(e) << "\n";
-        return kExitBadInput;
-      }
-      progress.stage("export", "export " + request.model);
-      if (int rc = exportCommand(request.model, (dir / "export").string(), "auto", request.onnx); rc != kExitOk) return rc;
-      source.model = (dir / "export" / model_file).string();
-      if (request.onnx && !fs::exists(source.model)) {
-        std::string reason = "the ONNX export failed";
-        std::ifstream meta_in(dir / "export" / "meta.json");
-        try {
-          reason += ": " + nlohmann::json::parse(meta_in).at("onnx").value("reason", "");
-        } catch (const std::exception&) {
-        }
-        std::cerr << "kdecomp decompose: error: " << request.model << ": " << reason << "\n";
-        return kExitBadInput;
-      }
+  Progress progress("decompose", request.stage_file);
+  ModelSource source{request.model, request.inputs};
+  fs::path dir;
+  fs::path p(request.model);
+  const char* model_file = request.onnx ? "model.onnx" : "model.pt";
+  if (fs::is_directory(p)) source.model = (p / model_file).string();
+  if (p.extension() == ".py") {
+    // Exported into the output directory: record and verify can rebuild from it later.
+    kdecomp::ModelNaming naming = kdecomp::namingFromModelPath(p);
+    try {
+      dir = kdecomp::decompositionDirectory(request.out, naming.source_level, naming.model_name);
+    } catch (const kdecomp::LayoutError& e) {
+      std::cerr << "kdecomp decompose: error: " << plainError(e) << "\n";
+      return kExitBadInput;
     }
-    // The store was just written, each CRC computed from the bytes written: sizes suffice.
-    request.verify.store_check = kdecomp::StoreCheck::Sizes;
-    Stages stages;
-    stages.exported_here = p.extension() == ".py";
-    return runStages("decompose", progress, source, dir, request.out, stages, request.verify, request.threads,
-                     request.summary_path);
+    progress.stage("export", "export " + request.model);
+    if (int rc = exportCommand(request.model, (dir / "export").string(), "auto", request.onnx); rc != kExitOk)
+      return rc;
+    source.model = (dir / "export" / model_file).string();
+    if (request.onnx && !fs::exists(source.model)) {
+      std::string reason = "the ONNX export failed";
+      std::ifstream meta_in(dir / "export" / "meta.json");
+      try {
+        reason += ": " + nlohmann::json::parse(meta_in).at("onnx").value("reason", "");
+      } catch (const std::exception&) {
+      }
+      std::cerr << "kdecomp decompose: error: " << request.model << ": " << reason << "\n";
+      return kExitBadInput;
+    }
+  }
+  // The store was just written, each CRC computed from the bytes written: sizes suffice.
+  request.verify.store_check = kdecomp::StoreCheck::Sizes;
+  Stages stages;
+  stages.exported_here = p.extension() == ".py";
+  return runStages("decompose", progress, source, dir, request.out, stages, request.verify, request.threads,
+                   request.summary_path);
 }
 
 }  // namespace kdecomp

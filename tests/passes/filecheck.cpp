@@ -56,7 +56,8 @@ std::vector<CheckDirective> readCheckDirectives(std::string_view test_file) {
     line = trim(line.substr(1));
     if (line.substr(0, 5) != "CHECK") continue;
     size_t colon = line.find(':');
-    if (colon == std::string_view::npos) throw std::invalid_argument("line " + std::to_string(i + 1) + ": a CHECK without `:`");
+    if (colon == std::string_view::npos)
+      throw std::invalid_argument("line " + std::to_string(i + 1) + ": a CHECK without `:`");
     std::string_view name = line.substr(0, colon);
     CheckDirective d;
     d.source_line = static_cast<int>(i + 1);
@@ -86,8 +87,8 @@ std::vector<CheckDirective> readCheckDirectives(std::string_view test_file) {
 std::string runFileCheck(const std::vector<CheckDirective>& directives, std::string_view output) {
   if (directives.empty()) return "no CHECK directives: a test that checks nothing cannot fail";
   std::vector<std::string_view> lines = splitLines(output);
-  size_t position = 0;        // the first line a CHECK may match
-  size_t last_match = 0;      // the line of the previous positive match (for CHECK-NEXT)
+  size_t position = 0;    // the first line a CHECK may match
+  size_t last_match = 0;  // the line of the previous positive match (for CHECK-NEXT)
   bool matched_before = false;
   std::vector<const CheckDirective*> pending_nots;
   auto find = [&](const std::string& text, size_t from) {
@@ -127,9 +128,9 @@ std::string runFileCheck(const std::vector<CheckDirective>& directives, std::str
       while (remaining-- > 0) {
         size_t at = find(d.text, from);
         if (at == lines.size()) {
-          std::string which = d.kind == CheckDirective::Kind::Count
-                                  ? " (match " + std::to_string(d.count - remaining) + " of " + std::to_string(d.count) + ")"
-                                  : "";
+          std::string which = d.kind == CheckDirective::Kind::Count ? " (match " + std::to_string(d.count - remaining) +
+                                                                          " of " + std::to_string(d.count) + ")"
+                                                                    : "";
           return describe(d) + "\nnot found" + which + "\n" + showOutput(lines, from);
         }
         last_match = at;

@@ -20,8 +20,8 @@ namespace kdecomp_test {
 struct CheckDirective {
   enum class Kind { Check, Next, Not, Count };
   Kind kind = Kind::Check;
-  int count = 1;       // Count: how many matches
-  std::string text;    // the substring to find
+  int count = 1;        // Count: how many matches
+  std::string text;     // the substring to find
   int source_line = 0;  // the directive's line in the test file
 };
 

@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
     checks = kdecomp_test::readCheckDirectives(text);
     if (print) checks.clear();
     if (pass.empty()) throw std::invalid_argument("no `# PASS:` line naming the pass to run");
-    if (!print && !expected_error.empty() && !checks.empty()) throw std::invalid_argument("EXPECT-ERROR and CHECK lines together");
+    if (!print && !expected_error.empty() && !checks.empty())
+      throw std::invalid_argument("EXPECT-ERROR and CHECK lines together");
   } catch (const std::exception& e) {
     std::cerr << path << ": " << e.what() << "\n";
     return 2;

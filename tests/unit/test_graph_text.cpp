@@ -147,12 +147,14 @@ TEST_CASE("text that is not a graph fails with the line and the cause", "[graph_
         "line 6: value %z is used before it is defined");
   CHECK(failure("graph g\ninputs:\n  %x : float32[2]\n  %x : float32[2]\n") == "line 4: value %x is defined twice");
   CHECK(failure("graph g\ninputs:\n  %x : float32[2,a]\n") == "line 3: expected an integer, found `a`");
-  CHECK(failure("graph g\ninputs:\n  %x : float32[2]\nnodes:\n  n#0\noutputs: %x\n") == "line 5: node n#0 has no op line");
+  CHECK(failure("graph g\ninputs:\n  %x : float32[2]\nnodes:\n  n#0\noutputs: %x\n") ==
+        "line 5: node n#0 has no op line");
   CHECK(failure("graph g\ninputs:\n  %x : float32[2]\nnodes:\n  n#0\n    %y : float32[2] = relu(%x)\n") ==
         "line 6: an op kind is `namespace::name`, found `relu`");
   CHECK(failure("graph g\nparameters:\n  %w : float32[2] (weight)\n") ==
         "line 3: a parameter is (parameter), (buffer) or (constant), found (weight)");
-  CHECK(failure("graph g\nmodules:\n  <root> (M)\n  a.b (X)\n") == "line 4: module `a.b` is listed before its parent `a`");
+  CHECK(failure("graph g\nmodules:\n  <root> (M)\n  a.b (X)\n") ==
+        "line 4: module `a.b` is listed before its parent `a`");
   CHECK(failure("graph g\nbogus\n") ==
         "line 2: expected a section (modules:, inputs:, parameters:, nodes:, outputs:) or `warning:`, found `bogus`");
 }

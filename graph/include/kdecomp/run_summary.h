@@ -71,9 +71,9 @@ struct RunSummary {
     int64_t passed = 0, failed = 0, skipped = 0;
   };
   struct Verification {
-    std::string status;             // passed | failed | skipped
-    std::string reason;             // skipped: why
-    std::string device;             // cpu | cuda
+    std::string status;                         // passed | failed | skipped
+    std::string reason;                         // skipped: why
+    std::string device;                         // cpu | cuda
     std::map<std::string, CheckTotals> totals;  // by tier: model, layer, fusion, kernel
     std::optional<Composition> composition;
     std::optional<EmittedSuiteTotals> emitted;  // verify --build

@@ -33,10 +33,10 @@ void useOwnMappingsForLargeBuffers();
 int exportCommand(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx);
 
 struct InspectRequest {
-  std::string model;     // .py (exported first), .pt or an export directory
-  std::string inputs;    // exact inputs; default: inputs.pt beside the model
-  std::string work_dir;  // where a .py is exported; default: a temporary directory
-  int threads = 0;       // intra-op threads; 0: LibTorch's default
+  std::string model;        // .py (exported first), .pt or an export directory
+  std::string inputs;       // exact inputs; default: inputs.pt beside the model
+  std::string work_dir;     // where a .py is exported; default: a temporary directory
+  int threads = 0;          // intra-op threads; 0: LibTorch's default
   bool ir = false;          // print the IR dump
   bool partitions = false;  // print the tier tree
   bool json = false;        // the analysis as JSON
@@ -62,7 +62,7 @@ struct DecomposeRequest {
   std::string summary_path;  // timings, reference bytes, peak RSS and results
   bool onnx = false;         // decompose the ONNX export instead of TorchScript
   int threads = 0;
-  VerifyOptions verify;      // device, perturbation, replay mode
+  VerifyOptions verify;  // device, perturbation, replay mode
 };
 // `kdecomp decompose`: export through verify, the main job.
 int decomposeCommand(DecomposeRequest request);

@@ -18,12 +18,12 @@ class ReferenceError : public std::runtime_error {
 
 // One recorded value: `reference/<file>`, loadable with torch.load and from C++.
 struct ReferenceEntry {
-  int value = -1;      // IR value id
-  std::string file;    // relative to the store directory
-  std::string role;    // input | parameter | constant | intermediate | random | output
-  std::string name;    // input or state_dict name, else the producing node's id
-  std::string kind;    // tensor, int, int[], tensor[], ...
-  std::string dtype;   // tensors only
+  int value = -1;     // IR value id
+  std::string file;   // relative to the store directory
+  std::string role;   // input | parameter | constant | intermediate | random | output
+  std::string name;   // input or state_dict name, else the producing node's id
+  std::string kind;   // tensor, int, int[], tensor[], ...
+  std::string dtype;  // tensors only
   std::vector<int64_t> shape;
   int64_t bytes = 0;   // file size
   uint32_t crc32 = 0;  // zlib CRC-32 of the file (Python: zlib.crc32(open(f, "rb").read()))
@@ -33,7 +33,7 @@ struct ReferenceEntry {
 };
 
 struct ReferenceManifest {
-  std::string fingerprint;  // of the IR and the tier tree the store was recorded for
+  std::string fingerprint;              // of the IR and the tier tree the store was recorded for
   std::vector<ReferenceEntry> entries;  // ascending value id
   int64_t total_bytes = 0;
   const ReferenceEntry* find(int value) const;
