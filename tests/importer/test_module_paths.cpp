@@ -1,6 +1,5 @@
 // Module paths from the two sources the importers read: inlined TorchScript call stacks (which skip
 // container hops) and the node names PyTorch's ONNX exporter writes.
-#define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
 #include <set>

@@ -7,7 +7,6 @@
 // LibTorch's glog CHECK would stand in for Catch's.
 #undef CHECK
 
-#define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
 #include <map>

@@ -1,6 +1,5 @@
 // The comparison rule of DECOMPOSITION.md on small hand-made tensors: tolerance boundaries,
 // NaN/inf handling, exact integers, shape/dtype mismatches, degenerate references, containers.
-#define CATCH_CONFIG_MAIN
 
 #include "compare.h"
 
