@@ -33,25 +33,24 @@ class SummaryReader {
   [[noreturn]] void fail(const std::string& what) const {
     throw LayoutError(oneLineText(file_) + ": not a kdecomp run summary: " + what);
   }
-  const Json* child(const Json& object, const char* key, const std::string& path) const {
+  static const Json* child(const Json& object, const char* key) {
     auto it = object.find(key);
     if (it == object.end() || it->is_null()) return nullptr;
-    (void)path;
     return &*it;
   }
   const Json* object(const Json& parent, const char* key, const std::string& path) const {
-    const Json* v = child(parent, key, path);
+    const Json* v = child(parent, key);
     if (v && !v->is_object()) fail(path + key + " is not an object");
     return v;
   }
   std::string text(const Json& parent, const char* key, const std::string& path) const {
-    const Json* v = child(parent, key, path);
+    const Json* v = child(parent, key);
     if (!v) return "";
     if (!v->is_string()) fail(path + key + " is not a string");
     return v->get<std::string>();
   }
   std::optional<int64_t> integer(const Json& parent, const char* key, const std::string& path) const {
-    const Json* v = child(parent, key, path);
+    const Json* v = child(parent, key);
     if (!v) return std::nullopt;
     std::optional<int64_t> n = jsonInt64(*v);
     if (!n) fail(path + key + " is not an integer");
@@ -200,7 +199,7 @@ RunSummary parseRunSummary(std::string_view json_text, const std::string& file) 
     emitted.layer = r.count(*e, "layer", p);
     emitted.model = r.count(*e, "model", p);
     emitted.python_twins = r.count(*e, "python_twins", p);
-    if (const Json* skipped = r.child(*e, "skipped", p)) {
+    if (const Json* skipped = r.child(*e, "skipped")) {
       if (!skipped->is_array()) r.fail("emitted.skipped is not a list");
       for (const Json& item : *skipped) {
         if (!item.is_string()) r.fail("emitted.skipped holds a non-string");
@@ -237,7 +236,7 @@ RunSummary parseRunSummary(std::string_view json_text, const std::string& file) 
       composition.max_abs_diff = r.number(*c, "max_abs_diff", cp).value_or(0);
       composition.max_rel_diff = r.number(*c, "max_rel_diff", cp).value_or(0);
       composition.message = r.text(*c, "message", cp);
-      if (r.child(*c, "first_divergence", cp)) composition.first_divergence = r.text(*c, "first_divergence", cp);
+      if (r.child(*c, "first_divergence")) composition.first_divergence = r.text(*c, "first_divergence", cp);
       composition.time_s = r.number(*c, "time_s", cp).value_or(0);
       out.composition = composition;
     }

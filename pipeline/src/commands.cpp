@@ -62,7 +62,7 @@ int partitionCommand(const PartitionRequest& request) {
     const kdecomp::ImportedModel& model = *imported;
     auto partition_start = std::chrono::steady_clock::now();
     kdecomp::PartitionTree tree = kdecomp::partitionGraph(model.graph);
-    double partition_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - partition_start).count();
+    double partition_s = secondsSince(partition_start);
     if (std::string unplaced = kdecomp::unplacedOpsWarning(model.graph); !unplaced.empty()) {
       std::cerr << "kdecomp partition: warning: " << request.model << ": " << unplaced << "\n";
     }
