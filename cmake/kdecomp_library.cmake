@@ -24,3 +24,13 @@ function(kdecomp_add_library name)
     target_precompile_headers(${target} REUSE_FROM ${ARG_REUSE_PCH_FROM})
   endif()
 endfunction()
+
+# kdecomp_embed_text(INPUT OUTPUT COMMENT): OUTPUT (an .inc file) holds INPUT as a C++ raw string
+# literal, regenerated when INPUT changes (cmake/embed_text.cmake): data such as a template is
+# edited as its own file and still compiled in.
+function(kdecomp_embed_text input output comment)
+  add_custom_command(OUTPUT ${output}
+    COMMAND ${CMAKE_COMMAND} -DIN=${input} -DOUT=${output} -P ${PROJECT_SOURCE_DIR}/cmake/embed_text.cmake
+    DEPENDS ${input} ${PROJECT_SOURCE_DIR}/cmake/embed_text.cmake
+    COMMENT "${comment}")
+endfunction()
