@@ -12,10 +12,11 @@
 #include <sstream>
 
 #include "batch_internal.h"
-#include "kdecomp/run_summary.h"
 #include "batch_report.h"
 #include "html_report.h"
 #include "kdecomp/json_input.h"
+#include "kdecomp/run_summary.h"
+#include "kdecomp/tree_file.h"
 
 namespace kdecomp {
 
@@ -219,61 +220,48 @@ Json buildModelRecord(const ModelJob& job, const fs::path& out, const WorkerExit
 
 namespace {
 
-std::string shapeText(const std::string& dtype, const Json& shape) {
-  std::string s = dtype + "[";
-  if (shape.is_array()) {
-    for (size_t i = 0; i < shape.size(); ++i) {
-      if (i) s += ",";
-      s += shape[i].is_number_integer() ? std::to_string(shape[i].get<int64_t>()) : dumpJson(shape[i]);
-    }
-  }
-  return s + "]";
-}
-
-Json boundary(const Json& node, const char* shapes_key, const char* dtypes_key) {
+Json boundary(const std::vector<TreeFileValue>& values) {
   Json list = Json::array();
-  const Json& shapes = field(node, shapes_key);
-  const Json& dtypes = field(node, dtypes_key);
-  if (!shapes.is_object()) return list;
-  for (const auto& [name, shape] : shapes.items()) {
-    list.push_back(name + ": " + shapeText(stringField(dtypes, name.c_str(), "?"), shape));
+  for (const TreeFileValue& v : values) {
+    std::string text = v.name + ": " + v.dtype + "[";
+    for (size_t i = 0; i < v.shape.size(); ++i) text += (i ? "," : "") + std::to_string(v.shape[i]);
+    list.push_back(text + "]");
   }
   return list;
 }
 
-// A model's tier tree as index.html draws it: nested nodes with shapes and results.
+// A model's tier tree as index.html draws it: nested nodes with shapes and results; null when
+// the model has no readable tree.
 Json compactTree(const fs::path& model_dir) {
-  Json tree = readJsonFile(model_dir / "decomposition_tree.json");
-  const Json& nodes = field(tree, "nodes");
-  if (!nodes.is_object()) return nullptr;
+  TreeFile tree;
+  try {
+    tree = readTreeFile((model_dir / "decomposition_tree.json").string());
+  } catch (const TreeFileError&) {
+    return nullptr;
+  }
   Json results = readJsonFile(model_dir / "verification" / "test_results.json");
   std::map<std::string, Json> checks;
   for (const Json& p : asArray(field(results, "partitions"))) checks[stringField(p, "id")] = p;
-  std::function<Json(const std::string&, int)> build = [&](const std::string& id, int depth) -> Json {
-    const Json& n = field(nodes, id.c_str());
-    if (!n.is_object() || depth > 16) return nullptr;
+  // The tree file's nodes hang from the root once each, at most four deep.
+  std::function<Json(const TreeFileNode&)> build = [&](const TreeFileNode& n) -> Json {
     Json c;
-    c["id"] = id;
-    c["level"] = stringField(n, "level");
-    c["name"] = stringField(n, "name");
-    c["module"] = field(n, "module_path");
-    c["template"] = field(n, "template");
-    c["in"] = boundary(n, "input_shapes", "input_dtypes");
-    c["out"] = boundary(n, "output_shapes", "output_dtypes");
-    c["flops"] = field(n, "flops");
-    auto check = checks.find(id);
+    c["id"] = n.id;
+    c["level"] = n.level;
+    c["name"] = n.name;
+    c["module"] = n.module_path;
+    c["template"] = n.template_label ? Json(*n.template_label) : Json(nullptr);
+    c["in"] = boundary(n.inputs);
+    c["out"] = boundary(n.outputs);
+    c["flops"] = n.flops;
+    auto check = checks.find(n.id);
     c["status"] = check != checks.end() ? field(check->second, "status") : Json(nullptr);
     c["max_abs_diff"] = check != checks.end() ? field(check->second, "max_abs_diff") : Json(nullptr);
     Json children = Json::array();
-    for (const Json& child : asArray(field(n, "children"))) {
-      if (!child.is_string()) continue;
-      Json built = build(child.get<std::string>(), depth + 1);
-      if (!built.is_null()) children.push_back(std::move(built));
-    }
+    for (const std::string& child : n.children) children.push_back(build(*tree.find(child)));
     c["children"] = std::move(children);
     return c;
   };
-  return build("root", 0);
+  return build(tree.root());
 }
 
 std::string cell(const Json& v, int precision = 3) {

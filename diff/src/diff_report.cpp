@@ -44,7 +44,8 @@ std::string changeTitle(const Json& c) {
 std::vector<std::string> changeDetails(const Json& c) {
   std::vector<std::string> lines;
   if (c.contains("template") && c["template"].is_object()) {
-    lines.push_back("template " + c["template"]["a"].get<std::string>() + " -> " + c["template"]["b"].get<std::string>());
+    lines.push_back("template " + c["template"]["a"].get<std::string>() + " -> " +
+                    c["template"]["b"].get<std::string>());
   }
   for (const char* key : {"attribute_diffs", "boundary_diffs"}) {
     for (const Json& d : c.value(key, Json::array())) lines.push_back(d.get<std::string>());
@@ -75,18 +76,20 @@ std::vector<std::string> changeDetails(const Json& c) {
 std::string renderDiffText(const Json& diff) {
   std::ostringstream out;
   for (const char* side : {"a", "b"}) {
-    out << (side[0] == 'a' ? "--- " : "+++ ") << diff[side]["input"].get<std::string>() << "  (" << diff[side]["model"].get<std::string>()
-        << ", sha256 " << diff[side]["sha256"].get<std::string>().substr(0, 16) << ")\n";
+    out << (side[0] == 'a' ? "--- " : "+++ ") << diff[side]["input"].get<std::string>() << "  ("
+        << diff[side]["model"].get<std::string>() << ", sha256 "
+        << diff[side]["sha256"].get<std::string>().substr(0, 16) << ")\n";
   }
   out << (diff["identical"].get<bool>() ? "identical decompositions\n" : "decompositions differ\n") << "\n";
   const bool cross_format = diff.contains("cross_format");
   if (cross_format) out << crossFormatLine(diff) << "\n\n";
-  out << "tier      unchanged  modified  moved/renamed  added  removed" << (cross_format ? "  kernels_differ" : "") << "\n";
+  out << "tier      unchanged  modified  moved/renamed  added  removed" << (cross_format ? "  kernels_differ" : "")
+      << "\n";
   for (const char* tier : kDiffTiers) {
     const Json& c = diff["counts"][tier];
     char line[160];
-    std::snprintf(line, sizeof line, "%-8s %10d %9d %14d %6d %8d", tier, c["unchanged"].get<int>(), c["modified"].get<int>(),
-                  c["moved"].get<int>(), c["added"].get<int>(), c["removed"].get<int>());
+    std::snprintf(line, sizeof line, "%-8s %10d %9d %14d %6d %8d", tier, c["unchanged"].get<int>(),
+                  c["modified"].get<int>(), c["moved"].get<int>(), c["added"].get<int>(), c["removed"].get<int>());
     out << line;
     if (cross_format) {
       std::snprintf(line, sizeof line, " %15d", c.value("kernels_differ", 0));
@@ -119,14 +122,16 @@ std::string renderDiffMarkdown(const Json& diff) {
   for (const char* side : {"a", "b"}) {
     std::string input = oneLineText(diff[side]["input"].get<std::string>());
     std::replace(input.begin(), input.end(), '`', '\'');  // a backtick would end the code span
-    out << "- " << (side[0] == 'a' ? "A" : "B") << ": `" << input << "` (" << markdownText(diff[side]["model"].get<std::string>())
-        << ", sha256 `" << diff[side]["sha256"].get<std::string>() << "`)\n";
+    out << "- " << (side[0] == 'a' ? "A" : "B") << ": `" << input << "` ("
+        << markdownText(diff[side]["model"].get<std::string>()) << ", sha256 `"
+        << diff[side]["sha256"].get<std::string>() << "`)\n";
   }
   out << "\n**" << (diff["identical"].get<bool>() ? "Identical" : "Different") << "**\n\n";
   const bool cross_format = diff.contains("cross_format");
   if (cross_format) out << crossFormatLine(diff) << "\n\n";
-  out << "| tier | unchanged | modified | moved/renamed | added | removed |" << (cross_format ? " kernels differ |" : "")
-      << "\n|---|---|---|---|---|---|" << (cross_format ? "---|" : "") << "\n";
+  out << "| tier | unchanged | modified | moved/renamed | added | removed |"
+      << (cross_format ? " kernels differ |" : "") << "\n|---|---|---|---|---|---|" << (cross_format ? "---|" : "")
+      << "\n";
   for (const char* tier : kDiffTiers) {
     out << "| " << tier;
     for (const char* kind : kKinds) out << " | " << diff["counts"][tier][kind].get<int>();
@@ -158,47 +163,27 @@ std::string renderDiffMarkdown(const Json& diff) {
   return out.str();
 }
 
-namespace {
-
-std::string modelName(const Json& doc) {
-  auto meta = doc.find("metadata");
-  if (meta == doc.end() || !meta->is_object()) return "?";
-  auto name = meta->find("model_name");
-  return name != meta->end() && name->is_string() ? name->get<std::string>() : "?";
-}
-
-}  // namespace
-
 DiffResult diffDecompositions(const DiffSide& a, const DiffSide& b, DiffFormat format) {
   auto parse = [](const DiffSide& side) {
-    // Trees nest a few levels; a deeper document would overflow the stack when copied or dumped.
-    if (jsonNestingDepth(side.tree_json) > kMaxJsonDepth) {
-      throw DiffError(oneLineText(side.input) + ": not a decomposition tree (JSON nested deeper than " +
-                      std::to_string(kMaxJsonDepth) + " levels)");
+    try {
+      return parseTreeFile(side.tree_json, side.input);
+    } catch (const TreeFileError& e) {
+      throw DiffError(e.what());
     }
-    Json doc = Json::parse(side.tree_json, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) throw DiffError(oneLineText(side.input) + ": not a decomposition tree (not valid JSON)");
-    return doc;
   };
-  Json ta = parse(a), tb = parse(b);
+  TreeFile ta = parse(a), tb = parse(b);
+  auto modelName = [](const TreeFile& t) { return t.metadata.model_name.empty() ? "?" : t.metadata.model_name; };
   Json diff;
-  diff["a"] = {{"input", a.input}, {"sha256", a.sha256},
-               {"model", modelName(ta)}};
-  diff["b"] = {{"input", b.input}, {"sha256", b.sha256},
-               {"model", modelName(tb)}};
-  Json body;
-  try {
-    body = computeTreeDiff(ta, tb, oneLineText(a.input), oneLineText(b.input));
-  } catch (const Json::exception&) {
-    // The trees parsed and have their nodes, but a field holds the wrong type of value.
-    throw DiffError(oneLineText(a.input) + ", " + oneLineText(b.input) +
-                    ": not decomposition trees as kdecomp writes them (a node field has the wrong type)");
-  }
+  diff["a"] = {{"input", a.input}, {"sha256", a.sha256}, {"model", modelName(ta)}};
+  diff["b"] = {{"input", b.input}, {"sha256", b.sha256}, {"model", modelName(tb)}};
+  Json body = computeTreeDiff(ta, tb);  // named: items() would outlive a temporary
   for (auto& [k, v] : body.items()) diff[k] = v;
   DiffResult result;
   result.identical = diff["identical"].get<bool>();
   switch (format) {
-    case DiffFormat::Json: result.rendered = diff.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"; break;
+    case DiffFormat::Json:
+      result.rendered = diff.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      break;
     case DiffFormat::Markdown: result.rendered = renderDiffMarkdown(diff); break;
     case DiffFormat::Text: result.rendered = renderDiffText(diff); break;
   }

@@ -27,6 +27,7 @@
 #include "kdecomp/json_input.h"
 #include "kdecomp/op_table.h"
 #include "kdecomp/partition.h"
+#include "kdecomp/tree_file.h"
 #include "tree_diff.h"
 
 namespace kdecomp {
@@ -34,7 +35,6 @@ namespace kdecomp {
 namespace {
 
 using Json = DiffJson;
-
 
 std::string fnv(const std::string& s) {
   uint64_t h = 1469598103934665603ull;
@@ -49,34 +49,31 @@ std::string fnv(const std::string& s) {
 
 struct TreeNode {
   std::string id, level, name, module, template_label, op, path;
-  std::string match_id;              // id, or across formats the module and ordinal of a group
-  const Json* json = nullptr;
+  std::string match_id;  // id, or across formats the module and ordinal of a group
+  const TreeFileNode* file = nullptr;
   std::vector<int> children;
   int parent = -1;
-  int order = 0;                     // depth-first position
-  std::vector<std::string> op_seq;   // op kinds of the kernels below, in order
-  std::string structure;             // hash without shapes
-  std::string identity;              // hash with shapes
+  int order = 0;                    // depth-first position
+  std::vector<std::string> op_seq;  // op kinds of the kernels below, in order
+  std::string structure;            // hash without shapes
+  std::string identity;             // hash with shapes
 };
 
 struct Tree {
   std::vector<TreeNode> nodes;  // depth-first order
   std::map<std::string, int> by_id;
   std::map<std::string, int> by_match_id;
-  const Json* doc = nullptr;
+  const TreeFile* file = nullptr;
 };
 
-std::string boundaryKey(const Json& node, bool with_shapes, bool outputs_only = false) {
+std::string boundaryKey(const TreeFileNode& node, bool with_shapes, bool outputs_only = false) {
   std::string key;
-  for (const char* side : {"input", "output"}) {
-    if (outputs_only && std::string(side) == "input") continue;  // inputs name format-specific parameters
-    const Json& shapes = node.value(std::string(side) + "_shapes", Json::object());
-    const Json& dtypes = node.value(std::string(side) + "_dtypes", Json::object());
-    key += side;
-    key += "(";
-    for (const auto& [name, shape] : shapes.items()) {
-      key += dtypes.contains(name) ? dtypes[name].dump() : "?";
-      key += with_shapes ? shape.dump() : "r" + std::to_string(shape.is_array() ? shape.size() : 0);
+  for (const auto* side : {&node.inputs, &node.outputs}) {
+    if (outputs_only && side == &node.inputs) continue;  // inputs name format-specific parameters
+    key += side == &node.inputs ? "input(" : "output(";
+    for (const TreeFileValue& v : *side) {
+      key += Json(v.dtype).dump();
+      key += with_shapes ? Json(v.shape).dump() : "r" + std::to_string(v.shape.size());
       key += ";";
     }
     key += ")";
@@ -91,11 +88,9 @@ bool elementwise(const std::string& aten_op) {
 
 // Whether a kernel's ops (the glue in front of it, then itself: "scope/Transpose#2", ...) hold a
 // Transpose with a Reshape after it.
-bool transposeThenReshape(const Json& ops) {
+bool transposeThenReshape(const std::vector<std::string>& ops) {
   bool transposed = false;
-  for (const Json& op : ops) {
-    if (!op.is_string()) continue;
-    const std::string& name = op.get_ref<const std::string&>();
+  for (const std::string& name : ops) {
     size_t slash = name.rfind('/');
     std::string kind = name.substr(slash == std::string::npos ? 0 : slash + 1);
     kind = kind.substr(0, kind.find('#'));
@@ -105,13 +100,18 @@ bool transposeThenReshape(const Json& ops) {
   return false;
 }
 
-Tree loadTree(const Json& doc, const std::string& which, bool cross_format) {
-  if (!doc.is_object() || !doc.contains("nodes") || !doc["nodes"].is_object() || !doc["nodes"].contains("root")) {
-    throw DiffError(which + ": not a decomposition tree (no nodes.root)");
-  }
+// An ONNX kernel's ATen twin where the file names one, else its op.
+const std::string& atenOp(const TreeFileNode& n) { return n.aten_op.empty() ? n.op : n.aten_op; }
+
+std::string attributesText(const TreeFileNode& n) {
+  Json attributes = Json::object();
+  for (const auto& [name, value] : n.attributes) attributes[name] = value;
+  return attributes.dump();
+}
+
+Tree loadTree(const TreeFile& file, bool cross_format) {
   Tree tree;
-  tree.doc = &doc;
-  const Json& nodes = doc["nodes"];
+  tree.file = &file;
   std::map<std::string, int> group_ordinals;  // (level, module) -> next ordinal
   // Across formats, TorchScript's contiguous copies have no ONNX counterpart (ONNX has no memory
   // layout): a fusion that holds fewer than two other kernels is no group in the other format,
@@ -122,40 +122,39 @@ Tree loadTree(const Json& doc, const std::string& which, bool cross_format) {
   // compared as its kernels too. (A matmul reads a transposed operand as it is: no copy.)
   std::set<std::string> dissolved;
   if (cross_format) {
-    bool onnx = doc.value("metadata", Json::object()).value("input_format", "") == "onnx";
-    for (const auto& [id, n] : nodes.items()) {
-      if (n.value("level", "") != "fusion") continue;
+    bool onnx = file.metadata.input_format == "onnx";
+    for (const TreeFileNode& n : file.nodes) {
+      if (n.level != "fusion") continue;
       int kernels = 0;
       bool joined_through_layout_copy = false;
-      for (const Json& child : n.value("children", Json::array())) {
-        const Json& c = nodes.value(child.get<std::string>(), Json::object());
-        if (c.value("level", "") != "kernel") continue;
-        kernels += opFamily(c.value("aten_op", c.value("op", ""))) != "contiguous";
-        if (onnx && kernels > 1 && elementwise(c.value("aten_op", "")) &&
-            transposeThenReshape(c.value("ops", Json::array()))) {
+      for (const std::string& child : n.children) {
+        const TreeFileNode& c = *file.find(child);
+        if (c.level != "kernel") continue;
+        kernels += opFamily(atenOp(c)) != "contiguous";
+        if (onnx && kernels > 1 && elementwise(c.aten_op) && transposeThenReshape(c.ops)) {
           joined_through_layout_copy = true;
         }
       }
-      if (kernels < 2 || joined_through_layout_copy) dissolved.insert(id);
+      if (kernels < 2 || joined_through_layout_copy) dissolved.insert(n.id);
     }
   }
+  // parseTreeFile checked that every node hangs from the root once, tiers falling: the
+  // recursion is at most four deep.
   std::function<int(const std::string&, int)> visit = [&](const std::string& id, int parent) -> int {
-    if (!nodes.contains(id)) throw DiffError(which + ": node '" + id + "' is referenced but missing");
-    if (tree.by_id.count(id)) throw DiffError(which + ": node '" + id + "' has two parents");
-    const Json& n = nodes[id];
+    const TreeFileNode& n = *file.find(id);
     int index = static_cast<int>(tree.nodes.size());
     tree.nodes.emplace_back();
     tree.by_id[id] = index;
     {
       TreeNode& t = tree.nodes.back();
       t.id = id;
-      t.json = &n;
-      t.level = n.value("level", "");
-      t.name = n.value("name", "");
-      t.module = n.value("module_path", "");
-      t.template_label = n.contains("template") && n["template"].is_string() ? n["template"].get<std::string>() : "";
-      t.op = n.value("op", "");
-      t.path = n.value("path", "");
+      t.file = &n;
+      t.level = n.level;
+      t.name = n.name;
+      t.module = n.module_path;
+      t.template_label = n.template_label.value_or("");
+      t.op = n.op;
+      t.path = n.path;
       t.parent = parent;
       t.order = index;
       t.match_id = id;
@@ -164,30 +163,30 @@ Tree loadTree(const Json& doc, const std::string& which, bool cross_format) {
       }
     }
     std::vector<int> children;
-    for (const Json& child : n.value("children", Json::array())) {
-      const std::string& child_id = child.get_ref<const std::string&>();
+    for (const std::string& child_id : n.children) {
       if (!dissolved.count(child_id)) {
         children.push_back(visit(child_id, index));
         continue;
       }
-      for (const Json& kernel : nodes[child_id].value("children", Json::array())) children.push_back(visit(kernel.get<std::string>(), index));
+      for (const std::string& kernel : file.find(child_id)->children) children.push_back(visit(kernel, index));
     }
     TreeNode& t = tree.nodes[index];
     t.children = children;
     // Across formats a kernel reads as its op family (aten::conv2d and onnx::Conv are both
     // "conv"), without the format-specific attribute and parameter names.
-    const std::string op = cross_format ? opFamily(n.value("aten_op", t.op)) : t.op;
+    const std::string op = cross_format ? opFamily(atenOp(n)) : t.op;
     std::string structure = t.level + "|" + t.template_label + "|" + op + "|";
     std::string identity = structure;
     if (t.level == "kernel" && cross_format) {
-      t.match_id = "kernel:" + t.module + "/" + op + "#" + std::to_string(group_ordinals["kernel|" + t.module + "|" + op]++);
+      t.match_id =
+          "kernel:" + t.module + "/" + op + "#" + std::to_string(group_ordinals["kernel|" + t.module + "|" + op]++);
       t.op_seq = {op};
       structure = identity = t.level + "|" + op + "|";
       structure += boundaryKey(n, false, true);
       identity += boundaryKey(n, true, true);
     } else if (t.level == "kernel") {
       t.op_seq = {t.op};
-      std::string attributes = n.value("attributes", Json::object()).dump();
+      std::string attributes = attributesText(n);
       structure += attributes + boundaryKey(n, false);
       identity += attributes + boundaryKey(n, true);
     } else if (cross_format && t.level != "model") {
@@ -251,7 +250,8 @@ std::vector<std::pair<int, int>> align(const std::vector<std::string>& a, const 
   }
   std::vector<std::vector<int>> lcs(n + 1, std::vector<int>(m + 1, 0));
   for (size_t i = n; i-- > 0;) {
-    for (size_t j = m; j-- > 0;) lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : std::max(lcs[i + 1][j], lcs[i][j + 1]);
+    for (size_t j = m; j-- > 0;)
+      lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : std::max(lcs[i + 1][j], lcs[i][j + 1]);
   }
   size_t i = 0, j = 0;
   while (i < n || j < m) {
@@ -273,22 +273,18 @@ Json opSequenceDiff(const std::vector<std::string>& a, const std::vector<std::st
   return out;
 }
 
-std::string shapeText(const Json& dtype, const Json& shape) {
-  return (dtype.is_string() ? dtype.get<std::string>() : std::string("?")) + shape.dump();
-}
+std::string shapeText(const TreeFileValue& v) { return v.dtype + Json(v.shape).dump(); }
 
 // Boundary values aligned by dtype and shape (names differ between versions by design): an
 // unpaired value on one side, or a pair whose shape changed, is a difference.
-Json boundaryDiffs(const Json& a, const Json& b) {
+Json boundaryDiffs(const TreeFileNode& a, const TreeFileNode& b) {
   Json out = Json::array();
   for (const char* side : {"input", "output"}) {
-    std::string shapes_key = std::string(side) + "_shapes", dtypes_key = std::string(side) + "_dtypes";
-    auto collect = [&](const Json& node, std::vector<std::string>& names, std::vector<std::string>& types) {
-      const Json shapes = node.value(shapes_key, Json::object());
-      const Json dtypes = node.value(dtypes_key, Json::object());
-      for (const auto& [name, shape] : shapes.items()) {
-        names.push_back(name);
-        types.push_back(shapeText(dtypes.value(name, Json()), shape));
+    const bool inputs = std::string(side) == "input";
+    auto collect = [&](const TreeFileNode& node, std::vector<std::string>& names, std::vector<std::string>& types) {
+      for (const TreeFileValue& v : inputs ? node.inputs : node.outputs) {
+        names.push_back(v.name);
+        types.push_back(shapeText(v));
       }
     };
     std::vector<std::string> na, ta, nb, tb;
@@ -300,7 +296,7 @@ Json boundaryDiffs(const Json& a, const Json& b) {
       auto [i, j] = pairs[k];
       if (i >= 0 && j >= 0) continue;
       bool next_is_other_side = k + 1 < pairs.size() && (i >= 0 ? pairs[k + 1].first < 0 && pairs[k + 1].second >= 0
-                                                                     : pairs[k + 1].second < 0 && pairs[k + 1].first >= 0);
+                                                                : pairs[k + 1].second < 0 && pairs[k + 1].first >= 0);
       if (next_is_other_side) {
         int ia = i >= 0 ? i : pairs[k + 1].first, jb = j >= 0 ? j : pairs[k + 1].second;
         ++k;
@@ -318,45 +314,42 @@ Json boundaryDiffs(const Json& a, const Json& b) {
 Json attributeDiffs(const TreeNode& a, const TreeNode& b) {
   Json out = Json::array();
   if (a.level != "kernel" || b.level != "kernel") return out;
-  const Json& aa = a.json->value("attributes", Json::object());
-  const Json& ba = b.json->value("attributes", Json::object());
+  std::map<std::string, std::string> aa(a.file->attributes.begin(), a.file->attributes.end());
+  std::map<std::string, std::string> ba(b.file->attributes.begin(), b.file->attributes.end());
   std::set<std::string> keys;
-  for (const auto& [k, v] : aa.items()) keys.insert(k);
-  for (const auto& [k, v] : ba.items()) keys.insert(k);
+  for (const auto& [k, v] : aa) keys.insert(k);
+  for (const auto& [k, v] : ba) keys.insert(k);
   std::string op = a.op.substr(a.op.find("::") == std::string::npos ? 0 : a.op.find("::") + 2);
   for (const std::string& k : keys) {
-    std::string va = aa.contains(k) ? aa[k].get<std::string>() : "(none)";
-    std::string vb = ba.contains(k) ? ba[k].get<std::string>() : "(none)";
+    std::string va = aa.count(k) ? aa[k] : "(none)";
+    std::string vb = ba.count(k) ? ba[k] : "(none)";
     if (va != vb) out.push_back(op + "." + k + " " + va + " -> " + vb);
   }
   if (a.op != b.op) out.push_back("op " + a.op + " -> " + b.op);
   return out;
 }
 
-// A count from the tree (FLOPs, parameters, bytes); 0 when absent or not an int64_t.
-int64_t number(const Json& n, const char* key) {
-  return n.is_object() && n.contains(key) ? jsonInt64(n[key]).value_or(0) : 0;
-}
-
 Json modelTotals(const Tree& t) {
-  const Json& root = *t.nodes[0].json;
-  const Json& meta = t.doc->value("metadata", Json::object());
+  const TreeFileNode& root = *t.nodes[0].file;
   int layers = 0, fusions = 0, kernels = 0;
-  for (const TreeNode& n : t.nodes) layers += n.level == "layer", fusions += n.level == "fusion", kernels += n.level == "kernel";
-  return {{"params", number(root, "params")}, {"flops", number(root, "flops")}, {"bytes", number(root, "bytes")},
-          {"kernels", kernels}, {"unique_kernels", number(meta, "unique_kernels")}, {"fusions", fusions}, {"layers", layers}};
+  for (const TreeNode& n : t.nodes)
+    layers += n.level == "layer", fusions += n.level == "fusion", kernels += n.level == "kernel";
+  return {{"params", root.params},
+          {"flops", root.flops},
+          {"bytes", root.bytes},
+          {"kernels", kernels},
+          {"unique_kernels", t.file->metadata.unique_kernels},
+          {"fusions", fusions},
+          {"layers", layers}};
 }
 
 }  // namespace
 
-std::string inputFormat(const Json& doc) {
-  return doc.contains("metadata") && doc["metadata"].is_object() ? doc["metadata"].value("input_format", "") : "";
-}
-
-DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b, const std::string& name_a,
-                         const std::string& name_b) {
-  const bool cross_format = (inputFormat(doc_a) == "onnx") != (inputFormat(doc_b) == "onnx");
-  Tree a = loadTree(doc_a, name_a, cross_format), b = loadTree(doc_b, name_b, cross_format);
+DiffJson computeTreeDiff(const TreeFile& file_a, const TreeFile& file_b) {
+  const std::string& format_a = file_a.metadata.input_format;
+  const std::string& format_b = file_b.metadata.input_format;
+  const bool cross_format = (format_a == "onnx") != (format_b == "onnx");
+  Tree a = loadTree(file_a, cross_format), b = loadTree(file_b, cross_format);
   std::vector<int> match_a(a.nodes.size(), -1), match_b(b.nodes.size(), -1);
   std::vector<std::string> kind_a(a.nodes.size()), method_a(a.nodes.size());
   std::vector<double> score_a(a.nodes.size(), 1.0);
@@ -366,8 +359,10 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b, const std
 
   for (const char* tier : kDiffTiers) {
     std::vector<int> ta, tb;
-    for (const TreeNode& n : a.nodes) if (n.level == tier) ta.push_back(n.order);
-    for (const TreeNode& n : b.nodes) if (n.level == tier) tb.push_back(n.order);
+    for (const TreeNode& n : a.nodes)
+      if (n.level == tier) ta.push_back(n.order);
+    for (const TreeNode& n : b.nodes)
+      if (n.level == tier) tb.push_back(n.order);
     // 1. same id, identical subtree.
     for (int i : ta) {
       auto it = b.by_match_id.find(a.nodes[i].match_id);
@@ -375,8 +370,8 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b, const std
       if (a.nodes[i].identity != b.nodes[it->second].identity) continue;
       bool same_content = a.nodes[i].op_seq == b.nodes[it->second].op_seq &&
                           a.nodes[i].template_label == b.nodes[it->second].template_label;
-      link(i, it->second, !cross_format || same_content || tier == std::string("kernel") ? "unchanged" : "kernels_differ",
-           "path", 1);
+      link(i, it->second,
+           !cross_format || same_content || tier == std::string("kernel") ? "unchanged" : "kernels_differ", "path", 1);
     }
     // 2. identical subtree under another id: moved or renamed.
     auto by_hash = [&](bool identity, const char* kind, const char* method) {
@@ -427,8 +422,10 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b, const std
     if (cross_format) counts[tier]["kernels_differ"] = 0;
   }
   std::set<std::string> files_a, files_b;
-  for (const TreeNode& n : a.nodes) if (!n.path.empty()) files_a.insert(n.path);
-  for (const TreeNode& n : b.nodes) if (!n.path.empty()) files_b.insert(n.path);
+  for (const TreeNode& n : a.nodes)
+    if (!n.path.empty()) files_a.insert(n.path);
+  for (const TreeNode& n : b.nodes)
+    if (!n.path.empty()) files_b.insert(n.path);
 
   struct Change {
     int tier_rank;
@@ -455,7 +452,7 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b, const std
       c["score"] = score;
       c["op_diff"] = na->op_seq == nb->op_seq ? Json::array() : opSequenceDiff(na->op_seq, nb->op_seq);
       c["attribute_diffs"] = attributeDiffs(*na, *nb);
-      c["boundary_diffs"] = boundaryDiffs(*na->json, *nb->json);
+      c["boundary_diffs"] = boundaryDiffs(*na->file, *nb->file);
       c["template"] = na->template_label != nb->template_label
                           ? Json{{"a", na->template_label}, {"b", nb->template_label}}
                           : Json(nullptr);
@@ -463,8 +460,8 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b, const std
       c["ops"] = Json(any.op_seq);
       c["template"] = any.template_label.empty() ? Json(nullptr) : Json(any.template_label);
     }
-    c["flops_delta"] = saturatingSub(nb ? number(*nb->json, "flops") : 0, na ? number(*na->json, "flops") : 0);
-    c["params_delta"] = saturatingSub(nb ? number(*nb->json, "params") : 0, na ? number(*na->json, "params") : 0);
+    c["flops_delta"] = saturatingSub(nb ? nb->file->flops : 0, na ? na->file->flops : 0);
+    c["params_delta"] = saturatingSub(nb ? nb->file->params : 0, na ? na->file->params : 0);
     // An emitted test is stale when its file is not in B; new when not in A.
     c["stale_test"] = na && !na->path.empty() && !files_b.count(na->path) ? Json(na->path) : Json(nullptr);
     c["new_test"] = nb && !nb->path.empty() && !files_a.count(nb->path) ? Json(nb->path) : Json(nullptr);
@@ -498,19 +495,23 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b, const std
   for (const auto& [k, v] : delta.items()) identical = identical && v.get<int64_t>() == 0;
   diff["identical"] = identical;
   if (cross_format) {
-    diff["cross_format"] = {{"a", inputFormat(doc_a)}, {"b", inputFormat(doc_b)},
-                            {"note", "layers and fusions compared by structure (module, groups below, output shapes); "
-                                     "kernels_differ: same structure, other kernels or template (ONNX decomposes some ops, "
-                                     "e.g. GELU into an Erf chain, Linear on 3-D input into MatMul + Add); a fusion "
-                                     "made only by TorchScript's contiguous copies (ONNX has no memory layout) is "
-                                     "compared as its kernels"}};
+    diff["cross_format"] = {{"a", format_a},
+                            {"b", format_b},
+                            {"note",
+                             "layers and fusions compared by structure (module, groups below, output shapes); "
+                             "kernels_differ: same structure, other kernels or template (ONNX decomposes some ops, "
+                             "e.g. GELU into an Erf chain, Linear on 3-D input into MatMul + Add); a fusion "
+                             "made only by TorchScript's contiguous copies (ONNX has no memory layout) is "
+                             "compared as its kernels"}};
   }
   diff["counts"] = counts;
   diff["totals"] = {{"a", totals_a}, {"b", totals_b}, {"delta", delta}};
   Json list = Json::array(), stale = Json::array(), fresh = Json::array();
   for (Change& c : changes) list.push_back(std::move(c.j));
-  for (const std::string& f : files_a) if (!files_b.count(f)) stale.push_back(f);
-  for (const std::string& f : files_b) if (!files_a.count(f)) fresh.push_back(f);
+  for (const std::string& f : files_a)
+    if (!files_b.count(f)) stale.push_back(f);
+  for (const std::string& f : files_b)
+    if (!files_a.count(f)) fresh.push_back(f);
   diff["changes"] = list;
   diff["stale_tests"] = stale;
   diff["new_tests"] = fresh;
@@ -525,7 +526,10 @@ DiffJson computeTreeDiff(const DiffJson& doc_a, const DiffJson& doc_b, const std
   Json view = Json::array();
   std::function<void(int, int)> draw = [&](int j, int depth) {
     const TreeNode& n = b.nodes[j];
-    std::string mark = match_b[j] < 0 ? "+" : kind_a[match_b[j]] == "unchanged" ? "=" : kind_a[match_b[j]] == "moved" ? ">" : "~";
+    std::string mark = match_b[j] < 0                      ? "+"
+                       : kind_a[match_b[j]] == "unchanged" ? "="
+                       : kind_a[match_b[j]] == "moved"     ? ">"
+                                                           : "~";
     std::string line = std::string(static_cast<size_t>(depth) * 2, ' ') + mark + " " + n.level + " " + n.name;
     if (!n.module.empty()) line += " (" + n.module + ")";
     if (all_unchanged[j] && !n.children.empty()) {

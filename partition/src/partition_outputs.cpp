@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "kdecomp/partition.h"
+#include "kdecomp/tree_file.h"
 #include "kdecomp/text_escape.h"
 #include "partition_internal.h"
 
@@ -196,27 +197,24 @@ std::string decompositionTreeJson(const Graph& g, const PartitionTree& tree, con
 
 std::string checkDecompositionTreeJson(const std::string& tree_json, const PartitionTree& tree, const std::string& path) {
   const std::string file = oneLineText(path);
-  nlohmann::json j = nlohmann::json::parse(tree_json, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return file + ": not valid JSON";
-  if (!j.is_object()) return file + ": not a decomposition tree (not a JSON object)";
-  for (const char* key : {"metadata", "nodes"}) {
-    if (!j.contains(key) || !j[key].is_object()) return file + ": not a decomposition tree (no \"" + key + "\" object)";
+  TreeFile written;
+  try {
+    written = parseTreeFile(tree_json, path);
+  } catch (const TreeFileError& e) {
+    return e.what();
   }
-  if (!j.contains("data_flow") || !j["data_flow"].is_array()) return file + ": not a decomposition tree (no \"data_flow\" list)";
-  const nlohmann::json& nodes = j["nodes"];
+  // The reader's callers do not need data_flow; a tree the pipeline keeps must have it.
+  if (!written.has_data_flow) return file + ": not a decomposition tree (no \"data_flow\" list)";
   for (const Partition& p : tree.partitions) {
-    auto n = nodes.find(p.id);
-    if (n == nodes.end() || !n->is_object()) {
+    const TreeFileNode* n = written.find(p.id);
+    if (!n) {
       return file + ": partition '" + oneLineText(p.id) + "' is missing (the tree does not match the model: run kdecomp decompose)";
     }
-    auto level = n->find("level");
-    auto children = n->find("children");
-    if (level == n->end() || !level->is_string() || *level != toString(p.tier) || children == n->end() ||
-        !children->is_array() || children->size() != p.children.size()) {
-      return file + ": partition '" + oneLineText(p.id) + "' differs from the model's (run kdecomp decompose)";
-    }
+    bool same = n->level == toString(p.tier) && n->children.size() == p.children.size();
+    for (size_t c = 0; same && c < p.children.size(); ++c) same = n->children[c] == tree.partitions[p.children[c]].id;
+    if (!same) return file + ": partition '" + oneLineText(p.id) + "' differs from the model's (run kdecomp decompose)";
   }
-  if (nodes.size() != tree.partitions.size()) return file + ": holds partitions the model does not have (run kdecomp decompose)";
+  if (written.nodes.size() != tree.partitions.size()) return file + ": holds partitions the model does not have (run kdecomp decompose)";
   return "";
 }
 
