@@ -139,12 +139,14 @@ TEST_CASE("a partition body is plain ATen calls with literal attributes", "[emit
 TEST_CASE("None arguments are typed empty optionals", "[emit]") {
   Graph g;
   for (ValueKind kind : {ValueKind::Tensor, ValueKind::Tensor, ValueKind::Tensor}) g.addValue(kind);
-  g.nodes = {opNode(0, "aten::mean", "aten::mean(Tensor self, *, ScalarType? dtype=None) -> Tensor",
-                    {{"self", 0, {}}, {"dtype", -1, std::monostate{}}}, {1}),
-             opNode(1, "aten::sum", "aten::sum.dim_IntList(Tensor self, int[1]? dim, bool keepdim=False, *, "
-                                    "ScalarType? dtype=None) -> Tensor",
-                    {{"self", 1, {}}, {"dim", -1, std::monostate{}}, {"keepdim", -1, false}, {"dtype", -1, std::monostate{}}},
-                    {2})};
+  g.nodes = {
+      opNode(0, "aten::mean", "aten::mean(Tensor self, *, ScalarType? dtype=None) -> Tensor",
+             {{"self", 0, {}}, {"dtype", -1, std::monostate{}}}, {1}),
+      opNode(1, "aten::sum",
+             "aten::sum.dim_IntList(Tensor self, int[1]? dim, bool keepdim=False, *, "
+             "ScalarType? dtype=None) -> Tensor",
+             {{"self", 1, {}}, {"dim", -1, std::monostate{}}, {"keepdim", -1, false}, {"dtype", -1, std::monostate{}}},
+             {2})};
   g.rebuildUses();
   Partition p;
   p.nodes = {0, 1};
@@ -262,17 +264,18 @@ TEST_CASE("ops no ATen C++ function spells are called through the JIT operator r
   g.rebuildUses();
   Partition p;
   p.nodes = {0, 1, 2, 3};
-  CHECK(emitPartitionBody(g, p) ==
-        "  auto s0 = kdecomp_support::callOperator(\"aten::as_tensor\", \"\", {c10::IValue(v0), "
-        "c10::IValue(static_cast<at::ScalarType>(7)), c10::IValue(c10::nullopt)});\n"
-        "  auto v1 = s0.at(0).toTensor();\n"
-        "  auto s1 = kdecomp_support::callOperator(\"prim::dtype\", \"\", {c10::IValue(v1)});\n"
-        "  auto v2 = s1.at(0).toInt();\n"
-        "  auto s2 = kdecomp_support::callOperator(\"aten::add\", \"int\", {c10::IValue(v2), c10::IValue(int64_t{1})});\n"
-        "  auto v3 = s2.at(0).toInt();\n"
-        "  auto s3 = kdecomp_support::callOperator(\"torchvision::nms\", \"\", {c10::IValue(v0), c10::IValue(v1), "
-        "c10::IValue(0.5)});\n"
-        "  auto v5 = s3.at(0).toTensor();\n");
+  CHECK(
+      emitPartitionBody(g, p) ==
+      "  auto s0 = kdecomp_support::callOperator(\"aten::as_tensor\", \"\", {c10::IValue(v0), "
+      "c10::IValue(static_cast<at::ScalarType>(7)), c10::IValue(c10::nullopt)});\n"
+      "  auto v1 = s0.at(0).toTensor();\n"
+      "  auto s1 = kdecomp_support::callOperator(\"prim::dtype\", \"\", {c10::IValue(v1)});\n"
+      "  auto v2 = s1.at(0).toInt();\n"
+      "  auto s2 = kdecomp_support::callOperator(\"aten::add\", \"int\", {c10::IValue(v2), c10::IValue(int64_t{1})});\n"
+      "  auto v3 = s2.at(0).toInt();\n"
+      "  auto s3 = kdecomp_support::callOperator(\"torchvision::nms\", \"\", {c10::IValue(v0), c10::IValue(v1), "
+      "c10::IValue(0.5)});\n"
+      "  auto v5 = s3.at(0).toTensor();\n");
 
   // A registry call works on copies of its IValues: an op that writes a list in place cannot be.
   g.nodes = {opNode(0, "aten::append", "aten::append.t(t[](a!) self, t(c -> *) el) -> t[](a!)",
@@ -330,7 +333,15 @@ TEST_CASE("the emitted C++ and Python comparisons use the tolerances verify uses
   CHECK(header.find("kHalfPrecisionAtol = " + finiteDoubleLiteral(kHalfPrecisionTolerance.atol) +
                     ", kHalfPrecisionRtol = " + finiteDoubleLiteral(kHalfPrecisionTolerance.rtol) + ";") !=
         std::string::npos);
-  CHECK(header.find("diff <= atol + rtol * std::abs(y)") != std::string::npos);
+  // The element rule is kdecomp/compare_rule.h's own text, the file verify compiles.
+  CHECK(header.find("@KDECOMP_COMPARE_RULE@") == std::string::npos);
+  std::ifstream rule_file(KDECOMP_COMPARE_RULE_FILE);
+  REQUIRE(rule_file);
+  std::string rule((std::istreambuf_iterator<char>(rule_file)), std::istreambuf_iterator<char>());
+  rule.erase(rule.find("#pragma once\n"), 13);
+  CHECK(header.find(rule) != std::string::npos);
+  CHECK(header.find("e.violation = !(e.abs_diff <= atol + rtol * std::abs(y));") != std::string::npos);
+  CHECK(header.find("kdecomp_rule::compareElement(") != std::string::npos);
   // No tolerance written out by hand beside them.
   CHECK(header.find("1e-4") == std::string::npos);
   CHECK(header.find("1e-2") == std::string::npos);

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "kdecomp/compare_rule.h"
 #include "kdecomp/tolerance.h"
 
 namespace kdecomp {
@@ -56,44 +57,27 @@ struct ScanStats {
   }
 };
 
+// The element rule is kdecomp/compare_rule.h's, the same text the emitted tests carry.
 template <typename T>
 ScanStats scan(const T* a, const T* b, int64_t begin, int64_t end, bool floating, Tolerance tol) {
   ScanStats s;
   s.bitwise_equal = std::memcmp(a + begin, b + begin, static_cast<size_t>(end - begin) * sizeof(T)) == 0;
   for (int64_t i = begin; i < end; ++i) {
-    double x = static_cast<double>(a[i]);
-    double y = static_cast<double>(b[i]);
-    s.any_nonzero |= y != 0;
-    double diff;
-    bool bad;
-    if (!floating) {
-      diff = std::abs(x - y);
-      bad = a[i] != b[i];
-    } else if (!std::isfinite(y)) {
-      // A non-finite reference matches only the same non-finite value.
-      s.any_nonfinite = true;
-      bool same = x == y || (std::isnan(x) && std::isnan(y));
-      diff = same ? 0 : INFINITY;
-      bad = !same;
-    } else {
-      diff = std::abs(x - y);
-      bad = !(diff <= tol.atol + tol.rtol * std::abs(y));  // a NaN result is a violation
-      if (std::isnan(diff)) diff = INFINITY;
-    }
-    s.max_abs = std::max(s.max_abs, diff);
-    s.max_rel = std::max(s.max_rel, diff / std::max(std::abs(y), 1e-12));
-    if (bad && s.violations++ == 0) {
+    kdecomp_rule::ElementComparison e = kdecomp_rule::compareElement(a[i], b[i], floating, tol.atol, tol.rtol);
+    s.any_nonzero |= static_cast<double>(b[i]) != 0;
+    s.any_nonfinite |= e.reference_nonfinite;
+    s.max_abs = std::max(s.max_abs, e.abs_diff);
+    s.max_rel = std::max(s.max_rel, e.rel_diff);
+    if (e.violation && s.violations++ == 0) {
       s.first_violation = i;
-      s.first_actual = x;
-      s.first_expected = y;
+      s.first_actual = static_cast<double>(a[i]);
+      s.first_expected = static_cast<double>(b[i]);
     }
   }
   return s;
 }
 
-// Complex values: the same rule with the complex modulus, |a - b| <= atol + rtol * |b| (as
-// torch.isclose does), at the tolerance of the component type. The first violation is reported
-// by its moduli.
+// Complex values, compared by modulus; the first violation is reported by its moduli.
 template <typename T>
 ScanStats scanComplex(const c10::complex<T>* a, const c10::complex<T>* b, int64_t begin, int64_t end,
                       const Tolerance& tol) {
@@ -102,23 +86,12 @@ ScanStats scanComplex(const c10::complex<T>* a, const c10::complex<T>* b, int64_
   for (int64_t i = begin; i < end; ++i) {
     std::complex<double> x(static_cast<double>(a[i].real()), static_cast<double>(a[i].imag()));
     std::complex<double> y(static_cast<double>(b[i].real()), static_cast<double>(b[i].imag()));
+    kdecomp_rule::ElementComparison e = kdecomp_rule::compareElement(x, y, tol.atol, tol.rtol);
     s.any_nonzero |= y != std::complex<double>(0, 0);
-    double diff;
-    bool bad;
-    if (!std::isfinite(y.real()) || !std::isfinite(y.imag())) {
-      s.any_nonfinite = true;
-      auto same_part = [](double p, double q) { return p == q || (std::isnan(p) && std::isnan(q)); };
-      bool same = same_part(x.real(), y.real()) && same_part(x.imag(), y.imag());
-      diff = same ? 0 : INFINITY;
-      bad = !same;
-    } else {
-      diff = std::abs(x - y);
-      bad = !(diff <= tol.atol + tol.rtol * std::abs(y));
-      if (std::isnan(diff)) diff = INFINITY;
-    }
-    s.max_abs = std::max(s.max_abs, diff);
-    s.max_rel = std::max(s.max_rel, diff / std::max(std::abs(y), 1e-12));
-    if (bad && s.violations++ == 0) {
+    s.any_nonfinite |= e.reference_nonfinite;
+    s.max_abs = std::max(s.max_abs, e.abs_diff);
+    s.max_rel = std::max(s.max_rel, e.rel_diff);
+    if (e.violation && s.violations++ == 0) {
       s.first_violation = i;
       s.first_actual = std::abs(x);
       s.first_expected = std::abs(y);
@@ -275,13 +248,13 @@ Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected)
     return result;
   }
   if (expected.isDouble() && actual.isDouble()) {
-    double d = std::abs(actual.toDouble() - expected.toDouble());
-    bool ok = d <= kSinglePrecisionTolerance.atol + kSinglePrecisionTolerance.rtol * std::abs(expected.toDouble());
-    return {ok,
+    kdecomp_rule::ElementComparison e = kdecomp_rule::compareElement(
+        actual.toDouble(), expected.toDouble(), true, kSinglePrecisionTolerance.atol, kSinglePrecisionTolerance.rtol);
+    return {!e.violation,
             false,
-            d,
-            d / std::max(std::abs(expected.toDouble()), 1e-12),
-            ok ? "" : "scalar differs",
+            e.abs_diff,
+            e.rel_diff,
+            e.violation ? "scalar differs" : "",
             actual.toDouble() == expected.toDouble()};
   }
   if (actual == expected) {

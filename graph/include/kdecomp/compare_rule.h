@@ -1,0 +1,72 @@
+// The contract's elementwise comparison rule (DECOMPOSITION.md, "Verification rules"), written
+// once: kdecomp's verify calls it, and every emitted test's kdecomp_test_support.h carries this
+// text as it is (embedded at build time), so a partition passes or fails by the same arithmetic
+// in both. It therefore uses the standard library only. The tolerances are kdecomp/tolerance.h's.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <complex>
+#include <limits>
+
+namespace kdecomp_rule {
+
+// One element against its recorded value.
+struct ElementComparison {
+  double abs_diff = 0;  // |actual - expected| (the modulus for complex values); inf for a NaN
+  double rel_diff = 0;  // abs_diff / max(|expected|, 1e-12)
+  bool violation = false;
+  bool reference_nonfinite = false;
+};
+
+inline double relativeDiff(double abs_diff, double expected_magnitude) {
+  return abs_diff / std::max(expected_magnitude, 1e-12);
+}
+
+// Real values, in their own element type T. Floating types: |a - b| <= atol + rtol * |b| in
+// double; a non-finite reference matches only the same non-finite value (NaN matches NaN); a NaN
+// result is a violation. Integers and bool (`floating` false): equal in T itself, so int64
+// values beyond 2^53 stay exact.
+template <typename T>
+inline ElementComparison compareElement(T actual, T expected, bool floating, double atol, double rtol) {
+  const double x = static_cast<double>(actual), y = static_cast<double>(expected);
+  ElementComparison e;
+  if (!floating) {
+    e.abs_diff = std::abs(x - y);
+    e.violation = actual != expected;
+  } else if (!std::isfinite(y)) {
+    e.reference_nonfinite = true;
+    const bool same = x == y || (std::isnan(x) && std::isnan(y));
+    e.abs_diff = same ? 0 : std::numeric_limits<double>::infinity();
+    e.violation = !same;
+  } else {
+    e.abs_diff = std::abs(x - y);
+    e.violation = !(e.abs_diff <= atol + rtol * std::abs(y));
+    if (std::isnan(e.abs_diff)) e.abs_diff = std::numeric_limits<double>::infinity();
+  }
+  e.rel_diff = relativeDiff(e.abs_diff, std::abs(y));
+  return e;
+}
+
+// Complex values: the same rule with the modulus, |a - b| <= atol + rtol * |b| (as torch.isclose
+// does), at the tolerance of the component type; a non-finite reference matches only the same
+// value, part by part.
+inline ElementComparison compareElement(std::complex<double> actual, std::complex<double> expected, double atol,
+                                        double rtol) {
+  ElementComparison e;
+  if (!std::isfinite(expected.real()) || !std::isfinite(expected.imag())) {
+    e.reference_nonfinite = true;
+    auto same_part = [](double p, double q) { return p == q || (std::isnan(p) && std::isnan(q)); };
+    const bool same = same_part(actual.real(), expected.real()) && same_part(actual.imag(), expected.imag());
+    e.abs_diff = same ? 0 : std::numeric_limits<double>::infinity();
+    e.violation = !same;
+  } else {
+    e.abs_diff = std::abs(actual - expected);
+    e.violation = !(e.abs_diff <= atol + rtol * std::abs(expected));
+    if (std::isnan(e.abs_diff)) e.abs_diff = std::numeric_limits<double>::infinity();
+  }
+  e.rel_diff = relativeDiff(e.abs_diff, std::abs(expected));
+  return e;
+}
+
+}  // namespace kdecomp_rule

@@ -1,0 +1,60 @@
+// The element rule (kdecomp/compare_rule.h) that verify and every emitted test share.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <limits>
+
+#include "kdecomp/compare_rule.h"
+#include "kdecomp/tolerance.h"
+
+using kdecomp_rule::compareElement;
+
+namespace {
+constexpr double kAtol = kdecomp::kSinglePrecisionTolerance.atol;
+constexpr double kRtol = kdecomp::kSinglePrecisionTolerance.rtol;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+}  // namespace
+
+TEST_CASE("compare rule: |a - b| <= atol + rtol * |b| for floating values", "[compare_rule]") {
+  CHECK_FALSE(compareElement(1.0f, 1.0f, true, kAtol, kRtol).violation);
+  // At 1000 the bound is 1e-4 + 0.1: 0.05 passes, 0.2 does not.
+  CHECK_FALSE(compareElement(1000.05, 1000.0, true, kAtol, kRtol).violation);
+  auto far = compareElement(1000.2, 1000.0, true, kAtol, kRtol);
+  CHECK(far.violation);
+  CHECK(far.abs_diff == Approx(0.2));
+  CHECK(far.rel_diff == Approx(0.2 / 1000.0));
+  // Near zero the absolute tolerance decides; the relative difference divides by at least 1e-12.
+  CHECK_FALSE(compareElement(5e-5, 0.0, true, kAtol, kRtol).violation);
+  CHECK(compareElement(5e-4, 0.0, true, kAtol, kRtol).violation);
+  CHECK(compareElement(5e-4, 0.0, true, kAtol, kRtol).rel_diff == Approx(5e-4 / 1e-12));
+}
+
+TEST_CASE("compare rule: a non-finite reference matches only itself; a NaN result fails", "[compare_rule]") {
+  CHECK_FALSE(compareElement(kNaN, kNaN, true, kAtol, kRtol).violation);
+  CHECK_FALSE(compareElement(kInf, kInf, true, kAtol, kRtol).violation);
+  CHECK(compareElement(kInf, kInf, true, kAtol, kRtol).reference_nonfinite);
+  CHECK(compareElement(-kInf, kInf, true, kAtol, kRtol).violation);
+  CHECK(compareElement(1.0, kNaN, true, kAtol, kRtol).abs_diff == kInf);
+  auto nan_result = compareElement(kNaN, 1.0, true, kAtol, kRtol);
+  CHECK(nan_result.violation);
+  CHECK(nan_result.abs_diff == kInf);
+  CHECK_FALSE(nan_result.reference_nonfinite);
+}
+
+TEST_CASE("compare rule: integers and bool are exact, int64 beyond 2^53 included", "[compare_rule]") {
+  const int64_t big = (int64_t{1} << 53) + 1;  // big and big - 1 are the same double
+  CHECK(compareElement(big, big - 1, false, 0, 0).violation);
+  CHECK_FALSE(compareElement(big, big, false, 0, 0).violation);
+  CHECK(compareElement(true, false, false, 0, 0).violation);
+  CHECK(compareElement(int32_t{3}, int32_t{4}, false, kAtol, kRtol).violation);  // never a tolerance
+}
+
+TEST_CASE("compare rule: complex values by the modulus of their difference", "[compare_rule]") {
+  using C = std::complex<double>;
+  auto e = compareElement(C(3, 4.00005), C(3, 4), kAtol, kRtol);  // |b| = 5: bound 6e-4
+  CHECK_FALSE(e.violation);
+  CHECK(compareElement(C(3, 4.001), C(3, 4), kAtol, kRtol).violation);
+  CHECK_FALSE(compareElement(C(kNaN, 1), C(kNaN, 1), kAtol, kRtol).violation);
+  CHECK(compareElement(C(kNaN, 2), C(kNaN, 1), kAtol, kRtol).violation);
+}
