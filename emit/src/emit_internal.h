@@ -3,13 +3,11 @@
 
 #include <string>
 
+#include "code_names.h"
 #include "kdecomp/graph.h"
 #include "kdecomp/partition.h"
 
 namespace kdecomp {
-
-// The name of an IR value in emitted code (C++ and Python alike): "v17".
-std::string valueVar(int value);
 
 // Whether `node`, inside `p`, is replaced by its recorded outputs: an op a replay cannot
 // reproduce (random draws, uninitialised memory) inside a group, as in verification. A kernel of
@@ -36,10 +34,14 @@ bool heldAsIValue(ValueKind kind);
 // a kind held as an IValue.
 std::string ivalueAccessor(ValueKind kind);
 
-// One node as C++ statements binding v<output id> (throws EmitError when it has no spelling).
-std::string emitNodeStatements(const Graph& graph, const Node& node);
+// One node as C++ statements binding its outputs' names (throws EmitError when it has no spelling).
+std::string emitNodeStatements(const Graph& graph, const CodeNames& names, const Node& node);
+// A partition's body with the graph's names (emit.h's emitPartitionBody computes them).
+std::string emitPartitionBody(const Graph& graph, const CodeNames& names, const Partition& partition);
 
 // The KernelBench-format Python twin of a workload (throws EmitError when an op has no spelling).
+std::string pythonTwin(const Graph& graph, const CodeNames& names, const PartitionTree& tree, const Workload& workload);
+// The same with the names computed from `graph` (for one workload alone).
 std::string pythonTwin(const Graph& graph, const PartitionTree& tree, const Workload& workload);
 
 // The tiers in the order the suite is emitted: kernels first, whose unity source holds the

@@ -29,14 +29,19 @@ std::string baseType(const std::string& type) { return optionalType(type) ? type
 // None for an optional of this schema type, typed: a bare c10::nullopt is ambiguous where
 // overloads differ in an optional argument (at::mean(x, dtype) and at::mean(x, dim)).
 std::string typedNone(const std::string& type) {
-  static const std::pair<const char*, const char*> kTyped[] = {
-      {"ScalarType", "c10::optional<at::ScalarType>()"}, {"Tensor", "c10::optional<at::Tensor>()"},
-      {"int", "c10::optional<int64_t>()"},               {"SymInt", "c10::optional<int64_t>()"},
-      {"float", "c10::optional<double>()"},              {"bool", "c10::optional<bool>()"},
-      {"Scalar", "c10::optional<at::Scalar>()"},         {"str", "c10::optional<c10::string_view>()"},
-      {"Layout", "c10::optional<at::Layout>()"},         {"Device", "c10::optional<at::Device>()"},
-      {"MemoryFormat", "c10::optional<at::MemoryFormat>()"}, {"Generator", "c10::optional<at::Generator>()"},
-      {"float[]", "c10::optional<at::ArrayRef<double>>()"}};
+  static const std::pair<const char*, const char*> kTyped[] = {{"ScalarType", "c10::optional<at::ScalarType>()"},
+                                                               {"Tensor", "c10::optional<at::Tensor>()"},
+                                                               {"int", "c10::optional<int64_t>()"},
+                                                               {"SymInt", "c10::optional<int64_t>()"},
+                                                               {"float", "c10::optional<double>()"},
+                                                               {"bool", "c10::optional<bool>()"},
+                                                               {"Scalar", "c10::optional<at::Scalar>()"},
+                                                               {"str", "c10::optional<c10::string_view>()"},
+                                                               {"Layout", "c10::optional<at::Layout>()"},
+                                                               {"Device", "c10::optional<at::Device>()"},
+                                                               {"MemoryFormat", "c10::optional<at::MemoryFormat>()"},
+                                                               {"Generator", "c10::optional<at::Generator>()"},
+                                                               {"float[]", "c10::optional<at::ArrayRef<double>>()"}};
   if (type.rfind("int[", 0) == 0 || type.rfind("SymInt[", 0) == 0) return "at::OptionalIntArrayRef()";
   for (const auto& [name, spelling] : kTyped) {
     if (type == name) return spelling;
@@ -101,26 +106,27 @@ std::string literal(const AttributeValue& value, const std::string& schema_type,
   return std::visit(Visitor{type, node, untyped_none}, value);
 }
 
-std::string operandExpr(const Graph& g, const Operand& op, const std::string& schema_type, const Node& node,
-                        bool untyped_none = false) {
+std::string operandExpr(const Graph& g, const CodeNames& names, const Operand& op, const std::string& schema_type,
+                        const Node& node, bool untyped_none = false) {
   if (!op.isValue()) return literal(op.constant, schema_type, node, untyped_none);
   const Value& v = g.values[op.value];
   if (baseType(schema_type) == "Scalar" && (v.kind == ValueKind::Int || v.kind == ValueKind::Float)) {
-    return "at::Scalar(" + valueVar(op.value) + ")";
+    return "at::Scalar(" + names(op.value) + ")";
   }
-  return valueVar(op.value);
+  return names(op.value);
 }
 
 // Binds a call's result to the node's outputs.
-void bindOutputs(std::ostringstream& out, const Node& node, const std::string& call, size_t returns) {
+void bindOutputs(std::ostringstream& out, const CodeNames& names, const Node& node, const std::string& call,
+                 size_t returns) {
   if (node.outputs.size() == 1 && returns <= 1) {
-    out << "  auto " << valueVar(node.outputs[0]) << " = " << call << ";\n";
+    out << "  auto " << names(node.outputs[0]) << " = " << call << ";\n";
     return;
   }
   std::string tuple = "t" + std::to_string(node.index);
   out << "  auto " << tuple << " = " << call << ";\n";
   for (size_t i = 0; i < node.outputs.size(); ++i) {
-    out << "  auto " << valueVar(node.outputs[i]) << " = std::get<" << i << ">(" << tuple << ");\n";
+    out << "  auto " << names(node.outputs[i]) << " = std::get<" << i << ">(" << tuple << ");\n";
   }
 }
 
@@ -149,8 +155,8 @@ bool isOptionalTensorList(const Graph& g, const Node& node) {
 // An op that no ATen C++ function spells: a JIT-only overload (aten::as_tensor.list,
 // aten::add.int), a prim:: op with a schema, a custom op (torchvision::nms). The test calls it
 // through the JIT operator registry by name and overload, on IValues, as the interpreter does.
-void emitRegistryCall(std::ostringstream& out, const Graph& g, const Node& node, const ParsedSchema& schema,
-                      const std::vector<std::string>& args) {
+void emitRegistryCall(std::ostringstream& out, const Graph& g, const CodeNames& names, const Node& node,
+                      const ParsedSchema& schema, const std::vector<std::string>& args) {
   for (const SchemaArgument& a : schema.arguments) {
     if (a.written && baseType(a.type) != "Tensor") {
       throw EmitError(node.id + ": " + node.kind + " writes its " + a.type + " argument '" + a.name +
@@ -164,33 +170,33 @@ void emitRegistryCall(std::ostringstream& out, const Graph& g, const Node& node,
   out << "});\n";
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     const Value& v = g.values[node.outputs[i]];
-    out << "  auto " << valueVar(node.outputs[i]) << " = " << stack << ".at(" << i << ")" << ivalueAccessor(v.kind)
+    out << "  auto " << names(node.outputs[i]) << " = " << stack << ".at(" << i << ")" << ivalueAccessor(v.kind)
         << ";\n";
   }
 }
 
 // The schema's operands as C++ expressions of its argument types.
-std::vector<std::string> operandExprs(const Graph& g, const Node& node, const ParsedSchema& schema,
-                                      bool untyped_none = false) {
+std::vector<std::string> operandExprs(const Graph& g, const CodeNames& names, const Node& node,
+                                      const ParsedSchema& schema, bool untyped_none = false) {
   if (schema.arguments.size() != node.operands.size()) {
     throw EmitError(node.id + ": " + node.kind + " has " + std::to_string(node.operands.size()) +
                     " operands, its schema " + std::to_string(schema.arguments.size()));
   }
   std::vector<std::string> args;
   for (size_t i = 0; i < node.operands.size(); ++i) {
-    args.push_back(operandExpr(g, node.operands[i], schema.arguments[i].type, node, untyped_none));
+    args.push_back(operandExpr(g, names, node.operands[i], schema.arguments[i].type, node, untyped_none));
   }
   return args;
 }
 
 // Returns false for a prim:: op it has no C++ spelling for.
-bool emitPrim(std::ostringstream& out, const Graph& g, const Node& node) {
+bool emitPrim(std::ostringstream& out, const Graph& g, const CodeNames& names, const Node& node) {
   auto value_or_literal = [&](const Operand& op) {
-    return op.isValue() ? valueVar(op.value) : literal(op.constant, "int", node);
+    return op.isValue() ? names(op.value) : literal(op.constant, "int", node);
   };
   // An element of a generic container (tuple, dict, list of IValues).
   auto as_ivalue = [&](const Operand& op) {
-    return "c10::IValue(" + (op.isValue() ? valueVar(op.value) : literal(op.constant, "t", node, true)) + ")";
+    return "c10::IValue(" + (op.isValue() ? names(op.value) : literal(op.constant, "t", node, true)) + ")";
   };
   if (node.kind == "prim::ListConstruct") {
     const Value& list = g.values[node.outputs.at(0)];
@@ -200,23 +206,23 @@ bool emitPrim(std::ostringstream& out, const Graph& g, const Node& node) {
                                                               : "";
     if (element.empty() && isOptionalTensorList(g, node)) {
       // Advanced indexing's `Tensor?[]` (x[idx], x[:, idx] = v): tensors, None for a full slice.
-      std::string var = valueVar(node.outputs[0]);
+      std::string var = names(node.outputs[0]);
       out << "  c10::List<c10::optional<at::Tensor>> " << var << ";\n";
       for (const Operand& op : node.operands) {
-        out << "  " << var << ".push_back(" << (op.isValue() ? valueVar(op.value) : "c10::optional<at::Tensor>()")
+        out << "  " << var << ".push_back(" << (op.isValue() ? names(op.value) : "c10::optional<at::Tensor>()")
             << ");\n";
       }
       return true;
     }
     if (element.empty()) {
       // A list of anything else (dicts, tuples, strings): a generic list of IValues.
-      std::string var = valueVar(node.outputs[0]);
+      std::string var = names(node.outputs[0]);
       out << "  c10::IValue " << var << ";\n  {\n    c10::impl::GenericList items(c10::AnyType::get());\n";
       for (const Operand& op : node.operands) out << "    items.push_back(" << as_ivalue(op) << ");\n";
       out << "    " << var << " = c10::IValue(std::move(items));\n  }\n";
       return true;
     }
-    out << "  std::vector<" << element << "> " << valueVar(node.outputs[0]) << " = {";
+    out << "  std::vector<" << element << "> " << names(node.outputs[0]) << " = {";
     for (size_t i = 0; i < node.operands.size(); ++i) out << (i ? ", " : "") << value_or_literal(node.operands[i]);
     out << "};\n";
     return true;
@@ -224,25 +230,26 @@ bool emitPrim(std::ostringstream& out, const Graph& g, const Node& node) {
   if (node.kind == "prim::ListUnpack" || node.kind == "prim::TupleUnpack") {
     bool held = heldAsIValue(g.values[node.inputs.at(0)].kind);
     for (size_t i = 0; i < node.outputs.size(); ++i) {
-      std::string element = valueVar(node.inputs.at(0)) + "[" + std::to_string(i) + "]";
+      std::string element = names(node.inputs.at(0)) + "[" + std::to_string(i) + "]";
       if (held) {
-        element = valueVar(node.inputs.at(0)) +
+        element = names(node.inputs.at(0)) +
                   (node.kind == "prim::TupleUnpack" ? ".toTupleRef().elements()" : ".toListRef()") + "[" +
                   std::to_string(i) + "]" + ivalueAccessor(g.values[node.outputs[i]].kind);
       }
-      out << "  auto " << valueVar(node.outputs[i]) << " = " << element << ";\n";
+      out << "  auto " << names(node.outputs[i]) << " = " << element << ";\n";
     }
     return true;
   }
   if (node.kind == "prim::TupleConstruct") {
-    out << "  c10::IValue " << valueVar(node.outputs.at(0)) << " = c10::ivalue::Tuple::create({";
+    out << "  c10::IValue " << names(node.outputs.at(0)) << " = c10::ivalue::Tuple::create({";
     for (size_t i = 0; i < node.operands.size(); ++i) out << (i ? ", " : "") << as_ivalue(node.operands[i]);
     out << "});\n";
     return true;
   }
   if (node.kind == "prim::DictConstruct" && node.operands.size() % 2 == 0) {
-    std::string var = valueVar(node.outputs.at(0));
-    out << "  c10::IValue " << var << ";\n  {\n    c10::impl::GenericDict entries(c10::AnyType::get(), c10::AnyType::get());\n";
+    std::string var = names(node.outputs.at(0));
+    out << "  c10::IValue " << var
+        << ";\n  {\n    c10::impl::GenericDict entries(c10::AnyType::get(), c10::AnyType::get());\n";
     for (size_t i = 0; i < node.operands.size(); i += 2) {
       out << "    entries.insert_or_assign(" << as_ivalue(node.operands[i]) << ", " << as_ivalue(node.operands[i + 1])
           << ");\n";
@@ -251,60 +258,61 @@ bool emitPrim(std::ostringstream& out, const Graph& g, const Node& node) {
     return true;
   }
   if (node.kind == "prim::unchecked_cast" || node.kind == "aten::detach") {  // typing only
-    out << "  auto " << valueVar(node.outputs.at(0)) << " = " << valueVar(node.inputs.at(0)) << ";\n";
+    out << "  auto " << names(node.outputs.at(0)) << " = " << names(node.inputs.at(0)) << ";\n";
     return true;
   }
   if (node.kind == "prim::NumToTensor") {
-    out << "  auto " << valueVar(node.outputs.at(0)) << " = at::scalar_tensor(" << value_or_literal(node.operands.at(0))
+    out << "  auto " << names(node.outputs.at(0)) << " = at::scalar_tensor(" << value_or_literal(node.operands.at(0))
         << ");\n";
     return true;
   }
   return false;
 }
 
-void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
+void emitNode(std::ostringstream& out, const Graph& g, const CodeNames& names, const Node& node) {
   if (node.opaque_control_flow)
     throw EmitError(node.id + ": data-dependent control flow (" + node.kind + ") is not emitted");
   bool prim = node.kind.rfind("prim::", 0) == 0;
-  if (prim && emitPrim(out, g, node)) return;
+  if (prim && emitPrim(out, g, names, node)) return;
   ParsedSchema schema;
   if (node.schema.empty() || !parseSchema(node.schema, schema)) {
     throw EmitError(node.id + ": " + node.kind + (prim ? " has no C++ spelling yet" : " has no schema"));
   }
   // No at:: function spells a prim:: op with a schema, a JIT-only aten:: overload or a custom op.
   bool aten = schema.ns == "aten";
-  bool registry = prim || (aten && isJitOnlyOverload(schema.overload.empty() ? schema.op : schema.op + "." + schema.overload)) ||
-                  (!aten && schema.ns != "kdecomp_onnx");
-  std::vector<std::string> args = operandExprs(g, node, schema, /*untyped_none=*/registry);
-  if (prim) return emitRegistryCall(out, g, node, schema, args);
+  bool registry =
+      prim || (aten && isJitOnlyOverload(schema.overload.empty() ? schema.op : schema.op + "." + schema.overload)) ||
+      (!aten && schema.ns != "kdecomp_onnx");
+  std::vector<std::string> args = operandExprs(g, names, node, schema, /*untyped_none=*/registry);
+  if (prim) return emitRegistryCall(out, g, names, node, schema, args);
   // Scalar conversions and list lengths the C++ API spells as methods.
   if (schema.op == "size" && schema.overload == "int") {
-    out << "  int64_t " << valueVar(node.outputs.at(0)) << " = " << args[0] << ".size(" << args[1] << ");\n";
+    out << "  int64_t " << names(node.outputs.at(0)) << " = " << args[0] << ".size(" << args[1] << ");\n";
     return;
   }
   if ((schema.op == "Int" || schema.op == "Float" || schema.op == "Bool") && node.operands[0].isValue() &&
       g.values[node.operands[0].value].kind == ValueKind::Tensor) {
     std::string type = schema.op == "Int" ? "int64_t" : schema.op == "Float" ? "double" : "bool";
-    out << "  " << type << " " << valueVar(node.outputs.at(0)) << " = " << args[0] << ".item<" << type << ">();\n";
+    out << "  " << type << " " << names(node.outputs.at(0)) << " = " << args[0] << ".item<" << type << ">();\n";
     return;
   }
   // List element, length and comparison: Python's list operations on a std::vector.
   bool on_list = !node.operands.empty() && isVectorOperand(g, node.operands[0], schema.arguments[0].type);
   if (on_list && schema.op == "__getitem__" && args.size() == 2) {
-    out << "  auto " << valueVar(node.outputs.at(0)) << " = " << args[0] << ".at(" << args[1] << " < 0 ? " << args[1]
+    out << "  auto " << names(node.outputs.at(0)) << " = " << args[0] << ".at(" << args[1] << " < 0 ? " << args[1]
         << " + static_cast<int64_t>(" << args[0] << ".size()) : " << args[1] << ");\n";
     return;
   }
   if (on_list && schema.op == "len" && args.size() == 1) {
-    out << "  int64_t " << valueVar(node.outputs.at(0)) << " = static_cast<int64_t>(" << args[0] << ".size());\n";
+    out << "  int64_t " << names(node.outputs.at(0)) << " = static_cast<int64_t>(" << args[0] << ".size());\n";
     return;
   }
   if (on_list && (schema.op == "eq" || schema.op == "ne") && args.size() == 2) {  // whole-list comparison
-    out << "  bool " << valueVar(node.outputs.at(0)) << " = " << args[0] << (schema.op == "eq" ? " == " : " != ")
+    out << "  bool " << names(node.outputs.at(0)) << " = " << args[0] << (schema.op == "eq" ? " == " : " != ")
         << args[1] << ";\n";
     return;
   }
-  if (registry) return emitRegistryCall(out, g, node, schema, args);
+  if (registry) return emitRegistryCall(out, g, names, node, schema, args);
   bool in_place = !schema.op.empty() && schema.op.back() == '_' && schema.op != "__and__";
   bool method = isMethodOnly(schema.op) || (in_place && !isFunctionOnly(schema.op));
   std::string call;
@@ -325,12 +333,10 @@ void emitNode(std::ostringstream& out, const Graph& g, const Node& node) {
     for (size_t i = 0; i < args.size(); ++i) call += (i ? ", " : "") + args[i];
   }
   call += ")";
-  bindOutputs(out, node, call, schema.returns.size());
+  bindOutputs(out, names, node, call, schema.returns.size());
 }
 
 }  // namespace
-
-std::string valueVar(int value) { return "v" + std::to_string(value); }
 
 std::string finiteDoubleLiteral(double d) {
   char buf[40];
@@ -379,9 +385,9 @@ std::string cppParameterType(const Value& v) {
   }
 }
 
-std::string emitNodeStatements(const Graph& graph, const Node& node) {
+std::string emitNodeStatements(const Graph& graph, const CodeNames& names, const Node& node) {
   std::ostringstream out;
-  emitNode(out, graph, node);
+  emitNode(out, graph, names, node);
   return out.str();
 }
 
@@ -399,6 +405,10 @@ std::vector<int> emittedParameters(const Graph& graph, const Partition& p) {
 }
 
 std::string emitPartitionBody(const Graph& graph, const Partition& partition) {
+  return emitPartitionBody(graph, CodeNames(graph), partition);
+}
+
+std::string emitPartitionBody(const Graph& graph, const CodeNames& names, const Partition& partition) {
   std::ostringstream out;
   for (int index : partition.nodes) {
     const Node& node = graph.nodes[index];
@@ -408,7 +418,7 @@ std::string emitPartitionBody(const Graph& graph, const Partition& partition) {
                       " is not reproducible (random numbers or uninitialised memory; its recorded output feeds the "
                       "partitions after it)");
     }
-    emitNode(out, graph, node);
+    emitNode(out, graph, names, node);
   }
   return out.str();
 }

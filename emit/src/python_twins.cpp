@@ -88,49 +88,49 @@ constexpr GenericListOp kGenericListOps[] = {
     {"_set_item", 3, "{0}[{1}] = {2}", true}, {"insert", 3, "{0}.insert({1}, {2})", true},
 };
 
-void pyNode(std::ostringstream& out, const Node& node) {
+void pyNode(std::ostringstream& out, const CodeNames& names, const Node& node) {
   if (node.opaque_control_flow)
     throw EmitError(node.id + ": data-dependent control flow (" + node.kind + ") is not emitted");
   if (node.nondeterministic)
     throw EmitError(node.id + ": " + node.kind + " is not reproducible (random numbers or uninitialised memory)");
   const std::string ind = "        ";
   auto operand = [&](const Operand& op, const std::string& type) {
-    return op.isValue() ? valueVar(op.value) : pyLiteral(op.constant, type);
+    return op.isValue() ? names(op.value) : pyLiteral(op.constant, type);
   };
   if (node.kind == "prim::ListConstruct") {
-    out << ind << valueVar(node.outputs.at(0)) << " = [";
+    out << ind << names(node.outputs.at(0)) << " = [";
     for (size_t i = 0; i < node.operands.size(); ++i) out << (i ? ", " : "") << operand(node.operands[i], "int");
     out << "]\n";
     return;
   }
   if (node.kind == "prim::ListUnpack") {
     for (size_t i = 0; i < node.outputs.size(); ++i)
-      out << ind << valueVar(node.outputs[i]) << " = " << valueVar(node.inputs.at(0)) << "[" << i << "]\n";
+      out << ind << names(node.outputs[i]) << " = " << names(node.inputs.at(0)) << "[" << i << "]\n";
     return;
   }
   if (node.kind == "prim::unchecked_cast") {
-    out << ind << valueVar(node.outputs.at(0)) << " = " << valueVar(node.inputs.at(0)) << "\n";
+    out << ind << names(node.outputs.at(0)) << " = " << names(node.inputs.at(0)) << "\n";
     return;
   }
   if (node.kind == "prim::NumToTensor") {
-    out << ind << valueVar(node.outputs.at(0)) << " = torch.scalar_tensor(" << operand(node.operands.at(0), "Scalar")
+    out << ind << names(node.outputs.at(0)) << " = torch.scalar_tensor(" << operand(node.operands.at(0), "Scalar")
         << ")\n";
     return;
   }
   if (node.kind == "prim::TupleConstruct") {  // a trailing comma: a tuple of one stays a tuple
-    out << ind << valueVar(node.outputs.at(0)) << " = (";
+    out << ind << names(node.outputs.at(0)) << " = (";
     for (const Operand& op : node.operands) out << operand(op, "t") << ", ";
     out << ")\n";
     return;
   }
   if (node.kind == "prim::TupleUnpack" && !node.outputs.empty()) {
     out << ind;
-    for (int v : node.outputs) out << valueVar(v) << ", ";
-    out << "= " << valueVar(node.inputs.at(0)) << "\n";
+    for (int v : node.outputs) out << names(v) << ", ";
+    out << "= " << names(node.inputs.at(0)) << "\n";
     return;
   }
   if (node.kind == "prim::DictConstruct" && node.operands.size() % 2 == 0) {
-    out << ind << valueVar(node.outputs.at(0)) << " = {";
+    out << ind << names(node.outputs.at(0)) << " = {";
     for (size_t i = 0; i < node.operands.size(); i += 2) {
       out << (i ? ", " : "") << operand(node.operands[i], "str") << ": " << operand(node.operands[i + 1], "t");
     }
@@ -174,9 +174,9 @@ void pyNode(std::ostringstream& out, const Node& node) {
     }
     if (spelled->statement) {  // writes into the list, and returns it (when anything reads it)
       out << ind << expression << "\n";
-      if (!node.outputs.empty()) out << ind << valueVar(node.outputs[0]) << " = " << args[0] << "\n";
+      if (!node.outputs.empty()) out << ind << names(node.outputs[0]) << " = " << args[0] << "\n";
     } else {
-      out << ind << valueVar(node.outputs[0]) << " = " << expression << "\n";
+      out << ind << names(node.outputs[0]) << " = " << expression << "\n";
     }
     return;
   }
@@ -188,22 +188,26 @@ void pyNode(std::ostringstream& out, const Node& node) {
   }
   call += ")";
   if (node.outputs.size() == 1 && schema.returns.size() <= 1) {
-    out << ind << valueVar(node.outputs[0]) << " = " << call << "\n";
+    out << ind << names(node.outputs[0]) << " = " << call << "\n";
     return;
   }
   std::string tuple = "t" + std::to_string(node.index);
   out << ind << tuple << " = " << call << "\n";
   for (size_t i = 0; i < node.outputs.size(); ++i)
-    out << ind << valueVar(node.outputs[i]) << " = " << tuple << "[" << i << "]\n";
+    out << ind << names(node.outputs[i]) << " = " << tuple << "[" << i << "]\n";
 }
 
 }  // namespace
 
 std::string pythonTwin(const Graph& g, const PartitionTree& tree, const Workload& w) {
+  return pythonTwin(g, CodeNames(g), tree, w);
+}
+
+std::string pythonTwin(const Graph& g, const CodeNames& names, const PartitionTree& tree, const Workload& w) {
   const Partition& p = tree.partitions[w.instances.at(0)];
   std::ostringstream body;
   for (int n : p.nodes) {
-    if (!readsRecordInstead(g.nodes[n], p)) pyNode(body, g.nodes[n]);  // throws for what Python cannot spell
+    if (!readsRecordInstead(g.nodes[n], p)) pyNode(body, names, g.nodes[n]);  // throws for what Python cannot spell
   }
   const std::vector<int> parameters = emittedParameters(g, p);
   std::ostringstream out;
@@ -220,13 +224,13 @@ std::string pythonTwin(const Graph& g, const PartitionTree& tree, const Workload
   for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << p.outputs[i];
   out << "]\n\n\ndef load(value_id):\n    return torch.load(os.path.join(REFERENCE_DIR, 'v%06d.pt' % value_id))\n\n\n"
       << "class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n\n    def forward(self";
-  for (int v : parameters) out << ", " << valueVar(v);
+  for (int v : parameters) out << ", " << names(v);
   out << "):\n" << body.str() << "        return ";
   if (p.outputs.size() == 1) {
-    out << valueVar(p.outputs[0]) << "\n";
+    out << names(p.outputs[0]) << "\n";
   } else {
     out << "(";
-    for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << valueVar(p.outputs[i]);
+    for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << names(p.outputs[i]);
     out << ")\n";
   }
   out << "\n\ndef get_inputs():\n    return [load(i) for i in INPUT_IDS]\n\n\ndef get_init_inputs():\n    return "
@@ -243,8 +247,8 @@ std::string pythonTwin(const Graph& g, const PartitionTree& tree, const Workload
       << "        half = expected.dtype in (torch.float16, torch.bfloat16, torch.complex32)\n"
       << "        atol, rtol = (" << finiteDoubleLiteral(kHalfPrecisionTolerance.atol) << ", "
       << finiteDoubleLiteral(kHalfPrecisionTolerance.rtol) << ") if half else ("
-      << finiteDoubleLiteral(kSinglePrecisionTolerance.atol) << ", " << finiteDoubleLiteral(kSinglePrecisionTolerance.rtol)
-      << ")\n"
+      << finiteDoubleLiteral(kSinglePrecisionTolerance.atol) << ", "
+      << finiteDoubleLiteral(kSinglePrecisionTolerance.rtol) << ")\n"
       << "        # complex values by the modulus of their difference\n"
       << "        a, b = (actual.cdouble(), expected.cdouble()) if actual.is_complex() else (actual.double(), "
          "expected.double())\n"

@@ -73,7 +73,8 @@ struct EmittedTest {
 };
 
 // One workload's test file. Returns why it only skips ("" when it runs).
-std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Workload& w, std::string& text) {
+std::string emitWorkloadFile(const Graph& g, const CodeNames& names, const PartitionTree& tree, const Workload& w,
+                             std::string& text) {
   const Partition& p = tree.partitions[w.instances.at(0)];
   std::string fn = identifier(w.name);
   std::ostringstream out;
@@ -103,7 +104,7 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
   std::string skip;
   std::string body;
   try {
-    body = emitPartitionBody(g, p);
+    body = emitPartitionBody(g, names, p);
   } catch (const EmitError& e) {
     skip = e.what();
   }
@@ -120,15 +121,15 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
     out << (single_tensor ? "at::Tensor " : "std::vector<c10::IValue> ") << fn << "(";
     const std::vector<int> parameters = emittedParameters(g, p);
     for (size_t i = 0; i < parameters.size(); ++i) {
-      out << (i ? ", " : "") << cppParameterType(g.values[parameters[i]]) << " " << valueVar(parameters[i]);
+      out << (i ? ", " : "") << cppParameterType(g.values[parameters[i]]) << " " << names(parameters[i]);
     }
     out << ") {\n" << body;
     if (single_tensor) {
-      out << "  return " << valueVar(p.outputs[0]) << ";\n";
+      out << "  return " << names(p.outputs[0]) << ";\n";
     } else {
       out << "  return {";
       for (size_t i = 0; i < p.outputs.size(); ++i)
-        out << (i ? ", " : "") << "c10::IValue(" << valueVar(p.outputs[i]) << ")";
+        out << (i ? ", " : "") << "c10::IValue(" << names(p.outputs[i]) << ")";
       out << "};\n";
     }
     out << "}\n\n}  // namespace " << tierDirectory(w.tier) << "\n\n";
@@ -158,8 +159,8 @@ std::string emitWorkloadFile(const Graph& g, const PartitionTree& tree, const Wo
 // verification/composition_test.cpp: the model from its recorded inputs and parameters alone,
 // every kernel through its emitted function (so an edited kernel shows here), glue inline.
 // Returns why it can only skip ("" when it runs).
-std::string compositionSource(const Graph& g, const PartitionTree& tree, const std::vector<EmittedTest>& tests,
-                              std::string& text) {
+std::string compositionSource(const Graph& g, const CodeNames& names, const PartitionTree& tree,
+                              const std::vector<EmittedTest>& tests, std::string& text) {
   const Partition& root = tree.partitions[0];
   std::map<int, const Partition*> kernel_at;  // IR node -> kernel partition
   std::set<int> in_kernel;                    // nodes a kernel replays itself (its own glue)
@@ -181,14 +182,14 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
       const Node& node = g.nodes[index];
       auto kernel = kernel_at.find(index);
       if (kernel == kernel_at.end()) {
-        if (!in_kernel.count(index)) body << emitNodeStatements(g, node);  // glue of a group
+        if (!in_kernel.count(index)) body << emitNodeStatements(g, names, node);  // glue of a group
         continue;
       }
       const Partition& k = *kernel->second;
       const Workload& w = tree.workloads[k.workload];
       if (node.nondeterministic) {
         // The recorded draw stands in for the random op, as in verification.
-        for (int out : node.outputs) body << "  auto " << valueVar(out) << " = ctx.tensor(" << out << ");\n";
+        for (int out : node.outputs) body << "  auto " << names(out) << " = ctx.tensor(" << out << ");\n";
         continue;
       }
       if (!runnable[w.name]) throw EmitError("kernel " + w.name + " has no emitted function");
@@ -197,18 +198,18 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
         not_compiled += " || defined(" + notCompiledMacro(toString(Tier::Kernel), w.name) + ")";
       }
       std::string call = std::string(tierDirectory(Tier::Kernel)) + "::" + identifier(w.name) + "(";
-      for (size_t i = 0; i < k.inputs.size(); ++i) call += (i ? ", " : "") + valueVar(k.inputs[i]);
+      for (size_t i = 0; i < k.inputs.size(); ++i) call += (i ? ", " : "") + names(k.inputs[i]);
       call += ")";
       bool single = k.outputs.size() == 1 && g.values[k.outputs[0]].kind == ValueKind::Tensor;
       if (single) {
-        body << "  auto " << valueVar(k.outputs[0]) << " = " << call << ";\n";
+        body << "  auto " << names(k.outputs[0]) << " = " << call << ";\n";
         continue;
       }
       std::string result = "k" + std::to_string(index);
       body << "  auto " << result << " = " << call << ";\n";
       for (size_t i = 0; i < k.outputs.size(); ++i) {
         const Value& v = g.values[k.outputs[i]];
-        body << "  auto " << valueVar(k.outputs[i]) << " = " << result << "[" << i << "]" << ivalueAccessor(v.kind)
+        body << "  auto " << names(k.outputs[i]) << " = " << result << "[" << i << "]" << ivalueAccessor(v.kind)
              << ";\n";
       }
     }
@@ -218,7 +219,8 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
   std::ostringstream out;
   out << "// Written by kdecomp: the composition test. The model runs from its recorded inputs and\n"
       << "// parameters alone, calling every emitted kernel function in order (glue inline), and must\n"
-      << "// reproduce the recorded model outputs (max abs diff < " << finiteDoubleLiteral(kCompositionMaxAbsDiff) << ").\n"
+      << "// reproduce the recorded model outputs (max abs diff < " << finiteDoubleLiteral(kCompositionMaxAbsDiff)
+      << ").\n"
       << "#ifndef KDECOMP_UNITY\n#define KDECOMP_UNITY 1\n#endif\n#include \"../kdecomp_test_support.h\"\n";
   if (skip.empty()) {
     out << "#if " << not_compiled << "\n"
@@ -233,14 +235,15 @@ std::string compositionSource(const Graph& g, const PartitionTree& tree, const s
     out << "  return ctx.skip(\"" << reason << "\");\n}\n";
   } else {
     for (int v : root.inputs) {
-      out << "  auto " << valueVar(v) << " = ctx." << loaderFor(g.values[v]) << "(" << v << ");\n";
+      out << "  auto " << names(v) << " = ctx." << loaderFor(g.values[v]) << "(" << v << ");\n";
     }
     out << body.str() << "  ctx.check(\"composition\", std::vector<c10::IValue>{";
     for (size_t i = 0; i < g.outputs.size(); ++i)
-      out << (i ? ", " : "") << "c10::IValue(" << valueVar(g.outputs[i]) << ")";
+      out << (i ? ", " : "") << "c10::IValue(" << names(g.outputs[i]) << ")";
     out << "}, {";
     for (size_t i = 0; i < g.outputs.size(); ++i) out << (i ? ", " : "") << g.outputs[i];
-    out << "}, /*max_abs=*/" << finiteDoubleLiteral(kCompositionMaxAbsDiff) << ");\n  return ctx.finish();\n}\n#endif\n";
+    out << "}, /*max_abs=*/" << finiteDoubleLiteral(kCompositionMaxAbsDiff)
+        << ");\n  return ctx.finish();\n}\n#endif\n";
   }
   out << "\n#ifndef KDECOMP_COMPOSITION_IN_UNITY\n"
       << "int main() { return kdecomp_support::runTest(\"composition\", &kdecomp_composition); }\n#endif\n";
@@ -271,7 +274,8 @@ std::string cmakeLists(const std::string& model, const std::vector<EmittedTest>&
       << "function(kdecomp_test_target target)\n"
       << "  target_link_libraries(${target} PRIVATE ${TORCH_LIBRARIES} ${CMAKE_DL_LIBS})\n"
       << "  if(KDECOMP_NOT_COMPILED_HEADER)\n"
-      << "    target_compile_definitions(${target} PRIVATE KDECOMP_NOT_COMPILED_HEADER=\"${KDECOMP_NOT_COMPILED_HEADER}\")\n"
+      << "    target_compile_definitions(${target} PRIVATE "
+         "KDECOMP_NOT_COMPILED_HEADER=\"${KDECOMP_NOT_COMPILED_HEADER}\")\n"
       << "  endif()\n"
       << "  target_compile_definitions(${target} PRIVATE KDECOMP_REFERENCE_DIR=\"${KDECOMP_REFERENCE_DIR}\")\n"
       << "endfunction()\n";
@@ -317,6 +321,7 @@ std::string cmakeLists(const std::string& model, const std::vector<EmittedTest>&
 
 EmitReport emitTests(const Graph& graph, const PartitionTree& tree, const std::string& model_dir) {
   EmitReport report;
+  const CodeNames names(graph);  // one name per value across every file: the composition uses them all
   fs::path root(model_dir);
   // Everything emitted before is ours to replace: stale tests of renamed workloads must go.
   for (Tier tier : kTiers) {
@@ -334,11 +339,11 @@ EmitReport emitTests(const Graph& graph, const PartitionTree& tree, const std::s
     for (const Workload& w : tree.workloads) {
       if (w.tier != tier) continue;
       std::string text;
-      std::string skip = emitWorkloadFile(graph, tree, w, text);
+      std::string skip = emitWorkloadFile(graph, names, tree, w, text);
       writeFile(root / tierDirectory(tier) / (w.name + ".cpp"), text);
       try {
         if (!onnx) {  // the ONNX replay ops exist in C++ only
-          writeFile(root / tierDirectory(tier) / (w.name + ".py"), pythonTwin(graph, tree, w));
+          writeFile(root / tierDirectory(tier) / (w.name + ".py"), pythonTwin(graph, names, tree, w));
           ++report.python_twins;
         }
       } catch (const EmitError& e) {
@@ -373,7 +378,7 @@ EmitReport emitTests(const Graph& graph, const PartitionTree& tree, const std::s
     writeFile(root / (std::string(tierDirectory(tier)) + "_unity.cpp"), unity.str());
   }
   std::string composition;
-  std::string composition_skip = compositionSource(graph, tree, tests, composition);
+  std::string composition_skip = compositionSource(graph, names, tree, tests, composition);
   if (!composition_skip.empty()) report.skipped.push_back("composition: " + composition_skip);
   writeFile(root / "verification" / "composition_test.cpp", composition);
   std::string support = testSupportHeader();

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "aten_spelling.h"
 #include "emit_internal.h"
@@ -128,7 +129,7 @@ TEST_CASE("a partition body is plain ATen calls with literal attributes", "[emit
   p.nodes = {0, 1};
   std::string body = emitPartitionBody(g, p);
   CHECK(body ==
-        "  auto v2 = at::conv2d(v0, v1, c10::optional<at::Tensor>(), std::vector<int64_t>{1, 1}, "
+        "  auto v2 = at::conv2d(x, weight, c10::optional<at::Tensor>(), std::vector<int64_t>{1, 1}, "
         "std::vector<int64_t>{0, 0}, "
         "std::vector<int64_t>{1, 1}, int64_t{1});\n"
         "  auto v3 = v2.relu_();\n");
@@ -212,8 +213,8 @@ TEST_CASE("index lists with Nones, list elements and list lengths have C++ spell
   CHECK(emitPartitionBody(g, p) ==
         "  c10::List<c10::optional<at::Tensor>> v2;\n"
         "  v2.push_back(c10::optional<at::Tensor>());\n"
-        "  v2.push_back(v1);\n"
-        "  auto v3 = at::index(v0, v2);\n"
+        "  v2.push_back(idx);\n"
+        "  auto v3 = at::index(x, v2);\n"
         "  auto v4 = at::where(v3);\n"
         "  auto v5 = v4.at(int64_t{-1} < 0 ? int64_t{-1} + static_cast<int64_t>(v4.size()) : int64_t{-1});\n"
         "  int64_t v6 = static_cast<int64_t>(v4.size());\n");
@@ -233,7 +234,7 @@ TEST_CASE("index lists with Nones, list elements and list lengths have C++ spell
   // A list of anything else is a generic list of IValues.
   g.nodes[0].operands = {{"arg0", -1, std::string("a")}, {"arg1", 1, {}}};
   CHECK_THAT(emitPartitionBody(g, p), Catch::Contains("    items.push_back(c10::IValue(std::string(\"a\")));\n"
-                                                      "    items.push_back(c10::IValue(v1));\n"));
+                                                      "    items.push_back(c10::IValue(idx));\n"));
 }
 
 // An overload that native_functions.yaml does not hold has no at:: function (the JIT registry's
@@ -307,7 +308,7 @@ TEST_CASE("the Python twins spell generic list ops as Python list operations", "
   g.rebuildUses();
   auto [tree, w] = modelWorkload("lists", {0, 1, 2}, {0}, {4});
   std::string twin = pythonTwin(g, tree, w);
-  CHECK(twin.find("        v1 = v0 * 2\n") != std::string::npos);
+  CHECK(twin.find("        v1 = sizes * 2\n") != std::string::npos);
   CHECK(twin.find("        v1[0] = 7\n        v3 = v1\n") != std::string::npos);
   CHECK(twin.find("        v4 = len(v3)\n") != std::string::npos);
   CHECK(twin.find("= torch.ops.aten") == std::string::npos);
@@ -508,8 +509,8 @@ TEST_CASE("the Python twins spell tuples, dicts and prim:: ops with a schema", "
   ModelWorkload containers = modelWorkload("containers", {0, 1, 2, 3}, {0, 1}, {6});
   std::string twin = pythonTwin(g, containers.tree, containers.workload);
   INFO(twin);
-  CHECK(twin.find("        v2 = torch.ops.prim.max.int(v0, v1)\n") != std::string::npos);
-  CHECK(twin.find("        v3 = (v2, v0, )\n") != std::string::npos);
+  CHECK(twin.find("        v2 = torch.ops.prim.max.int(a, b)\n") != std::string::npos);
+  CHECK(twin.find("        v3 = (v2, a, )\n") != std::string::npos);
   CHECK(twin.find("        v4, v5, = v3\n") != std::string::npos);
   CHECK(twin.find("        v6 = {'max': v4}\n") != std::string::npos);
 }
@@ -552,4 +553,58 @@ TEST_CASE("tuples, dicts and generic lists are spelled as IValues in C++", "[emi
         "  auto s4 = kdecomp_support::callOperator(\"aten::__getitem__\", \"Dict_str\", {c10::IValue(v2), "
         "c10::IValue(std::string(\"boxes\"))});\n"
         "  auto v7 = s4.at(0).toTensor();\n");
+}
+
+// Emitted code names values after the model's own names (issue 20: the function a user rewrites
+// reads like code a person wrote), in C++ and Python alike.
+TEST_CASE("emitted value names: the model's names as identifiers, unique, never a keyword or temporary",
+          "[emit][names]") {
+  Graph g;
+  const std::vector<std::string> debug_names = {"",
+                                                "",
+                                                "x.3",
+                                                "identity.1",
+                                                "input.5",
+                                                "17",
+                                                "int",
+                                                "t3",
+                                                "NAN",
+                                                "/features/features.0/Conv_output_0",
+                                                "2x.1",
+                                                "out.1",
+                                                "out.2",
+                                                "v5",
+                                                "Model",
+                                                "lin.weight.2",
+                                                std::string(60, 'a') + "_tail"};
+  for (const std::string& name : debug_names) g.addValue(ValueKind::Tensor).debug_name = name;
+  g.inputs = {{"x", 0}};
+  g.parameters = {{"conv1.weight", ParameterKind::Parameter, 1}};
+  CodeNames names(g);
+  CHECK(names(0) == "x");
+  CHECK(names(1) == "conv1_weight");
+  CHECK(names(2) == "x_2");  // "x.3" without its suffix, and "x" is taken
+  CHECK(names(3) == "identity");
+  CHECK(names(4) == "input_");  // a Python builtin
+  CHECK(names(5) == "v5");      // no usable name: v<id>
+  CHECK(names(6) == "int_");    // a C++ keyword
+  CHECK(names(7) == "t3_");     // the emitted code's own temporaries look like this
+  CHECK(names(8) == "NAN_");    // reads like a macro
+  CHECK(names(9) == "features_features_0_Conv_output_0");
+  CHECK(names(10) == "v_2x");
+  CHECK(names(11) == "out");
+  CHECK(names(12) == "out_2");
+  CHECK(names(13) == "v5_");     // never the fallback name of value 5
+  CHECK(names(14) == "Model_");  // the twin's class
+  CHECK(names(15) == "lin_weight");
+  CHECK(names(16).size() <= 48);
+  CHECK(names(16).substr(names(16).size() - 5) == "_tail");
+  // Deterministic, and every name distinct.
+  CodeNames again(g);
+  std::set<std::string> distinct;
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    CHECK(again(static_cast<int>(v)) == names(static_cast<int>(v)));
+    distinct.insert(names(static_cast<int>(v)));
+  }
+  CHECK(distinct.size() == g.values.size());
 }
