@@ -58,3 +58,27 @@ TEST_CASE("compare rule: complex values by the modulus of their difference", "[c
   CHECK_FALSE(compareElement(C(kNaN, 1), C(kNaN, 1), kAtol, kRtol).violation);
   CHECK(compareElement(C(kNaN, 2), C(kNaN, 1), kAtol, kRtol).violation);
 }
+
+TEST_CASE("compare rule: the tolerances an element needed", "[compare_rule]") {
+  // |a - b| = 0.2 at |b| = 1000: atol 0.2 - 1e-4 * 1000 = 0.1 with the rule's rtol; rtol
+  // (0.2 - 1e-4) / 1000 with the rule's atol.
+  auto e = compareElement(1000.2, 1000.0, true, kAtol, kRtol);
+  CHECK(e.needed_atol == Approx(0.1));
+  CHECK(e.needed_rtol == Approx((0.2 - 1e-4) / 1000.0));
+  // Within the rule: the needed atol is 0 once rtol covers it, and never above the difference.
+  auto small = compareElement(1000.05, 1000.0, true, kAtol, kRtol);
+  CHECK(small.needed_atol == 0);
+  CHECK(small.needed_rtol == Approx((0.05 - 1e-4) / 1000.0));
+  CHECK(compareElement(2e-5, 0.0, true, kAtol, kRtol).needed_rtol == 0);     // atol alone covers it
+  CHECK(compareElement(2e-3, 0.0, true, kAtol, kRtol).needed_rtol == kInf);  // no rtol scales a zero
+  CHECK(compareElement(2e-3, 0.0, true, kAtol, kRtol).needed_atol == Approx(2e-3));
+  // Equal values need nothing; exact types and non-finite mismatches cannot be tolerated.
+  CHECK(compareElement(1.5, 1.5, true, kAtol, kRtol).needed_atol == 0);
+  CHECK(compareElement(int64_t{3}, int64_t{4}, false, 0, 0).needed_atol == kInf);
+  CHECK(compareElement(-kInf, kInf, true, kAtol, kRtol).needed_rtol == kInf);
+  CHECK(compareElement(kNaN, kNaN, true, kAtol, kRtol).needed_atol == 0);
+  // The needed tolerances pass, and anything tighter fails.
+  auto at_needed = compareElement(1000.2, 1000.0, true, e.needed_atol * (1 + 1e-9), kRtol);
+  CHECK_FALSE(at_needed.violation);
+  CHECK(compareElement(1000.2, 1000.0, true, e.needed_atol * 0.99, kRtol).violation);
+}

@@ -360,7 +360,8 @@ TEST_CASE("the emitted C++ and Python comparisons use the tolerances verify uses
                   finiteDoubleLiteral(kHalfPrecisionTolerance.rtol) + ") if half else (" +
                   finiteDoubleLiteral(kSinglePrecisionTolerance.atol) + ", " +
                   finiteDoubleLiteral(kSinglePrecisionTolerance.rtol) + ")") != std::string::npos);
-  CHECK(twin.find("diff <= atol + rtol * b.abs()") != std::string::npos);
+  CHECK(twin.find("diff <= atol + rtol * scale") != std::string::npos);
+  CHECK(twin.find("need_atol = torch.nan_to_num(torch.clamp(diff - rtol * scale, min=0), nan=INF)") != std::string::npos);
 }
 
 TEST_CASE("a group with an unreproducible op takes that op's record as a parameter", "[emit]") {

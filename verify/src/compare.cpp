@@ -7,6 +7,7 @@
 #include <cmath>
 #include <complex>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <sstream>
 
@@ -16,6 +17,15 @@
 namespace kdecomp {
 
 namespace {
+
+// A comparison that fails before any element is compared: no tolerance would pass it.
+Comparison mismatch(std::string message) {
+  Comparison c;
+  c.match = false;
+  c.message = std::move(message);
+  c.needed_atol = c.needed_rtol = std::numeric_limits<double>::infinity();
+  return c;
+}
 
 Tolerance toleranceFor(at::ScalarType type) {
   switch (type) {
@@ -34,6 +44,8 @@ Tolerance toleranceFor(at::ScalarType type) {
 struct ScanStats {
   double max_abs = 0;
   double max_rel = 0;
+  double needed_atol = 0;
+  double needed_rtol = 0;
   int64_t violations = 0;
   int64_t first_violation = -1;
   double first_actual = 0;
@@ -45,6 +57,8 @@ struct ScanStats {
   void merge(const ScanStats& o) {
     max_abs = std::max(max_abs, o.max_abs);
     max_rel = std::max(max_rel, o.max_rel);
+    needed_atol = std::max(needed_atol, o.needed_atol);
+    needed_rtol = std::max(needed_rtol, o.needed_rtol);
     if (o.violations > 0 && (first_violation < 0 || o.first_violation < first_violation)) {
       first_violation = o.first_violation;
       first_actual = o.first_actual;
@@ -68,6 +82,8 @@ ScanStats scan(const T* a, const T* b, int64_t begin, int64_t end, bool floating
     s.any_nonfinite |= e.reference_nonfinite;
     s.max_abs = std::max(s.max_abs, e.abs_diff);
     s.max_rel = std::max(s.max_rel, e.rel_diff);
+    s.needed_atol = std::max(s.needed_atol, e.needed_atol);
+    s.needed_rtol = std::max(s.needed_rtol, e.needed_rtol);
     if (e.violation && s.violations++ == 0) {
       s.first_violation = i;
       s.first_actual = static_cast<double>(a[i]);
@@ -91,6 +107,8 @@ ScanStats scanComplex(const c10::complex<T>* a, const c10::complex<T>* b, int64_
     s.any_nonfinite |= e.reference_nonfinite;
     s.max_abs = std::max(s.max_abs, e.abs_diff);
     s.max_rel = std::max(s.max_rel, e.rel_diff);
+    s.needed_atol = std::max(s.needed_atol, e.needed_atol);
+    s.needed_rtol = std::max(s.needed_rtol, e.needed_rtol);
     if (e.violation && s.violations++ == 0) {
       s.first_violation = i;
       s.first_actual = std::abs(x);
@@ -111,6 +129,8 @@ std::string shapeString(at::IntArrayRef shape) {
 void merge(Comparison& into, const Comparison& part) {
   into.max_abs_diff = std::max(into.max_abs_diff, part.max_abs_diff);
   into.max_rel_diff = std::max(into.max_rel_diff, part.max_rel_diff);
+  into.needed_atol = std::max(into.needed_atol, part.needed_atol);
+  into.needed_rtol = std::max(into.needed_rtol, part.needed_rtol);
   if (part.degenerate_reference && !into.degenerate_reference) {
     into.degenerate_reference = true;
     if (into.match) into.message = part.message;
@@ -130,15 +150,11 @@ Comparison compareTensors(const at::Tensor& actual_in, const at::Tensor& expecte
     return result;
   }
   if (actual_in.sizes() != expected_in.sizes()) {
-    result.match = false;
-    result.message = "shape " + shapeString(actual_in.sizes()) + " != recorded " + shapeString(expected_in.sizes());
-    return result;
+    return mismatch("shape " + shapeString(actual_in.sizes()) + " != recorded " + shapeString(expected_in.sizes()));
   }
   if (actual_in.scalar_type() != expected_in.scalar_type()) {
-    result.match = false;
-    result.message = std::string("dtype ") + c10::toString(actual_in.scalar_type()) + " != recorded " +
-                     c10::toString(expected_in.scalar_type());
-    return result;
+    return mismatch(std::string("dtype ") + c10::toString(actual_in.scalar_type()) + " != recorded " +
+                    c10::toString(expected_in.scalar_type()));
   }
   // One pass over raw elements: ATen's elementwise kernels in this build run at ~0.5 GB/s per
   // op, and a tensor-op comparison needs about ten of them.
@@ -174,6 +190,8 @@ Comparison compareTensors(const at::Tensor& actual_in, const at::Tensor& expecte
   }
   result.max_abs_diff = stats.max_abs;
   result.max_rel_diff = stats.max_rel;
+  result.needed_atol = stats.needed_atol;
+  result.needed_rtol = stats.needed_rtol;
   result.identical = stats.bitwise_equal && actual_in.device().is_cpu() && actual_in.strides() == expected_in.strides();
   int64_t violations = stats.violations;
   int64_t first_violation = stats.first_violation;
@@ -200,7 +218,7 @@ void flagDegenerateReference(Comparison& c, bool any_nonzero, bool any_nonfinite
 
 Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected) {
   if (expected.isTensor()) {
-    if (!actual.isTensor()) return {false, false, 0, 0, "expected a tensor, got " + actual.tagKind()};
+    if (!actual.isTensor()) return mismatch("expected a tensor, got " + actual.tagKind());
     return compareTensors(actual.toTensor(), expected.toTensor());
   }
   if (expected.isList() || expected.isTuple()) {
@@ -212,10 +230,10 @@ Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected)
       a = actual.toTupleRef().elements().vec();
       e = expected.toTupleRef().elements().vec();
     } else {
-      return {false, false, 0, 0, "expected a " + expected.tagKind() + ", got " + actual.tagKind()};
+      return mismatch("expected a " + expected.tagKind() + ", got " + actual.tagKind());
     }
     if (a.size() != e.size()) {
-      return {false, false, 0, 0, std::to_string(a.size()) + " elements != recorded " + std::to_string(e.size())};
+      return mismatch(std::to_string(a.size()) + " elements != recorded " + std::to_string(e.size()));
     }
     Comparison result;
     result.identical = true;
@@ -229,10 +247,10 @@ Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected)
   }
   if (expected.isGenericDict()) {
     // Element by element: IValue's own == would ask a tensor value for its truth.
-    if (!actual.isGenericDict()) return {false, false, 0, 0, "expected a Dict, got " + actual.tagKind()};
+    if (!actual.isGenericDict()) return mismatch("expected a Dict, got " + actual.tagKind());
     c10::impl::GenericDict a = actual.toGenericDict(), e = expected.toGenericDict();
     if (a.size() != e.size()) {
-      return {false, false, 0, 0, std::to_string(a.size()) + " entries != recorded " + std::to_string(e.size())};
+      return mismatch(std::to_string(a.size()) + " entries != recorded " + std::to_string(e.size()));
     }
     Comparison result;
     result.identical = true;
@@ -250,12 +268,15 @@ Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected)
   if (expected.isDouble() && actual.isDouble()) {
     kdecomp_rule::ElementComparison e = kdecomp_rule::compareElement(
         actual.toDouble(), expected.toDouble(), true, kSinglePrecisionTolerance.atol, kSinglePrecisionTolerance.rtol);
-    return {!e.violation,
-            false,
-            e.abs_diff,
-            e.rel_diff,
-            e.violation ? "scalar differs" : "",
-            actual.toDouble() == expected.toDouble()};
+    Comparison c;
+    c.match = !e.violation;
+    c.max_abs_diff = e.abs_diff;
+    c.max_rel_diff = e.rel_diff;
+    c.message = e.violation ? "scalar differs" : "";
+    c.identical = actual.toDouble() == expected.toDouble();
+    c.needed_atol = e.needed_atol;
+    c.needed_rtol = e.needed_rtol;
+    return c;
   }
   if (actual == expected) {
     Comparison same;
@@ -264,7 +285,7 @@ Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected)
   }
   std::ostringstream s;
   s << "value " << actual << " != recorded " << expected;
-  return {false, false, 0, 0, s.str()};
+  return mismatch(s.str());
 }
 
 }  // namespace kdecomp

@@ -21,6 +21,11 @@ struct Comparison {
   // the CPU: any replay that reads the recorded value computes exactly what one reading this
   // value computes.
   bool identical = false;
+  // The smallest atol (with the rule's rtol) and rtol (with the rule's atol) under which every
+  // element would pass; inf where none would, or where shapes, dtypes or structure differ
+  // (kdecomp/compare_rule.h).
+  double needed_atol = 0;
+  double needed_rtol = 0;
 };
 
 Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected);

@@ -1,4 +1,5 @@
 // test_results.json, the one-screen summary and the store fingerprint: plain data, no LibTorch.
+#include <cmath>
 #include <cstdio>
 #include <iomanip>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,11 @@
 namespace kdecomp {
 
 namespace {
+
+// JSON has no infinity: a tolerance that no value would meet is null.
+nlohmann::ordered_json finiteOrNull(double v) {
+  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json();
+}
 
 constexpr Tier kTiers[] = {Tier::Model, Tier::Layer, Tier::Fusion, Tier::Kernel};
 
@@ -85,8 +91,8 @@ std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const
   nlohmann::ordered_json totals;
   for (Tier tier : kTiers) {
     TierTotals t = totalsFor(tree, report, tier);
-    totals[toString(tier)] = {{"total", t.total}, {"passed", t.passed}, {"failed", t.failed}, {"skipped", t.skipped},
-                              {"flagged", t.flagged}};
+    totals[toString(tier)] = {
+        {"total", t.total}, {"passed", t.passed}, {"failed", t.failed}, {"skipped", t.skipped}, {"flagged", t.flagged}};
     passed += t.passed, failed += t.failed, skipped += t.skipped, flagged += t.flagged;
   }
   j["totals"] = totals;
@@ -99,7 +105,8 @@ std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const
                       {"max_abs_diff", c.max_abs_diff},
                       {"max_rel_diff", c.max_rel_diff},
                       {"message", c.message},
-                      {"first_divergence", c.first_divergence.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(c.first_divergence)},
+                      {"first_divergence", c.first_divergence.empty() ? nlohmann::ordered_json()
+                                                                      : nlohmann::ordered_json(c.first_divergence)},
                       {"time_s", c.seconds}};
   j["verify_time_s"] = report.seconds;
   auto [load, compare] = loadAndCompareSeconds(report);
@@ -116,6 +123,9 @@ std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const
     e["status"] = toString(check.status);
     e["max_abs_diff"] = check.max_abs_diff;
     e["max_rel_diff"] = check.max_rel_diff;
+    // What it needed to pass (null: no tolerance would; an exact type or a structural mismatch).
+    e["needed_atol"] = finiteOrNull(check.needed_atol);
+    e["needed_rtol"] = finiteOrNull(check.needed_rtol);
     e["device"] = report.device;
     e["time_s"] = check.seconds;
     e["load_s"] = check.load_seconds;

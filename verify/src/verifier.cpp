@@ -22,13 +22,13 @@
 #include <unordered_set>
 
 #include "compare.h"
-#include "kdecomp/content_digest.h"
 #include "kdecomp/clock.h"
+#include "kdecomp/content_digest.h"
+#include "kdecomp/reference_store.h"
 #include "kdecomp/runtime.h"
 #include "kdecomp/text_escape.h"
 #include "kdecomp/tolerance.h"
 #include "kdecomp/verify.h"
-#include "kdecomp/reference_store.h"
 
 namespace kdecomp {
 
@@ -75,6 +75,8 @@ class OutputFold {
   void add(const std::string& output, const Comparison& c) {
     result_.max_abs_diff = std::max(result_.max_abs_diff, c.max_abs_diff);
     result_.max_rel_diff = std::max(result_.max_rel_diff, c.max_rel_diff);
+    result_.needed_atol = std::max(result_.needed_atol, c.needed_atol);
+    result_.needed_rtol = std::max(result_.needed_rtol, c.needed_rtol);
     double rank = (c.match ? 0 : 1e300) + c.max_abs_diff;
     if (rank > worst_violation_) {
       worst_violation_ = rank;

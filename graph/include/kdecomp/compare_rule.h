@@ -17,10 +17,28 @@ struct ElementComparison {
   double rel_diff = 0;  // abs_diff / max(|expected|, 1e-12)
   bool violation = false;
   bool reference_nonfinite = false;
+  // The smallest tolerances under which this element would pass: atol with the rule's rtol, and
+  // rtol with the rule's atol; inf where no tolerance would (a different non-finite value, or a
+  // different integer: those compare exactly).
+  double needed_atol = 0;
+  double needed_rtol = 0;
 };
 
 inline double relativeDiff(double abs_diff, double expected_magnitude) {
   return abs_diff / std::max(expected_magnitude, 1e-12);
+}
+
+// Fills abs_diff's derived fields: the relative difference and the tolerances it needs.
+inline void completeElement(ElementComparison& e, double expected_magnitude, bool tolerant, double atol, double rtol) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  e.rel_diff = relativeDiff(e.abs_diff, expected_magnitude);
+  if (e.abs_diff == 0 && !e.violation) return;
+  if (!tolerant || e.reference_nonfinite || std::isinf(e.abs_diff)) {
+    e.needed_atol = e.needed_rtol = kInf;
+    return;
+  }
+  e.needed_atol = std::max(0.0, e.abs_diff - rtol * expected_magnitude);
+  e.needed_rtol = e.abs_diff <= atol ? 0.0 : expected_magnitude > 0 ? (e.abs_diff - atol) / expected_magnitude : kInf;
 }
 
 // Real values, in their own element type T. Floating types: |a - b| <= atol + rtol * |b| in
@@ -44,7 +62,7 @@ inline ElementComparison compareElement(T actual, T expected, bool floating, dou
     e.violation = !(e.abs_diff <= atol + rtol * std::abs(y));
     if (std::isnan(e.abs_diff)) e.abs_diff = std::numeric_limits<double>::infinity();
   }
-  e.rel_diff = relativeDiff(e.abs_diff, std::abs(y));
+  completeElement(e, std::abs(y), floating, atol, rtol);
   return e;
 }
 
@@ -65,7 +83,7 @@ inline ElementComparison compareElement(std::complex<double> actual, std::comple
     e.violation = !(e.abs_diff <= atol + rtol * std::abs(expected));
     if (std::isnan(e.abs_diff)) e.abs_diff = std::numeric_limits<double>::infinity();
   }
-  e.rel_diff = relativeDiff(e.abs_diff, std::abs(expected));
+  completeElement(e, std::abs(expected), true, atol, rtol);
   return e;
 }
 

@@ -48,11 +48,15 @@ struct PartitionCheck {
   CheckStatus status = CheckStatus::Skipped;
   double max_abs_diff = 0;
   double max_rel_diff = 0;
-  std::string worst_output;  // the output with the largest violation (or largest difference)
-  std::string message;       // why it failed, was flagged or skipped
-  double seconds = 0;         // all of it; of which:
-  double load_seconds = 0;    //   reading references
-  double compare_seconds = 0; //   comparing outputs
+  // The tolerances it actually needed: the smallest atol (at the contract's rtol) and rtol (at
+  // the contract's atol) under which every output passes; inf where none would.
+  double needed_atol = 0;
+  double needed_rtol = 0;
+  std::string worst_output;    // the output with the largest violation (or largest difference)
+  std::string message;         // why it failed, was flagged or skipped
+  double seconds = 0;          // all of it; of which:
+  double load_seconds = 0;     //   reading references
+  double compare_seconds = 0;  //   comparing outputs
   // Settled by the composition's run instead of a replay of its own: its inputs there were the
   // recorded values bit for bit and nothing else wrote to what it reads, so replaying it from
   // the store would compute exactly the values the composition compared (see verifier.cpp).
@@ -85,7 +89,7 @@ struct VerifyOptions {
 };
 
 struct VerificationReport {
-  std::string device;  // "cpu" or "cuda"
+  std::string device;                  // "cpu" or "cuda"
   std::vector<PartitionCheck> checks;  // one per partition (model root included), tree order
   CompositionCheck composition;
   StoreCheckReport store;
