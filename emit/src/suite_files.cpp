@@ -72,6 +72,9 @@ struct EmittedTest {
   bool runnable = false;
 };
 
+// The namespace of the reference functions, beside the candidates a user rewrites.
+constexpr const char* kReferenceNamespace = "kdecomp_reference";
+
 // One workload's test file. Returns why it only skips ("" when it runs).
 std::string emitWorkloadFile(const Graph& g, const CodeNames& names, const PartitionTree& tree, const Workload& w,
                              std::string& text) {
@@ -116,23 +119,33 @@ std::string emitWorkloadFile(const Graph& g, const CodeNames& names, const Parti
   if (skip.empty()) {
     out << "#ifdef " << not_compiled << "\nKDECOMP_TEST(" << fn << ") { return ctx.notCompiled(" << not_compiled
         << "); }\n#else\n";
-    out << "namespace " << tierDirectory(w.tier) << " {\n\n";
-    out << "// The partition as plain ATen calls: replace this body with your own kernel.\n";
-    out << (single_tensor ? "at::Tensor " : "std::vector<c10::IValue> ") << fn << "(";
     const std::vector<int> parameters = emittedParameters(g, p);
-    for (size_t i = 0; i < parameters.size(); ++i) {
-      out << (i ? ", " : "") << cppParameterType(g.values[parameters[i]]) << " " << names(parameters[i]);
-    }
-    out << ") {\n" << body;
-    if (single_tensor) {
-      out << "  return " << names(p.outputs[0]) << ";\n";
-    } else {
-      out << "  return {";
-      for (size_t i = 0; i < p.outputs.size(); ++i)
-        out << (i ? ", " : "") << "c10::IValue(" << names(p.outputs[i]) << ")";
-      out << "};\n";
-    }
-    out << "}\n\n}  // namespace " << tierDirectory(w.tier) << "\n\n";
+    auto function = [&](const std::string& comment) {
+      out << comment << (single_tensor ? "at::Tensor " : "std::vector<c10::IValue> ") << fn << "(";
+      for (size_t i = 0; i < parameters.size(); ++i) {
+        out << (i ? ", " : "") << cppParameterType(g.values[parameters[i]]) << " " << names(parameters[i]);
+      }
+      out << ") {\n" << body;
+      if (single_tensor) {
+        out << "  return " << names(p.outputs[0]) << ";\n";
+      } else {
+        out << "  return {";
+        for (size_t i = 0; i < p.outputs.size(); ++i)
+          out << (i ? ", " : "") << "c10::IValue(" << names(p.outputs[i]) << ")";
+        out << "};\n";
+      }
+      out << "}\n";
+    };
+    // The candidate first (what a user edits), then the reference it is checked against.
+    out << "namespace " << tierDirectory(w.tier) << " {\n\n";
+    function(
+        "// The candidate: replace this body with your own kernel. The test checks it against the\n"
+        "// recorded values and against " +
+        std::string(kReferenceNamespace) + "::" + fn + " below on fresh inputs.\n");
+    out << "\n// The reference: the partition as plain ATen calls, as kdecomp recorded it. Leave it as it is.\n"
+        << "namespace " << kReferenceNamespace << " {\n";
+    function("");
+    out << "}  // namespace " << kReferenceNamespace << "\n\n}  // namespace " << tierDirectory(w.tier) << "\n\n";
   }
   out << "KDECOMP_TEST(" << fn << ") {\n";
   if (!skip.empty()) {
@@ -151,6 +164,28 @@ std::string emitWorkloadFile(const Graph& g, const CodeNames& names, const Parti
     for (size_t k = 0; k < q.outputs.size(); ++k) out << (k ? ", " : "") << q.outputs[k];
     out << "});\n";
   }
+  // The candidate against the reference on fresh inputs: activations drawn anew each trial,
+  // parameters and recorded random draws as recorded (the first instance: every instance has
+  // the same shapes).
+  const Partition& first = tree.partitions[w.instances.at(0)];
+  std::set<int> kept;  // parameters and the recorded random draws
+  for (const Parameter& param : g.parameters) kept.insert(param.value);
+  const std::vector<int> first_arguments = emittedParameters(g, first);
+  kept.insert(first_arguments.begin() + static_cast<long>(first.inputs.size()), first_arguments.end());
+  auto call = [&](const std::string& function_name) {
+    std::string text = std::string(tierDirectory(w.tier)) + "::" + function_name + "(";
+    for (size_t k = 0; k < first_arguments.size(); ++k) {
+      int v = first_arguments[k];
+      bool fresh = g.values[v].kind == ValueKind::Tensor && !kept.count(v);
+      text += (k ? ", " : "") + (fresh ? "ctx.fresh(" + std::to_string(v) + ", trial)"
+                                       : "ctx." + loaderFor(g.values[v]) + "(" + std::to_string(v) + ")");
+    }
+    return text + ")";
+  };
+  out << "  for (int trial = 0; trial < ctx.trials(); ++trial) {\n"
+      << "    ctx.checkReference(" << cppStringLiteral(first.id) << ", " << call(fn) << ",\n"
+      << "                       " << call(std::string(kReferenceNamespace) + "::" + fn) << ");\n"
+      << "  }\n  ctx.reportReference(" << cppStringLiteral(first.id) << ");\n";
   out << "  return ctx.finish();\n}\n#endif  // " << not_compiled << "\n#endif\n";
   text = out.str();
   return "";

@@ -258,7 +258,8 @@ std::set<std::string> failedTests(const std::string& ctest_output) {
   for (const std::string& line : lines(ctest_output.substr(start))) {
     size_t dash = line.find(" - ");
     size_t paren = line.rfind(" (");
-    if (dash != std::string::npos && paren != std::string::npos && paren > dash) failed.insert(line.substr(dash + 3, paren - dash - 3));
+    if (dash != std::string::npos && paren != std::string::npos && paren > dash)
+      failed.insert(line.substr(dash + 3, paren - dash - 3));
   }
   return failed;
 }
@@ -314,11 +315,14 @@ TEST_CASE("4_LeNet5: the emitted suite builds and passes, an edited kernel fails
   // One file per unique workload per tier, the composition test and the CMake project.
   auto count = [&](const std::string& tier, const std::string& ext) {
     size_t n = 0;
-    for (const std::string& f : listDir(d.dir + "/" + tier)) n += f.size() > ext.size() && f.substr(f.size() - ext.size()) == ext;
+    for (const std::string& f : listDir(d.dir + "/" + tier))
+      n += f.size() > ext.size() && f.substr(f.size() - ext.size()) == ext;
     return n;
   };
-  for (const auto& [tier, level] : std::map<std::string, std::string>{
-           {"level_0_kernel", "kernel"}, {"level_1_fusion", "fusion"}, {"level_2_layer", "layer"}, {"level_3_model", "model"}}) {
+  for (const auto& [tier, level] : std::map<std::string, std::string>{{"level_0_kernel", "kernel"},
+                                                                      {"level_1_fusion", "fusion"},
+                                                                      {"level_2_layer", "layer"},
+                                                                      {"level_3_model", "model"}}) {
     INFO(tier);
     size_t unique = level == "model" ? 1 : tree["metadata"]["unique_by_level"][level].get<size_t>();
     CHECK(count(tier, ".cpp") == unique);
@@ -399,6 +403,28 @@ TEST_CASE("4_LeNet5: the emitted suite builds and passes, an edited kernel fails
   json again = readJson(d.dir + "/verification/test_results.json")["emitted"];
   CHECK(again["not_compiled"].empty());
   CHECK(again["totals"]["passed"].get<size_t>() == expected_tests);
+
+  // A candidate that remembers its first answer matches the recorded values: only the trials
+  // against the reference on fresh inputs catch it (its composition call is its first).
+  std::string remembering = original;
+  size_t ret = remembering.find("  return ");  // the candidate's, first in the file
+  REQUIRE(ret != std::string::npos);
+  size_t end = remembering.find(";\n", ret);
+  std::string value = remembering.substr(ret + 9, end - ret - 9);
+  remembering.replace(ret, end + 2 - ret,
+                      "  static at::Tensor remembered;\n  if (!remembered.defined()) remembered = " + value +
+                          ";\n  return remembered;\n");
+  writeFile(kernel_file, remembering);
+  RunResult rebuilt = run({"cmake", "--build", build});
+  INFO(rebuilt.out << rebuilt.err);
+  REQUIRE(rebuilt.exit_code == 0);
+  RunResult remembered = run({"ctest", "--test-dir", build, "--output-on-failure"});
+  INFO(remembered.out);
+  CHECK(failedTests(remembered.out) == std::set<std::string>{"kernel/conv2d_6x16_k5s1p0_fp32"});
+  CHECK_THAT(remembered.out,
+             Catch::Contains("PASS conv2d_6x16_k5s1p0_fp32 [conv2/conv2d#0] on cpu") &&
+                 Catch::Contains("FAIL conv2d_6x16_k5s1p0_fp32 [conv2/conv2d#0] vs reference on 5 fresh inputs"));
+  writeFile(kernel_file, original);
 }
 
 TEST_CASE("4_LeNet5: every Python twin passes", "[LeNet5][emit]") { requirePythonTwinsPass(decompose("4_LeNet5")); }

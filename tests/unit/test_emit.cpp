@@ -361,7 +361,8 @@ TEST_CASE("the emitted C++ and Python comparisons use the tolerances verify uses
                   finiteDoubleLiteral(kSinglePrecisionTolerance.atol) + ", " +
                   finiteDoubleLiteral(kSinglePrecisionTolerance.rtol) + ")") != std::string::npos);
   CHECK(twin.find("diff <= atol + rtol * scale") != std::string::npos);
-  CHECK(twin.find("need_atol = torch.nan_to_num(torch.clamp(diff - rtol * scale, min=0), nan=INF)") != std::string::npos);
+  CHECK(twin.find("need_atol = torch.nan_to_num(torch.clamp(diff - rtol * scale, min=0), nan=INF)") !=
+        std::string::npos);
 }
 
 TEST_CASE("a group with an unreproducible op takes that op's record as a parameter", "[emit]") {
@@ -608,4 +609,43 @@ TEST_CASE("emitted value names: the model's names as identifiers, unique, never 
     distinct.insert(names(static_cast<int>(v)));
   }
   CHECK(distinct.size() == g.values.size());
+}
+
+// Issue 20: each emitted partition is a candidate (the function a user rewrites, first in the
+// file) and an unedited reference; the test checks the candidate against the recorded values
+// and against the reference on fresh draws of its activations, parameters as recorded.
+TEST_CASE("emitted tests: a candidate, its reference, and fresh-input trials of activations only", "[emit]") {
+  Graph g = convRelu();
+  PartitionTree tree = partitionGraph(g);
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("kdecomp-emit-ref-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  emitTests(g, tree, dir.string());
+  std::filesystem::path conv_file;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "level_0_kernel")) {
+    if (e.path().filename().string().rfind("conv2d", 0) == 0 && e.path().extension() == ".cpp") conv_file = e.path();
+  }
+  REQUIRE(!conv_file.empty());
+  std::ifstream in(conv_file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  INFO(text);
+  const std::string fn = conv_file.stem().string();
+  const std::string signature = "at::Tensor " + fn + "(const at::Tensor& x, const at::Tensor& weight) {\n";
+  size_t candidate = text.find(signature);
+  size_t reference_ns = text.find("namespace kdecomp_reference {\n");
+  REQUIRE(candidate != std::string::npos);
+  REQUIRE(reference_ns != std::string::npos);
+  CHECK(candidate < reference_ns);  // a user's first find lands in the candidate
+  size_t reference = text.find(signature, reference_ns);
+  REQUIRE(reference != std::string::npos);
+  // The same body twice.
+  auto body = [&](size_t at) { return text.substr(at, text.find("\n}\n", at) - at); };
+  CHECK(body(candidate) == body(reference));
+  // The input is drawn anew per trial; the weight (a parameter) is as recorded.
+  CHECK(text.find("ctx.checkReference(\"conv/conv2d#0\", level_0_kernel::" + fn +
+                  "(ctx.fresh(0, trial), ctx.tensor(1)),") != std::string::npos);
+  CHECK(text.find("level_0_kernel::kdecomp_reference::" + fn + "(ctx.fresh(0, trial), ctx.tensor(1)));") !=
+        std::string::npos);
+  CHECK(text.find("ctx.reportReference(\"conv/conv2d#0\");") != std::string::npos);
+  std::filesystem::remove_all(dir);
 }
