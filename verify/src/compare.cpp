@@ -69,6 +69,22 @@ struct ScanStats {
     any_nonfinite |= o.any_nonfinite;
     bitwise_equal &= o.bitwise_equal;
   }
+
+  // Counts element `i`, whose values (the moduli for complex ones) are `actual` and `expected`.
+  void take(const kdecomp_rule::ElementComparison& e, int64_t i, double actual, double expected,
+            bool reference_nonzero) {
+    any_nonzero |= reference_nonzero;
+    any_nonfinite |= e.reference_nonfinite;
+    max_abs = std::max(max_abs, e.abs_diff);
+    max_rel = std::max(max_rel, e.rel_diff);
+    needed_atol = std::max(needed_atol, e.needed_atol);
+    needed_rtol = std::max(needed_rtol, e.needed_rtol);
+    if (e.violation && violations++ == 0) {
+      first_violation = i;
+      first_actual = actual;
+      first_expected = expected;
+    }
+  }
 };
 
 // The element rule is kdecomp/compare_rule.h's, the same text the emitted tests carry.
@@ -77,18 +93,9 @@ ScanStats scan(const T* a, const T* b, int64_t begin, int64_t end, bool floating
   ScanStats s;
   s.bitwise_equal = std::memcmp(a + begin, b + begin, static_cast<size_t>(end - begin) * sizeof(T)) == 0;
   for (int64_t i = begin; i < end; ++i) {
-    kdecomp_rule::ElementComparison e = kdecomp_rule::compareElement(a[i], b[i], floating, tol.atol, tol.rtol);
-    s.any_nonzero |= static_cast<double>(b[i]) != 0;
-    s.any_nonfinite |= e.reference_nonfinite;
-    s.max_abs = std::max(s.max_abs, e.abs_diff);
-    s.max_rel = std::max(s.max_rel, e.rel_diff);
-    s.needed_atol = std::max(s.needed_atol, e.needed_atol);
-    s.needed_rtol = std::max(s.needed_rtol, e.needed_rtol);
-    if (e.violation && s.violations++ == 0) {
-      s.first_violation = i;
-      s.first_actual = static_cast<double>(a[i]);
-      s.first_expected = static_cast<double>(b[i]);
-    }
+    const double expected = static_cast<double>(b[i]);
+    s.take(kdecomp_rule::compareElement(a[i], b[i], floating, tol.atol, tol.rtol), i, static_cast<double>(a[i]),
+           expected, expected != 0);
   }
   return s;
 }
@@ -102,18 +109,8 @@ ScanStats scanComplex(const c10::complex<T>* a, const c10::complex<T>* b, int64_
   for (int64_t i = begin; i < end; ++i) {
     std::complex<double> x(static_cast<double>(a[i].real()), static_cast<double>(a[i].imag()));
     std::complex<double> y(static_cast<double>(b[i].real()), static_cast<double>(b[i].imag()));
-    kdecomp_rule::ElementComparison e = kdecomp_rule::compareElement(x, y, tol.atol, tol.rtol);
-    s.any_nonzero |= y != std::complex<double>(0, 0);
-    s.any_nonfinite |= e.reference_nonfinite;
-    s.max_abs = std::max(s.max_abs, e.abs_diff);
-    s.max_rel = std::max(s.max_rel, e.rel_diff);
-    s.needed_atol = std::max(s.needed_atol, e.needed_atol);
-    s.needed_rtol = std::max(s.needed_rtol, e.needed_rtol);
-    if (e.violation && s.violations++ == 0) {
-      s.first_violation = i;
-      s.first_actual = std::abs(x);
-      s.first_expected = std::abs(y);
-    }
+    s.take(kdecomp_rule::compareElement(x, y, tol.atol, tol.rtol), i, std::abs(x), std::abs(y),
+           y != std::complex<double>(0, 0));
   }
   return s;
 }

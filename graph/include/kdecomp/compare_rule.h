@@ -41,6 +41,20 @@ inline void completeElement(ElementComparison& e, double expected_magnitude, boo
   e.needed_rtol = e.abs_diff <= atol ? 0.0 : expected_magnitude > 0 ? (e.abs_diff - atol) / expected_magnitude : kInf;
 }
 
+// The two cases of a floating element, shared by the real and complex rules: a non-finite
+// reference matches only the same value; a finite one within atol + rtol * |expected| (a NaN
+// difference is a violation, reported as inf).
+inline void compareNonFinite(ElementComparison& e, bool same) {
+  e.reference_nonfinite = true;
+  e.abs_diff = same ? 0 : std::numeric_limits<double>::infinity();
+  e.violation = !same;
+}
+inline void compareFinite(ElementComparison& e, double abs_diff, double expected_magnitude, double atol, double rtol) {
+  e.abs_diff = abs_diff;
+  e.violation = !(abs_diff <= atol + rtol * expected_magnitude);
+  if (std::isnan(e.abs_diff)) e.abs_diff = std::numeric_limits<double>::infinity();
+}
+
 // Real values, in their own element type T. Floating types: |a - b| <= atol + rtol * |b| in
 // double; a non-finite reference matches only the same non-finite value (NaN matches NaN); a NaN
 // result is a violation. Integers and bool (`floating` false): equal in T itself, so int64
@@ -53,14 +67,9 @@ inline ElementComparison compareElement(T actual, T expected, bool floating, dou
     e.abs_diff = std::abs(x - y);
     e.violation = actual != expected;
   } else if (!std::isfinite(y)) {
-    e.reference_nonfinite = true;
-    const bool same = x == y || (std::isnan(x) && std::isnan(y));
-    e.abs_diff = same ? 0 : std::numeric_limits<double>::infinity();
-    e.violation = !same;
+    compareNonFinite(e, x == y || (std::isnan(x) && std::isnan(y)));
   } else {
-    e.abs_diff = std::abs(x - y);
-    e.violation = !(e.abs_diff <= atol + rtol * std::abs(y));
-    if (std::isnan(e.abs_diff)) e.abs_diff = std::numeric_limits<double>::infinity();
+    compareFinite(e, std::abs(x - y), std::abs(y), atol, rtol);
   }
   completeElement(e, std::abs(y), floating, atol, rtol);
   return e;
@@ -73,15 +82,10 @@ inline ElementComparison compareElement(std::complex<double> actual, std::comple
                                         double rtol) {
   ElementComparison e;
   if (!std::isfinite(expected.real()) || !std::isfinite(expected.imag())) {
-    e.reference_nonfinite = true;
     auto same_part = [](double p, double q) { return p == q || (std::isnan(p) && std::isnan(q)); };
-    const bool same = same_part(actual.real(), expected.real()) && same_part(actual.imag(), expected.imag());
-    e.abs_diff = same ? 0 : std::numeric_limits<double>::infinity();
-    e.violation = !same;
+    compareNonFinite(e, same_part(actual.real(), expected.real()) && same_part(actual.imag(), expected.imag()));
   } else {
-    e.abs_diff = std::abs(actual - expected);
-    e.violation = !(e.abs_diff <= atol + rtol * std::abs(expected));
-    if (std::isnan(e.abs_diff)) e.abs_diff = std::numeric_limits<double>::infinity();
+    compareFinite(e, std::abs(actual - expected), std::abs(expected), atol, rtol);
   }
   completeElement(e, std::abs(expected), true, atol, rtol);
   return e;
