@@ -4,7 +4,6 @@
 #include <sstream>
 
 #include "kdecomp/diff.h"
-#include "kdecomp/json_input.h"
 #include "kdecomp/text_escape.h"
 #include "tree_diff.h"
 
