@@ -30,7 +30,7 @@ TEST_CASE("compare rule: |a - b| <= atol + rtol * |b| for floating values", "[co
   CHECK(compareElement(5e-4, 0.0, true, kAtol, kRtol).rel_diff == Approx(5e-4 / 1e-12));
 }
 
-TEST_CASE("compare rule: a non-finite reference matches only itself; a NaN result fails", "[compare_rule]") {
+TEST_CASE("compare rule: a non-finite reference matches only itself and a NaN result fails", "[compare_rule]") {
   CHECK_FALSE(compareElement(kNaN, kNaN, true, kAtol, kRtol).violation);
   CHECK_FALSE(compareElement(kInf, kInf, true, kAtol, kRtol).violation);
   CHECK(compareElement(kInf, kInf, true, kAtol, kRtol).reference_nonfinite);
