@@ -43,7 +43,7 @@ int64_t convolutionFlops(const Graph& g, const Node& n) {
   const Value* weight = operandValue(g, n, 1);
   const Value* out = firstTensorOutput(g, n);
   if (!weight || !out || weight->shape.size() < 2) return -1;
-  bool transposed = n.kind.find("conv_transpose") != std::string::npos || n.kind == "onnx::ConvTranspose";
+  bool transposed = n.kind.find("conv_transpose") != std::string::npos;
   if (const AttributeValue* t = n.attribute("transposed")) transposed = std::get_if<bool>(t) && std::get<bool>(*t);
   if (transposed) {
     // Each input element scatters into C_out/groups * prod(kernel) outputs.
@@ -60,9 +60,7 @@ int64_t linearFlops(const Graph& g, const Node& n) {
   const Value* weight = operandValue(g, n, 1);
   const Value* out = firstTensorOutput(g, n);
   if (!in || !weight || !out || in->shape.empty()) return -1;
-  // onnx::Gemm: A is [K, M] with transA; B is [K, N], or [N, K] with transB; C is the bias.
-  int64_t k = n.intAttribute("transA", 0) ? in->shape.front() : in->shape.back();
-  int64_t flops = 2 * out->numel() * k;
+  int64_t flops = 2 * out->numel() * in->shape.back();
   if (operandValue(g, n, 2)) flops += out->numel();  // bias
   return flops;
 }
@@ -102,7 +100,6 @@ int64_t spatialDims(const std::string& kind) {
 int64_t poolFlops(const Graph& g, const Node& n) {
   const Value* out = firstTensorOutput(g, n);
   const AttributeValue* kernel = n.attribute("kernel_size");
-  if (!kernel) kernel = n.attribute("kernel_shape");  // ONNX
   if (!out || !kernel) return -1;
   // A kernel size given as one number (or a one-element list) holds for every spatial dimension.
   auto window = [&](int64_t size) {
@@ -115,30 +112,9 @@ int64_t poolFlops(const Graph& g, const Node& n) {
   return -1;
 }
 
-// ONNX LSTM / GRU / RNN, one node per layer: X [seq, batch, in] ([batch, seq, in] with layout 1),
-// W [dirs, gates * hidden, in], R [dirs, gates * hidden, hidden], B [dirs, 2 * gates * hidden].
-// The same sums as the aten rule below, over one layer's weights.
-int64_t onnxRecurrentFlops(const Graph& g, const Node& n, int64_t gates) {
-  const Value* x = namedOperandValue(g, n, "X");
-  const Value* w = namedOperandValue(g, n, "W");
-  const Value* r = namedOperandValue(g, n, "R");
-  const Value* b = namedOperandValue(g, n, "B");
-  const Value* out = firstTensorOutput(g, n);
-  if (!x || !w || !r || !out || x->shape.size() != 3) return -1;
-  bool batch_first = n.intAttribute("layout", 0) == 1;
-  int64_t seq = batch_first ? x->shape[1] : x->shape[0];
-  int64_t batch = batch_first ? x->shape[0] : x->shape[1];
-  int64_t flops = 2 * seq * batch * (w->numel() + r->numel());
-  if (b) flops += seq * batch * b->numel();
-  return flops + 3 * gates * out->numel();  // Y: [seq, dirs, batch, hidden]
-}
-
 // LSTM: 4 gates, GRU: 3, RNN: 1; each gate does x@W_ih + h@W_hh plus elementwise work.
 int64_t recurrentFlops(const Graph& g, const Node& n) {
-  int64_t gates = n.kind == "aten::lstm" || n.kind == "onnx::LSTM" ? 4
-                  : n.kind == "aten::gru" || n.kind == "onnx::GRU" ? 3
-                                                                   : 1;
-  if (n.kind.rfind("onnx::", 0) == 0) return onnxRecurrentFlops(g, n, gates);
+  int64_t gates = n.kind == "aten::lstm" ? 4 : n.kind == "aten::gru" ? 3 : 1;
   const Value* in = operandValue(g, n, 0);
   const Value* params = nullptr;
   for (const Operand& op : n.operands) {
@@ -166,6 +142,42 @@ int64_t recurrentFlops(const Graph& g, const Node& n) {
   return flops;
 }
 
+// FLOPs by the table row's rule; -1 where the rule has no formula or the operands do not tell.
+int64_t ruleFlops(const Graph& g, const Node& n, const OpInfo& info) {
+  switch (info.flops) {
+    case FlopRule::Zero: return 0;
+    case FlopRule::PerOutput: {
+      const Value* out = firstTensorOutput(g, n);
+      return out ? static_cast<int64_t>(info.flops_per_element * out->numel()) : -1;
+    }
+    case FlopRule::PerInput: {
+      const Value* in = firstTensorInput(g, n);
+      return in ? static_cast<int64_t>(info.flops_per_element * in->numel()) : -1;
+    }
+    case FlopRule::Convolution: return convolutionFlops(g, n);
+    case FlopRule::Linear: return linearFlops(g, n);
+    case FlopRule::Matmul:
+    case FlopRule::Addmm: return matmulFlops(g, n);
+    case FlopRule::Pool: return poolFlops(g, n);
+    case FlopRule::AdaptivePool: {
+      const Value* in = firstTensorInput(g, n);
+      return in ? in->numel() : -1;
+    }
+    case FlopRule::BatchNorm: {
+      const Value* out = firstTensorOutput(g, n);
+      return out ? 2 * out->numel() : -1;
+    }
+    case FlopRule::LayerNorm: {
+      const Value* out = firstTensorOutput(g, n);
+      return out ? 5 * out->numel() : -1;
+    }
+    case FlopRule::Recurrent: return recurrentFlops(g, n);
+    case FlopRule::ScaledDotProductAttention:
+    case FlopRule::None: return -1;
+  }
+  return -1;
+}
+
 }  // namespace
 
 NodeCost nodeCost(const Graph& g, const Node& n) {
@@ -181,43 +193,8 @@ NodeCost nodeCost(const Graph& g, const Node& n) {
     cost.has_formula = false;
     return cost;
   }
-  int64_t flops = 0;
-  switch (info->flops) {
-    case FlopRule::Zero: flops = 0; break;
-    case FlopRule::PerOutput: {
-      const Value* out = firstTensorOutput(g, n);
-      flops = out ? static_cast<int64_t>(info->flops_per_element * out->numel()) : -1;
-      break;
-    }
-    case FlopRule::PerInput: {
-      const Value* in = firstTensorInput(g, n);
-      flops = in ? static_cast<int64_t>(info->flops_per_element * in->numel()) : -1;
-      break;
-    }
-    case FlopRule::Convolution: flops = convolutionFlops(g, n); break;
-    case FlopRule::Linear: flops = linearFlops(g, n); break;
-    case FlopRule::Matmul:
-    case FlopRule::Addmm: flops = matmulFlops(g, n); break;
-    case FlopRule::Pool: flops = poolFlops(g, n); break;
-    case FlopRule::AdaptivePool: {
-      const Value* in = firstTensorInput(g, n);
-      flops = in ? in->numel() : -1;
-      break;
-    }
-    case FlopRule::BatchNorm: {
-      const Value* out = firstTensorOutput(g, n);
-      flops = out ? 2 * out->numel() : -1;
-      break;
-    }
-    case FlopRule::LayerNorm: {
-      const Value* out = firstTensorOutput(g, n);
-      flops = out ? 5 * out->numel() : -1;
-      break;
-    }
-    case FlopRule::Recurrent: flops = recurrentFlops(g, n); break;
-    case FlopRule::ScaledDotProductAttention:
-    case FlopRule::None: flops = -1; break;
-  }
+  // A translated node's family formula, where its dialect's operand layout is not the twin's.
+  int64_t flops = n.aten.flops ? *n.aten.flops : ruleFlops(g, n, *info);
   if (flops < 0) {
     cost.has_formula = false;
     flops = 0;

@@ -1,4 +1,5 @@
 #include "kdecomp/graph.h"
+#include "kdecomp/name_words.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -86,6 +87,14 @@ int64_t Node::intAttribute(const std::string& name, int64_t fallback) const {
   if (auto v = std::get_if<int64_t>(a)) return *v;
   if (auto v = std::get_if<bool>(a)) return *v ? 1 : 0;
   return fallback;
+}
+
+std::vector<int64_t> Node::intListAttribute(const std::string& name) const {
+  const AttributeValue* a = attribute(name);
+  if (!a) return {};
+  if (auto v = std::get_if<std::vector<int64_t>>(a)) return *v;
+  if (auto v = std::get_if<int64_t>(a)) return {*v};
+  return {};
 }
 
 const Value* namedOperandValue(const Graph& graph, const Node& node, const std::string& name) {
@@ -238,3 +247,37 @@ std::string dumpGraph(const Graph& g) {
 }
 
 }  // namespace kdecomp
+
+namespace kdecomp::name_words {
+
+std::string dims(const std::vector<int64_t>& shape) {
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "x" : "") + std::to_string(shape[i]);
+  return s.empty() ? "scalar" : s;
+}
+
+std::string compact(const std::vector<int64_t>& v) {
+  if (v.empty()) return "";
+  bool same = std::all_of(v.begin(), v.end(), [&](int64_t x) { return x == v[0]; });
+  return same ? std::to_string(v[0]) : dims(v);
+}
+
+std::string sanitize(std::string s) {
+  for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+  return s;
+}
+
+std::string snakeCase(const std::string& camel) {
+  std::string s;
+  for (size_t i = 0; i < camel.size(); ++i) {
+    char c = camel[i];
+    bool boundary = i > 0 && std::isupper(static_cast<unsigned char>(c)) &&
+                    (std::islower(static_cast<unsigned char>(camel[i - 1])) ||
+                     (i + 1 < camel.size() && std::islower(static_cast<unsigned char>(camel[i + 1]))));
+    if (boundary) s += '_';
+    s += c;
+  }
+  return sanitize(s);
+}
+
+}  // namespace kdecomp::name_words

@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include "kdecomp/onnx_legalize.h"
+
 namespace kdecomp {
 
 GraphParseError::GraphParseError(int line, const std::string& message)
@@ -124,6 +126,7 @@ class GraphTextParser {
     finishNode();
     finishModules();
     graph_.rebuildUses();
+    legalizeOnnx(graph_);  // as the ONNX importer leaves a graph: onnx:: nodes read in ATen's terms
     return std::move(graph_);
   }
 

@@ -3,15 +3,12 @@
 // ONNX model gets the tiers its TorchScript export gets (a unit test holds every row to its
 // twin). Constant and Identity have no row: the importer folds them. Keep rows sorted by kind
 // within each block. An op these rows do not list reads as its row generated from ONNX's own op
-// schemas (generated/onnx_ops.inc, scripts/gen_aten_op_table.py), without a twin.
-#include <algorithm>
-#include <cstring>
+// schemas (generated/onnx_ops.inc, scripts/gen_aten_op_table.py), without a twin. Where the
+// operands decide another twin, the legaliser says so (onnx_legalize.cpp).
 #include <iterator>
-#include <set>
+#include <string>
 #include <unordered_map>
-#include <vector>
 
-#include "kdecomp/graph.h"
 #include "op_tables.h"
 
 namespace kdecomp {
@@ -198,7 +195,7 @@ const detail::AtenTwin kAtenTwins[] = {
     {"onnx::CastLike", "type_as"},
     {"onnx::Concat", "cat"},
     {"onnx::DepthToSpace", "pixel_shuffle"},
-    {"onnx::Gather", "index_select"},          // a 0-d index is select: see atenEquivalent(graph, node)
+    {"onnx::Gather", "index_select"},          // a 0-d index is select: onnx_legalize.cpp
     {"onnx::GatherElements", "gather"},
     {"onnx::GatherND", "index"},
     {"onnx::Pad", "constant_pad_nd"},
@@ -217,175 +214,6 @@ const detail::AtenTwin kAtenTwins[] = {
     {"onnx::Unsqueeze", "unsqueeze"},
 };
 // clang-format on
-
-const Value* operandNamed(const Graph& g, const Node& n, const char* name, size_t fallback_index) {
-  for (const Operand& o : n.operands) {
-    if (o.name == name) return o.isValue() ? &g.values[o.value] : nullptr;
-  }
-  if (fallback_index < n.operands.size() && n.operands[fallback_index].isValue()) {
-    return &g.values[n.operands[fallback_index].value];
-  }
-  return nullptr;
-}
-
-// The parameter holding a value, or nullptr for graph inputs and node outputs. Parameters are
-// numbered in order (graph.h), so a binary search finds them; the scan covers hand-built graphs.
-const Parameter* findParameter(const Graph& g, int value) {
-  if (g.values[value].producer >= 0) return nullptr;
-  for (const GraphInput& in : g.inputs) {
-    if (in.value == value) return nullptr;
-  }
-  auto it = std::lower_bound(g.parameters.begin(), g.parameters.end(), value,
-                             [](const Parameter& p, int v) { return p.value < v; });
-  if (it != g.parameters.end() && it->value == value) return &*it;
-  for (const Parameter& p : g.parameters) {
-    if (p.value == value) return &p;
-  }
-  return nullptr;
-}
-
-// Values TorchScript holds as constants. The exporter computes in ONNX ops what the traced or
-// specialised TorchScript graph already knows: arithmetic on Python numbers (Constant nodes: the
-// importer's Constant parameters) and on tensor sizes (Shape: aten::size, which the TorchScript
-// importer folds). A node computing only such values is a constant there: metadata here.
-enum class Static { No, Constants, Shapes };
-
-constexpr int kMaxStaticDepth = 16;        // the exporter's size and pad arithmetic is a few ops deep
-constexpr int64_t kMaxShapeElements = 64;  // what is computed from sizes: scalars and size lists
-
-bool mayFold(const Node& n) {
-  if (n.kind == "prim::ListConstruct" || n.kind == "prim::ListUnpack") return true;
-  const OpInfo* info = n.kind.rfind("onnx::", 0) == 0 ? findOpInfo(n.kind) : nullptr;
-  return info && !info->nondeterministic;
-}
-
-Static staticValue(const Graph& g, int value, int depth, std::unordered_map<int, Static>& memo);
-
-Static staticInputs(const Graph& g, const Node& n, int depth, std::unordered_map<int, Static>& memo) {
-  if (n.inputs.empty()) return Static::No;  // RandomNormal, Constant-like creation: not folded
-  // Fail fast on graph inputs and weights before looking upstream.
-  for (int in : n.inputs) {
-    const Parameter* p = g.values[in].producer < 0 ? findParameter(g, in) : nullptr;
-    if (g.values[in].producer < 0 && (!p || p->kind != ParameterKind::Constant)) return Static::No;
-  }
-  Static s = Static::Constants;
-  for (int in : n.inputs) {
-    Static v = staticValue(g, in, depth, memo);
-    if (v == Static::No) return Static::No;
-    if (v == Static::Shapes) s = Static::Shapes;
-  }
-  return s;
-}
-
-Static staticValue(const Graph& g, int value, int depth, std::unordered_map<int, Static>& memo) {
-  auto it = memo.find(value);
-  if (it != memo.end()) return it->second;
-  const Value& v = g.values[value];
-  Static s = Static::No;
-  if (v.producer < 0) {
-    const Parameter* p = findParameter(g, value);
-    s = p && p->kind == ParameterKind::Constant ? Static::Constants : Static::No;
-  } else if (depth < kMaxStaticDepth) {
-    const Node& producer = g.nodes[v.producer];
-    if (producer.kind == "onnx::Shape" || producer.kind == "onnx::Size") {
-      s = Static::Shapes;
-    } else if (mayFold(producer)) {
-      s = staticInputs(g, producer, depth + 1, memo);
-      // zeros_like(x) exports as ConstantOfShape(Shape(x)): a tensor, not a size computation.
-      if (s == Static::Shapes && v.kind == ValueKind::Tensor && v.numel() > kMaxShapeElements) s = Static::No;
-    }
-  }
-  memo[value] = s;
-  return s;
-}
-
-bool computesConstant(const Graph& g, const Node& n) {
-  if (n.outputs.empty() || !mayFold(n) || n.kind.rfind("onnx::", 0) != 0) return false;
-  std::unordered_map<int, Static> memo;
-  for (int out : n.outputs) {
-    if (staticValue(g, out, 0, memo) == Static::No) return false;
-  }
-  return true;
-}
-
-bool endsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// The tensor a chain of view-like ONNX ops (the exporter's slicing and re-shaping) reads, and
-// whether the chain starts with an Unsqueeze (the piece gets an axis of its own).
-struct PieceSource {
-  int value = -1;
-  bool unsqueezed = false;
-};
-
-PieceSource pieceSource(const Graph& g, int value) {
-  static const std::set<std::string> kViewLike = {"onnx::Unsqueeze", "onnx::Squeeze", "onnx::Transpose",
-                                                  "onnx::Slice", "onnx::Reshape"};
-  PieceSource source;
-  bool first = true;
-  bool sliced = false;
-  while (g.values[value].producer >= 0) {
-    const Node& producer = g.nodes[g.values[value].producer];
-    if (!kViewLike.count(producer.kind) || producer.inputs.empty()) break;
-    if (first) source.unsqueezed = producer.kind == "onnx::Unsqueeze";
-    sliced |= producer.kind == "onnx::Slice";
-    first = false;
-    value = producer.inputs[0];
-  }
-  if (sliced) source.value = value;  // a piece of `value`, not `value` re-shaped
-  return source;
-}
-
-// A Concat of pieces cut from one tensor is how the exporter spells a re-arrangement of that
-// tensor: windows stacked along a new axis (Tensor.unfold) or two slices swapped (torch.roll).
-const char* concatOfPieces(const Graph& g, const Node& node) {
-  if (node.inputs.empty()) return nullptr;
-  // The list of pieces is the Concat's one tensor-list operand (prim::ListConstruct).
-  std::vector<int> pieces = node.inputs;
-  if (g.values[pieces[0]].kind == ValueKind::TensorList) {
-    int list = pieces[0];
-    if (g.values[list].producer < 0) return nullptr;
-    pieces = g.nodes[g.values[list].producer].inputs;
-  }
-  if (pieces.size() < 2) return nullptr;
-  PieceSource first = pieceSource(g, pieces[0]);
-  if (first.value < 0) return nullptr;
-  for (int piece : pieces) {
-    PieceSource s = pieceSource(g, piece);
-    if (s.value != first.value || s.unsqueezed != first.unsqueezed) return nullptr;
-  }
-  if (first.unsqueezed) return "unfold";
-  return pieces.size() == 2 ? "roll" : nullptr;
-}
-
-// torch.roll over two axes exports as a roll per axis, the second cutting its pieces from the
-// first's result. TorchScript has one roll kernel: the first roll is glue of the second.
-bool feedsOnlyARoll(const Graph& g, const Node& roll) {
-  if (roll.outputs.size() != 1) return false;
-  static const std::set<std::string> kPassThrough = {"onnx::Unsqueeze", "onnx::Squeeze", "onnx::Transpose",
-                                                     "onnx::Slice", "onnx::Reshape", "prim::ListConstruct"};
-  int consumer = -1;
-  std::vector<int> frontier{roll.outputs[0]};
-  while (!frontier.empty()) {
-    int value = frontier.back();
-    frontier.pop_back();
-    for (int user : g.values[value].users) {
-      const Node& n = g.nodes[user];
-      if (kPassThrough.count(n.kind)) {
-        frontier.insert(frontier.end(), n.outputs.begin(), n.outputs.end());
-      } else if (consumer < 0 || consumer == user) {
-        consumer = user;
-      } else {
-        return false;  // used by two ops
-      }
-    }
-  }
-  if (consumer < 0) return false;
-  const Node& next = g.nodes[consumer];
-  const char* kind = next.kind == "onnx::Concat" ? concatOfPieces(g, next) : nullptr;
-  return kind && std::strcmp(kind, "roll") == 0;
-}
 
 const OpInfo kGeneratedOnnxRows[] = {
 #include "generated/onnx_ops.inc"
@@ -407,59 +235,6 @@ const char* atenEquivalent(const std::string& kind) {
   }();
   auto it = index.find(kind);
   return it == index.end() ? nullptr : it->second;
-}
-
-// ONNX merges ops that TorchScript keeps apart; the operands tell them apart again.
-const char* atenEquivalent(const Graph& graph, const Node& node) {
-  const char* twin = atenEquivalent(node.kind);
-  if (!twin) return nullptr;
-  if (node.kind == "onnx::Gather") {
-    // x[:, -1]: one index drops the axis, as select (a view) does; an index tensor copies.
-    const Value* indices = operandNamed(graph, node, "indices", 1);
-    if (indices && indices->kind == ValueKind::Tensor && indices->shape.empty()) return "select";
-  } else if (node.kind == "onnx::MatMul") {
-    // nn.Linear on a 3-D input exports as MatMul by the (transposed) weight, then Add of the bias;
-    // a plain x @ parameter (NetVLAD's clusters, its state_dict name) stays a matmul, as in TorchScript.
-    const Value* b = operandNamed(graph, node, "B", 1);
-    // F.linear called elsewhere (nn.MultiheadAttention's projections) multiplies by the exporter's
-    // folded transpose of the weight, an initializer it names onnx::MatMul_<n>.
-    const Parameter* weight = b && b->shape.size() == 2 ? findParameter(graph, b->id) : nullptr;
-    bool folded_transpose = weight && weight->name.rfind("onnx::MatMul_", 0) == 0;
-    if (weight && (endsWith(node.module_class, "Linear") || folded_transpose)) return "linear";
-  } else if (node.kind == "onnx::Concat") {
-    if (const char* rearranged = concatOfPieces(graph, node)) {
-      if (std::strcmp(rearranged, "roll") == 0 && feedsOnlyARoll(graph, node)) return "alias";
-      return rearranged;
-    }
-  } else if (node.kind == "onnx::Pad") {
-    // The exporter pads before every avg_pool with count_include_pad, zeros included; a pad
-    // that keeps the shape copies nothing TorchScript would have copied.
-    const Value* data = operandNamed(graph, node, "data", 0);
-    if (data && !node.outputs.empty() && graph.values[node.outputs[0]].shape == data->shape) return "alias";
-  } else if (node.kind == "onnx::Clip") {
-    // Clip(x, min) without max is clamp_min (F.normalize's eps), not a relu6.
-    const Value* max = operandNamed(graph, node, "max", 2);
-    if (!max) return "clamp_min";
-  } else if (node.kind == "onnx::Where") {
-    // masked_fill(mask, value) exports as Where(mask, value, x) with a 0-d value.
-    const Value* value = operandNamed(graph, node, "X", 1);
-    if (value && value->shape.empty() && findParameter(graph, value->id)) return "masked_fill";
-  } else if (node.kind == "onnx::Resize") {
-    const AttributeValue* mode = node.attribute("mode");
-    const Value* x = operandNamed(graph, node, "X", 0);
-    const std::string* m = mode ? std::get_if<std::string>(mode) : nullptr;
-    if (m && *m == "linear" && x && x->shape.size() == 4) return "upsample_bilinear2d";
-  }
-  return twin;
-}
-
-const OpInfo* findOpInfo(const Graph& graph, const Node& node) {
-  if (node.kind.rfind("onnx::", 0) != 0) return findOpInfo(node.kind);
-  if (findOpInfo(node.kind) && computesConstant(graph, node)) return findOpInfo("prim::Constant");
-  const char* refined = atenEquivalent(graph, node);
-  const char* twin = atenEquivalent(node.kind);
-  if (refined && twin && std::strcmp(refined, twin) != 0) return findOpInfo(std::string("aten::") + refined);
-  return findOpInfo(node.kind);
 }
 
 }  // namespace kdecomp

@@ -29,6 +29,10 @@ const OpInfo* findOpInfo(const std::string& kind) {
   return it == index.end() ? nullptr : it->second;
 }
 
+const OpInfo* findOpInfo(const Graph&, const Node& node) {
+  return findOpInfo(node.aten.table_kind.empty() ? node.kind : node.aten.table_kind);
+}
+
 const OpInfo& unplacedOpInfo() {
   static const OpInfo row{"", OpCategory::Compute, FusionPattern::Opaque, FlopRule::None, 0, false, nullptr,
                           "in no op table: one opaque compute kernel, never fused, FLOPs unknown"};

@@ -28,6 +28,7 @@
 #include "kdecomp/clock.h"
 #include "kdecomp/text_escape.h"
 #include "ir_finishing.h"
+#include "kdecomp/onnx_legalize.h"
 #include "kdecomp/op_table.h"
 #include "kdecomp/runtime.h"
 #include "torchscript_passes.h"
@@ -356,13 +357,19 @@ class OnnxImporter {
       graph_.outputs.push_back(id);
       if (replayable()) program_->graph->registerOutput(jit_of_.at(id));
     }
+    result.timings.transform_s += secondsSince(t0);
+    if (replayable()) fillShapeGaps(result.timings);
+
+    // Once the shapes are final: every later stage (glue modules first) reads the ATen reading.
+    t0 = std::chrono::steady_clock::now();
+    graph_.rebuildUses();
+    legalizeOnnx(graph_);
     assignGlueModules(graph_, has_scope_);
     assignStableIds(graph_);
     graph_.rebuildUses();
     result.timings.transform_s += secondsSince(t0);
 
     if (replayable()) {
-      fillShapeGaps(result.timings);
       loadReferenceOutputs(dir);
     } else {
       std::string ops;

@@ -21,7 +21,7 @@ namespace {
 int rank(FusionPattern p) { return static_cast<int>(p); }
 FusionPattern combine(FusionPattern a, FusionPattern b) { return rank(a) >= rank(b) ? a : b; }
 
-// Both take atenKind: onnx::MatMul and onnx::Softmax are their twins aten::matmul and aten::softmax
+// Both take Node::atenKind: onnx::MatMul and onnx::Softmax are their twins aten::matmul and aten::softmax
 // (a MatMul of nn.Linear is aten::linear, which is no attention master).
 bool isMatmulMaster(const std::string& aten_kind) {
   return aten_kind == "aten::matmul" || aten_kind == "aten::bmm" || aten_kind == "aten::baddbmm" ||
@@ -181,7 +181,7 @@ class FuseOps {
     return true;
   }
 
-  std::string kindOf(int k) const { return atenKind(graph_, graph_.nodes[kg_.kernel_nodes[k]]); }
+  const std::string& kindOf(int k) const { return graph_.nodes[kg_.kernel_nodes[k]].atenKind(); }
 
   void runPhase(int phase) {
     size_t n = kg_.kernel_nodes.size();

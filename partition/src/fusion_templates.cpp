@@ -72,28 +72,6 @@ std::string shortOpName(const std::string& kind) {
   return pos == std::string::npos ? kind : kind.substr(pos + 2);
 }
 
-// Labels and the partitioner's rules speak ATen: an ONNX node reads as its twin (onnx::Gemm -> aten::linear).
-std::string atenKind(const Graph& graph, const Node& node) {
-  const char* twin = atenEquivalent(graph, node);
-  return twin ? std::string("aten::") + twin : node.kind;
-}
-
-bool isLinearBias(const Graph& graph, const Node& node) {
-  if (node.kind != "onnx::Add" || node.inputs.size() != 2) return false;
-  bool after_linear = false, bias = false;
-  for (int in : node.inputs) {
-    const Value& v = graph.values[in];
-    if (v.producer >= 0) {
-      after_linear |= atenKind(graph, graph.nodes[v.producer]) == "aten::linear";
-    } else {
-      bias |= v.shape.size() == 1 &&
-              std::any_of(graph.parameters.begin(), graph.parameters.end(),
-                          [&](const Parameter& p) { return p.value == in && p.kind == ParameterKind::Parameter; });
-    }
-  }
-  return after_linear && bias;
-}
-
 }  // namespace kdecomp::detail
 
 namespace kdecomp {

@@ -23,7 +23,7 @@ const std::set<std::string> kSingleOpModules = {
 };
 // clang-format on
 
-// Both read the ATen twin's kind (atenKind), so that onnx::MaxPool and onnx::Conv cut stages too.
+// Both read the ATen twin's kind (Node::atenKind), so that onnx::MaxPool and onnx::Conv cut stages too.
 bool isPool(const std::string& aten_kind) { return aten_kind.find("pool") != std::string::npos; }
 
 bool isStridedConv(const Node& n, const std::string& aten_kind) {
@@ -71,8 +71,9 @@ class LayerFinder {
   }
   // Kernels of a module, where a leaf module reused for one op (one nn.ReLU called twice) counts
   // as a single-op module: its calls are separate uses, not one building block. So does a leaf
-  // torch.nn module of ONNX ops: the exporter spells the one ATen op TorchScript shows for it in
-  // several nodes (nn.Linear on 3-D input: MatMul + Add; nn.GELU: Div, Erf, Add, Mul, Mul).
+  // torch.nn module of translated ops (Node::aten): an exporter spells the one ATen op TorchScript
+  // shows for it in several nodes (ONNX: nn.Linear on 3-D input is MatMul + Add; nn.GELU is Div,
+  // Erf, Add, Mul, Mul).
   int count(const std::string& path) const {
     std::vector<int> ks = kernelsUnder(path);
     if (ks.size() >= 2 && !path.empty() && children(path).empty()) {
@@ -80,9 +81,9 @@ class LayerFinder {
       bool one_op =
           std::all_of(ks.begin(), ks.end(), [&](int k) { return g_.nodes[kg_.kernel_nodes[k]].kind == kind; });
       if (one_op) return 1;
-      bool onnx = std::all_of(ks.begin(), ks.end(),
-                              [&](int k) { return g_.nodes[kg_.kernel_nodes[k]].kind.rfind("onnx::", 0) == 0; });
-      if (onnx && kSingleOpModules.count(className(path))) return 1;
+      bool translated = std::all_of(ks.begin(), ks.end(),
+                                    [&](int k) { return g_.nodes[kg_.kernel_nodes[k]].aten.translated(); });
+      if (translated && kSingleOpModules.count(className(path))) return 1;
     }
     return static_cast<int>(ks.size());
   }
@@ -131,7 +132,7 @@ class LayerFinder {
     std::vector<std::vector<int>> stages(1);
     for (int k : ks) {
       const Node& n = g_.nodes[kg_.kernel_nodes[k]];
-      std::string aten_kind = detail::atenKind(g_, n);
+      const std::string& aten_kind = n.atenKind();
       if (isStridedConv(n, aten_kind) && !stages.back().empty()) stages.emplace_back();
       stages.back().push_back(k);
       if (isPool(aten_kind)) stages.emplace_back();

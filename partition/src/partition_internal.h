@@ -49,20 +49,13 @@ struct FusionResult {
 FusionResult fuseKernels(const Graph& graph, const KernelGraph& kg, const std::vector<int>& region_of_kernel,
                          const PartitionOptions& options);
 
-// Template label of a fusion group from its kernels' aten kinds (atenKind) in topological order.
+// Template label of a fusion group from its kernels' aten kinds (Node::atenKind) in topological order.
 std::string fusionTemplate(const std::vector<std::string>& op_kinds);
-
-// The Add of a bias after an ONNX linear's MatMul (nn.Linear on a 3-D input exports as MatMul +
-// Add): part of aten::linear, so it adds no word to a label.
-bool isLinearBias(const Graph& graph, const Node& node);
 
 // Assigns workload names (unique per tier, growing signatures on collisions).
 void assignWorkloads(const Graph& graph, PartitionTree& tree, const std::string& model_name);
 
 std::string shortOpName(const std::string& kind);
 
-// The kind the partitioner's rules and labels read: an onnx:: node's ATen twin as an aten:: kind
-// (atenEquivalent(graph, node): "onnx::Conv" -> "aten::_convolution"), any other node's own kind.
-std::string atenKind(const Graph& graph, const Node& node);
 
 }  // namespace kdecomp::detail

@@ -160,8 +160,9 @@ std::string decompositionTreeJson(const Graph& g, const PartitionTree& tree, con
     if (p.tier == Tier::Fusion) n["template"] = p.template_label;
     if (p.tier == Tier::Kernel) {
       n["op"] = g.nodes[p.kernel_node].kind;
-      // An ONNX op's ATen twin as its operands decide it (a MatMul by a weight is linear).
-      if (n["op"].get<std::string>().rfind("onnx::", 0) == 0) n["aten_op"] = detail::atenKind(g, g.nodes[p.kernel_node]);
+      // A translated op's ATen twin as its operands decide it (an ONNX MatMul by a weight is linear).
+      const Node& kernel = g.nodes[p.kernel_node];
+      if (kernel.aten.translated()) n["aten_op"] = kernel.aten.kind;
       // The op's folded constant arguments (stride, padding, ...): what `kdecomp diff` compares.
       ordered_json attributes = ordered_json::object();
       for (const Attribute& a : g.nodes[p.kernel_node].attributes()) attributes[a.name] = formatAttributeValue(a.value);

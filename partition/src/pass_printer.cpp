@@ -74,7 +74,7 @@ std::string printFusion(const Graph& g, const PartitionOptions& options) {
   for (const auto& [gid, members] : groups) {
     if (members.size() < 2) continue;
     std::vector<std::string> kinds;
-    for (int k : members) kinds.push_back(detail::atenKind(g, g.nodes[kg.kernel_nodes[k]]));
+    for (int k : members) kinds.push_back(g.nodes[kg.kernel_nodes[k]].atenKind());
     out << "group [" << detail::fusionTemplate(kinds) << "] " << kernelList(g, kg, members)
         << (fusion.group_capped[gid] ? " (size cap)" : "") << "\n";
   }

@@ -91,7 +91,7 @@ class TreeBuilder {
       int master = members[0];
       for (int k : members) {
         const Node& n = g_.nodes[kg_.kernel_nodes[k]];
-        if (!detail::isLinearBias(g_, n)) kinds.push_back(detail::atenKind(g_, n));
+        if (!n.aten.linear_bias) kinds.push_back(n.atenKind());
         if (kg_.info[k]->pattern == FusionPattern::OutElementwiseFusable && kg_.info[master]->pattern != FusionPattern::OutElementwiseFusable) master = k;
       }
       // ONNX's MatMul + bias Add alone is how the exporter spells the one linear kernel

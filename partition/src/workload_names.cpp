@@ -9,17 +9,17 @@
 #include <set>
 #include <sstream>
 
+#include "kdecomp/name_words.h"
 #include "partition_internal.h"
 
 namespace kdecomp::detail {
 
 namespace {
 
-std::string dims(const std::vector<int64_t>& shape) {
-  std::string s;
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "x" : "") + std::to_string(shape[i]);
-  return s.empty() ? "scalar" : s;
-}
+using name_words::compact;
+using name_words::dims;
+using name_words::sanitize;
+using name_words::snakeCase;
 
 std::string shortDtype(const std::string& dtype) {
   static const std::map<std::string, std::string> names = {
@@ -29,56 +29,8 @@ std::string shortDtype(const std::string& dtype) {
   return it == names.end() ? dtype : it->second;
 }
 
-std::string sanitize(std::string s) {
-  for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
-  return s;
-}
-
-std::string snakeCase(const std::string& camel) {
-  std::string s;
-  for (size_t i = 0; i < camel.size(); ++i) {
-    char c = camel[i];
-    bool boundary = i > 0 && std::isupper(static_cast<unsigned char>(c)) &&
-                    (std::islower(static_cast<unsigned char>(camel[i - 1])) ||
-                     (i + 1 < camel.size() && std::islower(static_cast<unsigned char>(camel[i + 1]))));
-    if (boundary) s += '_';
-    s += c;
-  }
-  return sanitize(s);
-}
-
-std::vector<int64_t> intList(const Node& n, const std::string& name) {
-  const AttributeValue* a = n.attribute(name);
-  if (!a) return {};
-  if (auto v = std::get_if<std::vector<int64_t>>(a)) return *v;
-  if (auto v = std::get_if<int64_t>(a)) return {*v};
-  return {};
-}
-
-std::string compact(const std::vector<int64_t>& v) {
-  if (v.empty()) return "";
-  bool same = std::all_of(v.begin(), v.end(), [&](int64_t x) { return x == v[0]; });
-  return same ? std::to_string(v[0]) : dims(v);
-}
-
 const Value* operandValue(const Graph& g, const Node& n, size_t i) {
   return i < n.operands.size() && n.operands[i].isValue() ? &g.values[n.operands[i].value] : nullptr;
-}
-
-// ONNX pads list all begins, then all ends; symmetric pads read as PyTorch's padding.
-std::vector<int64_t> onnxPads(const Node& n) {
-  std::vector<int64_t> pads = intList(n, "pads");
-  size_t half = pads.size() / 2;
-  if (pads.size() % 2 == 0 && std::equal(pads.begin(), pads.begin() + half, pads.begin() + half)) pads.resize(half);
-  return pads;
-}
-
-// Base names of onnx:: ops: the op type in lower snake case, where that reads oddly the usual word.
-std::string onnxOpName(const std::string& op_type) {
-  static const std::map<std::string, std::string> words = {
-      {"MatMul", "matmul"}, {"CumSum", "cumsum"}, {"ArgMax", "argmax"}};
-  auto it = words.find(op_type);
-  return it == words.end() ? snakeCase(op_type) : it->second;
 }
 
 // A kernel's name in two parts: the op and its shape signature (may be empty). Fusions take the
@@ -88,60 +40,6 @@ struct KernelName {
   std::string signature;
   std::string full() const { return signature.empty() ? op : op + "_" + signature; }
 };
-
-// onnx:: kernels, read with ONNX's operand and attribute names (X, W, B; group, strides, pads,
-// kernel_shape; Gemm's B with transB) into the same signatures as their ATen twins'.
-KernelName onnxKernelName(const Graph& g, const Node& n) {
-  std::string type = n.opName();
-  KernelName name{onnxOpName(type), ""};
-  const Value* w = namedOperandValue(g, n, "W");
-  if ((type == "Conv" || type == "ConvTranspose") && w && w->shape.size() >= 3) {
-    int64_t groups = n.intAttribute("group", 1);
-    std::vector<int64_t> kernel(w->shape.begin() + 2, w->shape.end());
-    std::string& s = name.signature;
-    s = std::to_string(w->shape[1] * groups) + "x" + std::to_string(w->shape[0]) + "_k" + compact(kernel) + "s" +
-        compact(intList(n, "strides")) + "p" + compact(onnxPads(n));
-    auto dil = intList(n, "dilations");
-    if (std::any_of(dil.begin(), dil.end(), [](int64_t d) { return d != 1; })) s += "d" + compact(dil);
-    if (groups != 1) s += "g" + std::to_string(groups);
-  } else if (type == "Gemm") {
-    // in x out, as linear_<in>x<out>: B is [K, N], or [N, K] with transB.
-    const Value* b = namedOperandValue(g, n, "B");
-    if (b && b->shape.size() == 2) {
-      bool trans_b = n.intAttribute("transB", 0) != 0;
-      name.signature = std::to_string(b->shape[trans_b ? 1 : 0]) + "x" + std::to_string(b->shape[trans_b ? 0 : 1]);
-    }
-  } else if (type == "MatMul") {
-    const Value* a = namedOperandValue(g, n, "A");
-    const Value* b = namedOperandValue(g, n, "B");
-    if (a && b) name.signature = dims(a->shape) + "_" + dims(b->shape);
-  } else if (type == "LayerNormalization") {
-    const Value* x = namedOperandValue(g, n, "X");
-    if (x && !x->shape.empty()) {
-      int64_t rank = static_cast<int64_t>(x->shape.size());
-      int64_t axis = n.intAttribute("axis", -1);
-      if (axis < 0) axis += rank;
-      if (axis >= 0 && axis < rank) {
-        name.signature = compact(std::vector<int64_t>(x->shape.begin() + axis, x->shape.end()));
-      }
-    }
-  } else if (type == "BatchNormalization") {
-    const Value* scale = namedOperandValue(g, n, "scale");
-    if (scale) name.signature = dims(scale->shape);
-  } else if (type == "MaxPool" || type == "AveragePool") {
-    std::string& s = name.signature;
-    s = "k" + compact(intList(n, "kernel_shape"));
-    auto strides = intList(n, "strides");
-    if (!strides.empty()) s += "s" + compact(strides);
-    auto pads = onnxPads(n);
-    if (std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p != 0; })) s += "p" + compact(pads);
-  } else if ((type == "LSTM" || type == "GRU" || type == "RNN") && w && w->shape.size() == 3) {
-    // W: [directions, gates * hidden, input]; input x hidden, as lstm_<in>x<hidden>.
-    int64_t gates = type == "LSTM" ? 4 : type == "GRU" ? 3 : 1;
-    name.signature = std::to_string(w->shape[2]) + "x" + std::to_string(w->shape[1] / gates);
-  }
-  return name;
-}
 
 // Kernel base names: the op and what a kernel engineer recognises it by.
 std::string kernelBase(const Graph& g, const Node& n) {
@@ -155,8 +53,8 @@ std::string kernelBase(const Graph& g, const Node& n) {
     }
     std::vector<int64_t> kernel(w->shape.begin() + 2, w->shape.end());
     std::string s = op + "_" + std::to_string(w->shape[1] * groups) + "x" + std::to_string(w->shape[0]) + "_k" +
-                    compact(kernel) + "s" + compact(intList(n, "stride")) + "p" + compact(intList(n, "padding"));
-    auto dil = intList(n, "dilation");
+                    compact(kernel) + "s" + compact(n.intListAttribute("stride")) + "p" + compact(n.intListAttribute("padding"));
+    auto dil = n.intListAttribute("dilation");
     if (!dil.empty() && std::any_of(dil.begin(), dil.end(), [](int64_t d) { return d != 1; })) s += "d" + compact(dil);
     if (groups != 1) s += "g" + std::to_string(groups);
     return s;
@@ -171,20 +69,20 @@ std::string kernelBase(const Graph& g, const Node& n) {
     const Value* b = operandValue(g, n, op == "baddbmm" ? 2 : 1);
     if (a && b) return op + "_" + dims(a->shape) + "_" + dims(b->shape);
   }
-  if (op == "layer_norm") return op + "_" + compact(intList(n, "normalized_shape"));
+  if (op == "layer_norm") return op + "_" + compact(n.intListAttribute("normalized_shape"));
   if (op == "batch_norm" && w) return op + "_" + dims(w->shape);
   if (op.find("pool") != std::string::npos && op.find("adaptive") == std::string::npos) {
-    std::string s = op + "_k" + compact(intList(n, "kernel_size"));
-    auto stride = intList(n, "stride");
+    std::string s = op + "_k" + compact(n.intListAttribute("kernel_size"));
+    auto stride = n.intListAttribute("stride");
     if (!stride.empty()) s += "s" + compact(stride);
-    auto pad = intList(n, "padding");
+    auto pad = n.intListAttribute("padding");
     if (!pad.empty() && std::any_of(pad.begin(), pad.end(), [](int64_t p) { return p != 0; })) s += "p" + compact(pad);
     return s;
   }
   // Adaptive pools of rank 2 and 3 by their output size (rank 1 keeps its bare name, as it always has).
   if (op.rfind("adaptive_", 0) == 0 && op.find("pool") != std::string::npos && (op.back() == 'd') &&
       (op[op.size() - 2] == '2' || op[op.size() - 2] == '3')) {
-    return op + "_" + compact(intList(n, "output_size"));
+    return op + "_" + compact(n.intListAttribute("output_size"));
   }
   if (op == "lstm" || op == "gru" || op == "rnn_tanh" || op == "rnn_relu") {
     for (const Operand& o : n.operands) {
@@ -199,7 +97,8 @@ std::string kernelBase(const Graph& g, const Node& n) {
 }
 
 KernelName kernelName(const Graph& g, const Node& n) {
-  if (n.kind.rfind("onnx::", 0) == 0) return onnxKernelName(g, n);
+  // A node translated from another dialect carries its words (onnx_legalize.h).
+  if (n.aten.translated()) return {n.aten.name_word, n.aten.name_signature};
   // ATen: the signature is what follows the first '_' of the base (so the fusions of a master
   // whose op has a '_' (max_pool2d) carry a piece of the op name, as they always have).
   std::string kb = kernelBase(g, n);
@@ -207,15 +106,14 @@ KernelName kernelName(const Graph& g, const Node& n) {
   return us == std::string::npos ? KernelName{kb, ""} : KernelName{kb.substr(0, us), kb.substr(us + 1)};
 }
 
-// The word for a view in a grown signature: the ATen op name or the ONNX op in snake case.
-std::string viewWord(const Node& n) { return n.kind.rfind("onnx::", 0) == 0 ? onnxOpName(n.opName()) : n.opName(); }
+// The word for a view in a grown signature: the ATen op name, or a translated node's word.
+std::string viewWord(const Node& n) { return n.aten.translated() ? n.aten.name_word : n.opName(); }
 
-// `literals`: the ONNX exporter's constants and what it computes from them and from sizes
-// (Reshape's int64 shape, a GELU's sqrt(2)), which TorchScript folds into operands: they say
-// nothing of the data's type.
-std::string dtypeOf(const Graph& g, const Partition& p, const std::set<int>& literals) {
+// Literals (Value::literal: an exporter's constants and what it computes from them and from
+// sizes, which TorchScript folds into operands) say nothing of the data's type.
+std::string dtypeOf(const Graph& g, const Partition& p) {
   for (int v : p.inputs) {
-    if (g.values[v].kind == ValueKind::Tensor && !literals.count(v)) return shortDtype(g.values[v].dtype);
+    if (g.values[v].kind == ValueKind::Tensor && !g.values[v].literal) return shortDtype(g.values[v].dtype);
   }
   for (int v : p.outputs) {
     if (g.values[v].kind == ValueKind::Tensor) return shortDtype(g.values[v].dtype);
@@ -267,19 +165,8 @@ std::string activationSignature(const Graph& g, const Partition& p, const std::s
 constexpr size_t kMaxSignatureChars = 120;
 
 void assignWorkloads(const Graph& g, PartitionTree& tree, const std::string& model_name) {
-  std::set<int> parameters, literals;
-  for (const Parameter& p : g.parameters) {
-    parameters.insert(p.value);
-    const std::vector<int>& users = g.values[p.value].users;
-    bool onnx = !users.empty() &&
-                std::all_of(users.begin(), users.end(), [&](int n) { return g.nodes[n].kind.rfind("onnx::", 0) == 0; });
-    if (p.kind == ParameterKind::Constant && onnx) literals.insert(p.value);
-  }
-  const OpInfo* folded = findOpInfo("prim::Constant");  // an onnx node computing a constant (op_table.h)
-  for (const Node& n : g.nodes) {
-    bool constant = n.kind.rfind("onnx::", 0) == 0 && findOpInfo(g, n) == folded;
-    if (constant) literals.insert(n.outputs.begin(), n.outputs.end());
-  }
+  std::set<int> parameters;
+  for (const Parameter& p : g.parameters) parameters.insert(p.value);
 
   // Group partitions by identity, tier by tier, in partition order (deterministic).
   std::map<std::string, int> by_key;
@@ -345,7 +232,7 @@ void assignWorkloads(const Graph& g, PartitionTree& tree, const std::string& mod
         for (int n : p.nodes) {
           const Node& node = g.nodes[n];
           const OpInfo* info = findOpInfo(g, node);
-          bool view = node.kind.rfind("aten::", 0) == 0 || node.kind.rfind("onnx::", 0) == 0;
+          bool view = node.kind.rfind("aten::", 0) == 0 || node.aten.translated();
           if (info && info->category == OpCategory::Metadata && view) {
             name += "_" + viewWord(node);  // the views that tell two such workloads apart
           }
@@ -358,7 +245,7 @@ void assignWorkloads(const Graph& g, PartitionTree& tree, const std::string& mod
         std::string head = name.substr(0, kMaxSignatureChars - 20);
         name = head.substr(0, head.rfind('_')) + "_" + hash(tree.workloads[w].key);
       }
-      if (p.tier != Tier::Model) name += "_" + dtypeOf(g, p, literals);
+      if (p.tier != Tier::Model) name += "_" + dtypeOf(g, p);
       tree.workloads[w].name = sanitize(name);
       names[{p.tier, tree.workloads[w].name}].push_back(static_cast<int>(w));
     }

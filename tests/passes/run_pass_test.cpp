@@ -7,7 +7,8 @@
 // A file may say `# EXPECT-ERROR: text` instead of CHECKs: reading the graph or running the pass
 // must then fail with a message that contains `text`.
 // Passes: the partitioner's (kdecomp/partition_passes.h), `analysis` (FLOPs, bytes and the ops
-// without a formula) and `dump` (the graph read and written back).
+// without a formula), `dump` (the graph read and written back) and `legalize` (each onnx:: node's
+// ATen reading and the literals, kdecomp/onnx_legalize.h; the reader legalises every graph).
 // Exit status: 0 passed, 1 failed, 2 the test file itself is malformed.
 #include <fstream>
 #include <iostream>
@@ -38,9 +39,31 @@ std::string directive(const std::string& text, const std::string& key) {
   return value;
 }
 
+// One line per translated node: its id, kind, reading and the row that places it; then the
+// values marked literal.
+std::string formatReadings(const kdecomp::Graph& graph) {
+  std::ostringstream out;
+  for (const kdecomp::Node& n : graph.nodes) {
+    if (!n.aten.translated()) continue;
+    const kdecomp::AtenReading& r = n.aten;
+    out << n.id << ": " << n.kind << " -> " << r.kind << " row=" << r.table_kind << " name=" << r.name_word
+        << (r.name_signature.empty() ? "" : "_" + r.name_signature);
+    if (r.flops) out << " flops=" << *r.flops;
+    if (r.linear_bias) out << " linear_bias";
+    out << "\n";
+  }
+  out << "literals:";
+  for (const kdecomp::Value& v : graph.values) {
+    if (v.literal) out << " %" << v.debug_name;
+  }
+  out << "\n";
+  return out.str();
+}
+
 std::string runPass(const std::string& pass, const std::string& text) {
   kdecomp::Graph graph = kdecomp::parseGraph(text);
   if (pass == "dump") return kdecomp::dumpGraph(graph);
+  if (pass == "legalize") return formatReadings(graph);
   if (pass == "analysis") return kdecomp::formatAnalysisText(graph, kdecomp::analyze(graph));
   return kdecomp::runPartitionPass(pass, graph);
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kdecomp/graph.h"
+#include "kdecomp/onnx_legalize.h"
 
 namespace kdecomp_test {
 
@@ -85,8 +86,13 @@ class GraphBuilder {
     n.id = (module_path.empty() ? "root" : module_path) + "/" + n.opName() + "#" + std::to_string(n.index);
     g.nodes.push_back(std::move(n));
     g.rebuildUses();
+    // As the ONNX importer does once its graph is complete: an onnx:: node reads in ATen's
+    // vocabulary. A test that changes a node afterwards calls legalize() again.
+    legalize();
     return g.nodes.back();
   }
+
+  void legalize() { kdecomp::legalizeOnnx(g); }
 
   Graph g;
 };

@@ -45,6 +45,10 @@ struct Value {
   // For lists/tuples of tensors, the shapes and dtypes of the elements.
   std::vector<std::vector<int64_t>> element_shapes;
   std::vector<std::string> element_dtypes;
+  // A constant that an exporter wrote out as a value where TorchScript folds it into an operand
+  // (ONNX's shape tensors, a GELU's sqrt(2)): it says nothing of the data's type. Set when the
+  // graph is legalised (onnx_legalize.h).
+  bool literal = false;
 
   int64_t numel() const;
   int64_t bytes() const;  // tensors and tensor lists; 0 for scalars
@@ -70,6 +74,29 @@ struct Operand {
   bool isValue() const { return value >= 0; }
 };
 
+// How a node of another dialect (onnx::) reads in ATen's vocabulary, recorded once when its
+// graph is legalised (onnx_legalize.h), so that the stages after the importer read one
+// vocabulary. aten:: and prim:: nodes are their own reading and leave it empty.
+struct AtenReading {
+  // The ATen twin the operands decide ("aten::select" for a Gather of one index), or the node's
+  // own kind when it has none.
+  std::string kind;
+  // The op-table row that places the node: its own, its refined twin's (a Gather of one index is
+  // metadata like select), or "prim::Constant" for a value computed only from constants and
+  // tensor sizes (TorchScript holds those as constants).
+  std::string table_kind;
+  // Workload names: the op's word ("conv", "max_pool") and its shape signature as its ATen
+  // twin's reads ("3x64_k3s1p1"; may be empty).
+  std::string name_word;
+  std::string name_signature;
+  // FLOPs by the family's own formula, where ONNX's operand layout differs from the twin's
+  // (Gemm's transposes, ConvTranspose, one recurrent node per layer); -1 where its operands do
+  // not tell; absent where the table row's rule reads the node as it is.
+  std::optional<int64_t> flops;
+  bool linear_bias = false;  // the Add of an nn.Linear's bias that the exporter splits from its MatMul
+  bool translated() const { return !kind.empty(); }
+};
+
 struct Node {
   int index = -1;      // topological index
   std::string id;      // stable: "<module path or root>/<op>#<ordinal>"
@@ -84,13 +111,18 @@ struct Node {
   bool opaque_control_flow = false;  // a prim::If / prim::Loop kept whole
   bool nondeterministic = false;     // not reproducible: random draws, uninitialised memory (empty)
   int inner_op_count = 0;            // ops hidden inside an opaque control-flow node
+  AtenReading aten;                  // set for nodes of another dialect (onnx::) only
 
   std::vector<Attribute> attributes() const;
   const AttributeValue* attribute(const std::string& name) const;
   // An integer (or bool) attribute, `fallback` when absent or of another type.
   int64_t intAttribute(const std::string& name, int64_t fallback) const;
+  // An int list attribute ([n] for a single int), empty when absent or of another type.
+  std::vector<int64_t> intListAttribute(const std::string& name) const;
 
   std::string opName() const;  // "conv2d" for "aten::conv2d"
+  // The kind the partitioner's rules and labels read: the ATen reading's, else the node's own.
+  const std::string& atenKind() const { return aten.translated() ? aten.kind : kind; }
 };
 
 enum class ParameterKind { Parameter, Buffer, Constant };

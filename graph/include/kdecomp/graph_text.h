@@ -2,6 +2,8 @@
 // small graph as text, run one pass and check the printed result (the PyTorch JIT habit of
 // `parseIR` + FileCheck).
 //
+// onnx:: nodes are legalised as the ONNX importer leaves them (onnx_legalize.h).
+//
 // The grammar is dumpGraph's, with three additions a hand-written graph needs:
 //   - a `modules:` section, one `  PATH (CLASS)` line per module in named_modules() order
 //     (`<root>` for the root); without it the hierarchy is derived from the nodes' module lines;

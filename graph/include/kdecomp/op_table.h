@@ -60,21 +60,14 @@ const OpInfo* findOpInfo(const std::string& kind);
 
 // The ATen op that does an onnx:: op's work, as its short name ("onnx::Conv" -> "_convolution",
 // "onnx::Gemm" -> "linear"): the vocabulary the partitioner's rules and labels are written in.
-// nullptr for kinds that are not onnx:: (aten:: and prim:: kinds are their own twins).
+// nullptr for kinds that are not onnx:: (aten:: and prim:: kinds are their own twins). For one
+// node the operands may decide otherwise (a Gather of one index is "select"): the legaliser
+// (onnx_legalize.h) records that decision as the node's ATen reading.
 const char* atenEquivalent(const std::string& kind);
 
-// The same for one node, where the operands decide which ATen op TorchScript would have shown:
-// a Gather of one (0-d) index is "select", the MatMul of an nn.Linear (or of F.linear's folded
-// weight transpose) is "linear", a Pad that keeps the shape is "alias", a Clip without max is
-// "clamp_min", a Where of a constant scalar is "masked_fill", a linear Resize of a 4-D tensor is
-// "upsample_bilinear2d".
-const char* atenEquivalent(const Graph& graph, const Node& node);
-
-// The table row for one node: findOpInfo(node.kind), except for onnx:: nodes that TorchScript
-// shows otherwise: a node whose operands refine its twin (above) gets the twin's aten row (a
-// Gather of one index is metadata like select), and a node that computes only from constants and
-// tensor sizes (Shape -> Gather -> Concat -> Reshape's shape) gets prim::Constant's: TorchScript
-// holds those values as constants.
+// The table row for one node: the row its ATen reading names (Node::aten.table_kind: a refined
+// twin's, or prim::Constant's for a value computed only from constants and sizes), else
+// findOpInfo(node.kind).
 const OpInfo* findOpInfo(const Graph& graph, const Node& node);
 
 // The row of an op in no table: one opaque compute kernel, never fused, FLOPs unknown.
