@@ -138,6 +138,13 @@ std::vector<EmittedTestResult> parseCtestJunit(const std::string& xml) {
     for (size_t m = body.find("max abs diff "); m != std::string::npos; m = body.find("max abs diff ", m + 1)) {
       r.max_abs_diff = std::max(r.max_abs_diff, std::atof(body.c_str() + m + 13));
     }
+    // "FLAGGED name [instance] on cpu: ... -- reason": the check matched a degenerate reference.
+    size_t flagged = body.find("FLAGGED ");
+    if (flagged != std::string::npos) {
+      size_t reason = body.find(" -- ", flagged);
+      size_t end = body.find('\n', flagged);
+      if (reason != std::string::npos && reason < end) r.flag = body.substr(reason + 4, end - reason - 4);
+    }
     results.push_back(std::move(r));
   }
   return results;

@@ -8,44 +8,53 @@ namespace {
 
 // An IEEE value is non-finite when its exponent is all ones, and zero (either sign) when
 // everything but the sign is zero. Integer accumulators and no branches, so that it vectorises.
+// A finite element is above the threshold when its magnitude bits are (non-finite ones have the
+// largest magnitude bits, so a comparison with the threshold cannot tell them: they are excluded).
 template <typename Bits>
-void scanFloatBits(const Bits* p, size_t n, Bits exponent_mask, Bits magnitude_mask, ScanFlags& flags) {
+void scanFloatBits(const Bits* p, size_t n, Bits exponent_mask, Bits magnitude_mask, Bits threshold, ScanFlags& flags) {
   Bits nonzero = 0;
   Bits nonfinite = 0;
+  Bits above = 0;
   for (size_t i = 0; i < n; ++i) {
-    nonzero |= p[i] & magnitude_mask;
-    nonfinite |= static_cast<Bits>((p[i] & exponent_mask) == exponent_mask);
+    Bits magnitude = p[i] & magnitude_mask;
+    Bits is_nonfinite = static_cast<Bits>((p[i] & exponent_mask) == exponent_mask);
+    nonzero |= magnitude;
+    nonfinite |= is_nonfinite;
+    above |= static_cast<Bits>(magnitude > threshold) & static_cast<Bits>(is_nonfinite ^ 1);
   }
   flags.any_nonzero |= nonzero != 0;
   flags.any_nonfinite |= nonfinite != 0;
+  flags.any_above_threshold |= above != 0;
 }
 
 void scanBytes(const unsigned char* p, size_t n, ScanFlags& flags) {
   unsigned char nonzero = 0;
   for (size_t i = 0; i < n; ++i) nonzero |= p[i];
   flags.any_nonzero |= nonzero != 0;
+  flags.any_above_threshold |= nonzero != 0;
 }
 
 }  // namespace
 
-void scanElementBits(ElementBits kind, const void* data, size_t bytes, ScanFlags& flags) {
+void scanElementBits(ElementBits kind, const void* data, size_t bytes, uint64_t threshold_bits, ScanFlags& flags) {
   switch (kind) {
     case ElementBits::kFloat32:
-      scanFloatBits(static_cast<const uint32_t*>(data), bytes / 4, uint32_t{0x7f800000}, uint32_t{0x7fffffff}, flags);
+      scanFloatBits(static_cast<const uint32_t*>(data), bytes / 4, uint32_t{0x7f800000}, uint32_t{0x7fffffff},
+                    static_cast<uint32_t>(threshold_bits), flags);
       break;
     case ElementBits::kFloat64:
       scanFloatBits(static_cast<const uint64_t*>(data), bytes / 8, uint64_t{0x7ff0000000000000},
-                    uint64_t{0x7fffffffffffffff}, flags);
+                    uint64_t{0x7fffffffffffffff}, threshold_bits, flags);
       break;
     case ElementBits::kFloat16:
-      scanFloatBits(static_cast<const uint16_t*>(data), bytes / 2, uint16_t{0x7c00}, uint16_t{0x7fff}, flags);
+      scanFloatBits(static_cast<const uint16_t*>(data), bytes / 2, uint16_t{0x7c00}, uint16_t{0x7fff},
+                    static_cast<uint16_t>(threshold_bits), flags);
       break;
     case ElementBits::kBFloat16:
-      scanFloatBits(static_cast<const uint16_t*>(data), bytes / 2, uint16_t{0x7f80}, uint16_t{0x7fff}, flags);
+      scanFloatBits(static_cast<const uint16_t*>(data), bytes / 2, uint16_t{0x7f80}, uint16_t{0x7fff},
+                    static_cast<uint16_t>(threshold_bits), flags);
       break;
-    case ElementBits::kOther:
-      scanBytes(static_cast<const unsigned char*>(data), bytes, flags);
-      break;
+    case ElementBits::kOther: scanBytes(static_cast<const unsigned char*>(data), bytes, flags); break;
   }
 }
 

@@ -2,7 +2,9 @@
 // outputs (scripted, and traced when scripting fails), interpreter instructions that no
 // registered operator implements, and a forward that needs a module object after lifting.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "cli.h"
 
@@ -888,4 +890,71 @@ def get_inputs():
     CHECK(twin.out.rfind("PASS ", 0) == 0);
   }
   CHECK(complex_twins > 0);
+}
+
+TEST_CASE("a softmax over a quarter million elements is flagged: every output is at or below atol, zeros pass it",
+          "[constructs][emit]") {
+  // Each probability is about 1 / 262144 (4e-6): a kernel that returns zeros is within atol of
+  // every element, so a PASS against this reference would prove nothing (KernelBench issue 165).
+  TempDir dir;
+  Decomposed d = decompose(dir, "wide_softmax", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 64, 3, padding=1)
+
+    def forward(self, x):
+        return torch.softmax(self.conv(x).flatten(1), dim=1)
+
+
+def get_inputs():
+    return [torch.randn(2, 3, 64, 64)]
+)PY");
+  INFO(d.result.out << d.result.err);
+  REQUIRE(d.result.exit_code == 0);
+  std::string out = outDir(dir, "wide_softmax");
+  nlohmann::json results = nlohmann::json::parse(readFile(out + "/verification/test_results.json"));
+  CHECK(results["status"] == "passed");  // flagged is no failure: it says the check proves little
+  std::set<std::string> flagged;
+  for (const auto& p : results["partitions"]) {
+    INFO(p.dump());
+    if (p["status"] == "flagged") {
+      flagged.insert(p["level"].get<std::string>() + ":" + p["name"].get<std::string>());
+      CHECK_THAT(p["message"].get<std::string>(), Catch::Contains("is at or below atol 0.0001: a kernel returning zeros passes"));
+    } else {
+      CHECK(p["status"] == "passed");
+    }
+  }
+  // The softmax kernel and the model (whose output it is) are flagged; the conv is a real check.
+  CHECK(flagged.count("model:wide_softmax") == 1);
+  CHECK(std::any_of(flagged.begin(), flagged.end(), [](const std::string& f) { return f.rfind("kernel:softmax", 0) == 0; }));
+  CHECK(std::none_of(flagged.begin(), flagged.end(), [](const std::string& f) { return f.find("conv") != std::string::npos; }));
+  CHECK(results["totals"]["kernel"]["flagged"].get<int>() >= 1);
+
+  // The Python twin and the emitted C++ test say FLAGGED, with the reason, and do not fail.
+  int flagged_twins = 0;
+  for (const std::string& file : listDir(out + "/level_0_kernel")) {
+    if (file.rfind("softmax", 0) != 0 || file.size() < 3 || file.substr(file.size() - 3) != ".py") continue;
+    ++flagged_twins;
+    RunResult twin = run({python(), out + "/level_0_kernel/" + file});
+    INFO(file << ":\n" << twin.out << twin.err);
+    CHECK(twin.exit_code == 0);
+    CHECK(twin.out.rfind("FLAGGED ", 0) == 0);
+    CHECK_THAT(twin.out, Catch::Contains("output 0: reference's largest magnitude"));
+  }
+  CHECK(flagged_twins == 1);
+  ::setenv("KDECOMP_TRIALS", "1", 1);
+  RunResult built = kdecomp({"verify", out, "--build"});
+  INFO(built.out << built.err);
+  CHECK(built.exit_code == 0);
+  nlohmann::json emitted = nlohmann::json::parse(readFile(out + "/verification/test_results.json"))["emitted"];
+  CHECK(emitted["status"] == "passed");
+  CHECK(emitted["totals"]["flagged"].get<int>() >= 2);  // the softmax kernel, the model and the composition
+  bool kernel_flagged = false;
+  for (const auto& t : emitted["tests"]) {
+    if (t["name"].get<std::string>().rfind("kernel/softmax", 0) != 0) continue;
+    kernel_flagged = t.contains("flagged");
+    if (kernel_flagged) CHECK_THAT(t["flagged"].get<std::string>(), Catch::Contains("a kernel returning zeros passes"));
+  }
+  CHECK(kernel_flagged);
 }

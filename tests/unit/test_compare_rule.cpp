@@ -82,3 +82,33 @@ TEST_CASE("compare rule: the tolerances an element needed", "[compare_rule]") {
   CHECK_FALSE(at_needed.violation);
   CHECK(compareElement(1000.2, 1000.0, true, e.needed_atol * 0.99, kRtol).violation);
 }
+
+TEST_CASE("compare rule: a reference that zeros would pass is flagged with its reason", "[compare_rule]") {
+  using kdecomp_rule::ReferenceScan;
+  auto scanOf = [](std::initializer_list<double> values) {
+    ReferenceScan s;
+    for (double v : values) s.add(v);
+    return s;
+  };
+  auto reason = [&](std::initializer_list<double> values, bool floating = true) {
+    return kdecomp_rule::degenerateReason(scanOf(values), floating, kAtol);
+  };
+  CHECK(reason({}).empty());  // an empty reference proves nothing and is not flagged
+  CHECK(reason({0.0, -0.0}) == "reference is all zeros");
+  CHECK(reason({1.0, kNaN}) == "reference has non-finite values");
+  CHECK(reason({1.0, -kInf}) == "reference has non-finite values");
+  // Every magnitude at or below atol: a kernel returning zeros is within atol of each element.
+  CHECK(reason({5e-5, -8e-5}) ==
+        "reference's largest magnitude 8e-05 is at or below atol 0.0001: a kernel returning zeros passes");
+  CHECK_FALSE(reason({1e-4}).empty());   // at atol: flagged
+  CHECK(reason({5e-5, -2e-4}).empty());  // one element above atol: zeros fail it
+  CHECK(reason({1.0, 2.0}).empty());
+  // Integers compare exactly: a small non-zero integer reference is a real check.
+  CHECK(reason({0.0, 1.0}, /*floating=*/false).empty());
+  CHECK(reason({0.0, 0.0}, /*floating=*/false) == "reference is all zeros");
+  // Chunks merge to what one scan finds.
+  ReferenceScan merged = scanOf({5e-5});
+  merged.merge(scanOf({3e-4}));
+  CHECK(kdecomp_rule::degenerateReason(merged, true, kAtol).empty());
+  CHECK(merged.elements == 2);
+}

@@ -356,11 +356,15 @@ TEST_CASE("the emitted C++ and Python comparisons use the tolerances verify uses
   g.rebuildUses();
   ModelWorkload relu = modelWorkload("relu", {0}, {0}, {1});
   std::string twin = pythonTwin(g, relu.tree, relu.workload);
-  CHECK(twin.find("atol, rtol = (" + finiteDoubleLiteral(kHalfPrecisionTolerance.atol) + ", " +
+  CHECK(twin.find("    return (" + finiteDoubleLiteral(kHalfPrecisionTolerance.atol) + ", " +
                   finiteDoubleLiteral(kHalfPrecisionTolerance.rtol) + ") if half else (" +
                   finiteDoubleLiteral(kSinglePrecisionTolerance.atol) + ", " +
                   finiteDoubleLiteral(kSinglePrecisionTolerance.rtol) + ")") != std::string::npos);
+  CHECK(twin.find("atol, rtol = tolerance(expected.dtype)") != std::string::npos);
   CHECK(twin.find("diff <= atol + rtol * scale") != std::string::npos);
+  // The degenerate references of kdecomp_rule::degenerateReason, at the same atol.
+  CHECK(twin.find("largest, atol = float(b.abs().max()), tolerance(expected.dtype)[0]") != std::string::npos);
+  CHECK(twin.find("and largest <= atol:") != std::string::npos);
   CHECK(twin.find("need_atol = torch.nan_to_num(torch.clamp(diff - rtol * scale, min=0), nan=INF)") !=
         std::string::npos);
 }

@@ -13,6 +13,8 @@
 
 using kdecomp::compareValues;
 using kdecomp::digestTensor;
+using kdecomp::Comparison;
+using kdecomp::toleranceFor;
 
 TEST_CASE("equal tensors have equal digests, one flipped bit changes it", "[digest]") {
   at::Tensor a = at::randn({64, 33});
@@ -44,8 +46,9 @@ TEST_CASE("dtype, shape and strides are part of the digest", "[digest]") {
 
 TEST_CASE("the scan flags what the comparison rule flags", "[digest]") {
   auto flagged = [](const at::Tensor& t) {
-    auto d = digestTensor(t, true);
-    return !d.any_nonzero || d.any_nonfinite;
+    auto d = digestTensor(t, true, toleranceFor(t.scalar_type()).atol);
+    bool floating = t.is_floating_point() || t.is_complex();
+    return !d.any_nonzero || d.any_nonfinite || (floating && !d.any_above_threshold);
   };
   auto flagged_by_compare = [](const at::Tensor& t) { return compareValues(t.clone(), t).degenerate_reference; };
   std::vector<at::Tensor> cases = {
@@ -60,6 +63,19 @@ TEST_CASE("the scan flags what the comparison rule flags", "[digest]") {
       at::zeros({3}, at::kHalf),
       at::tensor({1.0, -std::numeric_limits<double>::infinity()}, at::kDouble),
       at::empty({0}),
+      // Near zero: every magnitude at or below atol (1e-4; 1e-2 for half types), which zeros pass.
+      at::full({5}, 5e-5f),
+      at::tensor({1e-4f, -1e-4f}),
+      at::tensor({5e-5f, 2e-4f}),
+      at::full({3}, 1e-4, at::kDouble),
+      at::full({3}, 1.0001e-4, at::kDouble),
+      at::full({3}, 5e-3, at::kHalf),
+      at::full({3}, 2e-2, at::kHalf),
+      at::full({3}, 5e-3, at::kBFloat16),
+      at::tensor({3}, at::kLong),
+      at::full({2}, c10::complex<float>(5e-5f, -5e-5f), at::kComplexFloat),
+      at::full({2}, c10::complex<float>(0, 3e-4f), at::kComplexFloat),
+      at::tensor({5e-5f, std::numeric_limits<float>::infinity()}),
   };
   for (const at::Tensor& t : cases) {
     INFO(t);
@@ -68,4 +84,13 @@ TEST_CASE("the scan flags what the comparison rule flags", "[digest]") {
   CHECK(flagged(at::zeros({5})));
   CHECK_FALSE(flagged(at::ones({5})));
   CHECK_FALSE(flagged(at::empty({0})));
+  CHECK(flagged(at::full({5}, 5e-5f)));
+  CHECK(flagged(at::tensor({1e-4f, -1e-4f})));
+  CHECK_FALSE(flagged(at::tensor({5e-5f, 2e-4f})));
+  CHECK(flagged(at::full({3}, 5e-3, at::kHalf)));
+  CHECK_FALSE(flagged(at::tensor({3}, at::kLong)));
+  Comparison near_zero = compareValues(at::full({4}, 5e-5f), at::full({4}, 5e-5f));
+  CHECK(near_zero.match);
+  CHECK(near_zero.degenerate_reference);
+  CHECK_THAT(near_zero.message, Catch::Contains("at or below atol 0.0001: a kernel returning zeros passes"));
 }

@@ -27,18 +27,6 @@ Comparison mismatch(std::string message) {
   return c;
 }
 
-Tolerance toleranceFor(at::ScalarType type) {
-  switch (type) {
-    case at::kFloat:
-    case at::kDouble:
-    case at::kComplexFloat:
-    case at::kComplexDouble: return kSinglePrecisionTolerance;
-    case at::kHalf:
-    case at::kBFloat16:
-    case at::kComplexHalf: return kHalfPrecisionTolerance;
-    default: return kExactTolerance;
-  }
-}
 
 // What one scan over a range of elements found.
 struct ScanStats {
@@ -50,8 +38,7 @@ struct ScanStats {
   int64_t first_violation = -1;
   double first_actual = 0;
   double first_expected = 0;
-  bool any_nonzero = false;
-  bool any_nonfinite = false;
+  kdecomp_rule::ReferenceScan reference;  // what makes the check degenerate (compare_rule.h)
   bool bitwise_equal = true;
 
   void merge(const ScanStats& o) {
@@ -65,16 +52,12 @@ struct ScanStats {
       first_expected = o.first_expected;
     }
     violations += o.violations;
-    any_nonzero |= o.any_nonzero;
-    any_nonfinite |= o.any_nonfinite;
+    reference.merge(o.reference);
     bitwise_equal &= o.bitwise_equal;
   }
 
   // Counts element `i`, whose values (the moduli for complex ones) are `actual` and `expected`.
-  void take(const kdecomp_rule::ElementComparison& e, int64_t i, double actual, double expected,
-            bool reference_nonzero) {
-    any_nonzero |= reference_nonzero;
-    any_nonfinite |= e.reference_nonfinite;
+  void take(const kdecomp_rule::ElementComparison& e, int64_t i, double actual, double expected) {
     max_abs = std::max(max_abs, e.abs_diff);
     max_rel = std::max(max_rel, e.rel_diff);
     needed_atol = std::max(needed_atol, e.needed_atol);
@@ -94,8 +77,9 @@ ScanStats scan(const T* a, const T* b, int64_t begin, int64_t end, bool floating
   s.bitwise_equal = std::memcmp(a + begin, b + begin, static_cast<size_t>(end - begin) * sizeof(T)) == 0;
   for (int64_t i = begin; i < end; ++i) {
     const double expected = static_cast<double>(b[i]);
+    s.reference.add(expected);
     s.take(kdecomp_rule::compareElement(a[i], b[i], floating, tol.atol, tol.rtol), i, static_cast<double>(a[i]),
-           expected, expected != 0);
+           expected);
   }
   return s;
 }
@@ -109,8 +93,9 @@ ScanStats scanComplex(const c10::complex<T>* a, const c10::complex<T>* b, int64_
   for (int64_t i = begin; i < end; ++i) {
     std::complex<double> x(static_cast<double>(a[i].real()), static_cast<double>(a[i].imag()));
     std::complex<double> y(static_cast<double>(b[i].real()), static_cast<double>(b[i].imag()));
-    s.take(kdecomp_rule::compareElement(x, y, tol.atol, tol.rtol), i, std::abs(x), std::abs(y),
-           y != std::complex<double>(0, 0));
+    s.reference.add(y.real());
+    s.reference.add(y.imag());
+    s.take(kdecomp_rule::compareElement(x, y, tol.atol, tol.rtol), i, std::abs(x), std::abs(y));
   }
   return s;
 }
@@ -161,7 +146,6 @@ Comparison compareTensors(const at::Tensor& actual_in, const at::Tensor& expecte
   bool floating = at::isFloatingType(expected.scalar_type());
   int64_t n = expected.numel();
   ScanStats stats;
-  stats.any_nonzero = n == 0;
   std::mutex merge_mutex;
   // Chunks in parallel on the intra-op threads; the merge keeps the earliest violation.
   if (at::isComplexType(expected.scalar_type())) {
@@ -193,7 +177,6 @@ Comparison compareTensors(const at::Tensor& actual_in, const at::Tensor& expecte
   int64_t violations = stats.violations;
   int64_t first_violation = stats.first_violation;
   double first_actual = stats.first_actual, first_expected = stats.first_expected;
-  bool any_nonzero = stats.any_nonzero, any_nonfinite = stats.any_nonfinite;
   if (violations > 0) {
     result.match = false;
     std::ostringstream s;
@@ -201,16 +184,30 @@ Comparison compareTensors(const at::Tensor& actual_in, const at::Tensor& expecte
       << "), first at flat index " << first_violation << ": " << first_actual << " vs recorded " << first_expected;
     result.message = s.str();
   }
-  flagDegenerateReference(result, any_nonzero, any_nonfinite);
+  flagDegenerateReference(result, stats.reference, floating || at::isComplexType(expected.scalar_type()), tol.atol);
   return result;
 }
 
 }  // namespace
 
-void flagDegenerateReference(Comparison& c, bool any_nonzero, bool any_nonfinite) {
-  if (any_nonzero && !any_nonfinite) return;
+Tolerance toleranceFor(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat:
+    case at::kDouble:
+    case at::kComplexFloat:
+    case at::kComplexDouble: return kSinglePrecisionTolerance;
+    case at::kHalf:
+    case at::kBFloat16:
+    case at::kComplexHalf: return kHalfPrecisionTolerance;
+    default: return kExactTolerance;
+  }
+}
+
+void flagDegenerateReference(Comparison& c, const kdecomp_rule::ReferenceScan& reference, bool floating, double atol) {
+  std::string reason = kdecomp_rule::degenerateReason(reference, floating, atol);
+  if (reason.empty()) return;
   c.degenerate_reference = true;
-  if (c.match) c.message = any_nonfinite ? "reference has non-finite values" : "reference is all zeros";
+  if (c.match) c.message = reason;
 }
 
 Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected) {

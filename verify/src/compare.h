@@ -9,11 +9,16 @@
 
 #include <string>
 
+#include "kdecomp/compare_rule.h"
+#include "kdecomp/tolerance.h"
+
 namespace kdecomp {
 
 struct Comparison {
   bool match = true;
-  bool degenerate_reference = false;  // all zeros or non-finite: flagged, never silently passed
+  // All zeros, non-finite, or all at or below atol (kdecomp_rule::degenerateReason): flagged,
+  // never silently passed.
+  bool degenerate_reference = false;
   double max_abs_diff = 0;
   double max_rel_diff = 0;
   std::string message;  // why it does not match, or why the reference is degenerate
@@ -30,8 +35,12 @@ struct Comparison {
 
 Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected);
 
-// Flags `c` when the reference has no non-zero element or a non-finite one (the rule's
-// degenerate references); a matching comparison then carries the reason as its message.
-void flagDegenerateReference(Comparison& c, bool any_nonzero, bool any_nonfinite);
+// The contract's tolerance for values of `type` (kdecomp/tolerance.h; complex: its component's).
+Tolerance toleranceFor(at::ScalarType type);
+
+// Flags `c` when the reference is degenerate (kdecomp_rule::degenerateReason: `floating` for
+// floating and complex dtypes, `atol` theirs); a matching comparison then carries the reason as
+// its message.
+void flagDegenerateReference(Comparison& c, const kdecomp_rule::ReferenceScan& reference, bool floating, double atol);
 
 }  // namespace kdecomp

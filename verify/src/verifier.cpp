@@ -294,19 +294,21 @@ class Replayer {
 
   // A replayed value against its record. A CPU tensor whose digest is the recorded one is that
   // value bit for bit (same dtype, sizes, strides, elements): it matches with zero difference and
-  // the store is not read; its flags are scanned from it, as they would be from the record.
-  // Anything else is read and compared element by element (so is everything with
-  // --independent-replay).
+  // the store is not read, unless the scan in the same pass finds the reference degenerate
+  // (kdecomp_rule::degenerateReason), which the full comparison then names. Anything else is read
+  // and compared element by element (so is everything with --independent-replay).
   Comparison compareWithRecord(int v, const c10::IValue& value, double& compare_seconds) {
     const ReferenceEntry* entry = refs_.manifest().find(v);
     if (!independent_replay_ && entry && !entry->digest.empty() && value.isTensor() && value.toTensor().defined() &&
         value.toTensor().device().is_cpu()) {
       ScopedTimer timing(compare_seconds);
-      TensorDigest digest = digestTensor(value.toTensor(), true);
-      if (digest.hash == entry->digest) {
+      const at::Tensor& t = value.toTensor();
+      bool floating = at::isFloatingType(t.scalar_type()) || at::isComplexType(t.scalar_type());
+      TensorDigest digest = digestTensor(t, true, toleranceFor(t.scalar_type()).atol);
+      bool degenerate = !digest.any_nonzero || digest.any_nonfinite || (floating && !digest.any_above_threshold);
+      if (digest.hash == entry->digest && !degenerate) {
         Comparison same;
         same.identical = true;
-        flagDegenerateReference(same, digest.any_nonzero, digest.any_nonfinite);
         return same;
       }
     }

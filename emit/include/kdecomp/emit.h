@@ -35,6 +35,7 @@ struct EmittedTestResult {
   std::string status;  // passed | failed | skipped
   double seconds = 0;
   double max_abs_diff = -1;  // the largest the test printed; -1 when it printed none
+  std::string flag;          // the first FLAGGED line's reason (a degenerate reference); "" when none
 };
 // A test file of an emitted suite that did not compile, and the compiler's first error in it.
 struct NotCompiledTest {

@@ -5,9 +5,12 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <complex>
 #include <limits>
+#include <sstream>
+#include <string>
 
 namespace kdecomp_rule {
 
@@ -89,6 +92,51 @@ inline ElementComparison compareElement(std::complex<double> actual, std::comple
   }
   completeElement(e, std::abs(expected), true, atol, rtol);
   return e;
+}
+
+// ---- degenerate references: a check that cannot tell a right kernel from a wrong one
+
+// What a reference says about its own check, folded over its elements (each component of a
+// complex element counts as one): no non-zero element, a non-finite one, or the largest
+// magnitude of its finite elements.
+struct ReferenceScan {
+  int64_t elements = 0;
+  bool any_nonzero = false;
+  bool any_nonfinite = false;
+  double max_magnitude = 0;
+
+  void add(double value) {
+    ++elements;
+    if (!std::isfinite(value)) {
+      any_nonfinite = true;
+      return;
+    }
+    double magnitude = std::abs(value);
+    any_nonzero = any_nonzero || magnitude != 0;
+    max_magnitude = std::max(max_magnitude, magnitude);
+  }
+  void merge(const ReferenceScan& other) {
+    elements += other.elements;
+    any_nonzero = any_nonzero || other.any_nonzero;
+    any_nonfinite = any_nonfinite || other.any_nonfinite;
+    max_magnitude = std::max(max_magnitude, other.max_magnitude);
+  }
+};
+
+// Why a check against this reference is flagged, "" when it is not: a non-finite reference, an
+// all-zero one, or (floating types) one whose largest magnitude is at or below atol, which a
+// kernel returning zeros passes (KernelBench issue 165). An empty reference is none of these.
+inline std::string degenerateReason(const ReferenceScan& scan, bool floating, double atol) {
+  if (scan.elements == 0) return "";
+  if (scan.any_nonfinite) return "reference has non-finite values";
+  if (!scan.any_nonzero) return "reference is all zeros";
+  if (floating && scan.max_magnitude <= atol) {
+    std::ostringstream s;
+    s << "reference's largest magnitude " << scan.max_magnitude << " is at or below atol " << atol
+      << ": a kernel returning zeros passes";
+    return s.str();
+  }
+  return "";
 }
 
 }  // namespace kdecomp_rule

@@ -15,14 +15,18 @@ namespace kdecomp {
 
 struct TensorDigest {
   std::string hash;  // 32 hex digits
-  // What the comparison rule flags in a reference (compare.cpp): no non-zero
-  // element, or a non-finite one. Scanned in the same pass.
+  // What the comparison rule flags in a reference (kdecomp_rule::degenerateReason):
+  // no non-zero element, a non-finite one, or no finite element whose magnitude
+  // is above the threshold (the atol). Scanned in the same pass; complex values
+  // part by part. An empty tensor has none of these flags.
   bool any_nonzero = false;
   bool any_nonfinite = false;
+  bool any_above_threshold = false;
 };
 
-// `scan` also fills the flags (verify needs them, record does not).
-TensorDigest digestTensor(const at::Tensor& tensor, bool scan);
+// `scan` also fills the flags (verify needs them, record does not), with
+// `magnitude_threshold` the dtype's atol (integers and bool: any non-zero value is above it).
+TensorDigest digestTensor(const at::Tensor& tensor, bool scan, double magnitude_threshold = 0);
 
 // The same hash, fed a contiguous tensor's bytes in order by a caller that
 // reads them anyway (the reference writer checksums and copies them in the same
