@@ -32,13 +32,6 @@ const Value* firstTensorInput(const Graph& g, const Node& n) {
   return nullptr;
 }
 
-const Value* firstTensorOutput(const Graph& g, const Node& n) {
-  for (int id : n.outputs) {
-    if (g.values[id].kind == ValueKind::Tensor) return &g.values[id];
-  }
-  return nullptr;
-}
-
 int64_t convolutionFlops(const Graph& g, const Node& n) {
   const Value* weight = operandValue(g, n, 1);
   const Value* out = firstTensorOutput(g, n);

@@ -97,6 +97,13 @@ std::vector<int64_t> Node::intListAttribute(const std::string& name) const {
   return {};
 }
 
+const Value* firstTensorOutput(const Graph& graph, const Node& node) {
+  for (int id : node.outputs) {
+    if (graph.values[id].kind == ValueKind::Tensor) return &graph.values[id];
+  }
+  return nullptr;
+}
+
 const Value* namedOperandValue(const Graph& graph, const Node& node, const std::string& name) {
   for (const Operand& op : node.operands) {
     if (op.name == name) return op.isValue() ? &graph.values[op.value] : nullptr;
@@ -278,6 +285,25 @@ std::string snakeCase(const std::string& camel) {
     s += c;
   }
   return sanitize(s);
+}
+
+std::string convolutionSignature(const std::vector<int64_t>& weight_shape, int64_t groups,
+                                 const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                 const std::vector<int64_t>& dilation) {
+  std::vector<int64_t> kernel(weight_shape.begin() + 2, weight_shape.end());
+  std::string s = std::to_string(weight_shape[1] * groups) + "x" + std::to_string(weight_shape[0]) + "_k" +
+                  compact(kernel) + "s" + compact(stride) + "p" + compact(padding);
+  if (std::any_of(dilation.begin(), dilation.end(), [](int64_t d) { return d != 1; })) s += "d" + compact(dilation);
+  if (groups != 1) s += "g" + std::to_string(groups);
+  return s;
+}
+
+std::string poolSignature(const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
+                          const std::vector<int64_t>& padding) {
+  std::string s = "k" + compact(kernel);
+  if (!stride.empty()) s += "s" + compact(stride);
+  if (std::any_of(padding.begin(), padding.end(), [](int64_t p) { return p != 0; })) s += "p" + compact(padding);
+  return s;
 }
 
 }  // namespace kdecomp::name_words

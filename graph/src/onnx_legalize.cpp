@@ -260,14 +260,8 @@ std::string nameSignature(const Graph& g, const Node& n) {
   std::string type = n.opName();
   const Value* w = namedOperandValue(g, n, "W");
   if ((type == "Conv" || type == "ConvTranspose") && w && w->shape.size() >= 3) {
-    int64_t groups = n.intAttribute("group", 1);
-    std::vector<int64_t> kernel(w->shape.begin() + 2, w->shape.end());
-    std::string s = std::to_string(w->shape[1] * groups) + "x" + std::to_string(w->shape[0]) + "_k" + compact(kernel) +
-                    "s" + compact(n.intListAttribute("strides")) + "p" + compact(onnxPads(n));
-    auto dil = n.intListAttribute("dilations");
-    if (std::any_of(dil.begin(), dil.end(), [](int64_t d) { return d != 1; })) s += "d" + compact(dil);
-    if (groups != 1) s += "g" + std::to_string(groups);
-    return s;
+    return name_words::convolutionSignature(w->shape, n.intAttribute("group", 1), n.intListAttribute("strides"),
+                                            onnxPads(n), n.intListAttribute("dilations"));
   }
   if (type == "Gemm") {
     // in x out, as linear_<in>x<out>: B is [K, N], or [N, K] with transB.
@@ -292,12 +286,7 @@ std::string nameSignature(const Graph& g, const Node& n) {
     const Value* scale = namedOperandValue(g, n, "scale");
     if (scale) return dims(scale->shape);
   } else if (type == "MaxPool" || type == "AveragePool") {
-    std::string s = "k" + compact(n.intListAttribute("kernel_shape"));
-    auto strides = n.intListAttribute("strides");
-    if (!strides.empty()) s += "s" + compact(strides);
-    auto pads = onnxPads(n);
-    if (std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p != 0; })) s += "p" + compact(pads);
-    return s;
+    return name_words::poolSignature(n.intListAttribute("kernel_shape"), n.intListAttribute("strides"), onnxPads(n));
   } else if ((type == "LSTM" || type == "GRU" || type == "RNN") && w && w->shape.size() == 3) {
     // W: [directions, gates * hidden, input]; input x hidden, as lstm_<in>x<hidden>.
     int64_t gates = type == "LSTM" ? 4 : type == "GRU" ? 3 : 1;
@@ -307,13 +296,6 @@ std::string nameSignature(const Graph& g, const Node& n) {
 }
 
 // ---- FLOPs where ONNX's operand layout is not the twin's (the table row's rule reads the rest)
-
-const Value* firstTensorOutput(const Graph& g, const Node& n) {
-  for (int id : n.outputs) {
-    if (g.values[id].kind == ValueKind::Tensor) return &g.values[id];
-  }
-  return nullptr;
-}
 
 int64_t product(const std::vector<int64_t>& v, size_t from = 0) {
   int64_t p = 1;

@@ -47,17 +47,9 @@ std::string kernelBase(const Graph& g, const Node& n) {
   if (op.size() > 1 && op.back() == '_' && op[op.size() - 2] != '_') op.pop_back();  // relu_ computes relu
   const Value* w = operandValue(g, n, 1);
   if (op.find("conv") != std::string::npos && w && w->shape.size() >= 3) {
-    int64_t groups = 1;
-    if (auto a = n.attribute("groups")) {
-      if (auto v = std::get_if<int64_t>(a)) groups = *v;
-    }
-    std::vector<int64_t> kernel(w->shape.begin() + 2, w->shape.end());
-    std::string s = op + "_" + std::to_string(w->shape[1] * groups) + "x" + std::to_string(w->shape[0]) + "_k" +
-                    compact(kernel) + "s" + compact(n.intListAttribute("stride")) + "p" + compact(n.intListAttribute("padding"));
-    auto dil = n.intListAttribute("dilation");
-    if (!dil.empty() && std::any_of(dil.begin(), dil.end(), [](int64_t d) { return d != 1; })) s += "d" + compact(dil);
-    if (groups != 1) s += "g" + std::to_string(groups);
-    return s;
+    return op + "_" +
+           name_words::convolutionSignature(w->shape, n.intAttribute("groups", 1), n.intListAttribute("stride"),
+                                            n.intListAttribute("padding"), n.intListAttribute("dilation"));
   }
   if (op == "linear" && w && w->shape.size() == 2) return op + "_" + std::to_string(w->shape[1]) + "x" + std::to_string(w->shape[0]);
   if (op == "addmm") {
@@ -72,12 +64,8 @@ std::string kernelBase(const Graph& g, const Node& n) {
   if (op == "layer_norm") return op + "_" + compact(n.intListAttribute("normalized_shape"));
   if (op == "batch_norm" && w) return op + "_" + dims(w->shape);
   if (op.find("pool") != std::string::npos && op.find("adaptive") == std::string::npos) {
-    std::string s = op + "_k" + compact(n.intListAttribute("kernel_size"));
-    auto stride = n.intListAttribute("stride");
-    if (!stride.empty()) s += "s" + compact(stride);
-    auto pad = n.intListAttribute("padding");
-    if (!pad.empty() && std::any_of(pad.begin(), pad.end(), [](int64_t p) { return p != 0; })) s += "p" + compact(pad);
-    return s;
+    return op + "_" + name_words::poolSignature(n.intListAttribute("kernel_size"), n.intListAttribute("stride"),
+                                                n.intListAttribute("padding"));
   }
   // Adaptive pools of rank 2 and 3 by their output size (rank 1 keeps its bare name, as it always has).
   if (op.rfind("adaptive_", 0) == 0 && op.find("pool") != std::string::npos && (op.back() == 'd') &&

@@ -6,23 +6,20 @@ namespace kdecomp {
 
 namespace {
 
-// An IEEE value is non-finite when its exponent is all ones, and zero (either sign) when
-// everything but the sign is zero. Integer accumulators and no branches, so that it vectorises.
-// A finite element is above the threshold when its magnitude bits are (non-finite ones have the
-// largest magnitude bits, so a comparison with the threshold cannot tell them: they are excluded).
+// On the magnitude bits (everything but the sign, which orders as the magnitudes do): an IEEE
+// value is non-finite when its exponent is all ones, i.e. its magnitude bits are at least the
+// exponent mask; a finite one is above the threshold when its bits lie between the threshold's
+// and the mask (with a threshold of 0: non-zero). Integer accumulators, comparisons only, no
+// branches, so that it vectorises.
 template <typename Bits>
 void scanFloatBits(const Bits* p, size_t n, Bits exponent_mask, Bits magnitude_mask, Bits threshold, ScanFlags& flags) {
-  Bits nonzero = 0;
   Bits nonfinite = 0;
   Bits above = 0;
   for (size_t i = 0; i < n; ++i) {
     Bits magnitude = p[i] & magnitude_mask;
-    Bits is_nonfinite = static_cast<Bits>((p[i] & exponent_mask) == exponent_mask);
-    nonzero |= magnitude;
-    nonfinite |= is_nonfinite;
-    above |= static_cast<Bits>(magnitude > threshold) & static_cast<Bits>(is_nonfinite ^ 1);
+    nonfinite |= static_cast<Bits>(magnitude >= exponent_mask);
+    above |= static_cast<Bits>(magnitude > threshold) & static_cast<Bits>(magnitude < exponent_mask);
   }
-  flags.any_nonzero |= nonzero != 0;
   flags.any_nonfinite |= nonfinite != 0;
   flags.any_above_threshold |= above != 0;
 }
@@ -30,7 +27,6 @@ void scanFloatBits(const Bits* p, size_t n, Bits exponent_mask, Bits magnitude_m
 void scanBytes(const unsigned char* p, size_t n, ScanFlags& flags) {
   unsigned char nonzero = 0;
   for (size_t i = 0; i < n; ++i) nonzero |= p[i];
-  flags.any_nonzero |= nonzero != 0;
   flags.any_above_threshold |= nonzero != 0;
 }
 

@@ -105,7 +105,7 @@ TensorDigest digestTensor(const at::Tensor& tensor, bool scan, double magnitude_
   const char* data = static_cast<const char*>(dense.data_ptr());
   size_t bytes = dense.nbytes();
   ScanFlags flags;
-  flags.any_nonzero = flags.any_above_threshold = bytes == 0;  // an empty reference is not degenerate
+  flags.any_above_threshold = bytes == 0;  // an empty reference is not degenerate
   ElementBits bits = bitsOf(t.scalar_type());
   uint64_t threshold_bits = scan ? thresholdBits(bits, magnitude_threshold) : 0;
   // In pieces that stay in cache between the hash and the scan.
@@ -115,7 +115,6 @@ TensorDigest digestTensor(const at::Tensor& tensor, bool scan, double magnitude_
     stream.update(data + done, piece);
     if (scan) scanElementBits(bits, data + done, piece, threshold_bits, flags);
   }
-  digest.any_nonzero = flags.any_nonzero;
   digest.any_nonfinite = flags.any_nonfinite;
   digest.any_above_threshold = flags.any_above_threshold;
   digest.hash = stream.finish();

@@ -123,6 +123,16 @@ void merge(Comparison& into, const Comparison& part) {
   }
 }
 
+// Flags `c` when the reference is degenerate (kdecomp_rule::degenerateReason: `floating` for
+// floating and complex dtypes, `atol` theirs); a matching comparison then carries the reason as
+// its message.
+void flagDegenerateReference(Comparison& c, const kdecomp_rule::ReferenceScan& reference, bool floating, double atol) {
+  std::string reason = kdecomp_rule::degenerateReason(reference, floating, atol);
+  if (reason.empty()) return;
+  c.degenerate_reference = true;
+  if (c.match) c.message = reason;
+}
+
 Comparison compareTensors(const at::Tensor& actual_in, const at::Tensor& expected_in) {
   Comparison result;
   if (!actual_in.defined() || !expected_in.defined()) {
@@ -203,12 +213,6 @@ Tolerance toleranceFor(at::ScalarType type) {
   }
 }
 
-void flagDegenerateReference(Comparison& c, const kdecomp_rule::ReferenceScan& reference, bool floating, double atol) {
-  std::string reason = kdecomp_rule::degenerateReason(reference, floating, atol);
-  if (reason.empty()) return;
-  c.degenerate_reference = true;
-  if (c.match) c.message = reason;
-}
 
 Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected) {
   if (expected.isTensor()) {

@@ -9,7 +9,6 @@
 
 #include <string>
 
-#include "kdecomp/compare_rule.h"
 #include "kdecomp/tolerance.h"
 
 namespace kdecomp {
@@ -37,10 +36,5 @@ Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected)
 
 // The contract's tolerance for values of `type` (kdecomp/tolerance.h; complex: its component's).
 Tolerance toleranceFor(at::ScalarType type);
-
-// Flags `c` when the reference is degenerate (kdecomp_rule::degenerateReason: `floating` for
-// floating and complex dtypes, `atol` theirs); a matching comparison then carries the reason as
-// its message.
-void flagDegenerateReference(Comparison& c, const kdecomp_rule::ReferenceScan& reference, bool floating, double atol);
 
 }  // namespace kdecomp

@@ -303,10 +303,8 @@ class Replayer {
         value.toTensor().device().is_cpu()) {
       ScopedTimer timing(compare_seconds);
       const at::Tensor& t = value.toTensor();
-      bool floating = at::isFloatingType(t.scalar_type()) || at::isComplexType(t.scalar_type());
       TensorDigest digest = digestTensor(t, true, toleranceFor(t.scalar_type()).atol);
-      bool degenerate = !digest.any_nonzero || digest.any_nonfinite || (floating && !digest.any_above_threshold);
-      if (digest.hash == entry->digest && !degenerate) {
+      if (digest.hash == entry->digest && !digest.degenerate()) {
         Comparison same;
         same.identical = true;
         return same;

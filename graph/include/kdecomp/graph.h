@@ -167,6 +167,8 @@ struct Graph {
 // The value of the operand named `name` (ONNX operands are named by the spec: X, W, B, ...);
 // nullptr when the operand is absent or a folded constant.
 const Value* namedOperandValue(const Graph& graph, const Node& node, const std::string& name);
+// The node's first tensor output, nullptr when it has none.
+const Value* firstTensorOutput(const Graph& graph, const Node& node);
 
 // Stable, human-readable dump used by `kdecomp inspect --ir` and the golden tests.
 std::string dumpGraph(const Graph& graph);

@@ -15,17 +15,20 @@ namespace kdecomp {
 
 struct TensorDigest {
   std::string hash;  // 32 hex digits
-  // What the comparison rule flags in a reference (kdecomp_rule::degenerateReason):
-  // no non-zero element, a non-finite one, or no finite element whose magnitude
-  // is above the threshold (the atol). Scanned in the same pass; complex values
-  // part by part. An empty tensor has none of these flags.
-  bool any_nonzero = false;
+  // Scanned in the same pass (complex values part by part): a non-finite element,
+  // and a finite one whose magnitude is above the threshold (above 0: non-zero).
+  // An empty tensor counts as above it.
   bool any_nonfinite = false;
   bool any_above_threshold = false;
+
+  // What the comparison rule flags in a reference (kdecomp_rule::degenerateReason),
+  // scanned with the dtype's atol: a non-finite value, or nothing above atol (all
+  // zeros included). Which of them, the full comparison says.
+  bool degenerate() const { return any_nonfinite || !any_above_threshold; }
 };
 
 // `scan` also fills the flags (verify needs them, record does not), with
-// `magnitude_threshold` the dtype's atol (integers and bool: any non-zero value is above it).
+// `magnitude_threshold` the dtype's atol (0 for integers and bool: exact).
 TensorDigest digestTensor(const at::Tensor& tensor, bool scan, double magnitude_threshold = 0);
 
 // The same hash, fed a contiguous tensor's bytes in order by a caller that
