@@ -163,6 +163,15 @@ def output_names_of(structure, prefix=""):
     return names
 
 
+def is_nested(outputs):
+    """More than a tensor or a tuple of tensors (dicts, lists, dataclasses): a trace records the
+    flattened tensors instead."""
+    import torch
+
+    return not (isinstance(outputs, torch.Tensor) or (
+        isinstance(outputs, tuple) and all(isinstance(t, torch.Tensor) for t in outputs)))
+
+
 def flat_output_forward(model):
     """A forward returning the flattened tensors as a tuple: torch.jit.trace accepts tensors and
     tuples of them, not the dicts and lists of dicts some models return. Installed on the
@@ -310,11 +319,12 @@ def needs_grad_for_trace(model):
     return any(isinstance(m, fused) for m in model.modules())
 
 
-def export_torchscript(model, inputs, out_path, extra, method, nested=False, restore_buffers=None, bound=False):
+def export_torchscript(model, inputs, out_path, extra, method, nested=False, restore_buffers=None, bound=False,
+                       scripted=None):
     """Returns (method_used, fallback_reason). `extra` (a dict) is saved inside model.pt with
     the method that produced it. `nested`: forward returns more than a tensor or a tuple of
     tensors (dicts, lists): a trace records its flattened tensors instead. `bound`: the model's
-    forward is a bound_forward, which only a trace sees."""
+    forward is a bound_forward, which only a trace sees. `scripted`: the model already scripted."""
     import torch
 
     def extra_files(used):
@@ -325,7 +335,8 @@ def export_torchscript(model, inputs, out_path, extra, method, nested=False, res
         method, fallback_reason = "trace", "get_inputs() holds non-tensor values, bound as constants of a trace"
     if method in ("auto", "script"):
         try:
-            scripted = torch.jit.script(model)
+            if scripted is None:
+                scripted = torch.jit.script(model)
         except Exception as exc:
             fallback_reason = f"torch.jit.script failed: {first_line(exc)}"
         else:
@@ -479,24 +490,45 @@ def run_export(args):
     input_names = [n for n, t in zip(all_names, inputs) if is_tensor_input(t)]
     inputs = [list(t) if isinstance(t, tuple) else t for t in inputs if is_tensor_input(t)]
     timings["build_s"] = time.perf_counter() - t0
-    check_memory_for_forward(model, inputs)
+    meta_run = meta_forward(model, inputs)
+    check_memory_for_forward(model, inputs, meta_run)
 
+    # A model that scripts needs no eager forward: the meta run describes its outputs, and
+    # kdecomp runs the scripted program itself. Tracing runs the forward, ONNX needs PyTorch's
+    # outputs, and a model that does not script may script after its first call (lazy modules).
+    scripted = None
+    if meta_run is not None and not args.onnx and not bound and args.method in ("auto", "script") and \
+            os.environ.get("KDECOMP_EXPORT_EAGER_FORWARD") != "1":
+        t0 = time.perf_counter()
+        try:
+            scripted = torch.jit.script(model)
+        except Exception:
+            scripted = None
+        timings["script_s"] = time.perf_counter() - t0
     restore_buffers = buffer_restorer(model)
-    t0 = time.perf_counter()
-    try:
-        with torch.no_grad():
-            raw_outputs = model(*inputs)
-            structure = output_structure(raw_outputs)
-            outputs = flatten_tensors(raw_outputs)
-            nested = not (isinstance(raw_outputs, torch.Tensor) or (
-                isinstance(raw_outputs, tuple) and all(isinstance(t, torch.Tensor) for t in raw_outputs)))
-            del raw_outputs
-    except SystemExit as exc:
-        raise ExportError(f"forward called sys.exit({exc.code!r})") from exc
-    except Exception as exc:
-        raise ExportError(f"forward raised: {first_line(exc)}") from exc
-    restore_buffers()
-    timings["forward_s"] = time.perf_counter() - t0
+    forward_peak_estimate = None
+    if scripted is not None:
+        outputs, structure, nested = meta_run.outputs, meta_run.structure, meta_run.nested
+        # What the forward would hold at its peak: what the process holds now (torch, the model,
+        # its inputs) and the meta run's live tensors. Workspaces (im2col columns, GEMM packing)
+        # are not tensors the run sees: a margin of a half covers them.
+        forward_peak_estimate = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + \
+            meta_run.live_peak_bytes * 3 // 2
+    else:
+        t0 = time.perf_counter()
+        try:
+            with torch.no_grad():
+                raw_outputs = model(*inputs)
+                structure = output_structure(raw_outputs)
+                outputs = flatten_tensors(raw_outputs)
+                nested = is_nested(raw_outputs)
+                del raw_outputs
+        except SystemExit as exc:
+            raise ExportError(f"forward called sys.exit({exc.code!r})") from exc
+        except Exception as exc:
+            raise ExportError(f"forward raised: {first_line(exc)}") from exc
+        restore_buffers()
+        timings["forward_s"] = time.perf_counter() - t0
     output_names = [f"output{i}" for i in range(len(outputs))]
     if not isinstance(structure, int):  # nested outputs: each named by its place ("out", "0.boxes")
         for index, name in output_names_of(structure):
@@ -541,7 +573,8 @@ def run_export(args):
     try:
         t0 = time.perf_counter()
         method, reason = export_torchscript(
-            model, inputs, os.path.join(staging, "model.pt"), extra, args.method, nested, restore_buffers, bool(bound)
+            model, inputs, os.path.join(staging, "model.pt"), extra, args.method, nested, restore_buffers, bool(bound),
+            scripted
         )
         timings["torchscript_s"] = time.perf_counter() - t0
         meta["method"] = method
@@ -556,6 +589,10 @@ def run_export(args):
         meta["timings"] = {k: round(v, 3) for k, v in timings.items()}
         # ru_maxrss is KiB on Linux: the batch scheduler's memory estimate for this model.
         meta["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        if forward_peak_estimate is not None:
+            # No forward ran here: the batch scheduler's estimate comes from the meta run.
+            meta["peak_rss_bytes"] = max(meta["peak_rss_bytes"], forward_peak_estimate)
+            meta["peak_rss_estimated"] = True
         with open(os.path.join(staging, "meta.json"), "w") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
             f.write("\n")
@@ -588,9 +625,62 @@ def available_memory_bytes():
     return -1
 
 
-def meta_output_bytes(model, inputs):
-    """Bytes of the forward's outputs, from a run on the meta device (shapes only, no data, no
-    compute); None when an op has no meta kernel."""
+@dataclasses.dataclass
+class MetaRun:
+    """One forward on the meta device: what the outputs are, and an estimate of what the real
+    forward holds beyond its inputs and parameters at its most."""
+
+    outputs: list  # flattened, meta tensors
+    structure: object
+    nested: bool
+    live_peak_bytes: int
+
+
+def live_bytes_mode(held):
+    """A dispatch mode that follows, op by op, the bytes of the tensors alive beyond `held`
+    (storages, not tensors: views share theirs) and keeps their largest sum."""
+    import weakref
+
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    def key(t):
+        return t.storage()._storage._cdata
+
+    class LiveBytes(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.excluded = {key(t) for t in held}
+            self.live = {}  # storage -> (bytes, weak references to the tensors using it)
+            self.peak = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in tree_flatten(out)[0]:
+                if not isinstance(t, torch.Tensor) or key(t) in self.excluded:
+                    continue
+                entry = self.live.get(key(t))
+                if entry is None or not any(r() is not None for r in entry[1]):
+                    entry = self.live[key(t)] = (t.storage().nbytes(), [])
+                entry[1].append(weakref.ref(t))
+            alive = 0
+            for k in list(self.live):
+                size, refs = self.live[k]
+                refs[:] = [r for r in refs if r() is not None]
+                if refs:
+                    alive += size
+                else:
+                    del self.live[k]
+            self.peak = max(self.peak, alive)
+            return out
+
+    return LiveBytes()
+
+
+def meta_forward(model, inputs):
+    """The forward on the meta device (shapes only: no data, no compute); None when an op has no
+    meta kernel or the Python reads data."""
     import copy
 
     import torch
@@ -603,20 +693,22 @@ def meta_output_bytes(model, inputs):
         for t in list(model.parameters()) + list(model.buffers()):
             meta = t.detach().to("meta")
             memo[id(t)] = torch.nn.Parameter(meta, t.requires_grad) if isinstance(t, torch.nn.Parameter) else meta
+        held = list(memo.values())  # before deepcopy adds its own entries to the memo
         shadow = copy.deepcopy(model, memo)
         meta_inputs = [[t.to("meta") for t in v] if isinstance(v, list) else v.to("meta") for v in inputs]
-        with torch.no_grad():
-            outputs = flatten_tensors(shadow(*meta_inputs))
-        return tensor_bytes(outputs)
+        held += input_tensors(meta_inputs)
+        with torch.no_grad(), live_bytes_mode(held) as live:
+            raw = shadow(*meta_inputs)
+        return MetaRun(flatten_tensors(raw), output_structure(raw), is_nested(raw), live.peak)
     except Exception:  # an op without a meta kernel, or data-dependent Python: no estimate
         return None
 
 
-def check_memory_for_forward(model, inputs):
+def check_memory_for_forward(model, inputs, meta_run):
     """Stops before a forward that cannot fit: with the inputs and parameters already in memory,
     the forward must at least allocate its outputs. Says how much it needs against what there is,
     instead of being killed by the kernel part-way through."""
-    output_bytes = meta_output_bytes(model, inputs)
+    output_bytes = tensor_bytes(meta_run.outputs) if meta_run else None
     available = available_memory_bytes()
     if output_bytes is None or available < 0 or output_bytes <= available:
         return

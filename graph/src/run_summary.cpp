@@ -87,6 +87,7 @@ std::string runSummaryJson(const RunSummary& s) {
   put(timings, "import_s", s.timings.import_s);
   put(timings, "import_forward_s", s.timings.import_forward_s);
   put(timings, "import_forward_runs", s.timings.import_forward_runs);
+  put(timings, "import_meta_forward_runs", s.timings.import_meta_forward_runs);
   put(timings, "partition_s", s.timings.partition_s);
   put(timings, "record_s", s.timings.record_s);
   put(timings, "record_forward_s", s.timings.record_forward_s);
@@ -166,6 +167,7 @@ RunSummary parseRunSummary(std::string_view json_text, const std::string& file) 
     s.timings.import_s = r.number(*t, "import_s", p);
     s.timings.import_forward_s = r.number(*t, "import_forward_s", p);
     s.timings.import_forward_runs = r.integer(*t, "import_forward_runs", p);
+    s.timings.import_meta_forward_runs = r.integer(*t, "import_meta_forward_runs", p);
     s.timings.partition_s = r.number(*t, "partition_s", p);
     s.timings.record_s = r.number(*t, "record_s", p);
     s.timings.record_forward_s = r.number(*t, "record_forward_s", p);

@@ -18,7 +18,10 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "ir_finishing.h"
 #include "kdecomp/clock.h"
@@ -35,6 +38,106 @@ namespace {
 
 constexpr const char* kExportExtraFile = "kdecomp/export.json";
 constexpr int kMaxSpecialisationRounds = 4;
+
+// The shape-recording runs read sizes, dtypes and the scalars those decide, never data. On the
+// meta device an op computes only its outputs' metadata (no allocation, no arithmetic), so a
+// forward of any size takes milliseconds. An op without a meta kernel, or one that reads data
+// (`.item()`, a data-dependent shape, a CPU tensor made inside the forward and mixed with the
+// inputs), throws there, and the runs fall back to the exact inputs.
+std::optional<c10::IValue> metaCopy(const c10::IValue& v) {
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    if (!t.defined()) return v;
+    if (t.layout() != at::kStrided || t.is_quantized() || t.device().type() != c10::kCPU) return std::nullopt;
+    // The same sizes and strides (an expanded input keeps its zero strides).
+    return c10::IValue(at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kMeta)));
+  }
+  if (v.isTensorList()) {
+    c10::List<at::Tensor> copies;
+    for (const at::Tensor& t : v.toTensorVector()) {
+      std::optional<c10::IValue> copy = metaCopy(c10::IValue(t));
+      if (!copy) return std::nullopt;
+      copies.push_back(copy->toTensor());
+    }
+    return c10::IValue(copies);
+  }
+  if (v.isList()) {
+    c10::impl::GenericList copies(v.toList().elementType());
+    for (const c10::IValue& element : v.toList()) {
+      std::optional<c10::IValue> copy = metaCopy(element);
+      if (!copy) return std::nullopt;
+      copies.push_back(*copy);
+    }
+    return c10::IValue(copies);
+  }
+  if (v.isTuple()) {
+    std::vector<c10::IValue> copies;
+    for (const c10::IValue& element : v.toTupleRef().elements()) {
+      std::optional<c10::IValue> copy = metaCopy(element);
+      if (!copy) return std::nullopt;
+      copies.push_back(*copy);
+    }
+    return c10::IValue(c10::ivalue::Tuple::create(std::move(copies)));
+  }
+  if (v.isObject() || v.isGenericDict() || v.isCapsule()) return std::nullopt;
+  return v;
+}
+
+template <typename Visit>
+void forEachTensor(const c10::IValue& v, const Visit& visit) {
+  if (v.isTensor()) {
+    visit(v.toTensor());
+  } else if (v.isTensorList()) {
+    for (const at::Tensor& t : v.toTensorVector()) visit(t);
+  } else if (v.isList()) {
+    for (const c10::IValue& element : v.toList()) forEachTensor(element, visit);
+  } else if (v.isTuple()) {
+    for (const c10::IValue& element : v.toTupleRef().elements()) forEachTensor(element, visit);
+  }
+}
+
+// The bytes a run holds at once beyond its inputs, at their most. On the meta device nothing is
+// allocated, so this stands in for what the forward adds to the process's memory (the record
+// and verify stages size their queues from it). Storages, not tensors: views share theirs.
+class LiveBytes {
+ public:
+  void exclude(const c10::IValue& v) {
+    forEachTensor(v, [&](const at::Tensor& t) {
+      if (t.defined() && t.has_storage()) excluded_.insert(t.storage().unsafeGetStorageImpl());
+    });
+  }
+  void observe(const c10::IValue& v) {
+    forEachTensor(v, [&](const at::Tensor& t) {
+      if (!t.defined() || !t.has_storage()) return;
+      c10::StorageImpl* key = t.storage().unsafeGetStorageImpl();
+      if (excluded_.count(key)) return;
+      auto it = live_.find(key);
+      if (it == live_.end() || it->second.storage.expired()) {
+        live_.insert_or_assign(key, Held{t.storage().getWeakStorageImpl(), static_cast<int64_t>(t.storage().nbytes())});
+      }
+    });
+    int64_t held = 0;
+    for (auto it = live_.begin(); it != live_.end();) {
+      if (it->second.storage.expired()) {
+        it = live_.erase(it);
+      } else {
+        held += it->second.bytes;
+        ++it;
+      }
+    }
+    peak_ = std::max(peak_, held);
+  }
+  int64_t peak() const { return peak_; }
+
+ private:
+  struct Held {
+    c10::weak_intrusive_ptr<c10::StorageImpl> storage;
+    int64_t bytes = 0;
+  };
+  std::unordered_set<const c10::StorageImpl*> excluded_;
+  std::unordered_map<const c10::StorageImpl*, Held> live_;
+  int64_t peak_ = 0;
+};
 
 // Shapes and kinds of every value, from a run on the exact inputs (the last run wins).
 struct ShapeObservations {
@@ -581,23 +684,85 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   for (const at::Tensor& t : lifted.tensors) run_inputs.push_back(t);
   result.timings.transform_s += secondsSince(t0);
 
-  // Run, specialise on what was observed, and run again while that changes the graph.
+  // Run, specialise on what was observed, and run again while that changes the graph. The runs
+  // go on the meta device while it serves (see metaCopy), on the exact inputs once it does not.
   ShapeObservations shapes;
   std::vector<std::string> warnings;
+  std::optional<std::vector<c10::IValue>> meta_inputs;
+  if (!options.exact_shape_runs) {
+    registerMissingMetaKernels();
+    std::vector<c10::IValue> copies;
+    for (const c10::IValue& v : run_inputs) {
+      std::optional<c10::IValue> copy = metaCopy(v);
+      if (!copy) break;
+      copies.push_back(std::move(*copy));
+    }
+    if (copies.size() == run_inputs.size()) meta_inputs = std::move(copies);
+  }
+  // A meta run that fails leaves no trace: the runs start again on the graph as it was before
+  // the first one, on the exact inputs.
+  std::shared_ptr<jit::Graph> before_meta_runs = meta_inputs ? graph->copy() : nullptr;
   for (int round = 0;; ++round) {
     ScalarObservations scalars;
     GraphEvaluator evaluator(graph);
     t0 = std::chrono::steady_clock::now();
-    try {
-      c10::InferenceMode no_autograd;
-      // Each round starts from the inputs and state as given: a forward that writes its input or
-      // a buffer in place (`self.count.add_(1)`) would otherwise drift from round to round.
-      evaluator.run(inputsForOneRun(*graph, run_inputs), [&](const jit::Value* v, const c10::IValue& iv) {
-        shapes.observe(v, iv);
-        scalars.observe(v, iv);
-      });
-    } catch (const std::exception& e) {
-      throw ImportError(path + ": running the graph on the exact inputs failed: " + firstMeaningfulLine(e.what()));
+    if (meta_inputs) {
+      LiveBytes live;
+      live.exclude(c10::IValue(c10::ivalue::Tuple::create(*meta_inputs)));
+      const c10::IValue cpu{c10::Device(c10::kCPU)};
+      std::unordered_set<const jit::Value*> meta_scalars;  // zero-dimensional meta tensors
+      evaluator.placeTensorConstantsOn(c10::Device(c10::kMeta));
+      try {
+        c10::InferenceMode no_autograd;
+        evaluator.run(inputsForOneRun(*graph, *meta_inputs), [&](const jit::Value* v, const c10::IValue& iv) {
+          if (iv.isTensor() && iv.toTensor().defined()) {
+            if (iv.toTensor().is_meta()) {
+              if (iv.toTensor().dim() == 0) meta_scalars.insert(v);
+            } else {
+              // A kernel that made a CPU tensor from a zero-dimensional meta operand may have
+              // read it as a CPU scalar: data the meta device does not have, a result made up.
+              // (Larger meta operands send a kernel to the meta device, or it throws.)
+              for (const jit::Value* in : v->node()->inputs()) {
+                if (meta_scalars.count(in)) {
+                  throw std::runtime_error(std::string(v->node()->kind().toQualString()) +
+                                           " made a CPU tensor from a meta operand");
+                }
+              }
+            }
+          }
+          // The exact run happens on the CPU: that is the device a forward reads (`x.device`).
+          const c10::IValue& seen = iv.isDevice() && iv.toDevice().is_meta() ? cpu : iv;
+          shapes.observe(v, seen);
+          scalars.observe(v, seen);
+          live.observe(iv);
+        });
+        result.meta_activation_peak_bytes = std::max(result.meta_activation_peak_bytes, live.peak());
+        ++result.timings.meta_forward_runs;
+      } catch (const std::exception& e) {
+        result.timings.meta_fallback = firstMeaningfulLine(e.what());
+        meta_inputs.reset();
+        result.meta_activation_peak_bytes = -1;
+        result.timings.meta_forward_runs = 0;
+        shapes.values.clear();
+        if (round > 0) {
+          graph = before_meta_runs;
+          round = -1;
+          continue;
+        }
+      }
+    }
+    if (!meta_inputs) {
+      try {
+        c10::InferenceMode no_autograd;
+        // Each round starts from the inputs and state as given: a forward that writes its input or
+        // a buffer in place (`self.count.add_(1)`) would otherwise drift from round to round.
+        evaluator.run(inputsForOneRun(*graph, run_inputs), [&](const jit::Value* v, const c10::IValue& iv) {
+          shapes.observe(v, iv);
+          scalars.observe(v, iv);
+        });
+      } catch (const std::exception& e) {
+        throw ImportError(path + ": running the graph on the exact inputs failed: " + firstMeaningfulLine(e.what()));
+      }
     }
     result.timings.forward_s += secondsSince(t0);
     ++result.timings.forward_runs;

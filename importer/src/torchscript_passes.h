@@ -1,6 +1,7 @@
 // The TorchScript importer's graph preparation passes, one per file (lift_module_state.cpp,
 // flatten_outputs.cpp, functionalize_containers.cpp, functionalize_writes.cpp, script_objects.cpp,
-// specialise_scalars.cpp), and the model name it reads beside a model. The program they prepare is the runtime's (kdecomp/runtime.h).
+// specialise_scalars.cpp), and the model name it reads beside a model. The program they prepare is the runtime's
+// (kdecomp/runtime.h).
 #pragma once
 
 #include <torch/script.h>
@@ -74,6 +75,12 @@ struct Specialisation {
 };
 Specialisation specializeOnObservedScalars(std::shared_ptr<torch::jit::Graph>& graph,
                                            const ScalarObservations& observed);
+
+// Meta-device kernels that LibTorch's C++ library lacks (Python registers them), for the
+// shape-recording runs; idempotent, for the whole process (meta_kernels.cpp).
+void registerMissingMetaKernels();
+// The ops of that table, "aten::name" or "aten::name.overload" (for tests).
+std::vector<std::string> metaKernelOps();
 
 // prim::If and prim::Loop nodes in a block, nested ones included.
 int countControlFlow(torch::jit::Block* block);

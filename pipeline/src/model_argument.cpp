@@ -222,17 +222,32 @@ std::vector<std::string> opLibrariesFor(const std::string& model_file, bool expo
   return libraries;
 }
 
+kdecomp::ImportOptions importOptionsFor(const std::string& model_file, const std::string& inputs, int threads,
+                                        bool exported_here) {
+  kdecomp::ImportOptions options;
+  options.inputs_path = inputs;
+  options.num_threads = threads;
+  options.op_libraries = opLibrariesFor(model_file, exported_here);
+  // For checking the meta-device shape runs against the exact ones (bench/shape_runs_check.sh).
+  options.exact_shape_runs = envOr("KDECOMP_EXACT_SHAPE_RUNS", "") == "1";
+  return options;
+}
+
+std::string metaFallbackNote(const kdecomp::ImportedModel& model) {
+  return "note: " + kdecomp::oneLineText(model.source_path) +
+         ": shapes recorded on the exact inputs (the meta device stopped at: " + model.timings.meta_fallback + ")";
+}
+
 std::optional<kdecomp::ImportedModel> importModelArgument(const std::string& model, const std::string& inputs,
                                                           const std::string& work_dir, int threads,
                                                           ScratchDirectory& scratch, std::string& pt) {
   int rc = kExitOk;
   pt = resolveTorchScript(model, work_dir, rc, scratch);
   if (rc != kExitOk) return std::nullopt;
-  kdecomp::ImportOptions options;
-  options.inputs_path = inputs;
-  options.num_threads = threads;
-  options.op_libraries = opLibrariesFor(pt, /*exported_here=*/fs::path(model).extension() == ".py");
-  return kdecomp::importModel(pt, options);
+  kdecomp::ImportedModel imported = kdecomp::importModel(
+      pt, importOptionsFor(pt, inputs, threads, /*exported_here=*/fs::path(model).extension() == ".py"));
+  if (!imported.timings.meta_fallback.empty()) std::cerr << metaFallbackNote(imported) << "\n";
+  return imported;
 }
 
 // Names become path components of the output: they are made safe whatever meta.json says.

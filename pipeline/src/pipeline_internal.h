@@ -42,6 +42,11 @@ std::optional<ImportedModel> importModelArgument(const std::string& model, const
 
 // The custom-op libraries to load before importing `model_file` (model_argument.cpp).
 std::vector<std::string> opLibrariesFor(const std::string& model_file, bool exported_here);
+// Says that the import's shape runs went to the exact inputs, and where the meta device stopped.
+std::string metaFallbackNote(const kdecomp::ImportedModel& model);
+// What every command imports with: inputs, threads, op libraries, and the environment's say.
+kdecomp::ImportOptions importOptionsFor(const std::string& model_file, const std::string& inputs, int threads,
+                                        bool exported_here);
 
 // Provenance of a model: meta.json written by the exporter beside model.pt, when present.
 TreeMetadata treeMetadata(const std::string& pt, const ImportedModel& model);

@@ -164,16 +164,19 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
               const std::string& summary_path) {
   RunSummary summary;
   try {
-    kdecomp::ImportOptions import_options;
-    import_options.inputs_path = source.inputs;
-    import_options.num_threads = threads;
-    import_options.op_libraries = opLibrariesFor(source.model, stages.exported_here);
+    kdecomp::ImportOptions import_options =
+        importOptionsFor(source.model, source.inputs, threads, stages.exported_here);
     checkMemoryBeforeImport(source.model);
     progress.stage("import", "import " + source.model);
     auto t0 = std::chrono::steady_clock::now();
     kdecomp::ImportedModel model = kdecomp::importModel(source.model, import_options);
     double import_s = secondsSince(t0);
+    if (!model.timings.meta_fallback.empty()) progress.say(metaFallbackNote(model));
+    // What one plain forward holds at its peak: measured, when the import ran one; else the
+    // process as it is (inputs and parameters) plus what the meta run held at its most.
     int64_t import_rss = peakRssBytes();
+    int64_t forward_peak =
+        model.meta_activation_peak_bytes >= 0 ? import_rss + model.meta_activation_peak_bytes : import_rss;
     t0 = std::chrono::steady_clock::now();
     progress.stage("partition", "partition");
     kdecomp::PartitionTree tree = kdecomp::partitionGraph(model.graph);
@@ -195,6 +198,7 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     summary.timings.import_s = import_s;
     summary.timings.import_forward_s = model.timings.forward_s;
     summary.timings.import_forward_runs = model.timings.forward_runs;
+    summary.timings.import_meta_forward_runs = model.timings.meta_forward_runs;
     summary.timings.partition_s = partition_s;
     summary.peak_rss.after_import = import_rss;
     {
@@ -246,14 +250,14 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       progress.stage("record", "record: running the TorchScript interpreter on the exact inputs");
       kdecomp::RecordOptions record_options;
       record_options.reference_dir = reference_dir;
-      // The import ran the model once: its peak is that of a plain forward. Queue at most a
+      // forward_peak is that of a plain forward (measured or estimated by the import). Queue at most a
       // quarter of it for the disk (memory goal: record + verify within 1.5x of a forward), and
       // never more than 1 GiB: the disk cannot drain more during one op anyway, and a 17 GB
       // model has no 4 GB to spare on a 24 GB machine. Nor more than half of what the machine
       // has left beyond the forward: a model near the machine's size records with a small queue
       // (the model waits for the disk) instead of being killed.
       record_options.max_queued_bytes =
-          std::clamp<int64_t>(withinSpareMemory(import_rss / 4, import_rss), int64_t{64} << 20, int64_t{1} << 30);
+          std::clamp<int64_t>(withinSpareMemory(forward_peak / 4, forward_peak), int64_t{64} << 20, int64_t{1} << 30);
       kdecomp::RecordReport record = kdecomp::recordReferences(model, tree, record_options);
       summary.timings.record_s = record.total_s;
       summary.timings.record_forward_s = record.forward_s;
@@ -273,7 +277,7 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       // Values read for one replay and kept for the next: after the composition (the peak),
       // within the 1.5x memory goal.
       options.max_cached_bytes =
-          std::clamp<int64_t>(withinSpareMemory(import_rss / 3, import_rss), int64_t{64} << 20, int64_t{1} << 30);
+          std::clamp<int64_t>(withinSpareMemory(forward_peak / 3, forward_peak), int64_t{64} << 20, int64_t{1} << 30);
       // Verify allocates like a plain forward (the composition, one value at a time beside it),
       // so buffers up to glibc's largest threshold come from the heap again and are reused
       // instead of mapped and faulted in afresh: verify 40-55% faster on 10, 15 and 19, with

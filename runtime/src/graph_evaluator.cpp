@@ -138,6 +138,10 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe,
   switch (node->kind()) {
     case c10::prim::Constant: {
       std::vector<c10::IValue> values{*torch::jit::toIValue(node->output())};
+      if (constant_device_ && values[0].isTensor() && values[0].toTensor().defined() &&
+          values[0].toTensor().dim() > 0 && values[0].toTensor().device() != *constant_device_) {
+        values[0] = values[0].toTensor().to(*constant_device_);
+      }
       bind_outputs(node->outputs(), values);
       return;
     }
@@ -208,8 +212,7 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe,
       c10::IValue object = read(node->input(0));
       bool enter = node->kind() == c10::prim::Enter;
       const char* name = enter ? "__enter__" : "__exit__";
-      torch::jit::Function* method =
-          object.isObject() ? object.toObject()->type()->findMethod(name) : nullptr;
+      torch::jit::Function* method = object.isObject() ? object.toObject()->type()->findMethod(name) : nullptr;
       if (!method) {
         throw std::runtime_error(std::string(node->kind().toQualString()) + ": the context manager (" +
                                  object.tagKind() + ") has no " + name + " method");

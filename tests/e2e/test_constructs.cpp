@@ -1,8 +1,8 @@
 // Constructs a user's model may hold that the 50 corpus models do not: dict and nested list/dict
 // outputs (scripted, and traced when scripting fails), interpreter instructions that no
 // registered operator implements, and a forward that needs a module object after lifting.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <set>
 
@@ -352,8 +352,7 @@ def get_inputs():
   INFO(d.result.err);
   CHECK(d.result.exit_code == 0);
   CHECK(d.result.err.find("FAIL") == std::string::npos);
-  std::string tree = readFile(
-      outDir(dir, "mask") + "/decomposition_tree.json");
+  std::string tree = readFile(outDir(dir, "mask") + "/decomposition_tree.json");
   CHECK(tree.find("aten::slice_scatter") != std::string::npos);
   CHECK(tree.find("aten::select_scatter") != std::string::npos);
 }
@@ -387,14 +386,12 @@ def get_inputs():
   INFO(d.result.err);
   CHECK(d.result.exit_code == 0);
   CHECK(d.result.err.find("FAIL") == std::string::npos);
-  std::string tree = readFile(
-      outDir(dir, "keep") + "/decomposition_tree.json");
+  std::string tree = readFile(outDir(dir, "keep") + "/decomposition_tree.json");
   CHECK(tree.find("aten::index_put_") != std::string::npos);  // the writes stay in place
   // Every partition has a C++ test and a Python twin (index lists, list elements); the model's
   // twin, which holds every op, passes.
   CHECK(d.result.err.find("(0 skipped)") != std::string::npos);
-  std::string twin =
-      outDir(dir, "keep") + "/level_3_model/keep.py";
+  std::string twin = outDir(dir, "keep") + "/level_3_model/keep.py";
   RunResult r = run({python(), twin});
   INFO(r.out << r.err);
   CHECK(r.out.rfind("PASS ", 0) == 0);
@@ -749,7 +746,7 @@ out = [e for e in entries if e["role"] == "output"]
 assert len(out) == 1, out
 print(torch.load(ref + "/" + out[0]["file"]).tolist())
 )PY",
-                             out});
+                              out});
   INFO(first_call.err);
   CHECK(first_call.out == "[[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]\n");
 }
@@ -920,15 +917,18 @@ def get_inputs():
     INFO(p.dump());
     if (p["status"] == "flagged") {
       flagged.insert(p["level"].get<std::string>() + ":" + p["name"].get<std::string>());
-      CHECK_THAT(p["message"].get<std::string>(), Catch::Contains("is at or below atol 0.0001: a kernel returning zeros passes"));
+      CHECK_THAT(p["message"].get<std::string>(),
+                 Catch::Contains("is at or below atol 0.0001: a kernel returning zeros passes"));
     } else {
       CHECK(p["status"] == "passed");
     }
   }
   // The softmax kernel and the model (whose output it is) are flagged; the conv is a real check.
   CHECK(flagged.count("model:wide_softmax") == 1);
-  CHECK(std::any_of(flagged.begin(), flagged.end(), [](const std::string& f) { return f.rfind("kernel:softmax", 0) == 0; }));
-  CHECK(std::none_of(flagged.begin(), flagged.end(), [](const std::string& f) { return f.find("conv") != std::string::npos; }));
+  CHECK(std::any_of(flagged.begin(), flagged.end(),
+                    [](const std::string& f) { return f.rfind("kernel:softmax", 0) == 0; }));
+  CHECK(std::none_of(flagged.begin(), flagged.end(),
+                     [](const std::string& f) { return f.find("conv") != std::string::npos; }));
   CHECK(results["totals"]["kernel"]["flagged"].get<int>() >= 1);
 
   // The Python twin and the emitted C++ test say FLAGGED, with the reason, and do not fail.
@@ -957,4 +957,72 @@ def get_inputs():
     if (kernel_flagged) CHECK_THAT(t["flagged"].get<std::string>(), Catch::Contains("a kernel returning zeros passes"));
   }
   CHECK(kernel_flagged);
+}
+
+namespace {
+
+// `kdecomp decompose` with a run summary: (result, summary).
+std::pair<RunResult, nlohmann::json> decomposeWithSummary(const TempDir& dir, const std::string& name,
+                                                          const std::string& body) {
+  std::string model = dir / (name + ".py");
+  writeFile(model, std::string(kHeader) + body);
+  std::string summary = dir / (name + ".summary.json");
+  RunResult result = kdecomp({"decompose", model, "-o", dir / "out", "--summary-json", summary});
+  return {result, exists(summary) ? nlohmann::json::parse(readFile(summary)) : nlohmann::json()};
+}
+
+}  // namespace
+
+TEST_CASE("the import records shapes on the meta device even with a CPU tensor attribute and x.device",
+          "[constructs]") {
+  // An RNN's hidden state kept as a plain tensor attribute (a constant of the graph) and moved
+  // with .to(x.device), a zero-dimensional constant mixed with meta tensors, and the ops whose
+  // meta kernels kdecomp registers (convolution, batch norm, relu, adaptive pooling).
+  TempDir dir;
+  auto [result, summary] = decomposeWithSummary(dir, "meta_runs", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.rnn = nn.GRU(8, 16, batch_first=True)
+        self.h0 = torch.randn(1, 2, 16)
+
+    def forward(self, x):
+        y = torch.relu(self.bn(self.conv(x)))
+        y = nn.functional.adaptive_avg_pool2d(y, (1, 5)).flatten(2).transpose(1, 2)
+        out, h = self.rnn(y, self.h0.to(x.device))
+        return out * torch.tensor(0.5) + h.transpose(0, 1)
+
+
+def get_inputs():
+    return [torch.rand(2, 3, 12, 12)]
+)PY");
+  INFO(result.err);
+  CHECK(result.exit_code == 0);
+  CHECK_THAT(result.err, !Catch::Contains("the meta device stopped"));
+  REQUIRE(summary.is_object());
+  CHECK(summary["timings"]["import_meta_forward_runs"].get<int>() >= 1);
+  CHECK(summary["timings"]["import_meta_forward_runs"] == summary["timings"]["import_forward_runs"]);
+  CHECK(summary["verification"]["status"] == "passed");
+}
+
+TEST_CASE("a forward that reads tensor data records its shapes on the exact inputs and says so", "[constructs]") {
+  TempDir dir;
+  auto [result, summary] = decomposeWithSummary(dir, "reads_data", R"PY(
+class Model(nn.Module):
+    def forward(self, x):
+        n = int(x.abs().max().item() > 0) + 1
+        return x.repeat(n, 1).relu()
+
+
+def get_inputs():
+    return [torch.rand(4, 8)]
+)PY");
+  INFO(result.err);
+  CHECK(result.exit_code == 0);
+  CHECK_THAT(result.err, Catch::Contains("shapes recorded on the exact inputs (the meta device stopped at:"));
+  REQUIRE(summary.is_object());
+  CHECK(summary["timings"]["import_meta_forward_runs"] == 0);
+  CHECK(summary["verification"]["status"] == "passed");
 }

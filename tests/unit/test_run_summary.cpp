@@ -21,6 +21,7 @@ RunSummary verifiedSummary() {
   s.timings.import_s = 6.25;
   s.timings.import_forward_s = 3.5;
   s.timings.import_forward_runs = 1;
+  s.timings.import_meta_forward_runs = 1;
   s.timings.partition_s = 0.01;
   s.timings.record_s = 7.75;
   s.timings.verify_s = 3.0;

@@ -31,7 +31,7 @@ struct RunSummary {
 
   struct Timings {  // seconds
     std::optional<double> import_s, import_forward_s, partition_s;
-    std::optional<int64_t> import_forward_runs;
+    std::optional<int64_t> import_forward_runs, import_meta_forward_runs;  // runs, and those on meta
     std::optional<double> record_s, record_forward_s, record_waited_s;
     std::optional<double> verify_s, store_check_s;
   } timings;

@@ -25,14 +25,19 @@ struct ImportOptions {
   // into this process before the model. Loading one runs its code: only libraries the user named
   // (KDECOMP_OP_LIBRARIES) or that the exporter this same command ran had loaded.
   std::vector<std::string> op_libraries;
+  // The shape-recording runs on the exact inputs even where the meta device would serve (a
+  // check of the meta runs against them; KDECOMP_EXACT_SHAPE_RUNS=1 for a command).
+  bool exact_shape_runs = false;
 };
 
 struct ImportTimings {
-  double load_s = 0;        // torch::jit::load
-  double inputs_s = 0;      // reading the exact input tensors
-  double transform_s = 0;   // inlining, lifting module state, specialisation, IR building
-  double forward_s = 0;     // shape-recording runs on the exact inputs
+  double load_s = 0;       // torch::jit::load
+  double inputs_s = 0;     // reading the exact input tensors
+  double transform_s = 0;  // inlining, lifting module state, specialisation, IR building
+  double forward_s = 0;    // shape-recording runs (on the meta device where it serves)
   int forward_runs = 0;
+  int meta_forward_runs = 0;  // of forward_runs, those on the meta device
+  std::string meta_fallback;  // why the runs went to the exact inputs after trying meta ("" if not)
 };
 
 // The runtime's executable program (kdecomp/runtime.h), for the stages that execute it (record, verify).
@@ -44,6 +49,9 @@ struct ImportedModel {
   std::string source_path;
   ImportTimings timings;
   std::shared_ptr<Program> program;
+  // Bytes the forward holds at once beyond its inputs and parameters, at their most, when the
+  // shapes came from the meta device (-1 otherwise: the process's peak RSS measured a real run).
+  int64_t meta_activation_peak_bytes = -1;
 };
 
 // Loads a TorchScript file and builds the IR; throws ImportError naming the file and cause.

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -94,6 +95,11 @@ class GraphEvaluator {
   // called once for every value each time it is produced, graph inputs included.
   std::vector<c10::IValue> run(std::vector<c10::IValue> inputs, const ValueObserver& observe);
 
+  // Tensor constants of the graph are read onto `device` (the importer's shape runs on the meta
+  // device: a CPU tensor the model holds as a constant would otherwise meet meta tensors).
+  // Zero-dimensional ones stay: kernels on any device take them as scalars and read their value.
+  void placeTensorConstantsOn(c10::Device device) { constant_device_ = device; }
+
   using Env = std::unordered_map<const torch::jit::Value*, c10::IValue>;
 
   // Runs one node of the graph (nested blocks included), reading its inputs from `env`, then
@@ -111,6 +117,7 @@ class GraphEvaluator {
   torch::jit::Code& interpreterFor(torch::jit::Node* node);
 
   std::shared_ptr<torch::jit::Graph> graph_;
+  std::optional<c10::Device> constant_device_;
   // Values of the top-level block to drop after each top-level node (their last use).
   std::unordered_map<const torch::jit::Node*, std::vector<const torch::jit::Value*>> dies_after_;
   std::unordered_map<const torch::jit::Node*, torch::jit::Operation> operations_;

@@ -1,0 +1,213 @@
+// The meta kernels kdecomp registers for the import's shape runs (importer/src/meta_kernels.cpp):
+// each op run on the meta device must give the sizes, strides and dtype that the CPU kernel gives
+// on real tensors of the same shapes.
+#include <ATen/ATen.h>
+#include <torch/script.h>
+
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "torchscript_passes.h"
+
+namespace {
+
+struct MetaCase {
+  std::string op;  // as metaKernelOps() names it
+  std::string what;
+  std::function<std::vector<at::Tensor>(const at::TensorOptions&)> run;
+};
+
+at::Tensor randn(at::IntArrayRef sizes, const at::TensorOptions& o) { return at::randn(sizes, o.dtype(at::kFloat)); }
+
+std::vector<MetaCase> metaCases() {
+  using V = std::vector<at::Tensor>;
+  using O = const at::TensorOptions&;
+  return {
+      {"aten::convolution", "conv2d, stride 2, padding 1, dilation 2, groups 2",
+       [](O o) {
+         return V{at::conv2d(randn({2, 4, 17, 13}, o), randn({6, 2, 3, 3}, o), randn({6}, o), 2, 1, 2, 2)};
+       }},
+      {"aten::convolution", "conv1d unbatched",
+       [](O o) {
+         return V{at::conv1d(randn({3, 20}, o), randn({5, 3, 4}, o), {}, 3)};
+       }},
+      {"aten::convolution", "conv3d",
+       [](O o) {
+         return V{at::conv3d(randn({1, 2, 6, 7, 8}, o), randn({3, 2, 2, 3, 1}, o), {}, {1, 2, 1}, {1, 0, 1})};
+       }},
+      {"aten::convolution", "conv_transpose2d, output_padding 1",
+       [](O o) {
+         return V{at::conv_transpose2d(randn({2, 4, 5, 6}, o), randn({4, 3, 3, 3}, o), randn({3}, o), 2, 1, 1)};
+       }},
+      {"aten::convolution", "conv2d on a channels-last input",
+       [](O o) {
+         return V{
+             at::conv2d(randn({2, 4, 9, 9}, o).contiguous(at::MemoryFormat::ChannelsLast), randn({8, 4, 3, 3}, o))};
+       }},
+      {"aten::_convolution", "as a trace records conv2d",
+       [](O o) {
+         return V{at::_convolution(randn({1, 3, 8, 8}, o), randn({4, 3, 3, 3}, o), randn({4}, o), {1, 1}, {1, 1},
+                                   {1, 1}, false, {0, 0}, 1, false, false, true, true)};
+       }},
+      {"aten::_to_copy", "to float64, channels-last kept",
+       [](O o) {
+         return V{randn({2, 3, 4, 5}, o).contiguous(at::MemoryFormat::ChannelsLast).to(at::kDouble)};
+       }},
+      {"aten::native_batch_norm", "evaluation",
+       [](O o) {
+         auto r = at::native_batch_norm(randn({2, 3, 4, 5}, o), randn({3}, o), randn({3}, o), randn({3}, o),
+                                        at::rand({3}, o.dtype(at::kFloat)), false, 0.1, 1e-5);
+         return V{std::get<0>(r), std::get<1>(r), std::get<2>(r)};
+       }},
+      {"aten::relu", "",
+       [](O o) {
+         return V{at::relu(randn({3, 4}, o))};
+       }},
+      {"aten::relu_", "",
+       [](O o) {
+         at::Tensor x = randn({3, 4}, o).t();
+         return V{at::relu_(x)};
+       }},
+      {"aten::hardtanh", "",
+       [](O o) {
+         return V{at::hardtanh(randn({3, 4}, o), -2, 2)};
+       }},
+      {"aten::hardtanh_", "",
+       [](O o) {
+         at::Tensor x = randn({3, 4}, o);
+         return V{at::hardtanh_(x)};
+       }},
+      {"aten::hardswish", "",
+       [](O o) {
+         return V{at::hardswish(randn({2, 3, 4}, o))};
+       }},
+      {"aten::hardswish_", "",
+       [](O o) {
+         at::Tensor x = randn({2, 3, 4}, o);
+         return V{at::hardswish_(x)};
+       }},
+      {"aten::prelu", "",
+       [](O o) {
+         return V{at::prelu(randn({2, 3, 4}, o), randn({3}, o))};
+       }},
+      {"aten::logit", "", [](O o) { return V{at::logit(at::rand({5}, o.dtype(at::kFloat)), 1e-6)}; }},
+      {"aten::flip", "",
+       [](O o) {
+         return V{at::flip(randn({2, 3, 4}, o), {0, 2})};
+       }},
+      {"aten::roll", "",
+       [](O o) {
+         return V{at::roll(randn({2, 3, 4}, o), {1, -2}, {0, 2})};
+       }},
+      {"aten::logical_not_", "", [](O o) { return V{randn({4}, o).gt(0).logical_not_()}; }},
+      {"aten::isnan", "",
+       [](O o) {
+         return V{at::isnan(randn({2, 3}, o))};
+       }},
+      {"aten::rsub.Tensor", "broadcast, int with float",
+       [](O o) {
+         return V{at::rsub(at::ones({3, 1}, o.dtype(at::kInt)), randn({4}, o))};
+       }},
+      {"aten::floor_divide", "",
+       [](O o) {
+         return V{at::floor_divide(randn({2, 1, 3}, o), randn({4, 1}, o))};
+       }},
+      {"aten::where.self", "",
+       [](O o) {
+         return V{at::where(randn({3, 1}, o).gt(0), randn({1, 4}, o), at::ones({4}, o.dtype(at::kDouble)))};
+       }},
+      {"aten::min", "",
+       [](O o) {
+         return V{at::min(randn({3, 4}, o))};
+       }},
+      {"aten::max", "",
+       [](O o) {
+         return V{at::max(randn({3, 4}, o))};
+       }},
+      {"aten::dot", "", [](O o) { return V{at::dot(randn({5}, o), randn({5}, o))}; }},
+      {"aten::vdot", "", [](O o) { return V{at::vdot(randn({5}, o), randn({5}, o))}; }},
+      {"aten::prod", "int64 accumulation",
+       [](O o) {
+         return V{at::prod(at::ones({3, 4}, o.dtype(at::kInt)))};
+       }},
+      {"aten::_adaptive_avg_pool2d", "",
+       [](O o) {
+         return V{at::adaptive_avg_pool2d(randn({2, 3, 9, 7}, o), {3, 5})};
+       }},
+      {"aten::_adaptive_avg_pool3d", "",
+       [](O o) {
+         return V{at::adaptive_avg_pool3d(randn({3, 6, 5, 4}, o), {2, 1, 3})};
+       }},
+      {"aten::index_select", "",
+       [](O o) {
+         return V{at::index_select(randn({3, 4}, o), -1, at::arange(3, o.dtype(at::kLong)))};
+       }},
+      {"aten::repeat", "more repeats than dimensions",
+       [](O o) {
+         return V{randn({2, 3}, o).repeat({2, 1, 3})};
+       }},
+      {"aten::reflection_pad2d", "",
+       [](O o) {
+         return V{at::reflection_pad2d(randn({1, 2, 5, 6}, o), {1, 2, 3, 0})};
+       }},
+      {"aten::std.correction", "one dimension, kept",
+       [](O o) {
+         return V{at::std(randn({3, 4, 5}, o), at::OptionalIntArrayRef({1}), 1, true)};
+       }},
+      {"aten::var.correction", "every dimension",
+       [](O o) {
+         return V{at::var(randn({3, 4}, o), at::OptionalIntArrayRef(), 0, false)};
+       }},
+      {"aten::std_mean.correction", "",
+       [](O o) {
+         auto r = at::std_mean(randn({3, 4, 5}, o), at::OptionalIntArrayRef({0, 2}), 1, false);
+         return V{std::get<0>(r), std::get<1>(r)};
+       }},
+      {"aten::var_mean.correction", "",
+       [](O o) {
+         auto r = at::var_mean(randn({3, 4}, o), at::OptionalIntArrayRef({-1}), 1, true);
+         return V{std::get<0>(r), std::get<1>(r)};
+       }},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("every meta kernel has a case that compares it with the CPU kernel", "[meta_kernels]") {
+  std::set<std::string> tested;
+  for (const MetaCase& c : metaCases()) tested.insert(c.op);
+  std::vector<std::string> table = kdecomp::metaKernelOps();
+  CHECK(std::set<std::string>(table.begin(), table.end()) == tested);
+}
+
+TEST_CASE("meta kernels give the CPU kernel's sizes, strides and dtypes", "[meta_kernels]") {
+  kdecomp::registerMissingMetaKernels();
+  c10::InferenceMode no_autograd;
+  for (const MetaCase& c : metaCases()) {
+    INFO(c.op << " " << c.what);
+    std::vector<at::Tensor> cpu = c.run(at::TensorOptions().device(c10::kCPU));
+    std::vector<at::Tensor> meta;
+    REQUIRE_NOTHROW(meta = c.run(at::TensorOptions().device(c10::kMeta)));
+    REQUIRE(meta.size() == cpu.size());
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      INFO("output " << i);
+      CHECK(meta[i].device().is_meta());
+      CHECK(meta[i].sizes().vec() == cpu[i].sizes().vec());
+      CHECK(meta[i].scalar_type() == cpu[i].scalar_type());
+      if (cpu[i].numel() > 1) CHECK(meta[i].strides().vec() == cpu[i].strides().vec());
+    }
+  }
+}
+
+TEST_CASE("in a meta run a copy to the CPU stays on the meta device", "[meta_kernels]") {
+  kdecomp::registerMissingMetaKernels();
+  at::Tensor x = at::empty({4, 6}, at::TensorOptions().device(c10::kMeta)).t();
+  at::Tensor y = x.to(c10::Device(c10::kCPU), at::kHalf);
+  CHECK(y.device().is_meta());
+  CHECK(y.scalar_type() == at::kHalf);
+  CHECK(y.strides().vec() == x.strides().vec());
+}
