@@ -11,13 +11,17 @@ For each KernelBench-format model file (MODEL.py, or every *.py of a directory),
      its peak RSS (of its largest process: kdecomp itself or the exporter it starts) and the
      reference bytes it wrote.
 Short models (baseline under --repeat-below seconds) run --repeat times each, medians reported.
+With --before BUILD_DIR[:PYTHON_DIR], an earlier kdecomp (and its exporter) decomposes each model
+too, in the same run and alternating with the current one, so before and after share the machine's
+state; its columns follow the current ones.
 The disk's sequential write speed is measured once with dd (direct I/O, 1 GiB), so the reference
 bytes can be read as seconds at the disk's speed.
 
 Prints a table per model, the distribution of decompose / baseline (goal: at most 3x) and of
 peak RSS / baseline peak RSS (goal: at most 1.5x), and the worst ten.
 
-  /usr/bin/python3 bench/decompose_bench.py [--build build] [--threads 2] [--json OUT] MODEL.py|DIR...
+  /usr/bin/python3 bench/decompose_bench.py [--build build] [--before DIR[:PYDIR]] [--threads 2] [--json OUT]
+      MODEL.py|DIR...
 
 Exit status: 0 when every model decomposed and verified, 1 otherwise, 2 on bad usage.
 """
@@ -122,7 +126,7 @@ def disk_write_speed(directory):
             os.remove(path)
 
 
-def row_of(model, base, dec, disk_bps):
+def row_of(model, base, dec, disk_bps, before=None):
     s = dec.get("summary", {})
     t = s.get("timings", {})
     staged = sum(t.get(k, 0) for k in ("import_s", "partition_s", "record_s", "verify_s"))
@@ -145,6 +149,11 @@ def row_of(model, base, dec, disk_bps):
         "reference_bytes": ref_bytes,
         "reference_at_disk_s": ref_bytes / disk_bps if ref_bytes and disk_bps else None,
         "error": dec.get("error"),
+        "before_decompose_s": before["wall_s"] if before else None,
+        "before_ratio": before["wall_s"] / base["wall_s"] if before and base["wall_s"] > 0 else None,
+        "before_peak_rss_bytes": before.get("peak_rss_bytes") if before else None,
+        "before_status": (before.get("summary", {}).get("verification", {}).get("status", "error")
+                          if before and before["exit_code"] in (0, 1) else ("error" if before else None)),
     }
 
 
@@ -161,6 +170,19 @@ def print_report(rows, disk_bps, threads, out):
                   f"{human_bytes(r['peak_rss_bytes'])} | {human_bytes(r['baseline_peak_rss_bytes'])} | "
                   f"{fmt(r['rss_ratio'], '.2f')}x | {human_bytes(r['reference_bytes'])} | "
                   f"{fmt(r['reference_at_disk_s'], '.1f')} |\n")
+    if any(r.get("before_ratio") is not None for r in rows):
+        out.write("\nBefore (the --before kdecomp, same run):\n\n| model | status | decompose s | ratio | peak RSS |"
+                  " after / before |\n|---|---|---|---|---|---|\n")
+        for r in rows:
+            if r.get("before_ratio") is None:
+                continue
+            speedup = r["before_decompose_s"] / r["decompose_s"] if r.get("decompose_s") else None
+            out.write(f"| {r['model']} | {r['before_status']} | {fmt(r['before_decompose_s'], '.2f')} | "
+                      f"{fmt(r['before_ratio'], '.2f')}x | {human_bytes(r['before_peak_rss_bytes'])} | "
+                      f"{fmt(1 / speedup if speedup else None, '.2f')} |\n")
+        before = [r["before_ratio"] for r in rows if r.get("before_ratio") is not None]
+        out.write(f"\nbefore: decompose / baseline median {statistics.median(before):.2f}x, max {max(before):.2f}x; "
+                  f"within {TIME_GOAL:.0f}x: {sum(x <= TIME_GOAL for x in before)}/{len(before)}.\n")
     ratios = [r["ratio"] for r in rows if r["ratio"] is not None and r["status"] != "error"]
     if ratios:
         q = statistics.quantiles(ratios, n=10, method="inclusive") if len(ratios) > 1 else [ratios[0]] * 9
@@ -183,6 +205,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", help="model files, or directories of them")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="build directory holding kdecomp")
+    ap.add_argument("--before", help="BUILD_DIR[:PYTHON_DIR]: an earlier kdecomp (and exporter) run beside it")
     ap.add_argument("--work", help="where decompositions are written (default: a temporary directory)")
     ap.add_argument("--json", help="write the rows here (rewritten after every model)")
     ap.add_argument("--threads", default="2", help="OMP_NUM_THREADS for both sides (default 2)")
@@ -196,6 +219,13 @@ def main():
     if not os.access(kdecomp, os.X_OK):
         sys.exit(f"decompose_bench.py: no {kdecomp} (build the project first)")
     env = dict(os.environ, OMP_NUM_THREADS=args.threads)
+    before_kdecomp, before_env = None, None
+    if args.before:
+        before_build, _, before_python = args.before.partition(":")
+        before_kdecomp = os.path.join(before_build, "kdecomp")
+        if not os.access(before_kdecomp, os.X_OK):
+            sys.exit(f"decompose_bench.py: no {before_kdecomp}")
+        before_env = dict(env, KDECOMP_PYTHON_DIR=before_python) if before_python else env
     work = args.work or tempfile.mkdtemp(prefix="kdecomp-decompose-bench-")
     os.makedirs(work, exist_ok=True)
     disk_bps = disk_write_speed(work)
@@ -207,20 +237,26 @@ def main():
         try:
             base = run_baseline(model, env, args.timeout)
             dec = run_decompose(kdecomp, model, out, env, args.timeout)
+            before = run_decompose(before_kdecomp, model, out, before_env, args.timeout) if before_kdecomp else None
             if base["wall_s"] < args.repeat_below and args.repeat > 1 and dec["exit_code"] == 0:
                 # Fresh processes each time, alternating, medians of each side.
-                bases, decs = [base], [dec]
+                bases, decs, befores = [base], [dec], [before]
                 for _ in range(args.repeat - 1):
                     bases.append(run_baseline(model, env, args.timeout))
                     decs.append(run_decompose(kdecomp, model, out, env, args.timeout))
+                    if before_kdecomp:
+                        befores.append(run_decompose(before_kdecomp, model, out, before_env, args.timeout))
                 base = sorted(bases, key=lambda b: b["wall_s"])[len(bases) // 2]
                 dec = sorted(decs, key=lambda d: d["wall_s"])[len(decs) // 2]
-            row = row_of(model, base, dec, disk_bps)
+                if before_kdecomp:
+                    before = sorted(befores, key=lambda d: d["wall_s"])[len(befores) // 2]
+            row = row_of(model, base, dec, disk_bps, before)
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             row = {"model": name, "status": "error", "error": str(e)}
             for key in ("baseline_s", "forward_s", "decompose_s", "ratio", "export_other_s", "import_s", "record_s",
                         "verify_s", "peak_rss_bytes", "baseline_peak_rss_bytes", "rss_ratio", "reference_bytes",
-                        "reference_at_disk_s"):
+                        "reference_at_disk_s", "before_decompose_s", "before_ratio", "before_peak_rss_bytes",
+                        "before_status"):
                 row.setdefault(key, None)
         shutil.rmtree(out, ignore_errors=True)
         rows.append(row)
