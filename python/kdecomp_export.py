@@ -320,11 +320,12 @@ def needs_grad_for_trace(model):
 
 
 def export_torchscript(model, inputs, out_path, extra, method, nested=False, restore_buffers=None, bound=False,
-                       scripted=None):
+                       scripted=None, script_failure=None):
     """Returns (method_used, fallback_reason). `extra` (a dict) is saved inside model.pt with
     the method that produced it. `nested`: forward returns more than a tensor or a tuple of
     tensors (dicts, lists): a trace records its flattened tensors instead. `bound`: the model's
-    forward is a bound_forward, which only a trace sees. `scripted`: the model already scripted."""
+    forward is a bound_forward, which only a trace sees. `scripted`: the model already scripted;
+    `script_failure`: why scripting it already failed."""
     import torch
 
     def extra_files(used):
@@ -335,8 +336,12 @@ def export_torchscript(model, inputs, out_path, extra, method, nested=False, res
         method, fallback_reason = "trace", "get_inputs() holds non-tensor values, bound as constants of a trace"
     if method in ("auto", "script"):
         try:
+            if script_failure:
+                raise ExportError(script_failure)
             if scripted is None:
                 scripted = torch.jit.script(model)
+        except ExportError as exc:
+            fallback_reason = str(exc)
         except Exception as exc:
             fallback_reason = f"torch.jit.script failed: {first_line(exc)}"
         else:
@@ -493,21 +498,25 @@ def run_export(args):
     meta_run = meta_forward(model, inputs)
     check_memory_for_forward(model, inputs, meta_run)
 
-    # A model that scripts needs no eager forward: the meta run describes its outputs, and
-    # kdecomp runs the scripted program itself. Tracing runs the forward, ONNX needs PyTorch's
-    # outputs, and a model that does not script may script after its first call (lazy modules).
-    scripted = None
-    if meta_run is not None and not args.onnx and not bound and args.method in ("auto", "script") and \
-            os.environ.get("KDECOMP_EXPORT_EAGER_FORWARD") != "1":
+    # No eager forward where the meta run describes the outputs: kdecomp runs the scripted
+    # program itself, and a trace runs the forward it records. ONNX needs PyTorch's outputs (its
+    # reference). Scripting is tried here, before any forward; a model that scripts only after
+    # its first call (lazy modules) is traced, as before.
+    # A forward that assigns module attributes runs eagerly first, as the user's first call would.
+    describe_from_meta = meta_run is not None and not meta_run.mutates_module and not args.onnx and \
+        os.environ.get("KDECOMP_EXPORT_EAGER_FORWARD") != "1"
+    scripted, script_failure = None, None
+    if describe_from_meta and not bound and args.method in ("auto", "script"):
         t0 = time.perf_counter()
         try:
             scripted = torch.jit.script(model)
-        except Exception:
-            scripted = None
+        except Exception as exc:
+            # Not tried again: the model is as it was, and TorchScript keeps the failed class.
+            script_failure = f"torch.jit.script failed: {first_line(exc)}"
         timings["script_s"] = time.perf_counter() - t0
     restore_buffers = buffer_restorer(model)
     forward_peak_estimate = None
-    if scripted is not None:
+    if describe_from_meta:
         outputs, structure, nested = meta_run.outputs, meta_run.structure, meta_run.nested
         # What the forward would hold at its peak: what the process holds now (torch, the model,
         # its inputs) and the meta run's live tensors. Workspaces (im2col columns, GEMM packing)
@@ -574,7 +583,7 @@ def run_export(args):
         t0 = time.perf_counter()
         method, reason = export_torchscript(
             model, inputs, os.path.join(staging, "model.pt"), extra, args.method, nested, restore_buffers, bool(bound),
-            scripted
+            scripted, script_failure
         )
         timings["torchscript_s"] = time.perf_counter() - t0
         meta["method"] = method
@@ -634,6 +643,9 @@ class MetaRun:
     structure: object
     nested: bool
     live_peak_bytes: int
+    # The forward assigned module attributes (a cache, a lazy submodule, an Optional set on the
+    # first call): what scripting sees depends on whether the forward ran first.
+    mutates_module: bool = False
 
 
 def live_bytes_mode(held):
@@ -678,6 +690,19 @@ def live_bytes_mode(held):
     return LiveBytes()
 
 
+def module_attribute_state(model):
+    """What each module holds besides tensor data: every attribute's identity (and a container's
+    length), and which parameters, buffers and submodules it has."""
+    state = []
+    for path, module in model.named_modules():
+        for key, value in sorted(vars(module).items()):
+            if key in ("_parameters", "_buffers", "_modules"):
+                state.append((path, key, tuple((k, id(v)) for k, v in value.items())))
+            else:
+                state.append((path, key, id(value), len(value) if isinstance(value, (list, dict, set)) else None))
+    return state
+
+
 def meta_forward(model, inputs):
     """The forward on the meta device (shapes only: no data, no compute); None when an op has no
     meta kernel or the Python reads data."""
@@ -697,9 +722,11 @@ def meta_forward(model, inputs):
         shadow = copy.deepcopy(model, memo)
         meta_inputs = [[t.to("meta") for t in v] if isinstance(v, list) else v.to("meta") for v in inputs]
         held += input_tensors(meta_inputs)
+        before = module_attribute_state(shadow)
         with torch.no_grad(), live_bytes_mode(held) as live:
             raw = shadow(*meta_inputs)
-        return MetaRun(flatten_tensors(raw), output_structure(raw), is_nested(raw), live.peak)
+        return MetaRun(flatten_tensors(raw), output_structure(raw), is_nested(raw), live.peak,
+                       module_attribute_state(shadow) != before)
     except Exception:  # an op without a meta kernel, or data-dependent Python: no estimate
         return None
 

@@ -1,7 +1,8 @@
-"""The exporter's meta-device forward (python/kdecomp_export.py): a model that scripts is not run
-in Python; the meta run describes its outputs and estimates the forward's peak memory. Where the
-meta run cannot serve (a trace, an ONNX export, an op the meta device lacks), the eager forward
-runs as before."""
+"""The exporter's meta-device forward (python/kdecomp_export.py): no eager forward runs in Python
+where the meta run describes the outputs (a scripted model runs none, a trace only the forward
+it records); the meta run also estimates the forward's peak memory. Where it cannot serve (an
+ONNX export, an op the meta device lacks, Python that reads data), the eager forward runs as
+before."""
 import json
 import os
 import sys
@@ -29,6 +30,17 @@ class Chain(torch.nn.Module):
 class Nested(torch.nn.Module):
     def forward(self, x):
         return {"sum": x.sum(1), "parts": [x[:, :2], x.t()]}
+
+
+class CachesOnFirstCall(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = None
+
+    def forward(self, x):
+        if self.scale is None:
+            self.scale = 2.0
+        return x * self.scale
 
 
 class ReadsData(torch.nn.Module):
@@ -64,6 +76,10 @@ class MetaForwardTest(unittest.TestCase):
         self.assertEqual(run.structure, kdecomp_export.output_structure(eager))
         self.assertEqual([tuple(t.shape) for t in run.outputs],
                          [tuple(t.shape) for t in kdecomp_export.flatten_tensors(eager)])
+
+    def test_a_forward_that_assigns_module_attributes_is_seen(self):
+        self.assertTrue(kdecomp_export.meta_forward(CachesOnFirstCall(), [torch.randn(2, 3)]).mutates_module)
+        self.assertFalse(kdecomp_export.meta_forward(Chain(), [torch.randn(2, 3)]).mutates_module)
 
     def test_a_forward_that_reads_data_has_no_meta_run(self):
         self.assertIsNone(kdecomp_export.meta_forward(ReadsData(), [torch.randn(2, 3)]))
@@ -103,6 +119,25 @@ def get_init_inputs():
 """
 
 
+FIRST_CALL_MODEL = """
+import torch
+from typing import Optional
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 8)
+        self.cache = None
+    def forward(self, x):
+        if self.cache is None:
+            self.cache = torch.ones(8)
+        return self.fc(x) + self.cache
+def get_inputs():
+    return [torch.randn(4, 8)]
+def get_init_inputs():
+    return []
+"""
+
+
 class RunExportTest(unittest.TestCase):
     def export(self, body, *flags, env=None):
         directory = tempfile.mkdtemp(prefix="kdecomp-meta-forward-test-")
@@ -134,9 +169,20 @@ class RunExportTest(unittest.TestCase):
         for key in ("inputs", "outputs", "output_structure", "method"):
             self.assertEqual(fast[key], eager[key], key)
 
-    def test_a_trace_and_a_data_reading_forward_run_eagerly(self):
-        self.assertIn("forward_s", self.export(MODEL, "--method", "trace")["timings"])
+    def test_a_trace_runs_only_the_forward_it_records(self):
+        meta = self.export(MODEL, "--method", "trace")
+        self.assertEqual(meta["method"], "trace")
+        self.assertNotIn("forward_s", meta["timings"])
+        self.assertEqual(meta["outputs"], [{"name": "output0", "shape": [16, 32], "dtype": "float32"}])
+
+    def test_a_forward_that_sets_state_on_its_first_call_runs_eagerly_before_scripting(self):
+        meta = self.export(FIRST_CALL_MODEL)
+        self.assertIn("forward_s", meta["timings"])
+        self.assertEqual(meta["method"], "script")  # it scripts once its first call set the cache
+
+    def test_onnx_and_a_data_reading_forward_run_eagerly(self):
         self.assertIn("forward_s", self.export(READS_DATA_MODEL)["timings"])
+        self.assertIn("forward_s", self.export(MODEL, "--onnx")["timings"])
 
 
 if __name__ == "__main__":
