@@ -335,15 +335,13 @@ def export_torchscript(model, inputs, out_path, extra, method, nested=False, res
     if bound and method == "auto":
         method, fallback_reason = "trace", "get_inputs() holds non-tensor values, bound as constants of a trace"
     if method in ("auto", "script"):
-        try:
-            if script_failure:
-                raise ExportError(script_failure)
-            if scripted is None:
+        if scripted is None and script_failure is None:
+            try:
                 scripted = torch.jit.script(model)
-        except ExportError as exc:
-            fallback_reason = str(exc)
-        except Exception as exc:
-            fallback_reason = f"torch.jit.script failed: {first_line(exc)}"
+            except Exception as exc:
+                script_failure = f"torch.jit.script failed: {first_line(exc)}"
+        if scripted is None:
+            fallback_reason = script_failure
         else:
             try:
                 torch.jit.save(scripted, out_path, _extra_files=extra_files("script"))
@@ -500,9 +498,9 @@ def run_export(args):
 
     # No eager forward where the meta run describes the outputs: kdecomp runs the scripted
     # program itself, and a trace runs the forward it records. ONNX needs PyTorch's outputs (its
-    # reference). Scripting is tried here, before any forward; a model that scripts only after
-    # its first call (lazy modules) is traced, as before.
-    # A forward that assigns module attributes runs eagerly first, as the user's first call would.
+    # reference). Scripting is tried here, before any forward. A forward that assigns module
+    # attributes (a cache, an Optional, a lazy module's parameters) runs eagerly first, as the
+    # user's first call would, and the model is scripted after it, as before.
     describe_from_meta = meta_run is not None and not meta_run.mutates_module and not args.onnx and \
         os.environ.get("KDECOMP_EXPORT_EAGER_FORWARD") != "1"
     scripted, script_failure = None, None

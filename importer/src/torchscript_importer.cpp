@@ -52,16 +52,7 @@ std::optional<c10::IValue> metaCopy(const c10::IValue& v) {
     // The same sizes and strides (an expanded input keeps its zero strides).
     return c10::IValue(at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kMeta)));
   }
-  if (v.isTensorList()) {
-    c10::List<at::Tensor> copies;
-    for (const at::Tensor& t : v.toTensorVector()) {
-      std::optional<c10::IValue> copy = metaCopy(c10::IValue(t));
-      if (!copy) return std::nullopt;
-      copies.push_back(copy->toTensor());
-    }
-    return c10::IValue(copies);
-  }
-  if (v.isList()) {
+  if (v.isList()) {  // tensor lists included: the copy keeps the element type
     c10::impl::GenericList copies(v.toList().elementType());
     for (const c10::IValue& element : v.toList()) {
       std::optional<c10::IValue> copy = metaCopy(element);
@@ -87,9 +78,7 @@ template <typename Visit>
 void forEachTensor(const c10::IValue& v, const Visit& visit) {
   if (v.isTensor()) {
     visit(v.toTensor());
-  } else if (v.isTensorList()) {
-    for (const at::Tensor& t : v.toTensorVector()) visit(t);
-  } else if (v.isList()) {
+  } else if (v.isList()) {  // tensor lists included
     for (const c10::IValue& element : v.toList()) forEachTensor(element, visit);
   } else if (v.isTuple()) {
     for (const c10::IValue& element : v.toTupleRef().elements()) forEachTensor(element, visit);
@@ -708,7 +697,7 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
     t0 = std::chrono::steady_clock::now();
     if (meta_inputs) {
       LiveBytes live;
-      live.exclude(c10::IValue(c10::ivalue::Tuple::create(*meta_inputs)));
+      for (const c10::IValue& input : *meta_inputs) live.exclude(input);
       const c10::IValue cpu{c10::Device(c10::kCPU)};
       std::unordered_set<const jit::Value*> meta_scalars;  // zero-dimensional meta tensors
       evaluator.placeTensorConstantsOn(c10::Device(c10::kMeta));
