@@ -18,7 +18,7 @@ using kdecomp::kExitOk;
 using kdecomp::plainError;
 
 int runCommand(int argc, char** argv) {
-  kdecomp::useOwnMappingsForLargeBuffers();
+  kdecomp::setUpProcessMemory();  // before any tensor exists
   CLI::App app{"kdecomp: PyTorch models -> trees of verified unit tests"};
   app.require_subcommand(1);
 

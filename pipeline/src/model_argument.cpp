@@ -15,6 +15,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "kdecomp/host_buffers.h"
 #include "kdecomp/system_memory.h"
 #include "kdecomp/text_escape.h"
 #include "pipeline_internal.h"
@@ -47,12 +48,14 @@ std::string selfExecutable() {
   return ec ? std::string("kdecomp") : self.string();
 }
 
-void useOwnMappingsForLargeBuffers() {
+void setUpProcessMemory() {
+  if (envOr("KDECOMP_LIBTORCH_ALLOCATOR", "0") != "1") installHostBufferAllocatorForProcess();
   // Activations are freed in a different order than they were allocated (and the reference
   // writer holds and frees values on its own thread): with glibc's adaptive threshold, buffers
   // up to 32 MB come from the heap and fragment it, and peak RSS grew to 2x a plain forward
   // (10_ResNet101). A fixed 1 MiB threshold maps every large buffer on its own and returns it
-  // on free. (Verify raises it again: see runStages.)
+  // on free. (Verify raises it again: see runStages.) With kdecomp's allocator this concerns only
+  // what does not come from LibTorch.
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
 }
 
@@ -65,6 +68,27 @@ int64_t freeBytesAt(fs::path dir) {
   struct statvfs st {};
   if (dir.empty() || ::statvfs(dir.c_str(), &st) != 0) return -1;
   return static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
+}
+
+// The exporter's environment: ours, with glibc told to back large allocations with transparent
+// huge pages (glibc.malloc.hugetlb, glibc 2.35+; unknown tunables are ignored), as kdecomp's
+// own runs are (host_buffers.h): the traced forward and the inputs it draws fault in a 2 MiB
+// page at a time. A setting of the user's own is kept.
+std::vector<std::string> exporterEnvironment() {
+  std::vector<std::string> env;
+  bool has_tunables = false;
+  for (char** e = environ; *e; ++e) {
+    std::string entry = *e;
+    if (entry.rfind("GLIBC_TUNABLES=", 0) == 0) {
+      has_tunables = true;
+      if (entry.find("glibc.malloc.hugetlb") == std::string::npos) {
+        entry += entry.size() > std::strlen("GLIBC_TUNABLES=") ? ":glibc.malloc.hugetlb=1" : "glibc.malloc.hugetlb=1";
+      }
+    }
+    env.push_back(std::move(entry));
+  }
+  if (!has_tunables) env.push_back("GLIBC_TUNABLES=glibc.malloc.hugetlb=1");
+  return env;
 }
 
 }  // namespace
@@ -119,7 +143,11 @@ int exportCommand(const std::string& model, const std::string& out_dir, const st
   // The kernel's OOM kills so far: an exporter killed by it is out of memory, not a bad model.
   const int64_t oom_kills_before = oomKillCount();
   pid_t pid;
-  int spawn_error = posix_spawn(&pid, python.c_str(), &actions, nullptr, argv.data(), environ);
+  std::vector<std::string> env = exporterEnvironment();
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  int spawn_error = posix_spawn(&pid, python.c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (spawn_error != 0) {
     std::cerr << "kdecomp export: error: cannot run " << python << " (set KDECOMP_PYTHON)\n";

@@ -12,6 +12,7 @@
 #include "kdecomp/analysis.h"
 #include "kdecomp/emit.h"
 #include "kdecomp/op_table.h"
+#include "kdecomp/host_buffers.h"
 #include "kdecomp/run_summary.h"
 #include "kdecomp/system_memory.h"
 #include "kdecomp/text_escape.h"
@@ -177,6 +178,11 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     int64_t import_rss = peakRssBytes();
     int64_t forward_peak =
         model.meta_activation_peak_bytes >= 0 ? import_rss + model.meta_activation_peak_bytes : import_rss;
+    if (kdecomp::HostBufferAllocator* buffers = kdecomp::HostBufferAllocator::installed()) {
+      // Freed activations kept for reuse by the record and verify runs: within the memory goal
+      // beside the record queue and the verify cache, each a quarter or a third of a forward.
+      buffers->setKeptBytesCap(std::min<int64_t>(withinSpareMemory(forward_peak / 4, forward_peak), int64_t{1} << 30));
+    }
     t0 = std::chrono::steady_clock::now();
     progress.stage("partition", "partition");
     kdecomp::PartitionTree tree = kdecomp::partitionGraph(model.graph);
@@ -282,6 +288,7 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       // so buffers up to glibc's largest threshold come from the heap again and are reused
       // instead of mapped and faulted in afresh: verify 40-55% faster on 10, 15 and 19, with
       // peak RSS still that of a forward (10_ResNet101: 0.68 GB against the forward's 0.69).
+      // (Measured with LibTorch's allocator; kdecomp's keeps freed buffers itself.)
       mallopt(M_MMAP_THRESHOLD, kLargestMmapThreshold);
       kdecomp::VerificationReport report = kdecomp::verifyDecomposition(model, tree, options);
       nlohmann::ordered_json results =

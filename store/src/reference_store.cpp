@@ -1,5 +1,6 @@
 #include "kdecomp/reference_store.h"
 
+#include <c10/core/CPUAllocator.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/unpickler.h>
@@ -95,7 +96,7 @@ nlohmann::json toJson(const ReferenceEntry& e) {
 }
 
 
-// A whole reference file in memory, read once: with O_DIRECT into an aligned heap buffer (no
+// A whole reference file in memory, read once: with O_DIRECT into an aligned buffer (no
 // page cache: see ReferenceFileWriter), or, where the file system refuses direct I/O, as a
 // private copy-on-write mapping. Tensors loaded from the file point into the image, and a
 // replayed in-place op writes its own memory.
@@ -115,19 +116,24 @@ class FileImage {
     bool direct = size_ >= DiskQueue::kDirectFromBytes && ::fcntl(fd, F_SETFL, O_DIRECT) == 0;
     if (direct) {
       size_t capacity = DiskQueue::roundUpToBlock(size_);
-      void* buffer = nullptr;
-      if (::posix_memalign(&buffer, DiskQueue::kAlignment, capacity) != 0) {
-        ::close(fd);
-        throw ReferenceError("out of memory reading " + path);
+      // From LibTorch's CPU allocator, as the model's own buffers are: kdecomp's hands out
+      // page-aligned, huge-page-backed buffers and reuses freed ones (host_buffers.h).
+      buffer_ = c10::GetCPUAllocator()->allocate(capacity);
+      if (reinterpret_cast<uintptr_t>(buffer_.get()) % DiskQueue::kAlignment != 0) {
+        void* aligned = nullptr;
+        if (::posix_memalign(&aligned, DiskQueue::kAlignment, capacity) != 0) {
+          ::close(fd);
+          throw ReferenceError("out of memory reading " + path);
+        }
+        buffer_ = c10::DataPtr(aligned, aligned, &std::free, c10::Device(c10::DeviceType::CPU));
       }
-      base_ = static_cast<char*>(buffer);
+      base_ = static_cast<char*>(buffer_.get());
       for (size_t done = 0; done < size_;) {
         ssize_t n = ::pread(fd, base_ + done, capacity - done, static_cast<off_t>(done));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
           int error = errno;
           ::close(fd);
-          std::free(base_);
           throw ReferenceError("cannot read " + path + ": " + (n == 0 ? "file shorter than it was" : std::strerror(error)));
         }
         done += static_cast<size_t>(n);
@@ -146,7 +152,6 @@ class FileImage {
   }
   ~FileImage() {
     if (mapped_) ::munmap(base_, size_);
-    else std::free(base_);
   }
   FileImage(const FileImage&) = delete;
   FileImage& operator=(const FileImage&) = delete;
@@ -157,6 +162,7 @@ class FileImage {
   }
 
  private:
+  c10::DataPtr buffer_;  // the image read with direct I/O
   char* base_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;

@@ -24,9 +24,10 @@ std::string plainError(const std::exception& e);
 // The running binary (batch workers are this same kdecomp).
 std::string selfExecutable();
 
-// The allocator policy of a pipeline process: every large buffer mapped on its own and returned
-// on free (verify raises the threshold again for its own run).
-void useOwnMappingsForLargeBuffers();
+// The memory policy of a kdecomp process, set before any tensor exists: LibTorch's CPU buffers
+// from kdecomp's allocator (kdecomp/host_buffers.h; KDECOMP_LIBTORCH_ALLOCATOR=1 keeps
+// LibTorch's own, for comparisons), and glibc's mmap threshold fixed at 1 MiB for the rest.
+void setUpProcessMemory();
 
 // `kdecomp export MODEL.py -o DIR`: the Python exporter into DIR, written whole or not at all.
 // kExitTooLittleMemoryNow when the kernel's OOM killer stopped the exporter.
