@@ -166,6 +166,9 @@ ExportMeta parseExportMeta(std::string_view json_text, const std::string& file) 
   if (auto peak = j.find("peak_rss_bytes"); peak != j.end() && peak->is_number_integer()) {
     meta.forward_peak_bytes = std::max<int64_t>(0, peak->get<int64_t>());
   }
+  if (auto least = j.find("peak_rss_at_least_bytes"); least != j.end() && least->is_number_integer()) {
+    meta.forward_peak_at_least_bytes = std::clamp<int64_t>(least->get<int64_t>(), 0, meta.forward_peak_bytes);
+  }
   auto libraries = j.find("op_libraries");
   if (libraries != j.end() && libraries->is_array()) {
     for (const auto& library : *libraries) {
@@ -182,7 +185,8 @@ ExportMeta readExportMeta(const fs::path& meta_json) { return parseExportMeta(re
 int64_t decompositionMemoryNeed(const ExportMeta& meta) {
   int64_t held = 0;
   if (__builtin_add_overflow(meta.input_bytes, meta.output_bytes, &held)) return std::numeric_limits<int64_t>::max();
-  return std::max(held, meta.forward_peak_bytes);
+  return std::max(held,
+                  meta.forward_peak_at_least_bytes > 0 ? meta.forward_peak_at_least_bytes : meta.forward_peak_bytes);
 }
 
 void writeFileAtomically(const fs::path& path, const std::string& text) {

@@ -72,8 +72,11 @@ void checkMemoryBeforeImport(const std::string& model_file) {
   int64_t available = readSystemMemory().available_bytes;
   if (available < 0 || needed <= available) return;
   constexpr double kGiB = 1073741824.0;
-  char peak[96] = "";
-  if (meta.forward_peak_bytes > 0) {
+  char peak[128] = "";
+  if (meta.forward_peak_at_least_bytes > 0) {
+    std::snprintf(peak, sizeof peak, "its plain forward holds at least %.1f GiB, from a meta-device run; ",
+                  meta.forward_peak_at_least_bytes / kGiB);
+  } else if (meta.forward_peak_bytes > 0) {
     std::snprintf(peak, sizeof peak, "its plain forward peaked at %.1f GiB when exported; ",
                   meta.forward_peak_bytes / kGiB);
   }

@@ -159,6 +159,8 @@ class RunExportTest(unittest.TestCase):
         self.assertEqual(meta["method"], "script")
         self.assertNotIn("forward_s", meta["timings"])
         self.assertTrue(meta["peak_rss_estimated"])
+        self.assertLess(meta["peak_rss_at_least_bytes"], meta["peak_rss_bytes"])  # no margin
+        self.assertGreater(meta["peak_rss_at_least_bytes"], 0)
         self.assertEqual(meta["outputs"], [{"name": "output0", "shape": [16, 32], "dtype": "float32"}])
 
     def test_the_same_description_as_the_eager_forward(self):
@@ -166,6 +168,7 @@ class RunExportTest(unittest.TestCase):
         eager = self.export(MODEL, env={"KDECOMP_EXPORT_EAGER_FORWARD": "1"})
         self.assertIn("forward_s", eager["timings"])
         self.assertNotIn("peak_rss_estimated", eager)
+        self.assertNotIn("peak_rss_at_least_bytes", eager)
         for key in ("inputs", "outputs", "output_structure", "method"):
             self.assertEqual(fast[key], eager[key], key)
 

@@ -136,6 +136,15 @@ TEST_CASE("meta.json's inputs and outputs give the bytes a run holds", "[layout]
       "m.json");
   CHECK(listed.input_bytes == 2 * 3 * 4 + 4 * 8 + 4);
   // Sizes whose product passes int64 saturate instead of overflowing (undefined behaviour).
+  // An estimated peak (no forward ran in the export) counts without its margin, never above
+  // the estimate itself.
+  ExportMeta estimated = parseExportMeta(
+      R"({"peak_rss_bytes": 26000000000, "peak_rss_estimated": true, "peak_rss_at_least_bytes": 17500000000})",
+      "m.json");
+  CHECK(estimated.forward_peak_bytes == 26000000000);
+  CHECK(decompositionMemoryNeed(estimated) == 17500000000);
+  ExportMeta above = parseExportMeta(R"({"peak_rss_bytes": 100, "peak_rss_at_least_bytes": 900})", "m.json");
+  CHECK(decompositionMemoryNeed(above) == 100);
   ExportMeta huge = parseExportMeta(R"({"inputs": [{"shape": [4294967296, 4294967296, 4]}, {"shape": [1]}]})", "m.json");
   CHECK(huge.input_bytes == std::numeric_limits<int64_t>::max());
 }

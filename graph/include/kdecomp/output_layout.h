@@ -61,8 +61,12 @@ struct ExportMeta {
   std::string source_level;  // likewise
   int64_t input_bytes = 0;   // the exact inputs (shapes and dtypes listed in meta.json)
   int64_t output_bytes = 0;  // the forward's outputs
-  // Peak RSS of the export, which ran the plain forward at the exact dimensions; 0 if unknown.
+  // Peak RSS of the plain forward at the exact dimensions: measured where the export ran it,
+  // else estimated with a margin from a meta-device run; 0 if unknown.
   int64_t forward_peak_bytes = 0;
+  // Where forward_peak_bytes is an estimate: what the forward holds for certain (the process
+  // and the meta run's live tensors, no margin); 0 otherwise.
+  int64_t forward_peak_at_least_bytes = 0;
   // Shared libraries of custom ops that were loaded when the model ran (absolute paths only).
   std::vector<std::string> op_libraries = {};
 };
@@ -71,7 +75,8 @@ ExportMeta readExportMeta(const std::filesystem::path& meta_json);
 // The least memory a decomposition of an exported model needs: what its plain forward held at
 // peak (the import and the recording run each run it once; verify replays one partition at a
 // time beside the inputs, reading recorded values mapped from their files, which the kernel can
-// reclaim), and never less than the inputs and outputs a forward holds.
+// reclaim), and never less than the inputs and outputs a forward holds. An estimated peak counts
+// without its margin: a model is refused only for memory it certainly needs.
 int64_t decompositionMemoryNeed(const ExportMeta& meta);
 
 // The exit status of a `kdecomp decompose` that stopped before import because less memory is
