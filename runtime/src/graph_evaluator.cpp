@@ -1,5 +1,6 @@
 #include "kdecomp/runtime.h"
 
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -29,6 +30,54 @@ std::string describeOperand(const c10::IValue& v) {
     out << v.tagKind();
   }
   return out.str();
+}
+
+// Whether `v` holds a tensor on a device of `device`'s type (in a list or tuple too).
+bool holdsTensorOn(const c10::IValue& v, c10::Device device) {
+  if (v.isTensor()) return v.toTensor().defined() && v.toTensor().device().type() == device.type();
+  if (v.isList()) {
+    for (const c10::IValue& element : v.toListRef()) {
+      if (holdsTensorOn(element, device)) return true;
+    }
+  }
+  if (v.isTuple()) {
+    for (const c10::IValue& element : v.toTupleRef().elements()) {
+      if (holdsTensorOn(element, device)) return true;
+    }
+  }
+  return false;
+}
+
+// `v` with its CPU tensors (in lists and tuples too) replaced by meta tensors of the same sizes,
+// strides and dtype (no data: none is needed on the meta device); nullopt when it holds none.
+// List element types are kept.
+std::optional<c10::IValue> cpuTensorsOnto(const c10::IValue& v, c10::Device device) {
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    if (!t.defined() || !t.device().is_cpu()) return std::nullopt;
+    return c10::IValue(at::empty_strided(t.sizes(), t.strides(), t.options().device(device)));
+  }
+  if (v.isList()) {
+    bool moved = false;
+    c10::impl::GenericList copies(v.toList().elementType());
+    for (const c10::IValue& element : v.toList()) {
+      std::optional<c10::IValue> copy = cpuTensorsOnto(element, device);
+      moved |= copy.has_value();
+      copies.push_back(copy ? *copy : element);
+    }
+    return moved ? std::optional<c10::IValue>(c10::IValue(copies)) : std::nullopt;
+  }
+  if (v.isTuple()) {
+    bool moved = false;
+    std::vector<c10::IValue> copies;
+    for (const c10::IValue& element : v.toTupleRef().elements()) {
+      std::optional<c10::IValue> copy = cpuTensorsOnto(element, device);
+      moved |= copy.has_value();
+      copies.push_back(copy ? *copy : element);
+    }
+    return moved ? std::optional<c10::IValue>(c10::ivalue::Tuple::create(std::move(copies))) : std::nullopt;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -265,10 +314,21 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe,
       // the interpreter pushes it.
       const c10::FunctionSchema* schema = node->maybeSchema();
       if (schema && schema->is_vararg()) stack.emplace_back(static_cast<int64_t>(node->inputs().size()));
+      // Kept for a second try on the constant device (the operation consumes its stack).
+      std::optional<torch::jit::Stack> arguments;
+      if (constant_device_ && constant_device_->is_meta()) arguments = stack;
       try {
         operationFor(node)(stack);
       } catch (const std::exception& e) {
         std::string what = e.what(), operands;
+        // A CPU tensor the forward made (`torch.tensor(c)`, `torch.arange(n)`) meeting meta
+        // tensors (the importer's shape runs): the op runs again with meta tensors in their
+        // place. Its outputs would be meta anyway, and a kernel that needs a CPU tensor's value
+        // fails on a meta one, as the run would have.
+        if (arguments && retryOnConstantDevice(node, *arguments, stack)) {
+          bind_outputs(node->outputs(), stack);
+          return;
+        }
         for (const Value* in : node->inputs()) operands += (operands.empty() ? "" : ", ") + describeOperand(read(in));
         throw std::runtime_error(std::string(node->kind().toQualString()) +
                                  " failed: " + what.substr(0, what.find('\n')) + " (operands: " + operands + ")");
@@ -282,6 +342,29 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe,
       return;
     }
   }
+}
+
+bool GraphEvaluator::retryOnConstantDevice(Node* node, const torch::jit::Stack& arguments, torch::jit::Stack& stack) {
+  if (!constant_device_->is_meta()) return false;
+  bool on_device = false;
+  for (const c10::IValue& v : arguments) on_device |= holdsTensorOn(v, *constant_device_);
+  if (!on_device) return false;
+  torch::jit::Stack retry;
+  bool moved = false;
+  for (const c10::IValue& v : arguments) {
+    std::optional<c10::IValue> copy = cpuTensorsOnto(v, *constant_device_);
+    moved |= copy.has_value();
+    retry.push_back(copy ? *copy : v);
+  }
+  if (!moved) return false;
+  try {
+    operationFor(node)(retry);
+  } catch (const std::exception&) {
+    return false;  // the first error is the one to report
+  }
+  if (retry.size() != node->outputs().size()) return false;
+  stack = std::move(retry);
+  return true;
 }
 
 }  // namespace kdecomp

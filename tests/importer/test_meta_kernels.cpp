@@ -2,6 +2,7 @@
 // each op run on the meta device must give the sizes, strides and dtype that the CPU kernel gives
 // on real tensors of the same shapes.
 #include <ATen/ATen.h>
+#include <torch/csrc/jit/ir/irparser.h>
 #include <torch/script.h>
 
 #include <catch2/catch.hpp>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kdecomp/runtime.h"
 #include "torchscript_passes.h"
 
 namespace {
@@ -210,4 +212,44 @@ TEST_CASE("in a meta run a copy to the CPU stays on the meta device", "[meta_ker
   CHECK(y.device().is_meta());
   CHECK(y.scalar_type() == at::kHalf);
   CHECK(y.strides().vec() == x.strides().vec());
+}
+
+// SwinV2's attention clamps a meta parameter with a CPU tensor the forward makes
+// (`torch.clamp(self.logit_scale, max=torch.log(torch.tensor(1. / 0.01)))`), and position
+// tables come from `torch.arange(n)` added to the input: the op refuses the mix, and the shape
+// run would fall back to the exact inputs. The evaluator runs it again with the CPU tensors on meta.
+TEST_CASE("in a meta run an op given CPU tensors made in the forward runs on the meta device", "[meta_kernels]") {
+  kdecomp::registerMissingMetaKernels();
+  auto graph = std::make_shared<torch::jit::Graph>();
+  torch::jit::parseIR(R"IR(
+graph(%scale : Tensor, %x : Tensor):
+  %none : NoneType = prim::Constant()
+  %c : float = prim::Constant[value=100.]()
+  %n : int = prim::Constant[value=6]()
+  %one : int = prim::Constant[value=1]()
+  %false : bool = prim::Constant[value=0]()
+  %cap : Tensor = aten::tensor(%c, %none, %none, %false)
+  %logcap : Tensor = aten::log(%cap)
+  %clamped : Tensor = aten::clamp(%scale, %none, %logcap)
+  %positions : Tensor = aten::arange(%n, %none, %none, %none, %none)
+  %shifted : Tensor = aten::add(%x, %positions, %one)
+  return (%clamped, %shifted)
+)IR",
+                      graph.get());
+  auto meta = at::TensorOptions().device(c10::kMeta);
+  std::vector<c10::IValue> inputs{at::empty({3, 1, 1}, meta), at::empty({2, 6}, meta)};
+  auto run = [&](bool on_meta) {
+    kdecomp::GraphEvaluator evaluator(graph);
+    if (on_meta) evaluator.placeTensorConstantsOn(c10::Device(c10::kMeta));
+    return evaluator.run(inputs, [](const torch::jit::Value*, const c10::IValue&) {});
+  };
+  // Without the rule the mix is refused (the test would prove nothing otherwise).
+  CHECK_THROWS(run(false));
+  std::vector<c10::IValue> outputs = run(true);
+  REQUIRE(outputs.size() == 2);
+  CHECK(outputs[0].toTensor().is_meta());
+  CHECK(outputs[0].toTensor().sizes() == at::IntArrayRef({3, 1, 1}));
+  CHECK(outputs[1].toTensor().is_meta());
+  CHECK(outputs[1].toTensor().sizes() == at::IntArrayRef({2, 6}));
+  CHECK(outputs[1].toTensor().scalar_type() == at::kFloat);  // int64 positions promoted as on the CPU
 }

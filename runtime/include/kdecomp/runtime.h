@@ -98,6 +98,8 @@ class GraphEvaluator {
   // Tensor constants of the graph are read onto `device` (the importer's shape runs on the meta
   // device: a CPU tensor the model holds as a constant would otherwise meet meta tensors).
   // Zero-dimensional ones stay: kernels on any device take them as scalars and read their value.
+  // On the meta device, an op that refuses CPU tensors made in the forward beside meta tensors
+  // runs again with meta tensors of their sizes in their place.
   void placeTensorConstantsOn(c10::Device device) { constant_device_ = device; }
 
   using Env = std::unordered_map<const torch::jit::Value*, c10::IValue>;
@@ -111,6 +113,9 @@ class GraphEvaluator {
   void runBlock(torch::jit::Block* block, Env& env, const ValueObserver& observe, bool free_dead_values,
                 const Env* fallback);
   torch::jit::Operation& operationFor(torch::jit::Node* node);
+  // The second try of placeTensorConstantsOn's rule; true when it ran and `stack` holds the
+  // outputs.
+  bool retryOnConstantDevice(torch::jit::Node* node, const torch::jit::Stack& arguments, torch::jit::Stack& stack);
   // Nodes that are interpreter instructions rather than registered operators (dict
   // construction, warnings, isinstance, ...): the node alone in a graph of its own, run by the
   // TorchScript interpreter itself, so whatever the interpreter runs, we run.
