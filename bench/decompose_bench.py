@@ -45,12 +45,24 @@ PYTHON = os.environ.get("KDECOMP_PYTHON", "/usr/bin/python3")
 TIME_GOAL = 3.0
 RSS_GOAL = 1.5
 
-# What a user runs to use the model once; prints its phases as JSON on its last line.
+# What a user runs to use the model once; prints its phases as JSON on its last line. Where
+# Debian's torch 1.13 lacks what a model needs (einops, APIs newer than 1.13), the user's run
+# gets the stand-ins kdecomp's exporter uses (python/kdecomp_shims, argv[2]), loaded only then.
 BASELINE = r"""
-import importlib.util, json, sys, time
+import importlib.util, json, os, sys, time
 t0 = time.perf_counter()
 import torch
 t_torch = time.perf_counter()
+shims = sys.argv[2]
+try:
+    import einops  # noqa: F401
+except ImportError:
+    sys.path.insert(0, shims)
+compat_spec = importlib.util.spec_from_file_location("kdecomp_torch_compat", os.path.join(shims, "torch_compat.py"))
+compat = importlib.util.module_from_spec(compat_spec)
+sys.modules[compat_spec.name] = compat
+compat_spec.loader.exec_module(compat)
+compat.install()
 spec = importlib.util.spec_from_file_location("model_under_test", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = module
@@ -90,9 +102,10 @@ def timed(cmd, env, timeout):
 
 
 def run_baseline(model, env, timeout):
-    r, wall, rss = timed([PYTHON, "-c", BASELINE, model], env, timeout)
+    r, wall, rss = timed([PYTHON, "-c", BASELINE, model, os.path.join(ROOT, "python", "kdecomp_shims")], env, timeout)
     if r.returncode != 0:
-        raise RuntimeError("baseline failed: " + (r.stderr.strip().splitlines() or ["?"])[-1][:300])
+        lines = [l for l in r.stderr.strip().splitlines() if not l.startswith("KDECOMP_MAXRSS_KB")]
+        raise RuntimeError("baseline failed: " + (lines or ["?"])[-1][:300])
     phases = json.loads(r.stdout.strip().splitlines()[-1])
     return dict(phases, wall_s=wall, peak_rss_bytes=rss)
 
@@ -107,7 +120,8 @@ def run_decompose(kdecomp, model, work, env, timeout):
         with open(summary_path) as f:
             run["summary"] = json.load(f)
     if r.returncode != 0:
-        run["error"] = (r.stderr.strip().splitlines() or ["?"])[-1][:300]
+        lines = [l for l in r.stderr.strip().splitlines() if not l.startswith("KDECOMP_MAXRSS_KB")]
+        run["error"] = (lines or ["?"])[-1][:300]
     return run
 
 
