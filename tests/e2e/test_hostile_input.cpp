@@ -379,12 +379,31 @@ TEST_CASE("a forward that cannot fit in memory stops before it runs, with what i
 
   // Small inputs and outputs, but a forward whose intermediates peaked past the machine (what
   // x * sigmoid(x) at level 1 scale holds): the export's measured peak stops it.
+  // (A measured peak: the export ran the forward, so meta.json has no estimate's fields.)
   meta["outputs"][0]["shape"] = {2, 4};
   meta["peak_rss_bytes"] = int64_t{1} << 45;
+  meta.erase("peak_rss_estimated");
+  meta.erase("peak_rss_at_least_bytes");
   writeFile(exported_dir + "/meta.json", meta.dump());
   RunResult peaked = kdecomp({"decompose", exported_dir, "-o", dir / "out"});
   INFO(peaked.err);
   CHECK(peaked.exit_code == 75);
   CHECK_THAT(peaked.err, Catch::Contains("it needs at least 32768.0 GiB (its plain forward peaked at 32768.0 GiB"));
   CHECK_FALSE(exists(dir / "out"));
+
+  // An estimated peak stops it only for what the forward certainly holds, not for the margin
+  // the estimate adds (31_VisionAttention fits, but not with its margin).
+  meta["peak_rss_estimated"] = true;
+  meta["peak_rss_at_least_bytes"] = int64_t{1} << 44;
+  writeFile(exported_dir + "/meta.json", meta.dump());
+  RunResult estimated = kdecomp({"decompose", exported_dir, "-o", dir / "out"});
+  INFO(estimated.err);
+  CHECK(estimated.exit_code == 75);
+  CHECK_THAT(estimated.err,
+             Catch::Contains("it needs at least 16384.0 GiB (its plain forward holds at least 16384.0 GiB"));
+  meta["peak_rss_at_least_bytes"] = int64_t{1} << 20;  // fits: the 32 TiB estimate alone does not stop it
+  writeFile(exported_dir + "/meta.json", meta.dump());
+  RunResult fits = kdecomp({"decompose", exported_dir, "-o", dir / "out"});
+  INFO(fits.err);
+  CHECK(fits.exit_code == 0);
 }
