@@ -100,15 +100,25 @@ class BatchTest(unittest.TestCase):
         batch = subprocess.Popen(batch_cmd(self.models, self.out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True)
         try:
-            # Past its export, the victim's worker is `kdecomp decompose .../4_LeNet5.py`.
-            wait_for(lambda: read_stage(self.out, VICTIM) in ("import", "partition", "emit", "record", "verify"), 300,
-                     f"{VICTIM} to get past its export")
+            # Past its export, the victim's worker is `kdecomp decompose .../4_LeNet5.py`. It is stopped
+            # (SIGSTOP) the moment it is seen, so that a fast machine cannot finish it while the second
+            # batch is refused; SIGKILL then ends it as the OOM killer would.
+            victim_pids = []
+
+            def victim_past_export():
+                if read_stage(self.out, VICTIM) not in ("import", "partition", "emit", "record", "verify"):
+                    return False
+                victim_pids[:] = worker_pids(["decompose", VICTIM + ".py"])
+                for pid in victim_pids:
+                    os.kill(pid, signal.SIGSTOP)
+                return bool(victim_pids)
+
+            wait_for(victim_past_export, 300, f"{VICTIM}'s worker past its export")
+            self.assertEqual(len(victim_pids), 1, f"one worker for {VICTIM}: {victim_pids}")
             second = subprocess.run(batch_cmd(self.models, self.out), capture_output=True, text=True, timeout=60)
             self.assertEqual(second.returncode, 2, second.stderr)
             self.assertIn("another kdecomp batch", second.stderr)
-            pids = worker_pids(["decompose", VICTIM + ".py"])
-            self.assertEqual(len(pids), 1, f"one worker for {VICTIM}: {pids}")
-            os.kill(pids[0], signal.SIGKILL)
+            os.kill(victim_pids[0], signal.SIGKILL)
             log, _ = batch.communicate(timeout=900)
         finally:
             if batch.poll() is None:
