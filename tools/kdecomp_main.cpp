@@ -139,6 +139,25 @@ int runCommand(int argc, char** argv) {
                        "also configure, build and ctest the emitted suite (OUTDIR/build) and merge its results");
   verify_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
 
+  auto* bench_cmd = app.add_subcommand(
+      "bench", "Time each emitted workload's candidate against its reference (verification/bench_results.json)");
+  kdecomp::BenchRequest bench_request;
+  bench_cmd
+      ->add_option("outdir", bench_request.dir, "a decomposition's output directory (OUT/{source_level}/{model_name})")
+      ->required();
+  bench_cmd->add_option("--tier", bench_request.tier, "only this tier: kernel | fusion | layer | model")
+      ->check(CLI::IsMember({"kernel", "fusion", "layer", "model"}));
+  bench_cmd->add_option("--warmup", bench_request.warmup, "warm-up calls per function (default 5)")
+      ->check(CLI::Range(0, 1000));
+  bench_cmd->add_option("--trials", bench_request.trials, "timed trials per function (default 100)")
+      ->check(CLI::Range(1, 100000));
+  bench_cmd
+      ->add_option("--seconds", bench_request.seconds,
+                   "time per function beyond which trials are cut, and the result says so (default 10)")
+      ->check(CLI::PositiveNumber);
+  bench_cmd->add_option("--device", bench_request.device, "auto | cpu | cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+
   kdecomp::sendModelPrintsToStderr();
   try {
     app.parse(argc, argv);
@@ -194,6 +213,7 @@ int runCommand(int argc, char** argv) {
       return kExitBadInput;
     }
   }
+  if (*bench_cmd) return kdecomp::benchCommand(bench_request);
   if (*emit_cmd) return kdecomp::rerunCommand({kdecomp::RerunStage::Emit, emit_dir, threads, "", false, verify_options});
   if (*record_cmd) {
     return kdecomp::rerunCommand({kdecomp::RerunStage::Record, record_dir, threads, record_summary, false, verify_options});

@@ -186,6 +186,21 @@ std::string emitWorkloadFile(const Graph& g, const CodeNames& names, const Parti
       << "    ctx.checkReference(" << cppStringLiteral(first.id) << ", " << call(fn) << ",\n"
       << "                       " << call(std::string(kReferenceNamespace) + "::" + fn) << ");\n"
       << "  }\n  ctx.reportReference(" << cppStringLiteral(first.id) << ");\n";
+  // Benchmark mode: the candidate and the reference timed on the first instance's recorded
+  // inputs, loaded once and shared by both.
+  out << "  if (ctx.benchmarking()) {\n";
+  std::string arguments;
+  for (size_t k = 0; k < first_arguments.size(); ++k) {
+    int v = first_arguments[k];
+    std::string local = "bench_argument_" + std::to_string(k);
+    out << "    const auto " << local << " = ctx." << loaderFor(g.values[v]) << "(" << v << ");\n";
+    arguments += (k ? ", " : "") + local;
+  }
+  out << "    ctx.bench(" << cppStringLiteral(std::string(toString(w.tier)) + "/" + w.name) << ", "
+      << cppStringLiteral(first.id) << ",\n              [&] { return " << tierDirectory(w.tier) << "::" << fn << "("
+      << arguments << "); },\n"
+      << "              [&] { return " << tierDirectory(w.tier) << "::" << kReferenceNamespace << "::" << fn << "("
+      << arguments << "); });\n  }\n";
   out << "  return ctx.finish();\n}\n#endif  // " << not_compiled << "\n#endif\n";
   text = out.str();
   return "";

@@ -22,8 +22,10 @@ namespace kdecomp {
 
 namespace {
 
-// Runs argv with stdout and stderr appended to `log`; returns the exit status (-1: no exit).
-int runLogged(const std::vector<std::string>& args, const std::string& log) {
+// Runs argv with stdout and stderr appended to `log`, in this process's environment plus
+// `extra_environment` ("NAME=value", which wins); returns the exit status (-1: no exit).
+int runLogged(const std::vector<std::string>& args, const std::string& log,
+              const std::vector<std::string>& extra_environment = {}) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -32,8 +34,19 @@ int runLogged(const std::vector<std::string>& args, const std::string& log) {
   std::vector<std::string> copy = args;
   for (std::string& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> environment_copy = extra_environment;
+  std::vector<char*> environment;
+  for (std::string& e : environment_copy) environment.push_back(e.data());
+  for (char** e = environ; *e; ++e) {
+    std::string entry(*e);
+    std::string name = entry.substr(0, entry.find('=') + 1);
+    bool overridden = false;
+    for (const std::string& extra : extra_environment) overridden |= extra.rfind(name, 0) == 0;
+    if (!overridden) environment.push_back(*e);
+  }
+  environment.push_back(nullptr);
   pid_t pid;
-  int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environment.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw EmitError("cannot run " + args[0]);
   int status = 0;
@@ -150,8 +163,12 @@ std::vector<EmittedTestResult> parseCtestJunit(const std::string& xml) {
   return results;
 }
 
-SuiteRun buildAndRunEmittedSuite(const std::string& model_dir, const std::string& build_dir) {
-  SuiteRun run;
+namespace {
+
+// Configures and builds; a test file that does not compile is defined away (run.not_compiled).
+// `target`: only this CMake target (and what it needs); "" all.
+void buildEmittedSuite(const std::string& model_dir, const std::string& build_dir, SuiteRun& run,
+                       const std::string& target = "") {
   std::string log = build_dir + ".log";
   std::ofstream(log, std::ios::trunc).close();
   auto t0 = std::chrono::steady_clock::now();
@@ -163,7 +180,10 @@ SuiteRun buildAndRunEmittedSuite(const std::string& model_dir, const std::string
     t0 = std::chrono::steady_clock::now();
     // -k 0: every translation unit reports its errors, so one rebuild leaves out all that fail.
     std::streamoff start = fileSize(log);
-    run.built = runLogged({"cmake", "--build", build_dir, "--", "-k", "0"}, log) == 0;
+    std::vector<std::string> build_command = {"cmake", "--build", build_dir};
+    if (!target.empty()) build_command.insert(build_command.end(), {"--target", target});
+    build_command.insert(build_command.end(), {"--", "-k", "0"});
+    run.built = runLogged(build_command, log) == 0;
     // A test file that does not compile fails alone: defined away, the suite builds again. A
     // failed test's callers (the composition) may fail next, hence more than one round.
     for (int round = 0; !run.built && round < 3; ++round) {
@@ -183,25 +203,65 @@ SuiteRun buildAndRunEmittedSuite(const std::string& model_dir, const std::string
       out.close();
       start = fileSize(log);
       if (runLogged({"cmake", "-S", model_dir, "-B", build_dir, "-DKDECOMP_NOT_COMPILED_HEADER=" + header}, log) != 0) break;
-      run.built = runLogged({"cmake", "--build", build_dir, "--", "-k", "0"}, log) == 0;
+      run.built = runLogged(build_command, log) == 0;
     }
     run.build_s = secondsSince(t0);
   }
-  if (run.built) {
-    // Absolute: ctest resolves a relative --output-junit against the test directory, so a
-    // relative OUTDIR (`kdecomp verify out/m --build`) wrote it to build/out/m/build/ unread.
-    std::string junit = (std::filesystem::absolute(build_dir) / "ctest-results.xml").string();
-    t0 = std::chrono::steady_clock::now();
-    runLogged({"ctest", "--test-dir", build_dir, "--output-junit", junit}, log);  // failures are in the report
-    run.ctest_s = secondsSince(t0);
-    std::ifstream in(junit);
-    std::stringstream xml;
-    xml << in.rdbuf();
-    run.tests = parseCtestJunit(xml.str());
-  }
   run.log = log;
   if (!run.built) run.log_tail = tail(log, 2000);
+}
+
+// Runs ctest (with `arguments` and `environment` added) and reads its JUnit report.
+void runCtest(const std::string& build_dir, const std::vector<std::string>& arguments,
+              const std::vector<std::string>& environment, SuiteRun& run) {
+  // Absolute: ctest resolves a relative --output-junit against the test directory, so a
+  // relative OUTDIR (`kdecomp verify out/m --build`) wrote it to build/out/m/build/ unread.
+  std::string junit = (std::filesystem::absolute(build_dir) / "ctest-results.xml").string();
+  std::filesystem::remove(junit);
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::string> command = {"ctest", "--test-dir", build_dir, "--output-junit", junit};
+  command.insert(command.end(), arguments.begin(), arguments.end());
+  runLogged(command, run.log, environment);  // failures are in the report
+  run.ctest_s = secondsSince(t0);
+  std::ifstream in(junit);
+  std::stringstream xml;
+  xml << in.rdbuf();
+  run.tests = parseCtestJunit(xml.str());
+}
+
+}  // namespace
+
+SuiteRun buildAndRunEmittedSuite(const std::string& model_dir, const std::string& build_dir) {
+  SuiteRun run;
+  buildEmittedSuite(model_dir, build_dir, run);
+  if (run.built) runCtest(build_dir, {}, {}, run);
   return run;
+}
+
+EmittedBenchRun benchEmittedSuite(const std::string& model_dir, const std::string& build_dir,
+                                  const EmittedBenchRequest& request) {
+  EmittedBenchRun bench;
+  std::string target;  // one tier: only its executable is built
+  for (Tier tier : kTiers) {
+    if (request.tier == toString(tier)) target = std::string(tierDirectory(tier)) + "_tests";
+  }
+  buildEmittedSuite(model_dir, build_dir, bench.suite, target);
+  if (!bench.suite.built) return bench;
+  std::string results = (std::filesystem::absolute(build_dir) / "bench-results.jsonl").string();
+  std::filesystem::remove(results);
+  std::vector<std::string> environment = request.environment;
+  environment.push_back("KDECOMP_BENCH=1");
+  environment.push_back("KDECOMP_BENCH_OUTPUT=" + results);
+  // One test at a time (ctest's default): timings of tests run side by side mean little. The
+  // composition is the whole model, not a workload: it has no reference to time against.
+  std::vector<std::string> arguments = {"-E", "^composition$"};
+  if (!request.tier.empty()) arguments.insert(arguments.end(), {"-L", "^" + request.tier + "$"});
+  runCtest(build_dir, arguments, environment, bench.suite);
+  std::ifstream in(results);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) bench.result_lines.push_back(line);
+  }
+  return bench;
 }
 
 }  // namespace kdecomp

@@ -3,11 +3,14 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "kdecomp/analysis.h"
 #include "kdecomp/emit.h"
@@ -372,6 +375,157 @@ int rerunCommand(const RerunRequest& request) {
   const char* command = stages.emit ? "emit" : stages.record ? "record" : "verify";
   return runOnDecomposition(command, request.dir, stages, request.verify, request.threads,
                             stages.emit ? "" : request.summary_path);
+}
+
+namespace {
+
+// bench_results.json from the tests' JSON lines and ctest's statuses: one entry per workload
+// test (its timings when it was timed), sorted by test name.
+nlohmann::ordered_json benchResults(const fs::path& dir, const kdecomp::EmittedBenchRun& run,
+                                    const BenchRequest& request) {
+  std::map<std::string, nlohmann::ordered_json> timed;
+  for (const std::string& line : run.result_lines) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.contains("test")) continue;  // a test killed mid-line: it failed in ctest
+    std::string test = j["test"].get<std::string>();
+    timed[test] = std::move(j);
+  }
+  nlohmann::ordered_json results = nlohmann::ordered_json::array();
+  int timed_count = 0, faster = 0, failed = 0, skipped = 0;
+  double log_speedup = 0;
+  std::string hardware, device;
+  std::vector<const kdecomp::EmittedTestResult*> tests;
+  for (const kdecomp::EmittedTestResult& t : run.suite.tests) tests.push_back(&t);
+  std::sort(tests.begin(), tests.end(),
+            [](const kdecomp::EmittedTestResult* a, const kdecomp::EmittedTestResult* b) { return a->name < b->name; });
+  for (const kdecomp::EmittedTestResult* t : tests) {
+    nlohmann::ordered_json e;
+    size_t slash = t->name.find('/');
+    e["tier"] = t->name.substr(0, slash);
+    e["workload"] = slash == std::string::npos ? t->name : t->name.substr(slash + 1);
+    e["status"] = t->status;
+    failed += t->status == "failed";
+    skipped += t->status == "skipped";
+    auto found = timed.find(t->name);
+    if (found != timed.end()) {
+      const nlohmann::ordered_json& j = found->second;
+      for (const char* field : {"instance", "correct", "timer", "reference", "candidate", "speedup"}) {
+        if (j.contains(field)) e[field] = j[field];
+      }
+      if (!j.value("note", "").empty()) e["note"] = j["note"];
+      double speedup = j.value("speedup", 0.0);
+      if (speedup > 0) {
+        ++timed_count;
+        faster += speedup > 1;
+        log_speedup += std::log(speedup);
+        hardware = j["reference"].value("hardware", "");
+        device = j["reference"].value("device", "");
+      }
+    }
+    results.push_back(std::move(e));
+  }
+  nlohmann::ordered_json out;
+  out["model"] = dir.filename().string();
+  out["created"] = utcTimestamp();
+  out["hardware"] = hardware;
+  out["device"] = device;
+  out["settings"] = {
+      {"tier", request.tier.empty() ? "all" : request.tier},
+      {"warmup", request.warmup < 0 ? nlohmann::ordered_json("default (5)") : nlohmann::ordered_json(request.warmup)},
+      {"trials", request.trials < 0 ? nlohmann::ordered_json("default (100)") : nlohmann::ordered_json(request.trials)},
+      {"seconds_per_function",
+       request.seconds <= 0 ? nlohmann::ordered_json("default (10)") : nlohmann::ordered_json(request.seconds)}};
+  out["totals"] = {
+      {"tests", results.size()},    {"timed", timed_count},
+      {"candidate_faster", faster}, {"failed", failed},
+      {"skipped", skipped},         {"geomean_speedup", timed_count ? std::exp(log_speedup / timed_count) : 0.0}};
+  out["build"] = {{"built", run.suite.built},
+                  {"build_s", run.suite.build_s},
+                  {"ctest_s", run.suite.ctest_s},
+                  {"log", run.suite.log}};
+  nlohmann::ordered_json not_compiled = nlohmann::ordered_json::array();
+  for (const kdecomp::NotCompiledTest& t : run.suite.not_compiled)
+    not_compiled.push_back({{"name", t.name}, {"error", t.error}});
+  out["not_compiled"] = std::move(not_compiled);
+  out["results"] = std::move(results);
+  return out;
+}
+
+}  // namespace
+
+int benchCommand(const BenchRequest& request) {
+  const fs::path dir(request.dir);
+  auto fail = [&](const std::string& why) {
+    std::cerr << "kdecomp bench: error: " << kdecomp::oneLineText(request.dir) << ": " << why << "\n";
+    return kExitBadInput;
+  };
+  if (!fs::is_directory(dir)) return fail("not a directory");
+  if (!fs::exists(dir / "CMakeLists.txt")) return fail("no emitted suite (CMakeLists.txt); run `kdecomp emit` first");
+  if (!fs::exists(dir / "reference" / "manifest.json")) {
+    return fail("no recorded references (reference/manifest.json); run `kdecomp record` first");
+  }
+  kdecomp::EmittedBenchRequest run_request;
+  run_request.tier = request.tier;
+  if (request.warmup >= 0) run_request.environment.push_back("KDECOMP_BENCH_WARMUP=" + std::to_string(request.warmup));
+  if (request.trials >= 0) run_request.environment.push_back("KDECOMP_BENCH_TRIALS=" + std::to_string(request.trials));
+  if (request.seconds > 0) {
+    std::ostringstream seconds;
+    seconds << request.seconds;
+    run_request.environment.push_back("KDECOMP_BENCH_SECONDS=" + seconds.str());
+  }
+  if (!request.device.empty() && request.device != "auto")
+    run_request.environment.push_back("KDECOMP_DEVICE=" + request.device);
+  Progress progress("bench");
+  progress.say("build the emitted suite, then time every " +
+               (request.tier.empty() ? std::string("workload") : request.tier + " test") +
+               "'s candidate against its reference, one test at a time");
+  kdecomp::EmittedBenchRun run;
+  try {
+    run = kdecomp::benchEmittedSuite(dir.string(), (dir / "build").string(), run_request);
+  } catch (const kdecomp::EmitError& e) {
+    return fail(plainError(e));
+  }
+  for (const kdecomp::NotCompiledTest& t : run.suite.not_compiled) {
+    progress.say("  did not compile: " + t.name + ": " + kdecomp::oneLineText(t.error));
+  }
+  if (!run.suite.built) {
+    std::cerr << run.suite.log_tail << "\n";
+    std::cerr << "kdecomp bench: error: " << kdecomp::oneLineText(request.dir)
+              << ": the emitted suite did not build (log: " << run.suite.log << ")\n";
+    return kExitCheckFailed;
+  }
+  nlohmann::ordered_json results = benchResults(dir, run, request);
+  writeAtomically(dir / "verification" / "bench_results.json",
+                  results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  // The table: slowest reference first, where a rewrite pays most.
+  std::vector<const nlohmann::ordered_json*> rows;
+  for (const auto& r : results["results"]) rows.push_back(&r);
+  std::stable_sort(rows.begin(), rows.end(), [](const nlohmann::ordered_json* a, const nlohmann::ordered_json* b) {
+    double ta = a->contains("reference") ? (*a)["reference"]["mean"].get<double>() : -1;
+    double tb = b->contains("reference") ? (*b)["reference"]["mean"].get<double>() : -1;
+    return ta > tb;
+  });
+  std::printf("%-8s %-56s %12s %12s %8s  %s\n", "tier", "workload", "reference ms", "candidate ms", "speedup",
+              "status");
+  for (const auto* r : rows) {
+    std::string workload = (*r)["workload"].get<std::string>();
+    if (workload.size() > 56) workload = workload.substr(0, 53) + "...";
+    if (r->contains("reference")) {
+      std::printf("%-8s %-56s %12.4g %12.4g %7.3gx  %s%s\n", (*r)["tier"].get<std::string>().c_str(), workload.c_str(),
+                  (*r)["reference"]["mean"].get<double>(), (*r)["candidate"]["mean"].get<double>(),
+                  (*r)["speedup"].get<double>(), (*r)["status"].get<std::string>().c_str(),
+                  r->contains("note") ? " (fewer trials)" : "");
+    } else {
+      std::printf("%-8s %-56s %12s %12s %8s  %s\n", (*r)["tier"].get<std::string>().c_str(), workload.c_str(), "-", "-",
+                  "-", (*r)["status"].get<std::string>().c_str());
+    }
+  }
+  const auto& totals = results["totals"];
+  progress.say(std::to_string(totals["timed"].get<int>()) + " of " + std::to_string(totals["tests"].get<int>()) +
+               " tests timed, " + std::to_string(totals["candidate_faster"].get<int>()) + " candidates faster, " +
+               std::to_string(totals["failed"].get<int>()) + " failed -> " +
+               (dir / "verification" / "bench_results.json").string());
+  return totals["failed"].get<int>() == 0 && run.suite.not_compiled.empty() ? kExitOk : kExitCheckFailed;
 }
 
 int decomposeCommand(DecomposeRequest request) {

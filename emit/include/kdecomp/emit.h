@@ -59,6 +59,20 @@ struct SuiteRun {
   std::string log_tail;  // when the build failed
 };
 SuiteRun buildAndRunEmittedSuite(const std::string& model_dir, const std::string& build_dir);
+
+// `kdecomp bench`: builds the suite as above, then runs every workload test (not the
+// composition) one at a time in benchmark mode (KDECOMP_BENCH=1): checked as usual, then the
+// candidate and the reference timed on the recorded inputs. Each timed test leaves one JSON line.
+struct EmittedBenchRequest {
+  std::string tier;                      // only this tier's tests (kernel, fusion, layer, model); "" all
+  std::vector<std::string> environment;  // NAME=value for the tests (KDECOMP_BENCH_TRIALS, KDECOMP_DEVICE, ...)
+};
+struct EmittedBenchRun {
+  SuiteRun suite;                         // the build and the ctest results (status per test)
+  std::vector<std::string> result_lines;  // the tests' JSON lines, in the order they ran
+};
+EmittedBenchRun benchEmittedSuite(const std::string& model_dir, const std::string& build_dir,
+                                  const EmittedBenchRequest& request);
 // Reads ctest's --output-junit report (exposed for tests).
 std::vector<EmittedTestResult> parseCtestJunit(const std::string& xml);
 

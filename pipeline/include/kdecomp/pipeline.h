@@ -81,6 +81,19 @@ struct RerunRequest {
 // `kdecomp emit | record | verify OUTDIR`.
 int rerunCommand(const RerunRequest& request);
 
+struct BenchRequest {
+  std::string dir;     // the decomposition's output directory (emitted suite and reference store)
+  std::string tier;    // kernel | fusion | layer | model; "" every tier
+  int warmup = -1;     // warm-up calls per function; -1: the tests' default (5)
+  int trials = -1;     // timed trials per function; -1: the tests' default (100)
+  double seconds = 0;  // time budget per function that cuts trials; 0: the tests' default (10 s)
+  std::string device;  // auto | cpu | cuda; "" auto
+};
+// `kdecomp bench OUTDIR`: builds the emitted suite (OUTDIR/build) and times every workload's
+// candidate against its reference (verification/bench_results.json). kExitCheckFailed when a
+// test failed its checks or did not build.
+int benchCommand(const BenchRequest& request);
+
 enum class DiffOutput { Text, Markdown, Json };
 struct DiffRequest {
   std::string a, b;  // decomposition directories, tree JSON files or models
