@@ -139,6 +139,16 @@ int runCommand(int argc, char** argv) {
                        "also configure, build and ctest the emitted suite (OUTDIR/build) and merge its results");
   verify_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
 
+  auto* profile_cmd = app.add_subcommand(
+      "profile", "Time every partition of a decomposition in one replay of the model (verification/profile.json)");
+  std::string profile_dir;
+  int profile_runs = 3;
+  profile_cmd->add_option("outdir", profile_dir, "a decomposition's output directory (OUT/{source_level}/{model_name})")
+      ->required();
+  profile_cmd->add_option("--runs", profile_runs, "timed runs after a warm-up; medians reported (default 3)")
+      ->check(CLI::Range(1, 1000));
+  profile_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
+
   auto* bench_cmd = app.add_subcommand(
       "bench", "Time each emitted workload's candidate against its reference (verification/bench_results.json)");
   kdecomp::BenchRequest bench_request;
@@ -214,6 +224,11 @@ int runCommand(int argc, char** argv) {
     }
   }
   if (*bench_cmd) return kdecomp::benchCommand(bench_request);
+  if (*profile_cmd) {
+    kdecomp::RerunRequest request{kdecomp::RerunStage::Profile, profile_dir, threads, "", false, verify_options};
+    request.profile_runs = profile_runs;
+    return kdecomp::rerunCommand(request);
+  }
   if (*emit_cmd) return kdecomp::rerunCommand({kdecomp::RerunStage::Emit, emit_dir, threads, "", false, verify_options});
   if (*record_cmd) {
     return kdecomp::rerunCommand({kdecomp::RerunStage::Record, record_dir, threads, record_summary, false, verify_options});

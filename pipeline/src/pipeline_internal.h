@@ -88,6 +88,7 @@ struct Stages {
   bool verify = true;
   bool emit = true;
   bool build_emitted = false;  // verify --build: also build and ctest the emitted suite
+  int profile_runs = 0;        // > 0: profile the replay (kdecomp profile), that many timed runs
   bool exported_here = false;  // this command ran the exporter on the user's .py (opLibrariesFor)
 };
 

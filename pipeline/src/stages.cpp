@@ -326,6 +326,35 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       summary.verification = verificationSummary(report, results);
       rc = report.allPassed() && emitted_ok ? kExitOk : 1;
     }
+    if (stages.profile_runs > 0) {
+      progress.stage("profile", "profile: " + std::to_string(stages.profile_runs) +
+                                    " timed runs of the model, node by node and alone, after a warm-up");
+      kdecomp::ProfileOptions options;
+      options.runs = stages.profile_runs;
+      kdecomp::ProfileReport report = kdecomp::profileDecomposition(model, tree, options);
+      writeAtomically(dir / "verification" / "profile.json",
+                      kdecomp::profileJson(model.graph, tree, report, utcTimestamp()));
+      std::string section = kdecomp::profileMarkdown(model.graph, tree, report, 10);
+      // The analysis keeps one profile section, the latest.
+      fs::path analysis_path = dir / "decomposition_analysis.md";
+      std::ifstream in(analysis_path);
+      std::stringstream analysis;
+      analysis << in.rdbuf();
+      std::string text = analysis.str();
+      size_t begin = text.find("\n## Profile\n");
+      if (begin != std::string::npos) {
+        size_t end = text.find("\n## ", begin + 1);
+        text.erase(begin + 1, end == std::string::npos ? std::string::npos : end - begin);
+      }
+      if (!text.empty() && text.back() != '\n') text += '\n';
+      writeAtomically(analysis_path, text + (text.empty() ? "" : "\n") + section);
+      std::cout << section;
+      char ratio[160];
+      std::snprintf(ratio, sizeof ratio, "partitions add up to %.3fx the model's own time (margin %.0f%%)",
+                    report.model_seconds > 0 ? report.partitions_sum_seconds / report.model_seconds : 0,
+                    kdecomp::kProfileSumMargin * 100);
+      progress.say(std::string(ratio) + " -> " + (dir / "verification" / "profile.json").string());
+    }
     summary.peak_rss.final_value = peakRssBytes();
     if (!summary_path.empty()) writeAtomically(summary_path, runSummaryJson(summary));
     progress.say(std::string(rc == kExitOk ? "done" : "done, with failures") + " -> " + dir.string());
@@ -372,7 +401,8 @@ int rerunCommand(const RerunRequest& request) {
   stages.record = request.stage == RerunStage::Record;
   stages.verify = request.stage == RerunStage::Verify;
   stages.build_emitted = stages.verify && request.build_emitted;
-  const char* command = stages.emit ? "emit" : stages.record ? "record" : "verify";
+  if (request.stage == RerunStage::Profile) stages.profile_runs = std::max(1, request.profile_runs);
+  const char* command = stages.emit ? "emit" : stages.record ? "record" : stages.verify ? "verify" : "profile";
   return runOnDecomposition(command, request.dir, stages, request.verify, request.threads,
                             stages.emit ? "" : request.summary_path);
 }

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <map>
 
 #include "cli.h"
 
@@ -50,6 +51,47 @@ TEST_CASE("level2/73: a slower and a faster candidate of its fusion, timed again
   INFO(decomposed.err);
   REQUIRE(decomposed.exit_code == 0);
   const std::string dir = out + "/level2/" + kModel;
+
+  // `kdecomp profile`: every partition timed in one replay; each tier adds up to the same run,
+  // ranked slowest first, with the Amdahl projections of its share. Run twice: the analysis
+  // keeps one profile section.
+  for (int round = 0; round < 2; ++round) {
+    RunResult profiled = kdecomp({"profile", dir, "--runs", "1"});
+    INFO(profiled.out << profiled.err);
+    REQUIRE(profiled.exit_code == 0);
+    CHECK_THAT(profiled.out, Catch::StartsWith("## Profile"));
+  }
+  std::string analysis = readFile(dir + "/decomposition_analysis.md");
+  CHECK(analysis.find("## Profile") != std::string::npos);
+  CHECK(analysis.find("## Profile") == analysis.rfind("## Profile"));
+  json profile = json::parse(readFile(dir + "/verification/profile.json"));
+  CHECK(profile["runs"] == 1);
+  CHECK(profile["model_seconds"].get<double>() > 0);
+  CHECK(profile["peak"]["gflops"].get<double>() > 0);
+  CHECK(profile["peak"]["gbytes_per_s"].get<double>() > 0);
+  std::map<std::string, double> tier_seconds, last_in_tier;
+  std::map<std::string, int> tier_count;
+  double root_seconds = -1;
+  for (const json& p : profile["partitions"]) {
+    INFO(p.dump());
+    std::string tier = p["tier"].get<std::string>();
+    double seconds = p["seconds"].get<double>();
+    CHECK(seconds >= 0);
+    CHECK(p["rank"] == ++tier_count[tier]);
+    if (tier_count[tier] > 1) CHECK(seconds <= last_in_tier[tier]);  // ranked, slowest first
+    last_in_tier[tier] = seconds;
+    tier_seconds[tier] += seconds;
+    if (tier == "model") root_seconds = seconds;
+    double share = p["share"].get<double>();
+    CHECK(p["model_speedup_if_2x"].get<double>() == Approx(1 / ((1 - share) + share / 2)));
+    CHECK(p["model_speedup_if_10x"].get<double>() == Approx(1 / ((1 - share) + share / 10)));
+  }
+  REQUIRE(root_seconds > 0);
+  CHECK(profile["partitions_sum_seconds"].get<double>() == Approx(root_seconds));
+  // The kernels hold every node of this model (no glue): they add up to the root.
+  CHECK(tier_seconds["kernel"] == Approx(root_seconds).epsilon(1e-9));
+  CHECK(tier_seconds["fusion"] <= root_seconds * (1 + 1e-9));
+
   const std::string fusion_file = dir + "/level_1_fusion/" + kFusion + ".cpp";
   const std::string original = readFile(fusion_file);
   // The emitted candidate is what the reference is: the conv, the batch norm, the scaling.

@@ -69,7 +69,7 @@ struct DecomposeRequest {
 int decomposeCommand(DecomposeRequest request);
 
 // The stages that run again on an existing decomposition (its source.json names the model).
-enum class RerunStage { Emit, Record, Verify };
+enum class RerunStage { Emit, Record, Verify, Profile };
 struct RerunRequest {
   RerunStage stage = RerunStage::Verify;
   std::string dir;  // the decomposition's output directory
@@ -77,8 +77,10 @@ struct RerunRequest {
   std::string summary_path;
   bool build_emitted = false;  // verify --build: also build and ctest the emitted suite
   VerifyOptions verify;
+  int profile_runs = 3;  // profile: timed runs after a warm-up
 };
-// `kdecomp emit | record | verify OUTDIR`.
+// `kdecomp emit | record | verify | profile OUTDIR`. profile writes verification/profile.json
+// and a "## Profile" section of decomposition_analysis.md, and prints that section.
 int rerunCommand(const RerunRequest& request);
 
 struct BenchRequest {

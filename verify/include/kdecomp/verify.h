@@ -107,4 +107,43 @@ std::string testResultsJson(const Graph& graph, const PartitionTree& tree, const
                             const std::string& timestamp);
 std::string formatVerificationSummary(const Graph& graph, const PartitionTree& tree, const VerificationReport& report);
 
+// ---- profile
+
+struct ProfileOptions {
+  int runs = 3;  // timed runs after one warm-up; medians reported
+};
+
+struct MachinePeak {
+  double gflops = 0;        // float32 FLOP/s, in billions
+  double gbytes_per_s = 0;  // bytes read + written per second, in billions
+  std::string how;
+};
+
+// How far the partitions' sum may stray from the model's own time (both medians of the same
+// runs, alternating): bench/profile_bench.sh checks it on real models.
+inline constexpr double kProfileSumMargin = 0.10;
+
+struct ProfileReport {
+  std::string device = "cpu";
+  int runs = 0;
+  double model_seconds = 0;           // a plain run of the program, no clock inside
+  double partitions_sum_seconds = 0;  // the root's time: every node's, summed
+  std::vector<double> node_seconds;       // per IR node
+  std::vector<double> partition_seconds;  // per partition: the sum of its nodes'
+  MachinePeak peak;
+};
+
+// Runs the program on its exact inputs node by node with a clock around each node, and alone;
+// a partition's time is the sum of its nodes' (kernels, and fusions and layers as the sum of
+// what they hold). CPU only.
+ProfileReport profileDecomposition(const ImportedModel& model, const PartitionTree& tree, const ProfileOptions& options);
+
+// verification/profile.json: per partition its time, share, achieved GFLOP/s and GB/s, its
+// roofline position against the machine's measured peak, and the model's speedup if it alone
+// ran 2x and 10x faster (Amdahl); ranked within each tier, kernels first.
+std::string profileJson(const Graph& graph, const PartitionTree& tree, const ProfileReport& report,
+                        const std::string& timestamp);
+// The same as a Markdown section ("## Profile"), the `top` slowest of each tier.
+std::string profileMarkdown(const Graph& graph, const PartitionTree& tree, const ProfileReport& report, int top);
+
 }  // namespace kdecomp
