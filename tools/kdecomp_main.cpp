@@ -149,6 +149,16 @@ int runCommand(int argc, char** argv) {
       ->check(CLI::Range(1, 1000));
   profile_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
 
+  auto* problems_cmd = app.add_subcommand(
+      "export-problems",
+      "Write KernelBench problem files, one per unique kernel and fusion workload of the decompositions");
+  std::vector<std::string> problems_dirs;
+  std::string problems_out;
+  problems_cmd->add_option("dirs", problems_dirs, "decomposition output directories, or a batch output (searched)")
+      ->required();
+  problems_cmd->add_option("-o,--out", problems_out, "where the problems go (level1/, level2/, problems.json)")
+      ->required();
+
   auto* bench_cmd = app.add_subcommand(
       "bench", "Time each emitted workload's candidate against its reference (verification/bench_results.json)");
   kdecomp::BenchRequest bench_request;
@@ -224,6 +234,7 @@ int runCommand(int argc, char** argv) {
     }
   }
   if (*bench_cmd) return kdecomp::benchCommand(bench_request);
+  if (*problems_cmd) return kdecomp::exportProblemsCommand(problems_dirs, problems_out);
   if (*profile_cmd) {
     kdecomp::RerunRequest request{kdecomp::RerunStage::Profile, profile_dir, threads, "", false, verify_options};
     request.profile_runs = profile_runs;

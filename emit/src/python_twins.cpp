@@ -2,6 +2,7 @@
 // performs the partition's ops as torch.ops.aten calls, get_inputs() / get_init_inputs() at the
 // exact dims (the recorded inputs), and a __main__ that checks against the references.
 #include <cmath>
+#include <set>
 #include <sstream>
 #include <variant>
 
@@ -210,22 +211,76 @@ std::string pythonTwin(const Graph& g, const CodeNames& names, const PartitionTr
     if (!readsRecordInstead(g.nodes[n], p)) pyNode(body, names, g.nodes[n]);  // throws for what Python cannot spell
   }
   const std::vector<int> parameters = emittedParameters(g, p);
+  // Module state (KernelBench keeps weights in the Model, get_inputs() returns activations):
+  // the model's parameters and buffers, and the recorded draws of random ops, when tensors.
+  std::set<int> state_values;
+  for (const Parameter& param : g.parameters) state_values.insert(param.value);
+  state_values.insert(parameters.begin() + static_cast<long>(p.inputs.size()), parameters.end());
+  std::vector<int> state, activations;
+  for (int v : parameters) {
+    (state_values.count(v) && g.values[v].kind == ValueKind::Tensor ? state : activations).push_back(v);
+  }
+  auto ids = [](const std::vector<int>& values) {
+    std::string text;
+    for (size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + std::to_string(values[i]);
+    return text;
+  };
+  auto spec = [&](int v) {
+    const Value& value = g.values[v];
+    std::string text = std::to_string(v) + ": (";
+    if (value.kind == ValueKind::Tensor) {
+      text += "[";
+      for (size_t i = 0; i < value.shape.size(); ++i) text += (i ? ", " : "") + std::to_string(value.shape[i]);
+      text += "], " + pythonStringLiteral(value.dtype);
+    } else {
+      text += "None, None";
+    }
+    return text + ")";
+  };
   std::ostringstream out;
   out << "# Written by kdecomp: the KernelBench-format twin of " << w.name << ".cpp (" << toString(w.tier) << ").\n"
-      << "# Model.forward performs the partition's ops as torch.ops.aten calls; get_inputs() returns the\n"
-      << "# recorded inputs of instance " << oneLineText(p.id) << " at their exact dims (parameters included).\n"
+      << "# Model holds the partition's weights as module state and performs its ops as torch.ops.aten\n"
+      << "# calls; get_inputs() returns its activations. Both are the recorded values of instance\n"
+      << "# " << oneLineText(p.id) << " at their exact dims when reference/ is there, else seeded random\n"
+      << "# values of the same shapes and dtypes (floating: uniform in [0, 1); integers: zeros).\n"
       << "# Run with Debian's interpreter: /usr/bin/python3 " << w.name << ".py  (checks against reference/)\n"
       << "import os\nimport sys\n\nimport torch\nimport torch.nn as nn\n\n"
-      << "REFERENCE_DIR = os.environ.get('KDECOMP_REFERENCE_DIR',\n"
-      << "                               os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'reference'))\n"
-      << "INPUT_IDS = [";
-  for (size_t i = 0; i < parameters.size(); ++i) out << (i ? ", " : "") << parameters[i];
-  out << "]\nOUTPUT_IDS = [";
-  for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << p.outputs[i];
-  out << "]\n\n\ndef load(value_id):\n    return torch.load(os.path.join(REFERENCE_DIR, 'v%06d.pt' % value_id))\n\n\n"
-      << "class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n\n    def forward(self";
-  for (int v : parameters) out << ", " << names(v);
-  out << "):\n" << body.str() << "        return ";
+      << "REFERENCE_DIR = os.environ.get('KDECOMP_REFERENCE_DIR', "
+         "os.path.join(os.path.dirname(os.path.abspath(__file__)), "
+         "'..', 'reference'))  # kdecomp: reference dir\n"
+      << "STATE_IDS = [" << ids(state) << "]\n"
+      << "INPUT_IDS = [" << ids(activations) << "]\n"
+      << "OUTPUT_IDS = [" << ids(p.outputs) << "]\n"
+      << "# value id: (shape, dtype) of what a recorded value stands for\n"
+      << "SPECS = {";
+  {
+    std::vector<int> all = state;
+    all.insert(all.end(), activations.begin(), activations.end());
+    for (size_t i = 0; i < all.size(); ++i) out << (i ? ", " : "") << spec(all[i]);
+  }
+  out << "}\n\n\n"
+      << "def recorded():\n"
+      << "    return bool(REFERENCE_DIR) and os.path.exists(os.path.join(REFERENCE_DIR, 'manifest.json'))\n\n\n"
+      << "def load(value_id):\n    return torch.load(os.path.join(REFERENCE_DIR, 'v%06d.pt' % value_id))\n\n\n"
+      << "def value(value_id):\n"
+      << "    \"\"\"The recorded value, or a seeded random one of its shape and dtype.\"\"\"\n"
+      << "    if recorded():\n        return load(value_id)\n"
+      << "    shape, dtype = SPECS[value_id]\n"
+      << "    if shape is None:\n"
+      << "        raise RuntimeError('value %d is not a tensor: only the recorded store (reference/) has it' % "
+         "value_id)\n"
+      << "    dtype = getattr(torch, dtype)\n"
+      << "    if dtype.is_floating_point or dtype.is_complex:\n        return torch.rand(shape, dtype=dtype)\n"
+      << "    return torch.zeros(shape, dtype=dtype)\n\n\n"
+      << "class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n";
+  for (int v : state) {
+    out << "        self.register_buffer(" << pythonStringLiteral(names(v)) << ", value(" << v << "))\n";
+  }
+  out << "\n    def forward(self";
+  for (int v : activations) out << ", " << names(v);
+  out << "):\n";
+  for (int v : state) out << "        " << names(v) << " = self." << names(v) << "\n";
+  out << body.str() << "        return ";
   if (p.outputs.size() == 1) {
     out << names(p.outputs[0]) << "\n";
   } else {
@@ -233,7 +288,7 @@ std::string pythonTwin(const Graph& g, const CodeNames& names, const PartitionTr
     for (size_t i = 0; i < p.outputs.size(); ++i) out << (i ? ", " : "") << names(p.outputs[i]);
     out << ")\n";
   }
-  out << "\n\ndef get_inputs():\n    return [load(i) for i in INPUT_IDS]\n\n\ndef get_init_inputs():\n    return "
+  out << "\n\ndef get_inputs():\n    return [value(i) for i in INPUT_IDS]\n\n\ndef get_init_inputs():\n    return "
          "[]\n\n\n"
       << "INF = float('inf')\n\n\n"
       << "def tolerance(dtype):\n"
@@ -257,7 +312,8 @@ std::string pythonTwin(const Graph& g, const CodeNames& names, const PartitionTr
       << "        return 'reference is all zeros'\n"
       << "    largest, atol = float(b.abs().max()), tolerance(expected.dtype)[0]\n"
       << "    if (expected.is_floating_point() or expected.is_complex()) and largest <= atol:\n"
-      << "        return \"reference's largest magnitude %g is at or below atol %g: a kernel returning zeros passes\" % (\n"
+      << "        return \"reference's largest magnitude %g is at or below atol %g: a kernel returning zeros passes\" "
+         "% (\n"
       << "            largest, atol)\n"
       << "    return None\n\n\n"
       << "def matches(actual, expected):\n"

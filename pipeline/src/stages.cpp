@@ -558,6 +558,22 @@ int benchCommand(const BenchRequest& request) {
   return totals["failed"].get<int>() == 0 && run.suite.not_compiled.empty() ? kExitOk : kExitCheckFailed;
 }
 
+int exportProblemsCommand(const std::vector<std::string>& dirs, const std::string& out) {
+  try {
+    kdecomp::ProblemExport report = kdecomp::exportProblems(dirs, out);
+    std::cerr << "kdecomp export-problems: " << report.decompositions << " decompositions, " << report.instances
+              << " kernel and fusion instances -> " << report.unique["kernel"] << " level-1 (kernel) and "
+              << report.unique["fusion"] << " level-2 (fusion) problems in " << out << "\n";
+    for (const std::string& s : report.skipped) std::cerr << "  skipped " << kdecomp::oneLineText(s) << "\n";
+    return kExitOk;
+  } catch (const kdecomp::EmitError& e) {
+    std::cerr << "kdecomp export-problems: error: " << plainError(e) << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "kdecomp export-problems: error: " << kdecomp::oneLineText(out) << ": " << plainError(e) << "\n";
+  }
+  return kExitBadInput;
+}
+
 int decomposeCommand(DecomposeRequest request) {
   Progress progress("decompose", request.stage_file);
   ModelSource source{request.model, request.inputs};

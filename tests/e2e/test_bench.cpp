@@ -2,11 +2,11 @@
 // inference batch norm and a scaling). Its fusion's candidate is rewritten twice, as a user
 // would: once doing the convolution twice (slower: speedup below 1), once with the batch norm
 // and the scaling folded into the convolution's weights and bias (faster: speedup above 1).
-// Both still pass their checks; bench_results.json carries KernelBench's timing fields.
+// Both still pass their checks; bench_results.json carries KernelBench's timing fields. (A failing
+// candidate, `kdecomp profile` and `export-problems` are checked on 4_LeNet5, test_verify.cpp.)
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
-#include <map>
 
 #include "cli.h"
 
@@ -43,7 +43,9 @@ json benchFusion(const std::string& dir) {
 }  // namespace
 
 TEST_CASE("level2/73: a slower and a faster candidate of its fusion, timed against the reference", "[bench]") {
-  ::setenv("KDECOMP_TRIALS", "1", 1);  // one fresh-input trial: each call takes a second at exact dims
+  // No fresh-input trials (the checks against the recorded values stay): each call takes seconds
+  // at exact dims. The trials are covered on LeNet5 (test_verify.cpp).
+  ::setenv("KDECOMP_TRIALS", "0", 1);
   const std::string source = std::string(KDECOMP_KERNELBENCH_LEVEL2_DIR) + "/" + kModel + ".py";
   REQUIRE(exists(source));
   const std::string out = sessionDir() / "bench";
@@ -51,46 +53,6 @@ TEST_CASE("level2/73: a slower and a faster candidate of its fusion, timed again
   INFO(decomposed.err);
   REQUIRE(decomposed.exit_code == 0);
   const std::string dir = out + "/level2/" + kModel;
-
-  // `kdecomp profile`: every partition timed in one replay; each tier adds up to the same run,
-  // ranked slowest first, with the Amdahl projections of its share. Run twice: the analysis
-  // keeps one profile section.
-  for (int round = 0; round < 2; ++round) {
-    RunResult profiled = kdecomp({"profile", dir, "--runs", "1"});
-    INFO(profiled.out << profiled.err);
-    REQUIRE(profiled.exit_code == 0);
-    CHECK_THAT(profiled.out, Catch::StartsWith("## Profile"));
-  }
-  std::string analysis = readFile(dir + "/decomposition_analysis.md");
-  CHECK(analysis.find("## Profile") != std::string::npos);
-  CHECK(analysis.find("## Profile") == analysis.rfind("## Profile"));
-  json profile = json::parse(readFile(dir + "/verification/profile.json"));
-  CHECK(profile["runs"] == 1);
-  CHECK(profile["model_seconds"].get<double>() > 0);
-  CHECK(profile["peak"]["gflops"].get<double>() > 0);
-  CHECK(profile["peak"]["gbytes_per_s"].get<double>() > 0);
-  std::map<std::string, double> tier_seconds, last_in_tier;
-  std::map<std::string, int> tier_count;
-  double root_seconds = -1;
-  for (const json& p : profile["partitions"]) {
-    INFO(p.dump());
-    std::string tier = p["tier"].get<std::string>();
-    double seconds = p["seconds"].get<double>();
-    CHECK(seconds >= 0);
-    CHECK(p["rank"] == ++tier_count[tier]);
-    if (tier_count[tier] > 1) CHECK(seconds <= last_in_tier[tier]);  // ranked, slowest first
-    last_in_tier[tier] = seconds;
-    tier_seconds[tier] += seconds;
-    if (tier == "model") root_seconds = seconds;
-    double share = p["share"].get<double>();
-    CHECK(p["model_speedup_if_2x"].get<double>() == Approx(1 / ((1 - share) + share / 2)));
-    CHECK(p["model_speedup_if_10x"].get<double>() == Approx(1 / ((1 - share) + share / 10)));
-  }
-  REQUIRE(root_seconds > 0);
-  CHECK(profile["partitions_sum_seconds"].get<double>() == Approx(root_seconds));
-  // The kernels hold every node of this model (no glue): they add up to the root.
-  CHECK(tier_seconds["kernel"] == Approx(root_seconds).epsilon(1e-9));
-  CHECK(tier_seconds["fusion"] <= root_seconds * (1 + 1e-9));
 
   const std::string fusion_file = dir + "/level_1_fusion/" + kFusion + ".cpp";
   const std::string original = readFile(fusion_file);
@@ -148,17 +110,6 @@ TEST_CASE("level2/73: a slower and a faster candidate of its fusion, timed again
   CHECK(f["speedup"].get<double>() > 1.0);
   CHECK(faster["totals"]["candidate_faster"] == 1);
 
-  // A candidate that is wrong fails its checks, and bench says so with exit 1.
-  writeFile(fusion_file, replaceCandidateBody(original, "  return at::zeros({128, 64, 126, 126});\n"));
-  RunResult wrong = kdecomp({"bench", dir, "--tier", "fusion", "--warmup", "1", "--trials", "1"});
-  INFO(wrong.out << wrong.err);
-  CHECK(wrong.exit_code == 1);
-  json failed = json::parse(readFile(dir + "/verification/bench_results.json"));
-  CHECK(failed["results"][0]["status"] == "failed");
-  CHECK(failed["results"][0]["correct"] == false);
-  CHECK_FALSE(failed["results"][0].contains("speedup"));  // only a correct candidate is timed
-  CHECK(failed["totals"]["failed"] == 1);
-  CHECK(failed["totals"]["timed"] == 0);
   writeFile(fusion_file, original);
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -435,6 +436,145 @@ TEST_CASE("4_LeNet5: the emitted suite builds and passes, an edited kernel fails
              Catch::Contains("PASS conv2d_6x16_k5s1p0_fp32 [conv2/conv2d#0] on cpu") &&
                  Catch::Contains("FAIL conv2d_6x16_k5s1p0_fp32 [conv2/conv2d#0] vs reference on 1 fresh input on cpu"));
   writeFile(kernel_file, original);
+}
+
+TEST_CASE("4_LeNet5: kdecomp profile, KernelBench problems, and a failing candidate left untimed by bench",
+          "[LeNet5][emit]") {
+  useOneTrial();
+  const Decomposition& d = decompose("4_LeNet5");
+  REQUIRE(d.result.exit_code == 0);
+  json tree = readJson(d.dir + "/decomposition_tree.json");
+
+  // `kdecomp profile`: every partition timed in one replay; each tier adds up to the same run,
+  // ranked slowest first, with the Amdahl projections of its share. Run twice: the analysis
+  // keeps one profile section.
+  for (int round = 0; round < 2; ++round) {
+    RunResult profiled = kdecomp({"profile", d.dir, "--runs", "1"});
+    INFO(profiled.out << profiled.err);
+    REQUIRE(profiled.exit_code == 0);
+    CHECK_THAT(profiled.out, Catch::StartsWith("## Profile"));
+  }
+  std::string analysis = readFile(d.dir + "/decomposition_analysis.md");
+  CHECK(analysis.find("## Profile") != std::string::npos);
+  CHECK(analysis.find("## Profile") == analysis.rfind("## Profile"));
+  json profile = json::parse(readFile(d.dir + "/verification/profile.json"));
+  CHECK(profile["runs"] == 1);
+  CHECK(profile["model_seconds"].get<double>() > 0);
+  CHECK(profile["peak"]["gflops"].get<double>() > 0);
+  CHECK(profile["peak"]["gbytes_per_s"].get<double>() > 0);
+  std::map<std::string, double> tier_seconds, last_in_tier;
+  std::map<std::string, int> tier_count;
+  double root_seconds = -1;
+  for (const json& p : profile["partitions"]) {
+    INFO(p.dump());
+    std::string tier = p["tier"].get<std::string>();
+    double seconds = p["seconds"].get<double>();
+    CHECK(seconds >= 0);
+    CHECK(p["rank"] == ++tier_count[tier]);
+    if (tier_count[tier] > 1) CHECK(seconds <= last_in_tier[tier]);  // ranked, slowest first
+    last_in_tier[tier] = seconds;
+    tier_seconds[tier] += seconds;
+    if (tier == "model") root_seconds = seconds;
+    double share = p["share"].get<double>();
+    CHECK(p["model_speedup_if_2x"].get<double>() == Approx(1 / ((1 - share) + share / 2)));
+    CHECK(p["model_speedup_if_10x"].get<double>() == Approx(1 / ((1 - share) + share / 10)));
+  }
+  REQUIRE(root_seconds > 0);
+  CHECK(profile["partitions_sum_seconds"].get<double>() == Approx(root_seconds));
+  // Each tier is a part of the same run: the kernels (the flatten between the stages is glue of
+  // its layer) and the fusions add up to at most the root, the layers to all of it.
+  CHECK(tier_seconds["kernel"] <= root_seconds * (1 + 1e-9));
+  CHECK(tier_seconds["kernel"] > 0.5 * root_seconds);
+  CHECK(tier_seconds["fusion"] <= tier_seconds["kernel"] * (1 + 1e-9));
+  CHECK(tier_seconds["layer"] == Approx(root_seconds).epsilon(1e-9));
+
+  // export-problems: the twins as KernelBench problems, deduplicated across decompositions (a
+  // second copy of this one counts each workload twice), run by a stand-in for KernelBench's
+  // eval loop (tests/problems/kernelbench_eval.py) with the problem's own Model as ModelNew, and
+  // with a ModelNew returning zeros, which fails.
+  {
+    const std::string copy = sessionDir() / "lenet5-copy/level3";
+    std::filesystem::create_directories(copy + "/4_LeNet5");
+    for (const char* part : {"decomposition_tree.json", "level_0_kernel", "level_1_fusion"}) {
+      std::filesystem::copy(d.dir + "/" + part, copy + "/4_LeNet5/" + part, std::filesystem::copy_options::recursive);
+    }
+    const std::string problems = sessionDir() / "problems";
+    RunResult exported = kdecomp({"export-problems", d.dir, sessionDir() / "lenet5-copy", "-o", problems});
+    INFO(exported.err);
+    REQUIRE(exported.exit_code == 0);
+    const size_t kernels = tree["metadata"]["unique_by_level"]["kernel"].get<size_t>();
+    const size_t fusions = tree["metadata"]["unique_by_level"]["fusion"].get<size_t>();
+    CHECK_THAT(exported.err, Catch::Contains("2 decompositions") &&
+                                 Catch::Contains(std::to_string(kernels) + " level-1 (kernel) and " +
+                                                 std::to_string(fusions) + " level-2 (fusion) problems"));
+    std::map<std::string, int> instances;  // workload -> its instances in one decomposition
+    for (const auto& [id, node] : tree["nodes"].items())
+      instances[node["name"].get<std::string>()] = node["instance_count"];
+    json index = json::parse(readFile(problems + "/problems.json"));
+    REQUIRE(index["problems"].size() == kernels + fusions);
+    for (const json& p : index["problems"]) {
+      INFO(p.dump());
+      int once = instances.at(p["workload"].get<std::string>());
+      CHECK(p["cnt"] == 2 * once);
+      CHECK(p["sources"]["4_LeNet5"] == 2 * once);
+      std::string text = readFile(problems + "/" + p["file"].get<std::string>());
+      CHECK(text.rfind("# A KernelBench problem written by kdecomp export-problems", 0) == 0);
+      CHECK(text.find("# cnt: " + std::to_string(2 * once)) != std::string::npos);
+      CHECK(text.find("def get_init_inputs():") != std::string::npos);
+    }
+    const std::string harness = sourceDir() + "/tests/problems/kernelbench_eval.py";
+    for (const std::string& kernel : {"relu_4096x120_fp32", "linear_120x84_fp32"}) {
+      std::string file;
+      for (const json& p : index["problems"]) {
+        if (p["workload"] == kernel) file = problems + "/" + p["file"].get<std::string>();
+      }
+      INFO(index.dump(1));
+      REQUIRE(!file.empty());
+      RunResult evaluated = run({python(), harness, file, "--timing-trials", "2"});
+      INFO(kernel << ": " << evaluated.out << evaluated.err);
+      CHECK(evaluated.exit_code == 0);
+      json verdict = json::parse(evaluated.out);
+      CHECK(verdict["correctness"] == true);
+      CHECK(verdict["trials_passed"] == "5/5");
+      CHECK(verdict["runtime_stats"]["num_trials"] == 2);
+      if (kernel == "relu_4096x120_fp32") {
+        const std::string zeros = sessionDir() / "zeros_model_new.py";
+        writeFile(zeros,
+                  "import torch\n\n\nclass ModelNew(torch.nn.Module):\n    def forward(self, x):\n"
+                  "        return torch.zeros_like(x)\n");
+        RunResult wrong = run({python(), harness, file, "--new", zeros, "--trials", "2"});
+        INFO(wrong.out << wrong.err);
+        CHECK(wrong.exit_code == 1);
+        CHECK(json::parse(wrong.out)["correctness"] == false);
+      }
+    }
+  }
+
+  // bench: a candidate that fails its checks is not timed, the others are, and the exit says it.
+  std::string kernel_file = d.dir + "/level_0_kernel/conv2d_6x16_k5s1p0_fp32.cpp";
+  std::string original = readFile(kernel_file);
+  writeFile(kernel_file, dropConvBias(original));
+  RunResult benched = kdecomp({"bench", d.dir, "--tier", "kernel", "--warmup", "1", "--trials", "1"});
+  writeFile(kernel_file, original);
+  INFO(benched.out << benched.err);
+  CHECK(benched.exit_code == 1);
+  json bench = readJson(d.dir + "/verification/bench_results.json");
+  CHECK(bench["results"].size() == tree["metadata"]["unique_by_level"]["kernel"].get<size_t>());
+  for (const json& r : bench["results"]) {
+    INFO(r.dump());
+    CHECK(r["tier"] == "kernel");
+    if (r["workload"] == "conv2d_6x16_k5s1p0_fp32") {
+      CHECK(r["status"] == "failed");
+      CHECK(r["correct"] == false);
+      CHECK_FALSE(r.contains("speedup"));
+    } else {
+      CHECK(r["status"] == "passed");
+      CHECK(r["speedup"].get<double>() > 0);
+      CHECK(r["reference"]["num_trials"] == 1);
+    }
+  }
+  CHECK(bench["totals"]["failed"] == 1);
+  CHECK(bench["totals"]["timed"] == bench["results"].size() - 1);
 }
 
 TEST_CASE("4_LeNet5: every Python twin passes", "[LeNet5][emit]") { requirePythonTwinsPass(decompose("4_LeNet5")); }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -75,6 +76,20 @@ EmittedBenchRun benchEmittedSuite(const std::string& model_dir, const std::strin
                                   const EmittedBenchRequest& request);
 // Reads ctest's --output-junit report (exposed for tests).
 std::vector<EmittedTestResult> parseCtestJunit(const std::string& xml);
+
+// `kdecomp export-problems`: the kernel and fusion workloads of every decomposition at or under
+// `roots` (one output directory, or a whole batch), deduplicated by workload (name, and the
+// shapes and dtypes at its boundary), written as KernelBench problem files from their Python
+// twins: OUT/level1/<n>_<workload>.py (kernels), OUT/level2/<n>_<workload>.py (fusions), most
+// frequent first, each headed by its instance count and source models; OUT/problems.json
+// indexes them. Written whole or not at all; replaces only an earlier export.
+struct ProblemExport {
+  int decompositions = 0;
+  int instances = 0;                  // kernel and fusion instances found
+  std::map<std::string, int> unique;  // tier -> unique problems written
+  std::vector<std::string> skipped;   // "<model>/<workload>: why"
+};
+ProblemExport exportProblems(const std::vector<std::string>& roots, const std::string& out_dir);
 
 // The C++ statements of one partition's body (exposed for tests). Throws EmitError naming the
 // first node that has no ATen spelling.

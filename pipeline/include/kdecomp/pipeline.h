@@ -9,6 +9,7 @@
 
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "kdecomp/verify.h"
 
@@ -95,6 +96,10 @@ struct BenchRequest {
 // candidate against its reference (verification/bench_results.json). kExitCheckFailed when a
 // test failed its checks or did not build.
 int benchCommand(const BenchRequest& request);
+
+// `kdecomp export-problems DIR... -o OUT`: KernelBench problem files from the Python twins of
+// every decomposition under DIR (kdecomp/emit.h, exportProblems).
+int exportProblemsCommand(const std::vector<std::string>& dirs, const std::string& out);
 
 enum class DiffOutput { Text, Markdown, Json };
 struct DiffRequest {
