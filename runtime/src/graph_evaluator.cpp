@@ -80,6 +80,61 @@ std::optional<c10::IValue> cpuTensorsOnto(const c10::IValue& v, c10::Device devi
   return std::nullopt;
 }
 
+// The elements of a list or tuple.
+std::vector<c10::IValue> elementsOf(const c10::IValue& v) {
+  if (v.isList()) return std::vector<c10::IValue>(v.toListRef().begin(), v.toListRef().end());
+  const auto& elements = v.toTupleRef().elements();
+  return std::vector<c10::IValue>(elements.begin(), elements.end());
+}
+
+// `v` with its meta tensors (in lists and tuples too) replaced by CPU tensors of the same sizes,
+// strides and dtype, every element `fill`; nullopt when it holds none. Adds their bytes to `bytes`.
+std::optional<c10::IValue> metaTensorsOnCpu(const c10::IValue& v, double fill, int64_t& bytes) {
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    if (!t.defined() || !t.is_meta()) return std::nullopt;
+    at::Tensor cpu = at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kCPU));
+    bytes += static_cast<int64_t>(cpu.storage().nbytes());
+    cpu.fill_(fill);
+    return c10::IValue(cpu);
+  }
+  if (v.isList() || v.isTuple()) {
+    bool moved = false;
+    std::vector<c10::IValue> copies;
+    for (const c10::IValue& element : elementsOf(v)) {
+      std::optional<c10::IValue> copy = metaTensorsOnCpu(element, fill, bytes);
+      moved |= copy.has_value();
+      copies.push_back(copy ? *copy : element);
+    }
+    if (!moved) return std::nullopt;
+    if (v.isTuple()) return c10::IValue(c10::ivalue::Tuple::create(std::move(copies)));
+    c10::impl::GenericList list(v.toList().elementType());
+    for (c10::IValue& c : copies) list.push_back(std::move(c));
+    return c10::IValue(list);
+  }
+  return std::nullopt;
+}
+
+// Whether two results of one op have the same structure, tensor sizes and dtypes, and equal
+// non-tensor values (what a shape run needs of it).
+bool sameShapes(const c10::IValue& a, const c10::IValue& b) {
+  if (a.isTensor() || b.isTensor()) {
+    if (!a.isTensor() || !b.isTensor()) return false;
+    const at::Tensor &x = a.toTensor(), &y = b.toTensor();
+    if (x.defined() != y.defined()) return false;
+    return !x.defined() || (x.sizes() == y.sizes() && x.strides() == y.strides() && x.scalar_type() == y.scalar_type());
+  }
+  if ((a.isList() && b.isList()) || (a.isTuple() && b.isTuple())) {
+    std::vector<c10::IValue> xs = elementsOf(a), ys = elementsOf(b);
+    if (xs.size() != ys.size()) return false;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      if (!sameShapes(xs[i], ys[i])) return false;
+    }
+    return true;
+  }
+  return a.tagKind() == b.tagKind() && a == b;
+}
+
 }  // namespace
 
 Node* topLevelAncestor(Node* node, const Block* top) {
@@ -325,7 +380,8 @@ void GraphEvaluator::runNode(Node* node, Env& env, const ValueObserver& observe,
         // tensors (the importer's shape runs): the op runs again with meta tensors in their
         // place. Its outputs would be meta anyway, and a kernel that needs a CPU tensor's value
         // fails on a meta one, as the run would have.
-        if (arguments && retryOnConstantDevice(node, *arguments, stack)) {
+        if (arguments &&
+            (retryOnConstantDevice(node, *arguments, stack) || retryOnCpuStandIns(node, *arguments, stack))) {
           bind_outputs(node->outputs(), stack);
           return;
         }
@@ -364,6 +420,41 @@ bool GraphEvaluator::retryOnConstantDevice(Node* node, const torch::jit::Stack& 
   }
   if (retry.size() != node->outputs().size()) return false;
   stack = std::move(retry);
+  return true;
+}
+
+bool GraphEvaluator::retryOnCpuStandIns(Node* node, const torch::jit::Stack& arguments, torch::jit::Stack& stack) {
+  if (!constant_device_->is_meta()) return false;
+  // Larger operands than this and the exact run is the cheaper way to learn the sizes.
+  constexpr int64_t kMaxStandInBytes = int64_t{4} << 30;
+  std::vector<c10::IValue> outputs[2];
+  for (int round = 0; round < 2; ++round) {
+    torch::jit::Stack retry;
+    int64_t bytes = 0;
+    bool moved = false;
+    try {
+      for (const c10::IValue& v : arguments) {
+        std::optional<c10::IValue> copy = metaTensorsOnCpu(v, round == 0 ? 0.0 : 1.0, bytes);
+        moved |= copy.has_value();
+        retry.push_back(copy ? *copy : v);
+        if (bytes > kMaxStandInBytes) return false;
+      }
+      if (!moved) return false;
+      operationFor(node)(retry);
+    } catch (const std::exception&) {
+      return false;  // the first error is the one to report
+    }
+    if (retry.size() != node->outputs().size()) return false;
+    outputs[round] = std::move(retry);
+  }
+  for (size_t i = 0; i < outputs[0].size(); ++i) {
+    if (!sameShapes(outputs[0][i], outputs[1][i])) return false;  // the sizes depend on the data
+  }
+  stack.clear();
+  for (const c10::IValue& v : outputs[1]) {
+    std::optional<c10::IValue> meta = cpuTensorsOnto(v, *constant_device_);
+    stack.push_back(meta ? *meta : v);
+  }
   return true;
 }
 

@@ -253,3 +253,50 @@ graph(%scale : Tensor, %x : Tensor):
   CHECK(outputs[1].toTensor().sizes() == at::IntArrayRef({2, 6}));
   CHECK(outputs[1].toTensor().scalar_type() == at::kFloat);  // int64 positions promoted as on the CPU
 }
+
+TEST_CASE("in a meta run an op without a meta kernel runs on CPU stand-ins when its sizes do not depend on the data",
+          "[meta_kernels]") {
+  kdecomp::registerMissingMetaKernels();
+  auto graph = std::make_shared<torch::jit::Graph>();
+  torch::jit::parseIR(R"IR(
+graph(%x : Tensor):
+  %k : int[] = prim::Constant[value=[2, 2, 2]]()
+  %p : int[] = prim::Constant[value=[0, 0, 0]]()
+  %d : int[] = prim::Constant[value=[1, 1, 1]]()
+  %false : bool = prim::Constant[value=0]()
+  %pooled : Tensor = aten::max_pool3d(%x, %k, %k, %p, %d, %false)
+  return (%pooled)
+)IR",
+                      graph.get());
+  auto run = [&](const at::Tensor& x, bool on_meta) {
+    kdecomp::GraphEvaluator evaluator(graph);
+    if (on_meta) evaluator.placeTensorConstantsOn(c10::Device(c10::kMeta));
+    return evaluator.run({x}, [](const torch::jit::Value*, const c10::IValue&) {});
+  };
+  at::Tensor meta_input = at::empty({2, 3, 9, 8, 7}, at::TensorOptions().device(c10::kMeta));
+  // LibTorch 1.13 has no meta kernel for it: without the rule the meta run stops here.
+  CHECK_THROWS(run(meta_input, false));
+  at::Tensor on_meta = run(meta_input, true).at(0).toTensor();
+  at::Tensor on_cpu = run(at::rand({2, 3, 9, 8, 7}), false).at(0).toTensor();
+  CHECK(on_meta.is_meta());
+  CHECK(on_meta.sizes() == on_cpu.sizes());
+  CHECK(on_meta.strides() == on_cpu.strides());
+  CHECK(on_meta.scalar_type() == on_cpu.scalar_type());
+}
+
+TEST_CASE("in a meta run an op whose output sizes depend on the data is not guessed from stand-ins", "[meta_kernels]") {
+  kdecomp::registerMissingMetaKernels();
+  auto graph = std::make_shared<torch::jit::Graph>();
+  torch::jit::parseIR(R"IR(
+graph(%x : Tensor):
+  %nz : Tensor = aten::nonzero(%x)
+  return (%nz)
+)IR",
+                      graph.get());
+  kdecomp::GraphEvaluator evaluator(graph);
+  evaluator.placeTensorConstantsOn(c10::Device(c10::kMeta));
+  // Zeros give no rows, ones give every element: the sizes differ, so the meta run stops (and
+  // the importer runs the exact inputs instead).
+  CHECK_THROWS(evaluator.run({at::empty({4, 5}, at::TensorOptions().device(c10::kMeta))},
+                             [](const torch::jit::Value*, const c10::IValue&) {}));
+}

@@ -99,7 +99,8 @@ class GraphEvaluator {
   // device: a CPU tensor the model holds as a constant would otherwise meet meta tensors).
   // Zero-dimensional ones stay: kernels on any device take them as scalars and read their value.
   // On the meta device, an op that refuses CPU tensors made in the forward beside meta tensors
-  // runs again with meta tensors of their sizes in their place.
+  // runs again with meta tensors of their sizes in their place, and an op without a meta kernel
+  // runs on CPU stand-ins where its output sizes do not depend on the data (retryOnCpuStandIns).
   void placeTensorConstantsOn(c10::Device device) { constant_device_ = device; }
 
   using Env = std::unordered_map<const torch::jit::Value*, c10::IValue>;
@@ -116,6 +117,12 @@ class GraphEvaluator {
   // The second try of placeTensorConstantsOn's rule; true when it ran and `stack` holds the
   // outputs.
   bool retryOnConstantDevice(torch::jit::Node* node, const torch::jit::Stack& arguments, torch::jit::Stack& stack);
+  // On the meta device, an op without a meta kernel (LibTorch 1.13 has none for max_pool3d, for
+  // one) runs on CPU tensors of its operands' sizes, twice: filled with zeros, then ones. When
+  // both runs give the same sizes and dtypes (and equal non-tensor outputs), the outputs' sizes
+  // do not depend on the data, and meta tensors of those sizes are its outputs; otherwise (an op
+  // like nonzero) nothing is returned and the caller's error stands. True when it ran.
+  bool retryOnCpuStandIns(torch::jit::Node* node, const torch::jit::Stack& arguments, torch::jit::Stack& stack);
   // Nodes that are interpreter instructions rather than registered operators (dict
   // construction, warnings, isinstance, ...): the node alone in a graph of its own, run by the
   // TorchScript interpreter itself, so whatever the interpreter runs, we run.
