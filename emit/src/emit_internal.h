@@ -1,6 +1,9 @@
 // Shared between the emitter's translation units.
 #pragma once
 
+#include <filesystem>
+#include <set>
+
 #include <string>
 
 #include "code_names.h"
@@ -17,6 +20,14 @@ bool readsRecordInstead(const Node& node, const Partition& p);
 // What an emitted partition function takes: the partition's inputs, then the recorded outputs of
 // the ops that readsRecordInstead.
 std::vector<int> emittedParameters(const Graph& graph, const Partition& p);
+
+// What a partition's test keeps as recorded rather than drawing afresh (and what a Python twin
+// holds as module state): the model's parameters and buffers, and the recorded outputs of the
+// ops that readsRecordInstead (the tail of emittedParameters).
+std::set<int> recordedStateValues(const Graph& graph, const Partition& p);
+
+// Writes `text` to `path`, creating its directory; throws EmitError when it cannot.
+void writeFile(const std::filesystem::path& path, const std::string& text);
 
 // A finite double as the shortest text that reads back exactly and still reads as a floating
 // literal in C++ and Python ("1.0", "1.0000000000000001e-05").

@@ -395,6 +395,14 @@ bool readsRecordInstead(const Node& node, const Partition& p) {
   return node.nondeterministic && p.tier != Tier::Kernel;
 }
 
+std::set<int> recordedStateValues(const Graph& graph, const Partition& p) {
+  std::set<int> state;
+  for (const Parameter& param : graph.parameters) state.insert(param.value);
+  const std::vector<int> parameters = emittedParameters(graph, p);
+  state.insert(parameters.begin() + static_cast<long>(p.inputs.size()), parameters.end());
+  return state;
+}
+
 std::vector<int> emittedParameters(const Graph& graph, const Partition& p) {
   std::vector<int> parameters = p.inputs;
   for (int index : p.nodes) {

@@ -27,13 +27,6 @@ std::string readText(const fs::path& path) {
   return s.str();
 }
 
-void writeText(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out) throw EmitError("cannot write " + path.string());
-}
-
 // Every decomposition_tree.json at or under `root` (build trees and stores are not searched).
 void findTrees(const fs::path& root, std::vector<fs::path>& trees) {
   if (fs::exists(root / "decomposition_tree.json")) {
@@ -98,6 +91,27 @@ std::string asProblem(const Problem& p, const std::string& style) {
   return header.str() + text;
 }
 
+// The problem files and their index into `dir`.
+void writeProblems(const std::vector<const Problem*>& ordered, const fs::path& dir, ProblemExport& report) {
+  nlohmann::ordered_json index = nlohmann::ordered_json::array();
+  std::map<std::string, int> numbers;
+  for (const Problem* p : ordered) {
+    bool kernel = p->tier == "kernel";
+    std::string level = kernel ? "level1" : "level2";
+    std::string file = std::to_string(++numbers[level]) + "_" + p->name + ".py";
+    writeFile(dir / level / file,
+              asProblem(*p, kernel ? "level-1 style, one kernel" : "level-2 style, a fusion of kernels"));
+    ++report.unique[p->tier];
+    index.push_back({{"file", level + "/" + file},
+                     {"tier", p->tier},
+                     {"workload", p->name},
+                     {"cnt", p->count},
+                     {"sources", p->sources}});
+  }
+  writeFile(dir / "problems.json",
+            nlohmann::ordered_json{{"decompositions", report.decompositions}, {"problems", index}}.dump(2) + "\n");
+}
+
 }  // namespace
 
 ProblemExport exportProblems(const std::vector<std::string>& roots, const std::string& out_dir) {
@@ -155,33 +169,20 @@ ProblemExport exportProblems(const std::vector<std::string>& roots, const std::s
   });
   // Written beside, then moved into place: a complete export or none.
   fs::path out(out_dir);
+  // Only an earlier export is replaced: a directory holding anything else is left alone.
+  if (fs::exists(out) && !fs::exists(out / "problems.json") && !fs::is_empty(out)) {
+    throw EmitError(oneLineText(out_dir) + ": exists and is not an earlier export (no problems.json); not replaced");
+  }
   fs::path partial = out.string() + ".partial";
   fs::remove_all(partial);
-  nlohmann::ordered_json index = nlohmann::ordered_json::array();
-  std::map<std::string, int> numbers;
-  for (const Problem* p : ordered) {
-    bool kernel = p->tier == "kernel";
-    std::string level = kernel ? "level1" : "level2";
-    std::string file = std::to_string(++numbers[level]) + "_" + p->name + ".py";
-    writeText(partial / level / file,
-              asProblem(*p, kernel ? "level-1 style, one kernel" : "level-2 style, a fusion of kernels"));
-    ++report.unique[p->tier];
-    index.push_back({{"file", level + "/" + file},
-                     {"tier", p->tier},
-                     {"workload", p->name},
-                     {"cnt", p->count},
-                     {"sources", p->sources}});
+  try {
+    writeProblems(ordered, partial, report);
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove_all(partial, ignored);  // nothing half-written is left
+    throw;
   }
-  writeText(partial / "problems.json",
-            nlohmann::ordered_json{{"decompositions", report.decompositions}, {"problems", index}}.dump(2) + "\n");
-  if (fs::exists(out)) {
-    // Only an earlier export is replaced: a directory holding anything else is left alone.
-    if (!fs::exists(out / "problems.json") && !fs::is_empty(out)) {
-      fs::remove_all(partial);
-      throw EmitError(oneLineText(out_dir) + ": exists and is not an earlier export (no problems.json); not replaced");
-    }
-    fs::remove_all(out);
-  }
+  fs::remove_all(out);
   if (out.has_parent_path()) fs::create_directories(out.parent_path());
   fs::rename(partial, out);
   return report;

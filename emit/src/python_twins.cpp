@@ -213,9 +213,7 @@ std::string pythonTwin(const Graph& g, const CodeNames& names, const PartitionTr
   const std::vector<int> parameters = emittedParameters(g, p);
   // Module state (KernelBench keeps weights in the Model, get_inputs() returns activations):
   // the model's parameters and buffers, and the recorded draws of random ops, when tensors.
-  std::set<int> state_values;
-  for (const Parameter& param : g.parameters) state_values.insert(param.value);
-  state_values.insert(parameters.begin() + static_cast<long>(p.inputs.size()), parameters.end());
+  const std::set<int> state_values = recordedStateValues(g, p);
   std::vector<int> state, activations;
   for (int v : parameters) {
     (state_values.count(v) && g.values[v].kind == ValueKind::Tensor ? state : activations).push_back(v);

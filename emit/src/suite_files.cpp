@@ -34,6 +34,13 @@ std::string notCompiledMacro(const std::string& tier, const std::string& name) {
   return "KDECOMP_NOT_COMPILED_" + tier + "_" + identifier(name);
 }
 
+void writeFile(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw EmitError("cannot write " + path.string());
+}
+
 namespace {
 
 std::string shapeList(const Graph& g, const std::vector<int>& values) {
@@ -57,13 +64,6 @@ std::string loaderFor(const Value& v) {
     case ValueKind::FloatList: return "reals";
     default: return "value";  // heldAsIValue: as loaded, its tensors on the test's device
   }
-}
-
-void writeFile(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out) throw EmitError("cannot write " + path.string());
 }
 
 struct EmittedTest {
@@ -168,10 +168,8 @@ std::string emitWorkloadFile(const Graph& g, const CodeNames& names, const Parti
   // parameters and recorded random draws as recorded (the first instance: every instance has
   // the same shapes).
   const Partition& first = tree.partitions[w.instances.at(0)];
-  std::set<int> kept;  // parameters and the recorded random draws
-  for (const Parameter& param : g.parameters) kept.insert(param.value);
+  const std::set<int> kept = recordedStateValues(g, first);
   const std::vector<int> first_arguments = emittedParameters(g, first);
-  kept.insert(first_arguments.begin() + static_cast<long>(first.inputs.size()), first_arguments.end());
   auto call = [&](const std::string& function_name) {
     std::string text = std::string(tierDirectory(w.tier)) + "::" + function_name + "(";
     for (size_t k = 0; k < first_arguments.size(); ++k) {

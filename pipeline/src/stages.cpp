@@ -332,9 +332,8 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       kdecomp::ProfileOptions options;
       options.runs = stages.profile_runs;
       kdecomp::ProfileReport report = kdecomp::profileDecomposition(model, tree, options);
-      writeAtomically(dir / "verification" / "profile.json",
-                      kdecomp::profileJson(model.graph, tree, report, utcTimestamp()));
-      std::string section = kdecomp::profileMarkdown(model.graph, tree, report, 10);
+      writeAtomically(dir / "verification" / "profile.json", kdecomp::profileJson(tree, report, utcTimestamp()));
+      std::string section = kdecomp::profileMarkdown(tree, report, 10);
       // The analysis keeps one profile section, the latest.
       fs::path analysis_path = dir / "decomposition_analysis.md";
       std::ifstream in(analysis_path);

@@ -1,5 +1,6 @@
 #include "kdecomp/runtime.h"
 
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -48,38 +49,6 @@ bool holdsTensorOn(const c10::IValue& v, c10::Device device) {
   return false;
 }
 
-// `v` with its CPU tensors (in lists and tuples too) replaced by meta tensors of the same sizes,
-// strides and dtype (no data: none is needed on the meta device); nullopt when it holds none.
-// List element types are kept.
-std::optional<c10::IValue> cpuTensorsOnto(const c10::IValue& v, c10::Device device) {
-  if (v.isTensor()) {
-    const at::Tensor& t = v.toTensor();
-    if (!t.defined() || !t.device().is_cpu()) return std::nullopt;
-    return c10::IValue(at::empty_strided(t.sizes(), t.strides(), t.options().device(device)));
-  }
-  if (v.isList()) {
-    bool moved = false;
-    c10::impl::GenericList copies(v.toList().elementType());
-    for (const c10::IValue& element : v.toList()) {
-      std::optional<c10::IValue> copy = cpuTensorsOnto(element, device);
-      moved |= copy.has_value();
-      copies.push_back(copy ? *copy : element);
-    }
-    return moved ? std::optional<c10::IValue>(c10::IValue(copies)) : std::nullopt;
-  }
-  if (v.isTuple()) {
-    bool moved = false;
-    std::vector<c10::IValue> copies;
-    for (const c10::IValue& element : v.toTupleRef().elements()) {
-      std::optional<c10::IValue> copy = cpuTensorsOnto(element, device);
-      moved |= copy.has_value();
-      copies.push_back(copy ? *copy : element);
-    }
-    return moved ? std::optional<c10::IValue>(c10::ivalue::Tuple::create(std::move(copies))) : std::nullopt;
-  }
-  return std::nullopt;
-}
-
 // The elements of a list or tuple.
 std::vector<c10::IValue> elementsOf(const c10::IValue& v) {
   if (v.isList()) return std::vector<c10::IValue>(v.toListRef().begin(), v.toListRef().end());
@@ -87,32 +56,47 @@ std::vector<c10::IValue> elementsOf(const c10::IValue& v) {
   return std::vector<c10::IValue>(elements.begin(), elements.end());
 }
 
-// `v` with its meta tensors (in lists and tuples too) replaced by CPU tensors of the same sizes,
-// strides and dtype, every element `fill`; nullopt when it holds none. Adds their bytes to `bytes`.
-std::optional<c10::IValue> metaTensorsOnCpu(const c10::IValue& v, double fill, int64_t& bytes) {
+// `v` with each tensor (in lists and tuples too) that `replace` gives a replacement for
+// replaced; nullopt when it replaced none. List element types are kept.
+using TensorReplacement = std::function<std::optional<at::Tensor>(const at::Tensor&)>;
+std::optional<c10::IValue> replaceTensors(const c10::IValue& v, const TensorReplacement& replace) {
   if (v.isTensor()) {
-    const at::Tensor& t = v.toTensor();
+    std::optional<at::Tensor> replaced = replace(v.toTensor());
+    return replaced ? std::optional<c10::IValue>(c10::IValue(*replaced)) : std::nullopt;
+  }
+  if (!v.isList() && !v.isTuple()) return std::nullopt;
+  bool moved = false;
+  std::vector<c10::IValue> copies;
+  for (const c10::IValue& element : elementsOf(v)) {
+    std::optional<c10::IValue> copy = replaceTensors(element, replace);
+    moved |= copy.has_value();
+    copies.push_back(copy ? *copy : element);
+  }
+  if (!moved) return std::nullopt;
+  if (v.isTuple()) return c10::IValue(c10::ivalue::Tuple::create(std::move(copies)));
+  c10::impl::GenericList list(v.toList().elementType());
+  for (c10::IValue& c : copies) list.push_back(std::move(c));
+  return c10::IValue(list);
+}
+
+// `v` with its CPU tensors replaced by `device` tensors of the same sizes, strides and dtype
+// (no data: none is needed on the meta device); nullopt when it holds none.
+std::optional<c10::IValue> cpuTensorsOnto(const c10::IValue& v, c10::Device device) {
+  return replaceTensors(v, [&](const at::Tensor& t) -> std::optional<at::Tensor> {
+    if (!t.defined() || !t.device().is_cpu()) return std::nullopt;
+    return at::empty_strided(t.sizes(), t.strides(), t.options().device(device));
+  });
+}
+
+// `v` with its meta tensors replaced by CPU tensors of the same sizes, strides and dtype, every
+// element `fill`; nullopt when it holds none. Adds their bytes to `bytes`.
+std::optional<c10::IValue> metaTensorsOnCpu(const c10::IValue& v, double fill, int64_t& bytes) {
+  return replaceTensors(v, [&](const at::Tensor& t) -> std::optional<at::Tensor> {
     if (!t.defined() || !t.is_meta()) return std::nullopt;
     at::Tensor cpu = at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kCPU));
     bytes += static_cast<int64_t>(cpu.storage().nbytes());
-    cpu.fill_(fill);
-    return c10::IValue(cpu);
-  }
-  if (v.isList() || v.isTuple()) {
-    bool moved = false;
-    std::vector<c10::IValue> copies;
-    for (const c10::IValue& element : elementsOf(v)) {
-      std::optional<c10::IValue> copy = metaTensorsOnCpu(element, fill, bytes);
-      moved |= copy.has_value();
-      copies.push_back(copy ? *copy : element);
-    }
-    if (!moved) return std::nullopt;
-    if (v.isTuple()) return c10::IValue(c10::ivalue::Tuple::create(std::move(copies)));
-    c10::impl::GenericList list(v.toList().elementType());
-    for (c10::IValue& c : copies) list.push_back(std::move(c));
-    return c10::IValue(list);
-  }
-  return std::nullopt;
+    return cpu.fill_(fill);
+  });
 }
 
 // Whether two results of one op have the same structure, tensor sizes and dtypes, and equal

@@ -17,6 +17,7 @@
 #include "kdecomp/runtime.h"
 #include "kdecomp/text_escape.h"
 #include "kdecomp/verify.h"
+#include "program_constants.h"
 
 namespace kdecomp {
 
@@ -62,11 +63,7 @@ class NodeTimer {
  public:
   NodeTimer(const ImportedModel& model)
       : graph_(model.graph), program_(*model.program), evaluator_(model.program->graph) {
-    // Folded constants (prim::Constant, constant lists) are not IR nodes: evaluated once, untimed.
-    std::unordered_set<const jit::Node*> ir_nodes(program_.ir_nodes.begin(), program_.ir_nodes.end());
-    for (jit::Node* node : program_.graph->nodes()) {
-      if (!ir_nodes.count(node)) evaluator_.runNode(node, constants_, nullptr);
-    }
+    constants_ = foldedConstants(evaluator_, program_);  // once, untimed
     for (size_t pos = 0; pos < graph_.nodes.size(); ++pos) {
       for (int v : graph_.nodes[pos].inputs) last_use_[v] = pos;
     }
@@ -146,9 +143,7 @@ ProfileReport profileDecomposition(const ImportedModel& model, const PartitionTr
   return report;
 }
 
-std::string profileJson(const Graph& graph, const PartitionTree& tree, const ProfileReport& report,
-                        const std::string& timestamp) {
-  (void)graph;
+std::string profileJson(const PartitionTree& tree, const ProfileReport& report, const std::string& timestamp) {
   nlohmann::ordered_json j;
   j["created"] = timestamp;
   j["device"] = report.device;
@@ -205,8 +200,7 @@ std::string profileJson(const Graph& graph, const PartitionTree& tree, const Pro
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-std::string profileMarkdown(const Graph& graph, const PartitionTree& tree, const ProfileReport& report, int top) {
-  (void)graph;
+std::string profileMarkdown(const PartitionTree& tree, const ProfileReport& report, int top) {
   std::ostringstream out;
   char line[512];
   out << "## Profile\n\n";

@@ -29,6 +29,7 @@
 #include "kdecomp/text_escape.h"
 #include "kdecomp/tolerance.h"
 #include "kdecomp/verify.h"
+#include "program_constants.h"
 
 namespace kdecomp {
 
@@ -137,12 +138,7 @@ class Replayer {
         evaluator_(model.program->graph) {
     for (size_t i = 0; i < program_.graph->inputs().size(); ++i) input_position_[program_.graph->inputs()[i]] = i;
     written_inputs_ = writtenGraphInputs(*program_.graph);
-    // Folded constants (prim::Constant, constant lists) are not IR nodes: evaluate them once.
-    std::unordered_set<const jit::Node*> ir_nodes(program_.ir_nodes.begin(), program_.ir_nodes.end());
-    for (jit::Node* node : program_.graph->nodes()) {
-      if (ir_nodes.count(node)) continue;
-      evaluator_.runNode(node, constants_, nullptr);
-    }
+    constants_ = foldedConstants(evaluator_, program_);
     if (!device_.is_cpu()) {
       for (auto& [value, iv] : constants_) {
         if (iv.isDevice()) iv = c10::IValue(device_);

@@ -141,9 +141,8 @@ ProfileReport profileDecomposition(const ImportedModel& model, const PartitionTr
 // verification/profile.json: per partition its time, share, achieved GFLOP/s and GB/s, its
 // roofline position against the machine's measured peak, and the model's speedup if it alone
 // ran 2x and 10x faster (Amdahl); ranked within each tier, kernels first.
-std::string profileJson(const Graph& graph, const PartitionTree& tree, const ProfileReport& report,
-                        const std::string& timestamp);
+std::string profileJson(const PartitionTree& tree, const ProfileReport& report, const std::string& timestamp);
 // The same as a Markdown section ("## Profile"), the `top` slowest of each tier.
-std::string profileMarkdown(const Graph& graph, const PartitionTree& tree, const ProfileReport& report, int top);
+std::string profileMarkdown(const PartitionTree& tree, const ProfileReport& report, int top);
 
 }  // namespace kdecomp
