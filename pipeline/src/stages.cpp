@@ -511,7 +511,7 @@ int benchCommand(const BenchRequest& request) {
   kdecomp::EmittedBenchRun run;
   try {
     run = kdecomp::benchEmittedSuite(dir.string(), (dir / "build").string(), run_request);
-  } catch (const kdecomp::EmitError& e) {
+  } catch (const std::exception& e) {  // EmitError (cmake or ctest not found), a filesystem error
     return fail(plainError(e));
   }
   for (const kdecomp::NotCompiledTest& t : run.suite.not_compiled) {
