@@ -75,6 +75,12 @@ int runCommand(int argc, char** argv) {
   decompose_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
   std::string decompose_stage_file;
   decompose_cmd->add_option("--stage-file", decompose_stage_file, "write the current stage's name here (for kdecomp batch)");
+  int decompose_profile_runs = 0;
+  decompose_cmd
+      ->add_option(
+          "--profile", decompose_profile_runs,
+          "then profile every partition with N timed runs (verification/profile.json), as `kdecomp profile` does")
+      ->check(kPositiveCount);
 
   auto* batch_cmd = app.add_subcommand(
       "batch", "Decompose every model (*.py, *.pt, *.onnx) of a directory: parallel, memory-aware, resumable, one report");
@@ -95,6 +101,10 @@ int runCommand(int argc, char** argv) {
   batch_cmd->add_option("--shard", batch_shard, "K/N: run the K-th of N deterministic subsets (for job arrays)");
   batch_cmd->add_option("--memory-budget-gb", batch_memory_gb, "memory the models may use together (default: RAM less 2 GiB)")->check(CLI::PositiveNumber);
   batch_cmd->add_flag("--force", batch_options.force, "rerun models whose results are complete and unchanged");
+  batch_cmd
+      ->add_option("--profile", batch_options.profile_runs,
+                   "profile each model too, N timed runs (decompose --profile N): where to start, in the reports")
+      ->check(kPositiveCount);
   batch_cmd->add_option("--progress", batch_display, "auto | bar | lines")->check(CLI::IsMember({"auto", "bar", "lines"}));
 
   auto* diff_cmd = app.add_subcommand("diff", "Which partitions changed between two versions of a model (exit 0 same, 1 different)");
@@ -197,7 +207,8 @@ int runCommand(int argc, char** argv) {
   }
   if (*decompose_cmd) {
     return kdecomp::decomposeCommand({decompose_model, decompose_inputs, decompose_out, decompose_stage_file,
-                                      decompose_summary, decompose_onnx, threads, verify_options});
+                                      decompose_summary, decompose_onnx, threads, verify_options,
+                                      decompose_profile_runs});
   }
   if (*batch_cmd) {
     batch_options.kdecomp_exe = kdecomp::selfExecutable();

@@ -264,6 +264,35 @@ Json compactTree(const fs::path& model_dir) {
   return build(tree.root());
 }
 
+// What a model's verification/profile.json says about where to start, as the reports show it:
+// the model's time and the slowest partitions of each tier (profile.json ranks them already);
+// null when the model was not profiled or the file is not a profile.
+constexpr int kProfileTopKernels = 10;
+constexpr int kProfileTopOthers = 5;
+
+Json profileSummary(const fs::path& model_dir) {
+  Json profile = readJsonFile(model_dir / "verification" / "profile.json");
+  if (!profile.is_object() || !field(profile, "partitions").is_array()) return nullptr;
+  Json s;
+  for (const char* key : {"device", "runs", "model_seconds", "partitions_sum_seconds", "sum_over_model", "margin"})
+    s[key] = field(profile, key);
+  Json top = Json::array();
+  std::map<std::string, int> taken;
+  for (const Json& p : asArray(field(profile, "partitions"))) {
+    std::string tier = stringField(p, "tier");
+    if (tier != "kernel" && tier != "fusion" && tier != "layer") continue;
+    if (taken[tier] >= (tier == "kernel" ? kProfileTopKernels : kProfileTopOthers)) continue;
+    ++taken[tier];
+    Json e;
+    for (const char* key : {"rank", "id", "tier", "workload", "seconds", "share", "gflops_per_s", "gbytes_per_s",
+                            "bound", "of_roofline", "model_speedup_if_2x", "model_speedup_if_10x"})
+      e[key] = field(p, key);
+    top.push_back(std::move(e));
+  }
+  s["top"] = std::move(top);
+  return s;
+}
+
 std::string cell(const Json& v, int precision = 3) {
   if (v.is_null()) return "-";
   if (v.is_string()) return markdownText(v.get<std::string>());
@@ -333,6 +362,33 @@ std::string markdownReport(const Json& report) {
        << " | " << cell(field(t, "verify"), 3) << " | " << cell(field(t, "total"), 4) << " | "
        << bytesCell(field(m, "peak_rss_bytes")) << " | " << cell(field(m, "reason")) << " |\n";
   }
+  // Where to start, per profiled model (`kdecomp batch --profile`, or `kdecomp profile` on its output).
+  bool profiled = false;
+  for (const Json& m : asArray(field(report, "models"))) profiled = profiled || field(m, "profile").is_object();
+  if (profiled) {
+    md << "\n## Where to start: each profiled model's slowest kernel\n\n"
+       << "| model | model s | partitions / model | slowest kernel | workload | share | bound | model if 2x | model if "
+          "10x "
+          "|\n|---|---|---|---|---|---|---|---|---|\n";
+    for (const Json& m : asArray(field(report, "models"))) {
+      const Json& profile = field(m, "profile");
+      if (!profile.is_object()) continue;
+      Json first = nullptr;
+      for (const Json& p : asArray(field(profile, "top"))) {
+        if (stringField(p, "tier") == "kernel") {
+          first = p;
+          break;
+        }
+      }
+      const Json& share = field(first, "share");
+      std::string share_text = share.is_number() ? cell(Json(share.get<double>() * 100), 3) + "%" : "-";
+      md << "| " << cell(field(m, "name")) << " | " << cell(field(profile, "model_seconds"), 4) << " | "
+         << cell(field(profile, "sum_over_model"), 3) << " | " << cell(field(first, "id")) << " | "
+         << cell(field(first, "workload")) << " | " << share_text << " | " << cell(field(first, "bound")) << " | "
+         << cell(field(first, "model_speedup_if_2x"), 3) << " | " << cell(field(first, "model_speedup_if_10x"), 3)
+         << " |\n";
+    }
+  }
   md << "\n## Op kinds across the corpus\n\n| op kind | models | used by |\n|---|---|---|\n";
   for (const auto& [kind, users] : asObject(field(report, "op_kinds")).items()) {
     std::string names;
@@ -373,6 +429,16 @@ void writeReports(const fs::path& out, Json header, const std::vector<Json>& rec
     totals["sum_model_seconds"] = totals["sum_model_seconds"].get<double>() + numberField(field(m, "times_s"), "total");
     totals["max_peak_rss_bytes"] =
         std::max(totals["max_peak_rss_bytes"].get<int64_t>(), integerField(m, "peak_rss_bytes"));
+    // Read at each rendering, so a `kdecomp profile` run on a model's output after the batch shows too.
+    std::string dir = stringField(m, "output_dir");
+    Json profile = nullptr;
+    if (!dir.empty()) {
+      try {
+        profile = profileSummary(out / dir);
+      } catch (const std::exception&) {  // one model's unreadable profile costs its profile, not the report
+      }
+    }
+    m["profile"] = std::move(profile);
     const Json& kinds = field(m, "op_kinds");
     if (kinds.is_object()) {
       for (const auto& [kind, count] : kinds.items()) op_kinds[kind].insert(stringField(m, "name", "?"));

@@ -208,6 +208,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
                        {"timeout_s", options.timeout_s},
                        {"keep_references", options.keep_references},
                        {"device", options.device},
+                       {"profile_runs", options.profile_runs},
                        {"shard", std::to_string(options.shard_index) + "/" + std::to_string(options.shard_count)},
                        {"memory_budget_bytes", budget}};
   header["tool_sha256"] = tool_sha256;
@@ -304,6 +305,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
       std::vector<std::string> argv = {options.kdecomp_exe, "decompose", job.source.string(), "-o", out.string()};
       argv.insert(argv.end(), {"--summary-json", summaryPath(job).string(), "--stage-file", stagePath(job).string()});
       argv.insert(argv.end(), {"--threads", std::to_string(job_threads), "--device", options.device});
+      if (options.profile_runs > 0) argv.insert(argv.end(), {"--profile", std::to_string(options.profile_runs)});
       Running r;
       r.p = p;
       r.start = Clock::now();

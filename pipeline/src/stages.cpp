@@ -608,6 +608,7 @@ int decomposeCommand(DecomposeRequest request) {
   request.verify.store_check = kdecomp::StoreCheck::Sizes;
   Stages stages;
   stages.exported_here = p.extension() == ".py";
+  stages.profile_runs = std::max(0, request.profile_runs);
   return runStages("decompose", progress, source, dir, request.out, stages, request.verify, request.threads,
                    request.summary_path);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Checks a batch's index.html in headless Chromium.
 
-  check_index_html.py INDEX_HTML --rows N --expand MODEL --screenshot OUT.png
+  check_index_html.py INDEX_HTML --rows N --expand MODEL --screenshot OUT.png [--profiled K]
 
   a. the page renders from the file alone (nothing external referenced, the page's own
      resource-timing count is 0, DevTools sees no request but the page's, DNS is blocked)
@@ -12,7 +12,11 @@
      and no other model's tree rendered (trees are built lazily);
   c. INDEX_HTML#sort=name:desc lists the rows in descending (natural) name order;
   d. a 1280x900 screenshot of INDEX_HTML#model=MODEL is a valid, non-blank PNG, with the
-     model's row scrolled into view.
+     model's row scrolled into view;
+  e. with --profiled K: K models carry a profile (batch --profile); each of their rows' "Hot
+     spot" cell names its slowest kernel and that kernel's share, the others show a dash;
+     MODEL's panel holds the profile table, a row per ranked partition of the data in its order;
+     #sort=hotspot:desc puts the model with the largest share first.
 
 The expected values come from the JSON embedded in the page itself (`KDECOMP = {...}`).
 a-c use `chromium --dump-dom`; d drives Chromium over its DevTools pipe instead, because the
@@ -373,6 +377,53 @@ def check_tree(dom, data, model):
     return "%s expanded: %s nodes rendered as in the data, shapes shown" % (model, ", ".join(counts))
 
 
+def hot_kernel(model):
+    top = (model.get("profile") or {}).get("top") or []
+    return next((p for p in top if isinstance(p, dict) and p.get("tier") == "kernel"), None)
+
+
+def check_profile(table_dom, expanded_dom, sorted_dom, data, model, expected):
+    models = [m for m in data["report"].get("models") or [] if isinstance(m, dict)]
+    profiled = [m for m in models if isinstance(m.get("profile"), dict)]
+    if len(profiled) != expected:
+        raise CheckFailed("%d models carry a profile, expected %d" % (len(profiled), expected))
+    for m in models:
+        row = table_dom.find("tr", cls="model-row", data_model=str(m.get("name")))
+        cell = row.find("td", data_key="hotspot") if row is not None else None
+        if cell is None:
+            raise CheckFailed("%s: no Hot spot cell" % m.get("name"))
+        hot = hot_kernel(m)
+        text = " ".join(cell.text().split())
+        if hot is None:
+            if text != "\u2013":
+                raise CheckFailed("%s has no profile, yet its Hot spot cell says %r" % (m.get("name"), text))
+            continue
+        share = "%.0f%%" % (hot["share"] * 100) if hot["share"] >= 0.1 else "%.1f%%" % (hot["share"] * 100)
+        if text != "%s %s" % (hot["id"], share):
+            raise CheckFailed("%s: Hot spot cell %r, the data's slowest kernel is %s at %s" % (m.get("name"), text, hot["id"], share))
+    target = next((m for m in models if m.get("name") == model), None)
+    if target is None or not isinstance(target.get("profile"), dict):
+        raise CheckFailed("%s has no profile to check its panel against" % model)
+    panel = expanded_dom.find("tr", cls="detail-row", data_model=model)
+    table = panel.find("table", cls="profile-table") if panel is not None else None
+    if table is None:
+        raise CheckFailed("%s: its panel shows no profile table" % model)
+    rows = [tr for tb in table.find_all("tbody") for tr in tb.find_all("tr")]
+    want = [(p.get("tier"), p.get("id")) for p in target["profile"].get("top") or []]
+    got = [(tr.attrs.get("data-tier"), tr.attrs.get("data-partition")) for tr in rows]
+    if got != want or not want:
+        raise CheckFailed("%s: profile table rows %r, the data ranks %r" % (model, got[:3], want[:3]))
+    shares = [(hot_kernel(m)["share"], m["name"]) for m in profiled if hot_kernel(m)]
+    first = next((tr for tb in sorted_dom.find("table", id="models").find_all("tbody") for tr in tb.find_all("tr")
+                  if "model-row" in tr.classes()), None)
+    best = max(shares)[1] if shares else None
+    if best is not None and (first is None or first.attrs.get("data-model") != best):
+        raise CheckFailed("#sort=hotspot:desc lists %r first, the largest share is %r's"
+                          % (first.attrs.get("data-model") if first is not None else None, best))
+    return "%d profiled: Hot spot cells as in the data, %s's panel ranks %d partitions, sort by share" % (
+        expected, model, len(want))
+
+
 def check_sort(dom, names):
     table = dom.find("table", id="models")
     rows = [tr.attrs.get("data-model") for tr in table.find_all("tr", cls="model-row")] if table else []
@@ -434,6 +485,7 @@ def main():
     ap.add_argument("--rows", type=int, required=True, help="models expected in the table")
     ap.add_argument("--expand", required=True, metavar="MODEL", help="the model whose tree to check")
     ap.add_argument("--screenshot", required=True, metavar="OUT.png")
+    ap.add_argument("--profiled", type=int, metavar="K", help="models expected to carry a profile (check e)")
     args = ap.parse_args()
 
     chromium = shutil.which(os.environ.get("KDECOMP_CHROMIUM") or "chromium")
@@ -488,6 +540,10 @@ def main():
         run("b. tree", lambda: check_tree(dump_dom(chromium, url + model_hash, os.path.join(tmp, "b")), data, args.expand))
         run("c. sort", lambda: check_sort(dump_dom(chromium, url + "#sort=name:desc", os.path.join(tmp, "c")), names))
         run("d. screenshot", lambda: check_screenshot(devtools(), args.screenshot))
+        if args.profiled is not None:
+            run("e. profile", lambda: check_profile(
+                dump_dom(chromium, url, os.path.join(tmp, "e1")), dump_dom(chromium, url + model_hash, os.path.join(tmp, "e2")),
+                dump_dom(chromium, url + "#sort=hotspot:desc", os.path.join(tmp, "e3")), data, args.expand, args.profiled))
     if failures:
         print("check_index_html.py: %d check(s) failed for %s" % (failures, args.index_html))
         return 1

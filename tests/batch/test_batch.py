@@ -11,7 +11,8 @@ output directory:
   3. the batch itself is killed with SIGKILL mid-run: no worker survives it, and a rerun
      reuses what finished and completes the rest;
   4. index.html passes the headless-Chromium check (tests/batch/check_index_html.py);
-  5. --shard 1/2 and 2/2 with --keep-references all, merged by batch-merge;
+  5. --shard 1/2 and 2/2 with --keep-references all and --profile 1, merged by batch-merge; the
+     merged index.html shows each model's profile (check_index_html.py --profiled);
   6. bad directories and options exit 2 with the cause.
 
 Environment: KDECOMP_BINARY (the kdecomp executable), KDECOMP_KERNELBENCH_DIR (level3).
@@ -220,7 +221,8 @@ class BatchTest(unittest.TestCase):
     def test_5_shards_and_merge(self):
         shards = [os.path.join(self.tmp, f"shard{k}") for k in (1, 2)]
         for k, shard in enumerate(shards, start=1):
-            r = subprocess.run(batch_cmd(self.models, shard, "--shard", f"{k}/2", "--keep-references", "all"),
+            r = subprocess.run(batch_cmd(self.models, shard, "--shard", f"{k}/2", "--keep-references", "all",
+                                         "--profile", "1"),
                                capture_output=True, text=True, timeout=900)
             self.assertIn(r.returncode, (0, 1), r.stderr)
         names = [sorted(load_report(s)[1]) for s in shards]
@@ -238,6 +240,18 @@ class BatchTest(unittest.TestCase):
             self.assertTrue(rec["references_kept"])  # --keep-references all
             self.assertTrue(os.path.isfile(os.path.join(merged, rec["output_dir"], "reference", "manifest.json")))
             self.assertTrue(os.path.isfile(os.path.join(merged, "batch", "records", m + ".json")))
+            profile = rec["profile"]  # read from the model's verification/profile.json
+            self.assertEqual(profile["runs"], 1)
+            self.assertEqual(profile["top"][0]["tier"], "kernel")
+            self.assertGreater(profile["top"][0]["share"], 0)
+        self.assertIsNone(by_name[BROKEN]["profile"])
+        with open(os.path.join(merged, "batch_report.md")) as f:
+            self.assertIn("## Where to start", f.read())
+        shot = os.path.join(self.tmp, "merged.png")
+        r = subprocess.run([sys.executable, os.path.join(HERE, "check_index_html.py"), os.path.join(merged, "index.html"),
+                            "--rows", "4", "--expand", "9_ResNet18", "--screenshot", shot, "--profiled", "3"],
+                           capture_output=True, text=True, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         r = subprocess.run([KDECOMP, "batch-merge", shards[0], shards[0], "-o", merged + "2"], capture_output=True,
                            text=True, timeout=300)
         self.assertEqual(r.returncode, 2)

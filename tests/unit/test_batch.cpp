@@ -252,6 +252,54 @@ TEST_CASE("reports from records that lack fields: all three written, complete", 
   fs::remove_all(out);
 }
 
+TEST_CASE("reports show a profiled model's slowest partitions, read from its profile.json", "[batch]") {
+  fs::path out = scratchDir("profiled");
+  // profile.json ranks within each tier, kernels first (verify/src/profiler.cpp): 12 kernels, 7
+  // fusions, 1 layer and the model; the reports keep the first 10, 5 and 5 of the non-model tiers.
+  kdecomp::Json partitions = kdecomp::Json::array();
+  auto add = [&](const std::string& tier, int count) {
+    for (int i = 0; i < count; ++i) {
+      partitions.push_back({{"rank", i + 1},
+                            {"id", tier + "_" + std::to_string(i)},
+                            {"tier", tier},
+                            {"workload", "w"},
+                            {"seconds", 0.5 / (i + 1)},
+                            {"share", 0.4 / (i + 1)},
+                            {"model_speedup_if_2x", 1.25},
+                            {"model_speedup_if_10x", 1.56},
+                            {"bound", "memory"}});
+    }
+  };
+  add("kernel", 12);
+  add("fusion", 7);
+  add("layer", 1);
+  add("model", 1);
+  fs::create_directories(out / "level3" / "hot" / "verification");
+  writeFile(out / "level3" / "hot" / "verification" / "profile.json",
+            kdecomp::Json{{"device", "cpu"}, {"runs", 3}, {"model_seconds", 1.0}, {"partitions", partitions}}.dump());
+  fs::create_directories(out / "level3" / "torn" / "verification");
+  writeFile(out / "level3" / "torn" / "verification" / "profile.json", "{\"partitions\": [");
+  std::vector<kdecomp::Json> records = {{{"name", "hot"}, {"status", "passed"}, {"output_dir", "level3/hot"}},
+                                        {{"name", "torn"}, {"status", "passed"}, {"output_dir", "level3/torn"}},
+                                        {{"name", "plain"}, {"status", "passed"}}};
+  REQUIRE_NOTHROW(kdecomp::writeReports(out, {{"output_dir", out.string()}}, records));
+  kdecomp::Json report = kdecomp::readJsonOrThrow(out / "batch_report.json");
+  const kdecomp::Json& profile = report["models"][0]["profile"];
+  REQUIRE(profile.is_object());
+  CHECK(profile["runs"] == 3);
+  std::map<std::string, int> per_tier;
+  for (const auto& p : profile["top"]) ++per_tier[p["tier"].get<std::string>()];
+  CHECK(per_tier == std::map<std::string, int>{{"kernel", 10}, {"fusion", 5}, {"layer", 1}});
+  CHECK(profile["top"][0]["id"] == "kernel_0");
+  CHECK(report["models"][1]["profile"].is_null());  // torn: no profile, and the report is still written
+  CHECK(report["models"][2]["profile"].is_null());
+  std::string md = readFile(out / "batch_report.md");
+  CHECK_THAT(md,
+             Catch::Contains("## Where to start") && Catch::Contains("| hot | 1 | - | kernel_0 | w | 40% | memory |"));
+  CHECK_THAT(readFile(out / "index.html"), Catch::Contains("kernel_0") && !Catch::Contains("kernel_10"));
+  fs::remove_all(out);
+}
+
 TEST_CASE("tolerant record fields and plain error words", "[batch]") {
   kdecomp::Json record = {{"name", "m"}, {"peak_rss_bytes", nullptr}, {"times_s", {{"total", 2.5}}}, {"reused", "yes"}};
   CHECK(kdecomp::stringField(record, "name") == "m");

@@ -65,6 +65,7 @@ struct DecomposeRequest {
   bool onnx = false;         // decompose the ONNX export instead of TorchScript
   int threads = 0;
   VerifyOptions verify;  // device, perturbation, replay mode
+  int profile_runs = 0;  // > 0: then profile, as `kdecomp profile --runs N` would (verification/profile.json)
 };
 // `kdecomp decompose`: export through verify, the main job.
 int decomposeCommand(DecomposeRequest request);
