@@ -14,6 +14,9 @@ Output files:
   model.onnx   with --onnx (opset 17; external data for models over 2 GiB).
   outputs.pt   with --onnx: the PyTorch model's own outputs on the exact inputs (a tuple), the
                reference an ONNX import is verified against.
+  model.fx.json with --fx: the model as an aten-level FX graph (python/kdecomp_fx.py), and
+  fx_state.pt  its parameters, buffers and constant tensors (a tuple, in the graph's input order);
+               outputs.pt too, the model's own outputs, as for --onnx.
 """
 
 import argparse
@@ -457,6 +460,23 @@ def export_onnx(model, inputs, out_dir, input_names, output_names, extra):
     return {"status": "ok", "opset": 17, "external_data": any(f != "model.onnx" for f in os.listdir(out_dir) if not f.endswith((".pt", ".json")))}
 
 
+def export_fx(model, inputs, input_names, out_dir, modules):
+    """model.fx.json and fx_state.pt; what meta.json says of the capture (status, reason)."""
+    import torch
+    import kdecomp_fx
+
+    t0 = time.perf_counter()
+    try:
+        doc, state, mode, count = kdecomp_fx.capture_fx(model, inputs, input_names, modules)
+    except kdecomp_fx.FxCaptureError as exc:
+        return {"status": "failed", "reason": str(exc)}
+    with open(os.path.join(out_dir, "model.fx.json"), "w") as f:
+        json.dump(doc, f)
+        f.write("\n")
+    torch.save(tuple(state), os.path.join(out_dir, "fx_state.pt"))
+    return {"status": "ok", "tracing_mode": mode, "nodes": count, "capture_s": round(time.perf_counter() - t0, 3)}
+
+
 def run_export(args):
     import torch
 
@@ -501,7 +521,7 @@ def run_export(args):
     # reference). Scripting is tried here, before any forward. A forward that assigns module
     # attributes (a cache, an Optional, a lazy module's parameters) runs eagerly first, as the
     # user's first call would, and the model is scripted after it, as before.
-    describe_from_meta = meta_run is not None and not meta_run.mutates_module and not args.onnx and \
+    describe_from_meta = meta_run is not None and not meta_run.mutates_module and not args.onnx and not args.fx and \
         os.environ.get("KDECOMP_EXPORT_EAGER_FORWARD") != "1"
     scripted, script_failure = None, None
     if describe_from_meta and not bound and args.method in ("auto", "script"):
@@ -576,8 +596,8 @@ def run_export(args):
     # kdecomp passes a staging directory it created and removes whatever happens to us.
     staging = args.staging or tempfile.mkdtemp(prefix=".kdecomp-export-", dir=parent)
     check_free_space(staging, estimated_export_bytes(model, inputs, outputs, args.onnx))
-    if not args.onnx:
-        # Only the ONNX export saves the eager outputs (meta.json already describes them): a
+    if not (args.onnx or args.fx):
+        # Only the ONNX and FX exports save the eager outputs (meta.json already describes them): a
         # GB-sized result is not held through scripting, tracing (which runs the forward again)
         # and saving the inputs.
         del outputs
@@ -597,6 +617,12 @@ def run_export(args):
             meta["onnx"] = export_onnx(model, inputs, staging, input_names, output_names, extra)
             torch.save(tuple(outputs), os.path.join(staging, "outputs.pt"))
             timings["onnx_s"] = time.perf_counter() - t0
+        if args.fx:
+            t0 = time.perf_counter()
+            meta["fx"] = export_fx(model, inputs, input_names, staging, extra["modules"])
+            if not args.onnx:  # the reference a replay of the FX graph is checked against, as for ONNX
+                torch.save(tuple(outputs), os.path.join(staging, "outputs.pt"))
+            timings["fx_s"] = time.perf_counter() - t0
         meta["timings"] = {k: round(v, 3) for k, v in timings.items()}
         # ru_maxrss is KiB on Linux: the batch scheduler's memory estimate for this model.
         meta["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -817,6 +843,7 @@ def main(argv=None):
     parser.add_argument("-o", "--output", required=True, help="output directory (replaced atomically)")
     parser.add_argument("--method", choices=["auto", "script", "trace"], default="auto")
     parser.add_argument("--onnx", action="store_true", help="also write model.onnx (opset 17)")
+    parser.add_argument("--fx", action="store_true", help="also write model.fx.json (aten-level FX graph) and fx_state.pt")
     parser.add_argument("--debug", action="store_true", help="print the full traceback on failure")
     parser.add_argument("--staging", help="an empty directory to write into before the rename (kdecomp makes it)")
     args = parser.parse_args(argv)

@@ -29,6 +29,8 @@ int runCommand(int argc, char** argv) {
   export_cmd->add_option("-o,--output", export_out, "output directory (written atomically)")->required();
   export_cmd->add_option("--method", export_method, "auto | script | trace")->check(CLI::IsMember({"auto", "script", "trace"}));
   export_cmd->add_flag("--onnx", export_onnx, "also write model.onnx (opset 17)");
+  bool export_fx = false;
+  export_cmd->add_flag("--fx", export_fx, "also write model.fx.json + fx_state.pt (an aten-level FX graph, make_fx)");
 
   auto* inspect_cmd = app.add_subcommand("inspect", "Import a model and print its IR and static analysis");
   std::string inspect_model, inspect_inputs, inspect_work;
@@ -41,6 +43,8 @@ int runCommand(int argc, char** argv) {
   inspect_cmd->add_option("--inputs", inspect_inputs, "exact inputs (default: inputs.pt beside the model)");
   inspect_cmd->add_option("--work-dir", inspect_work, "where a .py is exported (default: a temporary directory)");
   inspect_cmd->add_flag("--json", inspect_json, "machine-readable analysis");
+  bool inspect_fx = false;
+  inspect_cmd->add_flag("--fx", inspect_fx, "a .py or export directory through its FX graph (model.fx.json)");
   inspect_cmd->add_flag("--ir", inspect_ir, "print the IR dump (the golden-test format)");
   inspect_cmd->add_flag("--partitions", inspect_partitions, "print the tier tree (model / layer / fusion / kernel)");
   inspect_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
@@ -53,6 +57,8 @@ int runCommand(int argc, char** argv) {
   partition_cmd->add_option("--inputs", partition_inputs, "exact inputs (default: inputs.pt beside the model)");
   partition_cmd->add_option("--work-dir", partition_work, "where a .py is exported (default: a temporary directory)");
   partition_cmd->add_flag("--dot", partition_dot, "also write decomposition_tree.dot (Graphviz)");
+  bool partition_fx = false;
+  partition_cmd->add_flag("--fx", partition_fx, "a .py or export directory through its FX graph (model.fx.json)");
   std::string partition_summary;
   partition_cmd->add_option("--summary-json", partition_summary, "write import timings, analysis totals and tier counts here");
   partition_cmd->add_option("--threads", threads, "intra-op threads (default: LibTorch's)")->check(kPositiveCount);
@@ -65,6 +71,9 @@ int runCommand(int argc, char** argv) {
   decompose_cmd->add_option("model", decompose_model, "a KernelBench-format .py, model.pt or an export directory")->required();
   decompose_cmd->add_option("-o,--output", decompose_out, "output root: OUT/{source_level}/{model_name}/")->required();
   decompose_cmd->add_flag("--onnx", decompose_onnx, "decompose the ONNX export (model.onnx) instead of TorchScript");
+  bool decompose_fx = false;
+  decompose_cmd->add_flag("--fx", decompose_fx,
+                          "decompose the FX export (model.fx.json, aten level) instead of TorchScript");
   decompose_cmd->add_option("--inputs", decompose_inputs, "exact inputs (default: inputs.pt beside the model)");
   decompose_cmd->add_option("--device", verify_options.device, "replay device: auto | cpu | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
@@ -101,6 +110,7 @@ int runCommand(int argc, char** argv) {
   batch_cmd->add_option("--shard", batch_shard, "K/N: run the K-th of N deterministic subsets (for job arrays)");
   batch_cmd->add_option("--memory-budget-gb", batch_memory_gb, "memory the models may use together (default: RAM less 2 GiB)")->check(CLI::PositiveNumber);
   batch_cmd->add_flag("--force", batch_options.force, "rerun models whose results are complete and unchanged");
+  batch_cmd->add_flag("--fx", batch_options.fx, "decompose each model through its FX graph (decompose --fx)");
   batch_cmd
       ->add_option("--profile", batch_options.profile_runs,
                    "profile each model too, N timed runs (decompose --profile N): where to start, in the reports")
@@ -196,19 +206,19 @@ int runCommand(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitBadInput;
   }
 
-  if (*export_cmd) return kdecomp::exportCommand(export_model, export_out, export_method, export_onnx);
+  if (*export_cmd) return kdecomp::exportCommand(export_model, export_out, export_method, export_onnx, export_fx);
   if (*inspect_cmd) {
-    return kdecomp::inspectCommand({inspect_model, inspect_inputs, inspect_work, threads, inspect_ir, inspect_partitions,
-                                    inspect_json});
+    return kdecomp::inspectCommand({inspect_model, inspect_inputs, inspect_work, threads, inspect_ir,
+                                    inspect_partitions, inspect_json, inspect_fx});
   }
   if (*partition_cmd) {
-    return kdecomp::partitionCommand(
-        {partition_model, partition_inputs, partition_work, partition_out, partition_summary, partition_dot, threads});
+    return kdecomp::partitionCommand({partition_model, partition_inputs, partition_work, partition_out,
+                                      partition_summary, partition_dot, threads, partition_fx});
   }
   if (*decompose_cmd) {
     return kdecomp::decomposeCommand({decompose_model, decompose_inputs, decompose_out, decompose_stage_file,
                                       decompose_summary, decompose_onnx, threads, verify_options,
-                                      decompose_profile_runs});
+                                      decompose_profile_runs, decompose_fx});
   }
   if (*batch_cmd) {
     batch_options.kdecomp_exe = kdecomp::selfExecutable();

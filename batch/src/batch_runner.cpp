@@ -209,6 +209,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
                        {"keep_references", options.keep_references},
                        {"device", options.device},
                        {"profile_runs", options.profile_runs},
+                       {"fx", options.fx},
                        {"shard", std::to_string(options.shard_index) + "/" + std::to_string(options.shard_count)},
                        {"memory_budget_bytes", budget}};
   header["tool_sha256"] = tool_sha256;
@@ -305,6 +306,7 @@ BatchOutcome runBatchUnguarded(const BatchOptions& options) {
       std::vector<std::string> argv = {options.kdecomp_exe, "decompose", job.source.string(), "-o", out.string()};
       argv.insert(argv.end(), {"--summary-json", summaryPath(job).string(), "--stage-file", stagePath(job).string()});
       argv.insert(argv.end(), {"--threads", std::to_string(job_threads), "--device", options.device});
+      if (options.fx) argv.push_back("--fx");
       if (options.profile_runs > 0) argv.insert(argv.end(), {"--profile", std::to_string(options.profile_runs)});
       Running r;
       r.p = p;

@@ -107,7 +107,7 @@ std::vector<ModelJob> discoverModels(const BatchOptions& options, const std::str
   // Options that change a model's outputs; --jobs, --threads and the display do not.
   std::ostringstream opts;
   opts << "tool=" << tool_sha256 << ";timeout=" << options.timeout_s << ";keep_references=" << options.keep_references
-       << ";device=" << options.device << ";profile=" << options.profile_runs;
+       << ";device=" << options.device << ";profile=" << options.profile_runs << ";fx=" << options.fx;
   const fs::path out = fs::absolute(options.output_dir).lexically_normal();
   // decompose names a model's output directory after the file (resolved through links); two
   // files that resolve to one directory would overwrite each other: the first keeps it.

@@ -298,9 +298,12 @@ std::vector<ModuleInfo> moduleTable(const torch::jit::Module& root) {
 
 class IrBuilder {
  public:
+  // `module_paths`: each node's module path where the format states it (FX's nn_module_stack);
+  // null: from the node's inlined call stack.
   IrBuilder(Program& program, const ShapeObservations& shapes, const LiftedState& lifted,
-            const std::vector<std::string>& input_names, std::vector<ModuleInfo> modules)
-      : program_(program), shapes_(shapes), lifted_(lifted), input_names_(input_names) {
+            const std::vector<std::string>& input_names, std::vector<ModuleInfo> modules,
+            const std::unordered_map<const jit::Node*, std::string>* module_paths)
+      : program_(program), shapes_(shapes), lifted_(lifted), input_names_(input_names), module_paths_(module_paths) {
     graph_.modules = std::move(modules);
   }
 
@@ -421,11 +424,17 @@ class IrBuilder {
       node.operands.push_back(std::move(op));
     }
     for (jit::Value* out : jit_node->outputs()) node.outputs.push_back(addValue(out));
-    CallStackFrames frames = callStackFrames(jit_node);
-    has_call_stack_.push_back(!frames.instance_names.empty());
-    node.module_path = frames.instance_names.empty()
-                           ? ""
-                           : resolveModulePath(graph_.modules, frames.instance_names, frames.type_names);
+    if (module_paths_) {
+      auto stated = module_paths_->find(jit_node);
+      node.module_path = stated == module_paths_->end() ? "" : stated->second;
+      has_call_stack_.push_back(!node.module_path.empty());
+    } else {
+      CallStackFrames frames = callStackFrames(jit_node);
+      has_call_stack_.push_back(!frames.instance_names.empty());
+      node.module_path = frames.instance_names.empty()
+                             ? ""
+                             : resolveModulePath(graph_.modules, frames.instance_names, frames.type_names);
+    }
     if (const ModuleInfo* m = graph_.findModule(node.module_path)) node.module_class = m->class_name;
     node.source_location = sourceLocation(jit_node);
     const OpInfo* info = findOpInfo(node.kind);
@@ -439,6 +448,7 @@ class IrBuilder {
   const ShapeObservations& shapes_;
   const LiftedState& lifted_;
   const std::vector<std::string>& input_names_;
+  const std::unordered_map<const jit::Node*, std::string>* module_paths_;
   Graph graph_;
   std::unordered_map<const jit::Value*, int> ids_;
   std::vector<bool> has_call_stack_;
@@ -573,106 +583,16 @@ std::vector<c10::IValue> loadModelInputs(const std::string& path) {
   }
 }
 
-ImportedModel importTorchScript(const std::string& path, const ImportOptions& options) {
-  if (options.num_threads > 0) at::set_num_threads(options.num_threads);
-  if (!fs::is_regular_file(path)) throw ImportError(path + ": no such file");
-  ImportedModel result;
-  result.source_path = path;
-  auto program = std::make_shared<Program>();
-
+ImportedModel finishJitImport(ImportedModel result, JitImport import, const std::string& path,
+                              const ImportOptions& options) {
+  std::shared_ptr<Program> program = std::move(import.program);
+  std::shared_ptr<jit::Graph> graph = std::move(import.graph);
+  std::vector<c10::IValue> run_inputs = std::move(import.run_inputs);
+  const LiftedState& lifted = import.lifted;
+  const std::vector<std::string>& input_names = import.input_names;
+  const int control_flow_before = import.control_flow_before;
   auto t0 = std::chrono::steady_clock::now();
-  for (const std::string& library : options.op_libraries) {
-    // RTLD_GLOBAL: the library's static initialisers register its ops with LibTorch's dispatcher.
-    if (!::dlopen(library.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
-      const char* reason = ::dlerror();
-      throw ImportError(library + ": cannot load this op library: " + (reason ? reason : "unknown reason"));
-    }
-  }
-  torch::jit::ExtraFilesMap extra{{kExportExtraFile, ""}};
-  try {
-    program->module = torch::jit::load(path, c10::Device(c10::kCPU), extra);
-  } catch (const std::exception& e) {
-    std::string reason = firstMeaningfulLine(e.what());
-    if (reason.find("Unknown builtin op") != std::string::npos) {
-      // An op registered outside LibTorch (torchvision::nms): the library that registers it must
-      // be loaded first, and only the user may say which (loading it runs its code).
-      reason +=
-          " It is registered by a library outside LibTorch: name it in KDECOMP_OP_LIBRARIES "
-          "(colon-separated paths; decomposing the .py loads the ones its export used)";
-    }
-    throw ImportError(path + ": not a loadable TorchScript file: " + reason);
-  }
-  program->module.eval();
-  result.timings.load_s = secondsSince(t0);
-
-  t0 = std::chrono::steady_clock::now();
-  result.format = "torchscript";
-  if (!extra[kExportExtraFile].empty()) {
-    try {
-      auto meta = nlohmann::json::parse(extra[kExportExtraFile]);
-      std::string method = meta.value("method", "");
-      if (method == "script") result.format = "scripted";
-      if (method == "trace") result.format = "traced";
-    } catch (const std::exception&) {
-      // An unreadable export note only loses the method label.
-    }
-  }
-  auto method = program->module.find_method("forward");
-  if (!method) throw ImportError(path + ": the module has no forward method");
-  const c10::FunctionSchema& schema = method->function().getSchema();
-  std::vector<std::string> input_names;
-  for (size_t i = 1; i < schema.arguments().size(); ++i) input_names.push_back(schema.arguments()[i].name());
-
-  std::string inputs_path =
-      options.inputs_path.empty() ? (fs::path(path).parent_path() / "inputs.pt").string() : options.inputs_path;
-  result.timings.transform_s += secondsSince(t0);
-  auto inputs_start = std::chrono::steady_clock::now();
-  program->model_inputs = loadModelInputs(inputs_path);
-  result.timings.inputs_s = secondsSince(inputs_start);
-  t0 = std::chrono::steady_clock::now();
-  std::vector<c10::IValue> run_inputs = program->model_inputs;
-  if (run_inputs.size() > input_names.size()) {
-    throw ImportError(path + ": forward takes " + std::to_string(input_names.size()) + " inputs, " + inputs_path +
-                      " has " + std::to_string(run_inputs.size()));
-  }
-  for (size_t i = run_inputs.size(); i < input_names.size(); ++i) {
-    const auto& def = schema.arguments()[i + 1].default_value();
-    if (!def) throw ImportError(path + ": forward argument '" + input_names[i] + "' has no default and no input");
-    run_inputs.push_back(*def);
-  }
-
-  auto graph = method->graph()->copy();
-  torch::jit::Inline(*graph);
-  // Tuples built and unpacked across an inlined call (a method returning (ImageList, targets))
-  // fold first, so objects inside them are seen where they are used.
-  torch::jit::LowerSimpleTuples(graph);
-  dropGradModeContexts(*graph);
-  inlineContextManagers(graph);
-  replaceScriptObjects(*graph);
-  LiftedState lifted;
-  try {
-    lifted = liftModuleState(*graph, program->module);
-  } catch (const ImportError& e) {
-    throw ImportError(path + ": " + e.what());
-  }
-  flattenTupleOutputs(*graph);
-  // Counted before constant propagation: whether that pass folds a branch on a constant list
-  // (`stride is None`) varies from run to run in LibTorch 1.13, and our specialisation folds
-  // whatever it leaves, so only this count is stable.
-  const int control_flow_before = countControlFlow(graph->block());
-  preferDecomposedPaths(*graph, result.graph.warnings);
-  dropPythonWarnings(*graph);
-  dropProfilerRanges(*graph);
-  torch::jit::ConstantPropagation(graph);
-  functionalizeListAppends(*graph);
-  if (functionalizeDictSetItems(*graph)) flattenTupleOutputs(*graph);  // a dict output now built in one piece
-  functionalizeViewWrites(*graph);
-  exposeInPlaceWrites(*graph);
-  torch::jit::removeDropout(graph);
-  torch::jit::EliminateDeadCode(graph);
   for (const at::Tensor& t : lifted.tensors) run_inputs.push_back(t);
-  result.timings.transform_s += secondsSince(t0);
-
   // Run, specialise on what was observed, and run again while that changes the graph. The runs
   // go on the meta device while it serves (see metaCopy), on the exact inputs once it does not.
   ShapeObservations shapes;
@@ -781,7 +701,8 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   program->graph = graph;
   program->graph_inputs = run_inputs;
   program->parameter_tensors = lifted.tensors;
-  IrBuilder builder(*program, shapes, lifted, input_names, moduleTable(program->module));
+  IrBuilder builder(*program, shapes, lifted, input_names, std::move(import.modules),
+                    import.module_paths.empty() ? nullptr : &import.module_paths);
   try {
     result.graph = builder.build();
   } catch (const ImportError& e) {
@@ -794,12 +715,125 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   return result;
 }
 
+ImportedModel importTorchScript(const std::string& path, const ImportOptions& options) {
+  if (options.num_threads > 0) at::set_num_threads(options.num_threads);
+  if (!fs::is_regular_file(path)) throw ImportError(path + ": no such file");
+  ImportedModel result;
+  result.source_path = path;
+  auto program = std::make_shared<Program>();
+
+  auto t0 = std::chrono::steady_clock::now();
+  for (const std::string& library : options.op_libraries) {
+    // RTLD_GLOBAL: the library's static initialisers register its ops with LibTorch's dispatcher.
+    if (!::dlopen(library.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+      const char* reason = ::dlerror();
+      throw ImportError(library + ": cannot load this op library: " + (reason ? reason : "unknown reason"));
+    }
+  }
+  torch::jit::ExtraFilesMap extra{{kExportExtraFile, ""}};
+  try {
+    program->module = torch::jit::load(path, c10::Device(c10::kCPU), extra);
+  } catch (const std::exception& e) {
+    std::string reason = firstMeaningfulLine(e.what());
+    if (reason.find("Unknown builtin op") != std::string::npos) {
+      // An op registered outside LibTorch (torchvision::nms): the library that registers it must
+      // be loaded first, and only the user may say which (loading it runs its code).
+      reason +=
+          " It is registered by a library outside LibTorch: name it in KDECOMP_OP_LIBRARIES "
+          "(colon-separated paths; decomposing the .py loads the ones its export used)";
+    }
+    throw ImportError(path + ": not a loadable TorchScript file: " + reason);
+  }
+  program->module.eval();
+  result.timings.load_s = secondsSince(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  result.format = "torchscript";
+  if (!extra[kExportExtraFile].empty()) {
+    try {
+      auto meta = nlohmann::json::parse(extra[kExportExtraFile]);
+      std::string method = meta.value("method", "");
+      if (method == "script") result.format = "scripted";
+      if (method == "trace") result.format = "traced";
+    } catch (const std::exception&) {
+      // An unreadable export note only loses the method label.
+    }
+  }
+  auto method = program->module.find_method("forward");
+  if (!method) throw ImportError(path + ": the module has no forward method");
+  const c10::FunctionSchema& schema = method->function().getSchema();
+  std::vector<std::string> input_names;
+  for (size_t i = 1; i < schema.arguments().size(); ++i) input_names.push_back(schema.arguments()[i].name());
+
+  std::string inputs_path =
+      options.inputs_path.empty() ? (fs::path(path).parent_path() / "inputs.pt").string() : options.inputs_path;
+  result.timings.transform_s += secondsSince(t0);
+  auto inputs_start = std::chrono::steady_clock::now();
+  program->model_inputs = loadModelInputs(inputs_path);
+  result.timings.inputs_s = secondsSince(inputs_start);
+  t0 = std::chrono::steady_clock::now();
+  std::vector<c10::IValue> run_inputs = program->model_inputs;
+  if (run_inputs.size() > input_names.size()) {
+    throw ImportError(path + ": forward takes " + std::to_string(input_names.size()) + " inputs, " + inputs_path +
+                      " has " + std::to_string(run_inputs.size()));
+  }
+  for (size_t i = run_inputs.size(); i < input_names.size(); ++i) {
+    const auto& def = schema.arguments()[i + 1].default_value();
+    if (!def) throw ImportError(path + ": forward argument '" + input_names[i] + "' has no default and no input");
+    run_inputs.push_back(*def);
+  }
+
+  auto graph = method->graph()->copy();
+  torch::jit::Inline(*graph);
+  // Tuples built and unpacked across an inlined call (a method returning (ImageList, targets))
+  // fold first, so objects inside them are seen where they are used.
+  torch::jit::LowerSimpleTuples(graph);
+  dropGradModeContexts(*graph);
+  inlineContextManagers(graph);
+  replaceScriptObjects(*graph);
+  LiftedState lifted;
+  try {
+    lifted = liftModuleState(*graph, program->module);
+  } catch (const ImportError& e) {
+    throw ImportError(path + ": " + e.what());
+  }
+  flattenTupleOutputs(*graph);
+  // Counted before constant propagation: whether that pass folds a branch on a constant list
+  // (`stride is None`) varies from run to run in LibTorch 1.13, and our specialisation folds
+  // whatever it leaves, so only this count is stable.
+  const int control_flow_before = countControlFlow(graph->block());
+  preferDecomposedPaths(*graph, result.graph.warnings);
+  dropPythonWarnings(*graph);
+  dropProfilerRanges(*graph);
+  torch::jit::ConstantPropagation(graph);
+  functionalizeListAppends(*graph);
+  if (functionalizeDictSetItems(*graph)) flattenTupleOutputs(*graph);  // a dict output now built in one piece
+  functionalizeViewWrites(*graph);
+  exposeInPlaceWrites(*graph);
+  torch::jit::removeDropout(graph);
+  torch::jit::EliminateDeadCode(graph);
+  result.timings.transform_s += secondsSince(t0);
+
+  JitImport import;
+  import.program = std::move(program);
+  import.graph = std::move(graph);
+  import.run_inputs = std::move(run_inputs);
+  import.lifted = std::move(lifted);
+  import.input_names = std::move(input_names);
+  import.modules = moduleTable(import.program->module);
+  import.control_flow_before = control_flow_before;
+  return finishJitImport(std::move(result), std::move(import), path, options);
+}
+
 void sendModelPrintsToStderr() {
   torch::jit::setPrintHandler([](const std::string& text) { std::cerr << text << std::flush; });
 }
 
 ImportedModel importModel(const std::string& path, const ImportOptions& options) {
-  return fs::path(path).extension() == ".onnx" ? importOnnx(path, options) : importTorchScript(path, options);
+  const fs::path extension = fs::path(path).extension();
+  if (extension == ".onnx") return importOnnx(path, options);
+  if (extension == ".json") return importFx(path, options);
+  return importTorchScript(path, options);
 }
 
 double timeBareTorchScriptLoad(const std::string& path) {

@@ -32,6 +32,23 @@ struct LiftedState {
 // name) or a constant (everything else: `training`, sizes, flags). Erases the `self` input.
 LiftedState liftModuleState(torch::jit::Graph& graph, const torch::jit::Module& module);
 
+// What an importer that builds a JIT graph hands the shared last steps (torchscript_importer.cpp):
+// shape runs (on the meta device where they serve), specialisation to what they observe, and the
+// IR. The graph's inputs are the model inputs, then one per lifted state tensor.
+struct JitImport {
+  std::shared_ptr<Program> program;
+  std::shared_ptr<jit::Graph> graph;
+  std::vector<c10::IValue> run_inputs;  // the model inputs and defaults of omitted arguments
+  LiftedState lifted;                   // appended to run_inputs by finishJitImport
+  std::vector<std::string> input_names;
+  std::vector<ModuleInfo> modules;
+  int control_flow_before = 0;  // prim::If / prim::Loop before specialisation (for its warning)
+  // A node's module path where the format states it (FX); empty: from inlined call stacks.
+  std::unordered_map<const jit::Node*, std::string> module_paths;
+};
+ImportedModel finishJitImport(ImportedModel result, JitImport import, const std::string& path,
+                              const ImportOptions& options);
+
 // Rewrites `list.append(x)` on a top-level list into a fresh list construction, so that list
 // values are immutable and every dataflow edge is explicit. Returns true when it changed the graph.
 bool functionalizeListAppends(jit::Graph& graph);

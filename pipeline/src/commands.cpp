@@ -18,7 +18,8 @@ int inspectCommand(const InspectRequest& request) {
   ScratchDirectory scratch;
   std::string pt;
   try {
-    auto imported = importModelArgument(request.model, request.inputs, request.work_dir, request.threads, scratch, pt);
+    auto imported =
+        importModelArgument(request.model, request.inputs, request.work_dir, request.threads, scratch, pt, request.fx);
     if (!imported) return kExitBadInput;
     const kdecomp::ImportedModel& model = *imported;
     if (request.ir) {
@@ -57,7 +58,8 @@ int partitionCommand(const PartitionRequest& request) {
   ScratchDirectory scratch;
   std::string pt;
   try {
-    auto imported = importModelArgument(request.model, request.inputs, request.work_dir, request.threads, scratch, pt);
+    auto imported =
+        importModelArgument(request.model, request.inputs, request.work_dir, request.threads, scratch, pt, request.fx);
     if (!imported) return kExitBadInput;
     const kdecomp::ImportedModel& model = *imported;
     auto partition_start = std::chrono::steady_clock::now();

@@ -97,7 +97,7 @@ std::vector<std::string> exporterEnvironment() {
 // exporter writes into a staging directory that this process creates and removes, so nothing
 // is left behind however the exporter ends (a crash or a full disk included); its standard
 // output goes to our standard error, so a model that prints cannot corrupt `--json` output.
-int exportCommand(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx) {
+int exportCommand(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx, bool fx) {
   std::string python = envOr("KDECOMP_PYTHON", "/usr/bin/python3");
   std::string script = envOr("KDECOMP_PYTHON_DIR", KDECOMP_PYTHON_DIR) + "/kdecomp_export.py";
   fs::path out = fs::absolute(out_dir).lexically_normal();
@@ -134,6 +134,7 @@ int exportCommand(const std::string& model, const std::string& out_dir, const st
   staging_guard = staging;
   std::vector<std::string> args = {python, script, model, "-o", out.string(), "--method", method, "--staging", staging};
   if (onnx) args.push_back("--onnx");
+  if (fx) args.push_back("--fx");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -196,13 +197,24 @@ int exportCommand(const std::string& model, const std::string& out_dir, const st
   return kExitBadInput;
 }
 
+std::string fxExportFailure(const fs::path& meta_path) {
+  std::string reason = "the FX capture failed";
+  std::ifstream meta_in(meta_path);
+  try {
+    reason += ": " + nlohmann::json::parse(meta_in).at("fx").value("reason", "");
+  } catch (const std::exception&) {
+  }
+  return reason;
+}
+
 namespace {
 // A model argument may be a .pt, an export directory, or a .py (exported to `work_dir` first).
-std::string resolveTorchScript(const std::string& model, const std::string& work_dir, int& exit_code,
+std::string resolveTorchScript(const std::string& model, const std::string& work_dir, bool fx, int& exit_code,
                                ScratchDirectory& scratch) {
   exit_code = kExitOk;
   fs::path p(model);
-  if (fs::is_directory(p)) return (p / "model.pt").string();
+  const char* model_file = fx ? "model.fx.json" : "model.pt";
+  if (fs::is_directory(p)) return (p / model_file).string();
   if (p.extension() == ".py") {
     fs::path out;
     if (work_dir.empty()) {
@@ -217,8 +229,12 @@ std::string resolveTorchScript(const std::string& model, const std::string& work
     } else {
       out = work_dir;
     }
-    exit_code = exportCommand(model, out.string(), "auto", false);
-    return (out / "model.pt").string();
+    exit_code = exportCommand(model, out.string(), "auto", false, fx);
+    if (exit_code == kExitOk && fx && !fs::exists(out / model_file)) {
+      std::cerr << "kdecomp: error: " << model << ": " << fxExportFailure(out / "meta.json") << "\n";
+      exit_code = kExitBadInput;
+    }
+    return (out / model_file).string();
   }
   return model;
 }
@@ -268,9 +284,9 @@ std::string metaFallbackNote(const kdecomp::ImportedModel& model) {
 
 std::optional<kdecomp::ImportedModel> importModelArgument(const std::string& model, const std::string& inputs,
                                                           const std::string& work_dir, int threads,
-                                                          ScratchDirectory& scratch, std::string& pt) {
+                                                          ScratchDirectory& scratch, std::string& pt, bool fx) {
   int rc = kExitOk;
-  pt = resolveTorchScript(model, work_dir, rc, scratch);
+  pt = resolveTorchScript(model, work_dir, fx, rc, scratch);
   if (rc != kExitOk) return std::nullopt;
   kdecomp::ImportedModel imported = kdecomp::importModel(
       pt, importOptionsFor(pt, inputs, threads, /*exported_here=*/fs::path(model).extension() == ".py"));

@@ -38,7 +38,9 @@ struct ScratchDirectory {
 // exporter failed: it has already said why on stderr. Throws ImportError for a bad model file.
 std::optional<ImportedModel> importModelArgument(const std::string& model, const std::string& inputs,
                                                  const std::string& work_dir, int threads, ScratchDirectory& scratch,
-                                                 std::string& pt);
+                                                 std::string& pt, bool fx = false);
+// Why `kdecomp export --fx` wrote no model.fx.json, from its meta.json.
+std::string fxExportFailure(const std::filesystem::path& meta_path);
 
 // The custom-op libraries to load before importing `model_file` (model_argument.cpp).
 std::vector<std::string> opLibrariesFor(const std::string& model_file, bool exported_here);

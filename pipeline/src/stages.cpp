@@ -578,7 +578,7 @@ int decomposeCommand(DecomposeRequest request) {
   ModelSource source{request.model, request.inputs};
   fs::path dir;
   fs::path p(request.model);
-  const char* model_file = request.onnx ? "model.onnx" : "model.pt";
+  const char* model_file = request.onnx ? "model.onnx" : request.fx ? "model.fx.json" : "model.pt";
   if (fs::is_directory(p)) source.model = (p / model_file).string();
   if (p.extension() == ".py") {
     // Exported into the output directory: record and verify can rebuild from it later.
@@ -590,8 +590,14 @@ int decomposeCommand(DecomposeRequest request) {
       return kExitBadInput;
     }
     progress.stage("export", "export " + request.model);
-    if (int rc = exportCommand(request.model, (dir / "export").string(), "auto", request.onnx); rc != kExitOk)
+    if (int rc = exportCommand(request.model, (dir / "export").string(), "auto", request.onnx, request.fx);
+        rc != kExitOk)
       return rc;
+    if (request.fx && !fs::exists(dir / "export" / model_file)) {
+      std::cerr << "kdecomp decompose: error: " << request.model << ": "
+                << fxExportFailure(dir / "export" / "meta.json") << "\n";
+      return kExitBadInput;
+    }
     source.model = (dir / "export" / model_file).string();
     if (request.onnx && !fs::exists(source.model)) {
       std::string reason = "the ONNX export failed";

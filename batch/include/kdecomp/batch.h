@@ -34,6 +34,7 @@ struct BatchOptions {
   int64_t memory_budget_bytes = 0;  // 0: MemTotal less a reserve for the system
   int64_t min_free_disk_bytes = int64_t{2} << 30;
   bool force = false;  // rerun models whose records are complete
+  bool fx = false;     // decompose --fx: each model through its aten-level FX graph
   int profile_runs = 0;  // > 0: each model is profiled too (decompose --profile N), and the reports show where to start
   enum class Display { Auto, Bar, Lines } display = Display::Auto;
 };

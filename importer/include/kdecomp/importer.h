@@ -45,7 +45,7 @@ struct Program;
 
 struct ImportedModel {
   Graph graph;
-  std::string format;  // "scripted" | "traced" | "torchscript" (method unknown) | "onnx"
+  std::string format;  // "scripted" | "traced" | "torchscript" (method unknown) | "onnx" | "fx"
   std::string source_path;
   ImportTimings timings;
   std::shared_ptr<Program> program;
@@ -64,7 +64,13 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
 // warning names the ops).
 ImportedModel importOnnx(const std::string& path, const ImportOptions& options = {});
 
-// By extension: .onnx -> importOnnx, anything else -> importTorchScript.
+// Loads kdecomp's serialized FX graph (model.fx.json, `kdecomp export --fx`): aten ops with
+// their overloads, named arguments, module stacks; the exact inputs are inputs.pt beside it and
+// the parameters, buffers and constants fx_state.pt. The program is a JIT graph of those ops, as
+// the TorchScript importer's, so every later stage runs it the same way.
+ImportedModel importFx(const std::string& path, const ImportOptions& options = {});
+
+// By extension: .onnx -> importOnnx, .json -> importFx, anything else -> importTorchScript.
 ImportedModel importModel(const std::string& path, const ImportOptions& options = {});
 
 // A model's own print() calls (prim::Print, run by every later forward of the program) go to

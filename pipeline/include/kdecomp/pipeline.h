@@ -32,7 +32,10 @@ void setUpProcessMemory();
 
 // `kdecomp export MODEL.py -o DIR`: the Python exporter into DIR, written whole or not at all.
 // kExitTooLittleMemoryNow when the kernel's OOM killer stopped the exporter.
-int exportCommand(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx);
+// With `fx`, also model.fx.json and fx_state.pt (an aten-level FX graph; its meta.json "fx" entry
+// says why when the capture failed).
+int exportCommand(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx,
+                  bool fx = false);
 
 struct InspectRequest {
   std::string model;        // .py (exported first), .pt or an export directory
@@ -42,6 +45,7 @@ struct InspectRequest {
   bool ir = false;          // print the IR dump
   bool partitions = false;  // print the tier tree
   bool json = false;        // the analysis as JSON
+  bool fx = false;          // a .py or export directory: its FX graph (model.fx.json), not TorchScript
 };
 // `kdecomp inspect`: the IR, the tier tree or the static analysis on stdout.
 int inspectCommand(const InspectRequest& request);
@@ -52,6 +56,7 @@ struct PartitionRequest {
   std::string summary_path;  // a JSON summary of the import and the tiers, when not empty
   bool dot = false;          // also decomposition_tree.dot
   int threads = 0;
+  bool fx = false;  // a .py or export directory: its FX graph (model.fx.json), not TorchScript
 };
 // `kdecomp partition`: the tree and its analysis, without recording anything.
 int partitionCommand(const PartitionRequest& request);
@@ -66,6 +71,7 @@ struct DecomposeRequest {
   int threads = 0;
   VerifyOptions verify;  // device, perturbation, replay mode
   int profile_runs = 0;  // > 0: then profile, as `kdecomp profile --runs N` would (verification/profile.json)
+  bool fx = false;       // decompose the FX export (model.fx.json) instead of TorchScript
 };
 // `kdecomp decompose`: export through verify, the main job.
 int decomposeCommand(DecomposeRequest request);
