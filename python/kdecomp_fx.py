@@ -113,6 +113,34 @@ def _capture(model, inputs, state, tracing_mode):
         stack.clear()
 
 
+def _scalar_form(node, overload, gm):
+    """make_fx wraps a Python number operand (`x * 0.5`) as a 0-dim constant tensor; TorchScript
+    keeps it a number (aten::mul.Scalar). Where the op has an overload that takes a Scalar at
+    each such position and is otherwise the same, (that overload, the arguments with numbers);
+    else None. The values are the same: a 0-dim tensor takes part in type promotion as a number."""
+    import torch.fx
+
+    positions = [i for i, a in enumerate(node.args)
+                 if isinstance(a, torch.fx.Node) and a.op == "get_attr" and getattr(gm, a.target).dim() == 0]
+    if not positions or node.kwargs:
+        return None
+    schema = overload._schema
+    packet = overload.overloadpacket
+    for name in packet.overloads():
+        candidate = getattr(packet, name)._schema
+        if len(candidate.arguments) != len(schema.arguments) or len(candidate.returns) != len(schema.returns):
+            continue
+        if any(str(a.type) != str(b.type) for a, b in zip(schema.returns, candidate.returns)):
+            continue
+        if all((str(b.type) == "number" and str(a.type) == "Tensor") if i in positions else str(a.type) == str(b.type)
+               for i, (a, b) in enumerate(zip(schema.arguments, candidate.arguments))):
+            args = list(node.args)
+            for i in positions:
+                args[i] = getattr(gm, args[i].target).item()
+            return getattr(packet, name), args
+    return None
+
+
 def _is_fake(t):
     return type(t).__name__ == "FakeTensor"
 
@@ -162,10 +190,7 @@ def capture_fx(model, inputs, input_names, modules):
     for node in graph.nodes:
         if node.op == "get_attr":
             names[node] = node.name
-            tensor = getattr(gm, node.target)
-            input_specs.append({"kind": "CONSTANT_TENSOR", "name": node.name, "target": str(node.target)})
-            state_tensors.append(tensor.detach())
-            tensor_values[node.name] = _tensor_meta(tensor)
+    constants_read = set()
 
     nodes, outputs = [], []
     for node in graph.nodes:
@@ -177,6 +202,8 @@ def capture_fx(model, inputs, input_names, modules):
             for out in flat:
                 if not isinstance(out, torch.fx.Node):
                     raise FxCaptureError(f"the model returns a non-tensor value {out!r:.60}")
+                if out.op == "get_attr":
+                    constants_read.add(out)
                 outputs.append({"as_tensor": {"name": names[out]}})
             continue
         if node.op != "call_function":
@@ -186,10 +213,18 @@ def capture_fx(model, inputs, input_names, modules):
         overload = node.target
         if not isinstance(overload, torch._ops.OpOverload):
             raise FxCaptureError(f"node {node.name}: calls {getattr(overload, '__name__', overload)}, not an aten op")
+        args = node.args
+        scalar_form = _scalar_form(node, overload, gm)
+        if scalar_form is not None:
+            overload, args = scalar_form
         schema = overload._schema
         namespace, op_name = schema.name.split("::", 1)
+        for a in list(args) + list(node.kwargs.values()):
+            for leaf in (a if isinstance(a, (list, tuple)) else [a]):
+                if isinstance(leaf, torch.fx.Node) and leaf.op == "get_attr":
+                    constants_read.add(leaf)
         named = []
-        for i, a in enumerate(node.args):
+        for i, a in enumerate(args):
             if i >= len(schema.arguments):
                 raise FxCaptureError(f"node {node.name}: more arguments than {schema.name} takes")
             named.append({"name": schema.arguments[i].name, "arg": _argument(a, names)})
@@ -230,6 +265,12 @@ def capture_fx(model, inputs, input_names, modules):
             "list_output": list_return,
             "metadata": {"nn_module_stack": stack},
         })
+    for node in graph.nodes:  # the constant tensors some op still reads, in graph order
+        if node.op == "get_attr" and node in constants_read:
+            tensor = getattr(gm, node.target)
+            input_specs.append({"kind": "CONSTANT_TENSOR", "name": node.name, "target": str(node.target)})
+            state_tensors.append(tensor.detach())
+            tensor_values[node.name] = _tensor_meta(tensor)
     doc = {
         "format": FX_FORMAT,
         "version": FX_VERSION,

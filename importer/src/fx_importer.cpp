@@ -170,9 +170,66 @@ int canonicalizeFxGraph(nlohmann::json& graph, const nlohmann::json& output_spec
     return true;
   };
   int rewritten = 0;
+  // The operand a chain of single-use reshapes, copies and a same-size expand was made from
+  // (what matmul's decomposition wraps each operand in), with the chain's nodes; "" if none.
+  auto throughReshapes = [&](std::string name, std::vector<JsonIt*>& chain) {
+    static const std::set<std::string> kReshapes = {"aten::view",    "aten::_reshape_alias", "aten::_unsafe_view",
+                                                    "aten::reshape", "aten::clone",          "aten::expand"};
+    bool expanded = false;
+    for (;;) {
+      auto it = producer.find(name);
+      if (it == producer.end() || uses[name] != 1) break;
+      JsonIt& p = nodes[it->second];
+      const std::string t = p.value("target", "");
+      if (!kReshapes.count(t) || p.value("folded", false)) break;
+      std::string from = tensorArg(namedArg(p, "self"));
+      if (t == "aten::expand") {
+        std::vector<int64_t> s = sizes(from);
+        if (s.empty() || s != sizes(name)) return std::string();  // a broadcast: not a plain matmul operand
+        expanded = true;
+      }
+      chain.push_back(&p);
+      name = from;
+      if (expanded) break;
+    }
+    return expanded ? name : std::string();
+  };
   for (size_t i = 0; i < nodes.size(); ++i) {
     JsonIt& node = nodes[i];
     const std::string target = node.value("target", "");
+    // bmm of two expanded, flattened operands, restored to the batch sizes: matmul(A, B), as
+    // torch.matmul (what the model called) decomposes; only where nothing broadcasts.
+    if (target == "aten::bmm" && node.value("overload", "default") == "default") {
+      std::string out = node["outputs"][0]["as_tensor"].value("name", "");
+      std::vector<JsonIt*> chain;
+      std::string a = throughReshapes(tensorArg(namedArg(node, "self")), chain);
+      std::string b = throughReshapes(tensorArg(namedArg(node, "mat2")), chain);
+      std::vector<int64_t> sa = sizes(a), sb = sizes(b);
+      if (a.empty() || b.empty() || uses[out] != 1 || sa.size() < 3 || sb.size() != sa.size()) continue;
+      std::vector<int64_t> want = sa;
+      want.back() = sb.back();
+      for (size_t j = i + 1; j < nodes.size(); ++j) {
+        if (tensorArg(namedArg(nodes[j], "self")) != out) continue;
+        const std::string t2 = nodes[j].value("target", "");
+        if ((t2 == "aten::_unsafe_view" || t2 == "aten::view" || t2 == "aten::reshape") &&
+            sizes(nodes[j]["outputs"][0]["as_tensor"].value("name", "")) == want) {
+          JsonIt matmul = {{"name", nodes[j]["name"]},
+                           {"target", "aten::matmul"},
+                           {"overload", "default"},
+                           {"inputs", JsonIt::array({{{"name", "self"}, {"arg", {{"as_tensor", {{"name", a}}}}}},
+                                                     {{"name", "other"}, {"arg", {{"as_tensor", {{"name", b}}}}}}})},
+                           {"outputs", nodes[j]["outputs"]},
+                           {"list_output", false},
+                           {"metadata", node.value("metadata", JsonIt::object())}};
+          nodes[j] = matmul;
+          node["folded"] = true;
+          for (JsonIt* c : chain) (*c)["folded"] = true;
+          ++rewritten;
+        }
+        break;
+      }
+      continue;
+    }
     if (node.value("overload", "default") != "default") continue;
     // convolution -> conv{1,2,3}d / conv_transpose{1,2,3}d by the weight's rank: what
     // F.conv2d and nn.ConvTranspose2d call, and what they call aten::convolution with.
@@ -263,6 +320,16 @@ int canonicalizeFxGraph(nlohmann::json& graph, const nlohmann::json& output_spec
       }
       ++rewritten;
     }
+  }
+  // x.contiguous() records as clone(x, memory_format=contiguous_format): the same values.
+  for (JsonIt& node : nodes) {
+    const JsonIt* format = namedArg(node, "memory_format");
+    if (node.value("folded", false) || node.value("target", "") != "aten::clone" || !format ||
+        format->value("as_memory_format", "") != "contiguous_format") {
+      continue;
+    }
+    node["target"] = "aten::contiguous";
+    ++rewritten;
   }
   return rewritten;
 }
