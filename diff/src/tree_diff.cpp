@@ -348,7 +348,10 @@ Json modelTotals(const Tree& t) {
 DiffJson computeTreeDiff(const TreeFile& file_a, const TreeFile& file_b) {
   const std::string& format_a = file_a.metadata.input_format;
   const std::string& format_b = file_b.metadata.input_format;
-  const bool cross_format = (format_a == "onnx") != (format_b == "onnx");
+  // TorchScript (scripted, traced), ONNX and FX graphs spell some ops differently: across two of
+  // them, layers and fusions are compared by structure and kernels by op family.
+  auto family = [](const std::string& format) { return format == "onnx" || format == "fx" ? format : "torchscript"; };
+  const bool cross_format = family(format_a) != family(format_b);
   Tree a = loadTree(file_a, cross_format), b = loadTree(file_b, cross_format);
   std::vector<int> match_a(a.nodes.size(), -1), match_b(b.nodes.size(), -1);
   std::vector<std::string> kind_a(a.nodes.size()), method_a(a.nodes.size());
@@ -500,7 +503,8 @@ DiffJson computeTreeDiff(const TreeFile& file_a, const TreeFile& file_b) {
                             {"note",
                              "layers and fusions compared by structure (module, groups below, output shapes); "
                              "kernels_differ: same structure, other kernels or template (ONNX decomposes some ops, "
-                             "e.g. GELU into an Erf chain, Linear on 3-D input into MatMul + Add); a fusion "
+                             "e.g. GELU into an Erf chain, Linear on 3-D input into MatMul + Add; an FX graph holds "
+                             "aten ops below the ones TorchScript calls, e.g. split for chunk); a fusion "
                              "made only by TorchScript's contiguous copies (ONNX has no memory layout) is "
                              "compared as its kernels"}};
   }

@@ -123,6 +123,30 @@ TEST_CASE("diff across formats: a group that TorchScript's contiguous copy split
   CHECK(structuralChanges(ts, onnxBlock("MatMul", {"Transpose#0", "Reshape#1"}), "fusion") > 0);
 }
 
+TEST_CASE("diff across formats: TorchScript and FX trees are compared by structure, as ONNX's are", "[diff]") {
+  // The same block: TorchScript's conv is _convolution (traced), FX's conv2d; both "conv".
+  Json fx_nodes;
+  fx_nodes["layer:blk"] = group("layer:blk", "layer", {"blk/conv2d#0", "fusion:blk/contiguous#0"});
+  fx_nodes["blk/conv2d#0"] = kernel("blk/conv2d#0", "aten::conv2d", "aten::conv2d", {"conv2d#0"});
+  fx_nodes["fusion:blk/contiguous#0"] = group("fusion:blk/contiguous#0", "fusion", {"blk/contiguous#0", "blk/add#0"});
+  fx_nodes["blk/contiguous#0"] =
+      kernel("blk/contiguous#0", "aten::contiguous", "aten::contiguous", {"permute#0", "contiguous#0"});
+  fx_nodes["blk/add#0"] = kernel("blk/add#0", "aten::add", "aten::add", {"view#0", "add#0"});
+  std::string fx = treeText("fx", fx_nodes, {"layer:blk"});
+  auto result = kdecomp::diffDecompositions({"a", "", torchScriptBlock()}, {"b", "", fx}, kdecomp::DiffFormat::Json);
+  auto diff = nlohmann::json::parse(result.rendered);
+  REQUIRE(diff.contains("cross_format"));
+  CHECK(diff["cross_format"]["b"] == "fx");
+  CHECK(structuralChanges(torchScriptBlock(), fx, "layer") == 0);
+  CHECK(structuralChanges(torchScriptBlock(), fx, "fusion") == 0);
+  // Two TorchScript trees (scripted against traced) are one format: compared op by op.
+  std::string scripted = torchScriptBlock();
+  scripted.replace(scripted.find("\"traced\""), 8, "\"scripted\"");
+  auto same_format =
+      kdecomp::diffDecompositions({"a", "", torchScriptBlock()}, {"b", "", scripted}, kdecomp::DiffFormat::Json);
+  CHECK_FALSE(nlohmann::json::parse(same_format.rendered).contains("cross_format"));
+}
+
 // ---- hostile trees (found by fuzz/fuzz_tree_diff and its sanitizers)
 
 namespace {
