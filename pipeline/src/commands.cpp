@@ -127,7 +127,10 @@ std::optional<kdecomp::DiffSide> loadDiffSide(const std::string& input, int thre
   fs::path p(input);
   fs::path tree_file;
   if (fs::is_directory(p) && fs::exists(p / "decomposition_tree.json")) tree_file = p / "decomposition_tree.json";
-  if (p.extension() == ".json") tree_file = p;
+  // A serialized FX graph (model.fx.json) is a model, any other .json a tree.
+  const std::string file_name = p.filename().string();
+  const bool fx_graph = file_name.size() > 8 && file_name.compare(file_name.size() - 8, 8, ".fx.json") == 0;
+  if (p.extension() == ".json" && !fx_graph) tree_file = p;
   if (!tree_file.empty()) {
     std::ifstream in(tree_file, std::ios::binary);
     if (!in) {
