@@ -120,8 +120,11 @@ def run_decompose(kdecomp, model, work, env, timeout):
         with open(summary_path) as f:
             run["summary"] = json.load(f)
     if r.returncode != 0:
-        lines = [l for l in r.stderr.strip().splitlines() if not l.startswith("KDECOMP_MAXRSS_KB")]
-        run["error"] = (lines or ["?"])[-1][:300]
+        # kdecomp's own "error:" line, not /usr/bin/time's "Command exited with non-zero status".
+        lines = [l for l in r.stderr.strip().splitlines()
+                 if not l.startswith(("KDECOMP_MAXRSS_KB", "Command exited", "Command terminated"))]
+        errors = [l for l in lines if "error:" in l]
+        run["error"] = ((errors or lines) or ["?"])[-1][:300]
     return run
 
 
