@@ -20,6 +20,12 @@ import operator
 
 FX_FORMAT = "kdecomp-fx"
 FX_VERSION = 1
+# make_fx in torch 1.13 records the ops below CompositeImplicitAutograd kernels: a recurrent
+# module (nn.LSTM: aten::lstm) becomes its cell's ops once per time step and layer, tens of
+# thousands of nodes that decompose into as many kernels and references (35_LSTM: 39,987
+# nodes, killed for memory in record). A capture larger than this is refused, naming the module
+# class that holds most of its nodes; TorchScript keeps such a module one op.
+MAX_FX_NODES = 10000
 
 
 class FxCaptureError(Exception):
@@ -169,6 +175,16 @@ def capture_fx(model, inputs, input_names, modules):
         raise FxCaptureError("make_fx failed (" + "; ".join(errors) + ")")
 
     graph = gm.graph
+    calls = [n for n in graph.nodes if n.op == "call_function"]
+    if len(calls) > MAX_FX_NODES:
+        per_class = {}
+        for n in calls:
+            stack = n.meta.get("nn_module_stack") or [["", type(model).__name__]]
+            per_class[stack[-1][1]] = per_class.get(stack[-1][1], 0) + 1
+        cls, count = max(per_class.items(), key=lambda kv: kv[1])
+        raise FxCaptureError(
+            f"make_fx unrolled the model into {len(calls)} aten ops (over {MAX_FX_NODES}), {count} of them inside {cls} "
+            f"modules: torch 1.13 records such a module step by step; its TorchScript export keeps it one op")
     names = {}
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     state_names = list(state)
