@@ -32,6 +32,16 @@ class FxCaptureError(Exception):
     """The model cannot be captured as an aten-level FX graph (the reason, one line)."""
 
 
+class _CaptureTooLarge(FxCaptureError):
+    """Raised from inside the tracer as soon as the graph passes MAX_FX_NODES."""
+
+
+def _too_large_reason(total, per_class):
+    cls, count = max(per_class.items(), key=lambda kv: kv[1])
+    return (f"make_fx unrolled the model into more than {MAX_FX_NODES} aten ops ({total} when stopped), {count} of them "
+            f"inside {cls} modules: torch 1.13 records such a module step by step; its TorchScript export keeps it one op")
+
+
 def _dtype_name(dtype):
     return str(dtype).replace("torch.", "")
 
@@ -100,9 +110,17 @@ def _capture(model, inputs, state, tracing_mode):
         handles.append(module.register_forward_hook(post))
     create_node = torch.fx.Graph.create_node
 
+    per_class = {}
+
     def create_node_with_stack(self, *args, **kwargs):
         node = create_node(self, *args, **kwargs)
         node.meta["nn_module_stack"] = [list(frame) for frame in stack]
+        if node.op == "call_function":
+            cls = stack[-1][1] if stack else "Model"
+            per_class[cls] = per_class.get(cls, 0) + 1
+            total = sum(per_class.values())
+            if total > MAX_FX_NODES:  # stop now: the rest of the capture would be spent for nothing
+                raise _CaptureTooLarge(_too_large_reason(total, per_class))
         return node
 
     def forward(params, *xs):
@@ -168,6 +186,8 @@ def capture_fx(model, inputs, input_names, modules):
             if any(_is_fake(c) for c in constants):
                 raise FxCaptureError("a tensor made inside the forward is a fake constant")
             break
+        except _CaptureTooLarge:
+            raise
         except Exception as exc:  # the model's own code under a tracer: any exception is a failed capture
             errors.append(f"{mode}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
             gm = None
@@ -175,16 +195,6 @@ def capture_fx(model, inputs, input_names, modules):
         raise FxCaptureError("make_fx failed (" + "; ".join(errors) + ")")
 
     graph = gm.graph
-    calls = [n for n in graph.nodes if n.op == "call_function"]
-    if len(calls) > MAX_FX_NODES:
-        per_class = {}
-        for n in calls:
-            stack = n.meta.get("nn_module_stack") or [["", type(model).__name__]]
-            per_class[stack[-1][1]] = per_class.get(stack[-1][1], 0) + 1
-        cls, count = max(per_class.items(), key=lambda kv: kv[1])
-        raise FxCaptureError(
-            f"make_fx unrolled the model into {len(calls)} aten ops (over {MAX_FX_NODES}), {count} of them inside {cls} "
-            f"modules: torch 1.13 records such a module step by step; its TorchScript export keeps it one op")
     names = {}
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     state_names = list(state)

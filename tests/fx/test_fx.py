@@ -99,6 +99,19 @@ class FxPath(unittest.TestCase):
                         for kind in ("modified", "moved", "added", "removed", "kernels_differ"):
                             self.assertEqual(diff["counts"][tier][kind], 0, (tier, kind, diff["changes"][:3]))
 
+    def test_a_capture_that_unrolls_a_recurrent_module_is_refused_naming_it(self):
+        model = os.path.join(self.work, "gru_model.py")
+        with open(model, "w") as f:
+            f.write("import torch\n\nclass Model(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                    "        self.rnn = torch.nn.GRU(8, 16, 2, batch_first=True)\n\n    def forward(self, x):\n"
+                    "        return self.rnn(x)[0]\n\ndef get_inputs():\n    return [torch.randn(2, 3000, 8)]\n\n"
+                    "def get_init_inputs():\n    return []\n")
+        r = run("decompose", model, "--fx", "-o", os.path.join(self.work, "gru_out"))
+        self.assertEqual(r.returncode, 2, r.stderr[-2000:])
+        self.assertIn("the FX capture failed", r.stderr)
+        self.assertIn("inside GRU modules", r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+
     def test_bad_input_is_named_with_its_cause(self):
         r, summary = self.results["4_LeNet5"]
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
