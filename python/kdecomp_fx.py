@@ -50,6 +50,47 @@ def _tensor_meta(t):
     return {"dtype": _dtype_name(t.dtype), "sizes": list(t.shape), "strides": list(t.stride())}
 
 
+# Recurrent modules stay one op, as in TorchScript: aten::lstm / gru / rnn_tanh / rnn_relu are
+# CompositeImplicitAutograd, so make_fx would record their cells once per time step. During the
+# capture, torch._VF's entry points call ops of our own with the same schemas (a CPU kernel that
+# is the real op, a Meta kernel that gives the output sizes), which make_fx records as one node;
+# the file names them as the aten ops they stand for.
+_RECURRENT_SCHEMAS = {
+    "lstm": "lstm(Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, float dropout, "
+            "bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor, Tensor)",
+    "gru": "gru(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, "
+           "bool bidirectional, bool batch_first) -> (Tensor, Tensor)",
+}
+_RECURRENT_SCHEMAS["rnn_tanh"] = _RECURRENT_SCHEMAS["gru"].replace("gru(", "rnn_tanh(")
+_RECURRENT_SCHEMAS["rnn_relu"] = _RECURRENT_SCHEMAS["gru"].replace("gru(", "rnn_relu(")
+LEAF_NAMESPACE = "kdecomp_fx"
+_leaf_library = []  # the torch.library.Library, defined once per process
+
+
+def _recurrent_leaf_ops():
+    import torch
+
+    if _leaf_library:
+        return
+    lib = torch.library.Library(LEAF_NAMESPACE, "DEF")
+    for name, schema in _RECURRENT_SCHEMAS.items():
+        lib.define(schema)
+        real = getattr(torch._C._VariableFunctions, name)
+
+        def cpu(*args, real=real):
+            return real(*args)
+
+        def meta(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, name=name):
+            h0 = hx[0] if name == "lstm" else hx
+            out = input.new_empty(list(input.shape[:-1]) + [(2 if bidirectional else 1) * h0.shape[-1]])
+            states = list(hx) if name == "lstm" else [hx]
+            return (out, *[h.new_empty(h.shape) for h in states])
+
+        lib.impl(name, cpu, "CPU")
+        lib.impl(name, meta, "Meta")
+    _leaf_library.append(lib)
+
+
 def _argument(value, node_names):
     """One argument as torch.export's Argument union."""
     import torch
@@ -95,13 +136,23 @@ def _capture(model, inputs, state, tracing_mode):
     from torch.fx.experimental.proxy_tensor import make_fx
     from torch.nn.utils import stateless
 
+    _recurrent_leaf_ops()
     stack = []
     handles = []
+
+    def refresh_flat_weights(module):
+        # An RNN module reads its weights from a list made at construction; under functional_call
+        # the list must hold the weights being traced (fake ones included), not the module's own.
+        if isinstance(module, torch.nn.RNNBase):
+            module._flat_weights = [getattr(module, wn) if hasattr(module, wn) else None
+                                    for wn in module._flat_weights_names]
+
     for path, module in model.named_modules():
         cls = type(module).__name__  # before functional_call swaps classes for its stand-ins
 
         def pre(_module, _args, path=path, cls=cls):
             stack.append([path, cls])
+            refresh_flat_weights(_module)
 
         def post(_module, _args, _out):
             stack.pop()
@@ -126,12 +177,27 @@ def _capture(model, inputs, state, tracing_mode):
     def forward(params, *xs):
         return stateless.functional_call(model, params, tuple(xs))
 
+    saved_vf = {}
+    for name in _RECURRENT_SCHEMAS:
+        saved_vf[name] = getattr(torch._VF, name)
+
+        def leaf(*args, name=name):
+            # The packed-sequence form (batch_sizes) has another schema: it runs as it is.
+            if len(args) == 9 and not isinstance(args[3], torch.Tensor):
+                return getattr(torch.ops, LEAF_NAMESPACE).__getattr__(name)(*args)
+            return saved_vf[name](*args)
+
+        setattr(torch._VF, name, leaf)
     torch.fx.Graph.create_node = create_node_with_stack
     try:
         with torch.no_grad():
             return make_fx(forward, tracing_mode=tracing_mode)(state, *inputs)
     finally:
         torch.fx.Graph.create_node = create_node
+        for name, fn in saved_vf.items():
+            setattr(torch._VF, name, fn)
+        for module in model.modules():
+            refresh_flat_weights(module)
         for h in handles:
             h.remove()
         stack.clear()
@@ -245,6 +311,9 @@ def capture_fx(model, inputs, input_names, modules):
             overload, args = scalar_form
         schema = overload._schema
         namespace, op_name = schema.name.split("::", 1)
+        overload_name = overload._overloadname
+        if namespace == LEAF_NAMESPACE:  # a recurrent module's stand-in: the aten op it runs
+            namespace, overload_name = "aten", "input"
         for a in list(args) + list(node.kwargs.values()):
             for leaf in (a if isinstance(a, (list, tuple)) else [a]):
                 if isinstance(leaf, torch.fx.Node) and leaf.op == "get_attr":
@@ -285,7 +354,7 @@ def capture_fx(model, inputs, input_names, modules):
         nodes.append({
             "name": node.name,
             "target": f"{namespace}::{op_name}",
-            "overload": overload._overloadname,
+            "overload": overload_name,
             "inputs": named,
             "outputs": node_outputs,
             "list_output": list_return,

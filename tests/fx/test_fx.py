@@ -99,17 +99,36 @@ class FxPath(unittest.TestCase):
                         for kind in ("modified", "moved", "added", "removed", "kernels_differ"):
                             self.assertEqual(diff["counts"][tier][kind], 0, (tier, kind, diff["changes"][:3]))
 
-    def test_a_capture_that_unrolls_a_recurrent_module_is_refused_naming_it(self):
+    def test_recurrent_modules_stay_one_op(self):
+        # nn.GRU is one aten::gru node, as in TorchScript (make_fx alone records its cells per step).
         model = os.path.join(self.work, "gru_model.py")
         with open(model, "w") as f:
             f.write("import torch\n\nclass Model(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-                    "        self.rnn = torch.nn.GRU(8, 16, 2, batch_first=True)\n\n    def forward(self, x):\n"
-                    "        return self.rnn(x)[0]\n\ndef get_inputs():\n    return [torch.randn(2, 3000, 8)]\n\n"
-                    "def get_init_inputs():\n    return []\n")
-        r = run("decompose", model, "--fx", "-o", os.path.join(self.work, "gru_out"))
+                    "        self.rnn = torch.nn.GRU(8, 16, 2, batch_first=True, bidirectional=True)\n\n"
+                    "    def forward(self, x):\n        return self.rnn(x)[0]\n\n"
+                    "def get_inputs():\n    return [torch.randn(2, 3000, 8)]\n\ndef get_init_inputs():\n    return []\n")
+        summary = os.path.join(self.work, "gru.json")
+        r = run("decompose", model, "--fx", "-o", os.path.join(self.work, "gru_out"), "--summary-json", summary)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        s = read_json(summary)
+        self.assertEqual(s["verification"]["composition"]["max_abs_diff"], 0)
+        doc = read_json(os.path.join(s["output_dir"], "export", "model.fx.json"))
+        targets = [(n["target"], n["overload"]) for n in doc["graph"]["nodes"]]
+        self.assertEqual(targets.count(("aten::gru", "input")), 1, targets)
+        self.assertLessEqual(len(targets), 3, targets)  # the initial state (zeros) and the one gru
+
+    def test_a_capture_that_unrolls_a_python_loop_is_refused_naming_the_module(self):
+        model = os.path.join(self.work, "cell_loop.py")
+        with open(model, "w") as f:
+            f.write("import torch\n\nclass Model(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                    "        self.cell = torch.nn.GRUCell(8, 16)\n\n    def forward(self, x):\n"
+                    "        h = torch.zeros(x.shape[0], 16)\n        for t in range(x.shape[1]):\n"
+                    "            h = self.cell(x[:, t], h)\n        return h\n\n"
+                    "def get_inputs():\n    return [torch.randn(2, 3000, 8)]\n\ndef get_init_inputs():\n    return []\n")
+        r = run("decompose", model, "--fx", "-o", os.path.join(self.work, "cell_out"))
         self.assertEqual(r.returncode, 2, r.stderr[-2000:])
         self.assertIn("the FX capture failed", r.stderr)
-        self.assertIn("inside GRU modules", r.stderr)
+        self.assertIn("inside GRUCell modules", r.stderr)
         self.assertNotIn("Traceback", r.stderr)
 
     def test_bad_input_is_named_with_its_cause(self):
