@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """The FX path over a corpus, from a finished `kdecomp batch DIR --fx -o FX_OUT`: per model its FX
 nodes and capture mode, tiers, verification (the composition against PyTorch's own outputs), and
-what `kdecomp diff export/model.pt export/model.fx.json` (TorchScript tree -> FX tree, both from
-the same export) finds at the layer and fusion tiers; with --ts TS_OUT (a TorchScript batch of
-the same directory) the two batches' model times side by side.
+what `kdecomp diff` (TorchScript tree -> FX tree) finds at the layer and fusion tiers: with --ts
+TS_OUT (a TorchScript batch of the same directory) the two batches' trees (and their model times
+side by side), else export/model.pt against export/model.fx.json of the same export.
 
     bench/fx_corpus.py FX_OUT [--ts TS_OUT] [--kdecomp build/kdecomp] [--json OUT.json]
 
@@ -57,9 +57,18 @@ def main():
         row["fx_nodes"] = fx_meta.get("nodes")
         row["tracing_mode"] = fx_meta.get("tracing_mode")
         row["fx_reason"] = fx_meta.get("reason")
-        if export and os.path.exists(os.path.join(export, "model.fx.json")) and os.path.exists(os.path.join(export, "model.pt")):
-            r = subprocess.run([args.kdecomp, "diff", os.path.join(export, "model.pt"), os.path.join(export, "model.fx.json"),
-                                "--json", "--threads", "1"], capture_output=True, text=True, timeout=1800)
+        ts_dir = os.path.join(args.ts, (ts.get(name) or {}).get("output_dir") or "-") if args.ts else None
+        if ts_dir and out_dir and os.path.exists(os.path.join(ts_dir, "decomposition_tree.json")) and \
+                os.path.exists(os.path.join(out_dir, "decomposition_tree.json")):
+            # The two batches' trees: no import needed.
+            sides = [ts_dir, out_dir]
+        elif export and os.path.exists(os.path.join(export, "model.fx.json")) and os.path.exists(os.path.join(export, "model.pt")):
+            sides = [os.path.join(export, "model.pt"), os.path.join(export, "model.fx.json")]
+        else:
+            sides = None
+        if sides:
+            r = subprocess.run([args.kdecomp, "diff", *sides, "--json", "--threads", "1"], capture_output=True, text=True,
+                               timeout=1800)
             if r.returncode in (0, 1):
                 d = json.loads(r.stdout)
                 counts = d["counts"]
