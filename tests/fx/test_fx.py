@@ -99,14 +99,20 @@ class FxPath(unittest.TestCase):
                         for kind in ("modified", "moved", "added", "removed", "kernels_differ"):
                             self.assertEqual(diff["counts"][tier][kind], 0, (tier, kind, diff["changes"][:3]))
 
+    def write_model(self, file_name, init_line, forward_lines):
+        """A KernelBench-format model file with one submodule, on a [2, 3000, 8] input."""
+        path = os.path.join(self.work, file_name)
+        body = "".join("        " + line + "\n" for line in forward_lines)
+        with open(path, "w") as f:
+            f.write("import torch\n\nclass Model(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                    f"        {init_line}\n\n    def forward(self, x):\n{body}\n"
+                    "def get_inputs():\n    return [torch.randn(2, 3000, 8)]\n\ndef get_init_inputs():\n    return []\n")
+        return path
+
     def test_recurrent_modules_stay_one_op(self):
         # nn.GRU is one aten::gru node, as in TorchScript (make_fx alone records its cells per step).
-        model = os.path.join(self.work, "gru_model.py")
-        with open(model, "w") as f:
-            f.write("import torch\n\nclass Model(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-                    "        self.rnn = torch.nn.GRU(8, 16, 2, batch_first=True, bidirectional=True)\n\n"
-                    "    def forward(self, x):\n        return self.rnn(x)[0]\n\n"
-                    "def get_inputs():\n    return [torch.randn(2, 3000, 8)]\n\ndef get_init_inputs():\n    return []\n")
+        model = self.write_model("gru_model.py", "self.rnn = torch.nn.GRU(8, 16, 2, batch_first=True, bidirectional=True)",
+                                 ["return self.rnn(x)[0]"])
         summary = os.path.join(self.work, "gru.json")
         r = run("decompose", model, "--fx", "-o", os.path.join(self.work, "gru_out"), "--summary-json", summary)
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
@@ -118,13 +124,9 @@ class FxPath(unittest.TestCase):
         self.assertLessEqual(len(targets), 3, targets)  # the initial state (zeros) and the one gru
 
     def test_a_capture_that_unrolls_a_python_loop_is_refused_naming_the_module(self):
-        model = os.path.join(self.work, "cell_loop.py")
-        with open(model, "w") as f:
-            f.write("import torch\n\nclass Model(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-                    "        self.cell = torch.nn.GRUCell(8, 16)\n\n    def forward(self, x):\n"
-                    "        h = torch.zeros(x.shape[0], 16)\n        for t in range(x.shape[1]):\n"
-                    "            h = self.cell(x[:, t], h)\n        return h\n\n"
-                    "def get_inputs():\n    return [torch.randn(2, 3000, 8)]\n\ndef get_init_inputs():\n    return []\n")
+        model = self.write_model("cell_loop.py", "self.cell = torch.nn.GRUCell(8, 16)",
+                                 ["h = torch.zeros(x.shape[0], 16)", "for t in range(x.shape[1]):",
+                                  "    h = self.cell(x[:, t], h)", "return h"])
         r = run("decompose", model, "--fx", "-o", os.path.join(self.work, "cell_out"))
         self.assertEqual(r.returncode, 2, r.stderr[-2000:])
         self.assertIn("the FX capture failed", r.stderr)
