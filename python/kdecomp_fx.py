@@ -188,9 +188,14 @@ def _capture(model, inputs, state, tracing_mode):
             return saved_vf[name](*args)
 
         setattr(torch._VF, name, leaf)
+    # nn.TransformerEncoderLayer and nn.MultiheadAttention take a fused fast path under no_grad
+    # that hides the whole layer in one op; with grad enabled they run the decomposed ops, as the
+    # TorchScript export records them (make_fx traces below autograd either way).
+    fused = (torch.nn.TransformerEncoderLayer, torch.nn.TransformerDecoderLayer, torch.nn.MultiheadAttention)
+    grad = any(isinstance(m, fused) for m in model.modules())
     torch.fx.Graph.create_node = create_node_with_stack
     try:
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad):
             return make_fx(forward, tracing_mode=tracing_mode)(state, *inputs)
     finally:
         torch.fx.Graph.create_node = create_node
