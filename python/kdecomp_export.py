@@ -492,7 +492,14 @@ def run_export(args):
     try:
         torch.manual_seed(SEED)
         init_inputs = list(module.get_init_inputs())
-        model = module.Model(*init_inputs).eval()
+        if getattr(args, "fx", False) and callable(getattr(module, "get_graph_module", None)):
+            # The user's own torch.fx GraphModule (any level: symbolic_trace, a pass's output)
+            # stands for the model: it is an nn.Module, captured at aten level like any other.
+            model = module.get_graph_module(*init_inputs).eval()
+            if not isinstance(model, torch.fx.GraphModule):
+                raise ExportError(f"get_graph_module() returned {type(model).__name__}, not a torch.fx.GraphModule")
+        else:
+            model = module.Model(*init_inputs).eval()
         torch.manual_seed(SEED)
         inputs = list(module.get_inputs())
     except SystemExit as exc:

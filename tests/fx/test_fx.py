@@ -133,6 +133,31 @@ class FxPath(unittest.TestCase):
         self.assertIn("inside GRUCell modules", r.stderr)
         self.assertNotIn("Traceback", r.stderr)
 
+    def test_a_users_own_graph_module_goes_through_the_same_writer(self):
+        # A model file may define get_graph_module(*get_init_inputs()) returning a torch.fx
+        # GraphModule (here symbolic_trace's); --fx decomposes that instead of Model.
+        model = os.path.join(self.work, "user_gm.py")
+        with open(model, "w") as f:
+            f.write("import torch\nimport torch.fx\n\nclass Model(torch.nn.Module):\n    def __init__(self, c):\n"
+                    "        super().__init__()\n        self.conv = torch.nn.Conv2d(3, c, 3)\n"
+                    "        self.bn = torch.nn.BatchNorm2d(c)\n\n    def forward(self, x):\n"
+                    "        return torch.relu(self.bn(self.conv(x)))\n\n"
+                    "def get_graph_module(c):\n    gm = torch.fx.symbolic_trace(Model(c))\n"
+                    "    for n in gm.graph.nodes:  # a user's pass: relu becomes sigmoid\n"
+                    "        if n.target is torch.relu:\n            n.target = torch.sigmoid\n"
+                    "    gm.recompile()\n    return gm\n\n"
+                    "def get_inputs():\n    return [torch.randn(2, 3, 32, 32)]\n\ndef get_init_inputs():\n    return [8]\n")
+        summary = os.path.join(self.work, "user_gm.json")
+        r = run("decompose", model, "--fx", "-o", os.path.join(self.work, "user_gm_out"), "--summary-json", summary)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        s = read_json(summary)
+        self.assertEqual(s["verification"]["composition"]["max_abs_diff"], 0)
+        tree = read_json(os.path.join(s["output_dir"], "decomposition_tree.json"))
+        self.assertEqual({n.get("module_path") for n in tree["nodes"].values()}, {"", "conv", "bn"})
+        targets = [n["target"] for n in read_json(os.path.join(s["output_dir"], "export", "model.fx.json"))["graph"]["nodes"]]
+        self.assertIn("aten::sigmoid", targets)  # the GraphModule was decomposed, not Model
+        self.assertNotIn("aten::relu", targets)
+
     def test_bad_input_is_named_with_its_cause(self):
         r, summary = self.results["4_LeNet5"]
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
