@@ -19,6 +19,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from verify_bench import natural_key  # noqa: E402
 
 
 def read_json(path):
@@ -44,7 +46,7 @@ def main():
     fx = records(args.fx_out)
     ts = records(args.ts) if args.ts else {}
     rows = []
-    for name in sorted(fx, key=lambda n: [int(t) if t.isdigit() else t for t in __import__("re").split(r"(\d+)", n)]):
+    for name in sorted(fx, key=natural_key):
         m = fx[name]
         row = {"model": name, "status": m.get("status"), "reason": m.get("reason"), "tiers": m.get("tiers"),
                "composition_max_abs_diff": m.get("composition_max_abs_diff"),

@@ -382,7 +382,10 @@ class FxImporter {
     import_.graph = graph_;
     result.timings.transform_s += secondsSince(t0);
     result = finishJitImport(std::move(result), std::move(import_), path_, options);
-    loadReferenceOutputs(dir, result);
+    if (!loadReferenceOutputs(path_, result.graph, *result.program)) {
+      result.graph.warnings.push_back(
+          "no outputs.pt beside the FX graph: model outputs are checked against its replay");
+    }
     return result;
   }
 
@@ -410,29 +413,6 @@ class FxImporter {
       fail(what + ": not a tensor reference: " + argument.dump());
     }
     return argument["as_tensor"]["name"].get<std::string>();
-  }
-
-  // The PyTorch model's own outputs (export's outputs.pt): recorded as the model outputs, so that
-  // the composition is checked against PyTorch rather than against the replay itself.
-  void loadReferenceOutputs(const fs::path& dir, ImportedModel& result) const {
-    fs::path file = dir / "outputs.pt";
-    if (!fs::exists(file)) {
-      result.graph.warnings.push_back(
-          "no outputs.pt beside the FX graph: model outputs are checked against its replay");
-      return;
-    }
-    std::vector<c10::IValue> outputs = loadModelInputs(file.string());
-    if (outputs.size() != result.graph.outputs.size()) {
-      fail(file.string() + " holds " + std::to_string(outputs.size()) + " outputs, the graph has " +
-           std::to_string(result.graph.outputs.size()));
-    }
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      const kdecomp::Value& v = result.graph.values[result.graph.outputs[i]];
-      if (!outputs[i].isTensor() || outputs[i].toTensor().sizes().vec() != v.shape) {
-        fail("output " + std::to_string(i) + " differs in shape from " + file.string() + "'s");
-      }
-      result.program->reference_outputs.push_back(outputs[i].toTensor());
-    }
   }
 
   jit::Value* valueNamed(const std::string& name) const {

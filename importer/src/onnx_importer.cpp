@@ -370,7 +370,11 @@ class OnnxImporter {
     result.timings.transform_s += secondsSince(t0);
 
     if (replayable()) {
-      loadReferenceOutputs(dir);
+      // The PyTorch model's own outputs: what the replay must reproduce.
+      if (!loadReferenceOutputs(path_, graph_, *program_)) {
+        graph_.warnings.push_back(
+            "no outputs.pt beside the model: model outputs are checked against the ONNX replay itself");
+      }
     } else {
       std::string ops;
       for (const std::string& op : unreplayable_) ops += (ops.empty() ? "" : ", ") + op;
@@ -728,28 +732,6 @@ class OnnxImporter {
     if (gaps_.size() > 5) names += ", ...";
     graph_.warnings.push_back("ONNX shape inference left " + std::to_string(gaps_.size()) + " values without a full shape (" +
                               names + ")" + (filled_by_run_ ? ": taken from a replay run on the exact inputs" : ""));
-  }
-
-  // The PyTorch model's own outputs (export's outputs.pt): what the replay must reproduce.
-  void loadReferenceOutputs(const fs::path& dir) {
-    fs::path file = dir / "outputs.pt";
-    if (!fs::exists(file)) {
-      graph_.warnings.push_back("no outputs.pt beside the model: model outputs are checked against the ONNX replay itself");
-      return;
-    }
-    std::vector<c10::IValue> outputs = loadModelInputs(file.string());
-    if (outputs.size() != graph_.outputs.size()) {
-      throw ImportError(path_ + ": " + file.string() + " holds " + std::to_string(outputs.size()) + " outputs, the model has " +
-                        std::to_string(graph_.outputs.size()));
-    }
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      const kdecomp::Value& v = graph_.values[graph_.outputs[i]];
-      if (outputs[i].toTensor().sizes().vec() != v.shape) {
-        throw ImportError(path_ + ": output " + std::to_string(i) + " is " + formatShape(v.shape) + ", " + file.string() +
-                          " holds " + formatShape(outputs[i].toTensor().sizes().vec()));
-      }
-      program_->reference_outputs.push_back(outputs[i].toTensor());
-    }
   }
 
   const std::string& path_;

@@ -583,6 +583,28 @@ std::vector<c10::IValue> loadModelInputs(const std::string& path) {
   }
 }
 
+bool loadReferenceOutputs(const std::string& model_path, const Graph& graph, Program& program) {
+  fs::path file = fs::path(model_path).parent_path() / "outputs.pt";
+  if (!fs::exists(file)) return false;
+  std::vector<c10::IValue> outputs = loadModelInputs(file.string());
+  if (outputs.size() != graph.outputs.size()) {
+    throw ImportError(model_path + ": " + file.string() + " holds " + std::to_string(outputs.size()) +
+                      " outputs, the model has " + std::to_string(graph.outputs.size()));
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const kdecomp::Value& v = graph.values[graph.outputs[i]];
+    if (!outputs[i].isTensor()) {
+      throw ImportError(model_path + ": " + file.string() + ": output " + std::to_string(i) + " is not a tensor");
+    }
+    if (outputs[i].toTensor().sizes().vec() != v.shape) {
+      throw ImportError(model_path + ": output " + std::to_string(i) + " is " + formatShape(v.shape) + ", " +
+                        file.string() + " holds " + formatShape(outputs[i].toTensor().sizes().vec()));
+    }
+    program.reference_outputs.push_back(outputs[i].toTensor());
+  }
+  return true;
+}
+
 ImportedModel finishJitImport(ImportedModel result, JitImport import, const std::string& path,
                               const ImportOptions& options) {
   std::shared_ptr<Program> program = std::move(import.program);

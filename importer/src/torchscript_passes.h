@@ -21,6 +21,12 @@ std::string modelName(const std::string& model_path);
 // The runtime's loadInputs, its InputsError an ImportError (both importers read inputs.pt).
 std::vector<c10::IValue> loadModelInputs(const std::string& path);
 
+// The PyTorch model's own outputs (the export's outputs.pt beside `model_path`, as --onnx and --fx
+// write it) become `program`'s reference outputs, checked one by one against `graph`'s outputs:
+// the composition is then checked against PyTorch, not against the replay itself. False, with
+// nothing loaded, when there is no outputs.pt; ImportError naming the file when it does not fit.
+bool loadReferenceOutputs(const std::string& model_path, const Graph& graph, Program& program);
+
 // Graph preparation passes (torchscript_passes.cpp).
 struct LiftedState {
   std::vector<std::string> names;

@@ -197,12 +197,13 @@ int exportCommand(const std::string& model, const std::string& out_dir, const st
   return kExitBadInput;
 }
 
-std::string fxExportFailure(const fs::path& meta_path) {
-  std::string reason = "the FX capture failed";
+std::string exportFailure(const fs::path& meta_path, const char* format) {
+  std::string reason = std::string(format) == "onnx" ? "the ONNX export failed" : "the FX capture failed";
   std::ifstream meta_in(meta_path);
   try {
-    reason += ": " + nlohmann::json::parse(meta_in).at("fx").value("reason", "");
+    reason += ": " + nlohmann::json::parse(meta_in).at(format).value("reason", "");
   } catch (const std::exception&) {
+    // A damaged meta.json only loses the reason.
   }
   return reason;
 }
@@ -231,7 +232,7 @@ std::string resolveTorchScript(const std::string& model, const std::string& work
     }
     exit_code = exportCommand(model, out.string(), "auto", false, fx);
     if (exit_code == kExitOk && fx && !fs::exists(out / model_file)) {
-      std::cerr << "kdecomp: error: " << model << ": " << fxExportFailure(out / "meta.json") << "\n";
+      std::cerr << "kdecomp: error: " << model << ": " << exportFailure(out / "meta.json", "fx") << "\n";
       exit_code = kExitBadInput;
     }
     return (out / model_file).string();

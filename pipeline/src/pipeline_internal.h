@@ -39,8 +39,9 @@ struct ScratchDirectory {
 std::optional<ImportedModel> importModelArgument(const std::string& model, const std::string& inputs,
                                                  const std::string& work_dir, int threads, ScratchDirectory& scratch,
                                                  std::string& pt, bool fx = false);
-// Why `kdecomp export --fx` wrote no model.fx.json, from its meta.json.
-std::string fxExportFailure(const std::filesystem::path& meta_path);
+// Why `kdecomp export --onnx` / `--fx` wrote no model.onnx / model.fx.json, from its meta.json's
+// "onnx" / "fx" entry (`format`).
+std::string exportFailure(const std::filesystem::path& meta_path, const char* format);
 
 // The custom-op libraries to load before importing `model_file` (model_argument.cpp).
 std::vector<std::string> opLibrariesFor(const std::string& model_file, bool exported_here);

@@ -593,20 +593,10 @@ int decomposeCommand(DecomposeRequest request) {
     if (int rc = exportCommand(request.model, (dir / "export").string(), "auto", request.onnx, request.fx);
         rc != kExitOk)
       return rc;
-    if (request.fx && !fs::exists(dir / "export" / model_file)) {
-      std::cerr << "kdecomp decompose: error: " << request.model << ": "
-                << fxExportFailure(dir / "export" / "meta.json") << "\n";
-      return kExitBadInput;
-    }
     source.model = (dir / "export" / model_file).string();
-    if (request.onnx && !fs::exists(source.model)) {
-      std::string reason = "the ONNX export failed";
-      std::ifstream meta_in(dir / "export" / "meta.json");
-      try {
-        reason += ": " + nlohmann::json::parse(meta_in).at("onnx").value("reason", "");
-      } catch (const std::exception&) {
-      }
-      std::cerr << "kdecomp decompose: error: " << request.model << ": " << reason << "\n";
+    if ((request.onnx || request.fx) && !fs::exists(source.model)) {
+      std::cerr << "kdecomp decompose: error: " << request.model << ": "
+                << exportFailure(dir / "export" / "meta.json", request.onnx ? "onnx" : "fx") << "\n";
       return kExitBadInput;
     }
   }
