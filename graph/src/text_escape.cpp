@@ -46,6 +46,8 @@ std::string firstMeaningfulLine(std::string_view text) {
   if (start == std::string_view::npos) return "";
   size_t end = text.find('\n', start);
   std::string_view line = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+  // c10's TORCH_CHECK appends a plea to PyTorch's tracker: not the user's to act on.
+  line = line.substr(0, line.find("(Could this error message be improved?"));
   return std::string(line.substr(0, line.find_last_not_of(" \t\r") + 1));
 }
 

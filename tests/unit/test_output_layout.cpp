@@ -93,6 +93,10 @@ TEST_CASE("firstMeaningfulLine skips the blank lines an exception's text may beg
   CHECK(kdecomp::firstMeaningfulLine("\n  Unknown builtin op: torchvision::nms.  \nSchemas: ...") ==
         "Unknown builtin op: torchvision::nms.");
   CHECK(kdecomp::firstMeaningfulLine("one line") == "one line");
+  CHECK(
+      kdecomp::firstMeaningfulLine("Expected hasRecord(\"version\") to be true, but got false.  (Could this error "
+                                   "message be improved?  If so, please report an enhancement request to PyTorch.)") ==
+      "Expected hasRecord(\"version\") to be true, but got false.");
   CHECK(kdecomp::firstMeaningfulLine(" \n\t\n").empty());
 }
 
