@@ -148,6 +148,11 @@ def row_of(model, base, dec, disk_bps, before=None):
     t = s.get("timings", {})
     staged = sum(t.get(k, 0) for k in ("import_s", "partition_s", "record_s", "verify_s"))
     ref_bytes = s.get("reference", {}).get("bytes")
+    # Input files the store linked from the export (written once, by the exporter) are not
+    # written again: the store wrote the rest.
+    linked = s.get("reference", {}).get("linked_bytes", 0) or 0
+    written = ref_bytes - linked if ref_bytes is not None else None
+    before_ref = before.get("summary", {}).get("reference", {}) if before else {}
     return {
         "model": os.path.splitext(os.path.basename(model))[0],
         "status": s.get("verification", {}).get("status", "error") if dec["exit_code"] in (0, 1) else "error",
@@ -164,11 +169,15 @@ def row_of(model, base, dec, disk_bps, before=None):
         "rss_ratio": dec["peak_rss_bytes"] / base["peak_rss_bytes"]
         if dec.get("peak_rss_bytes") and base.get("peak_rss_bytes") else None,
         "reference_bytes": ref_bytes,
-        "reference_at_disk_s": ref_bytes / disk_bps if ref_bytes and disk_bps else None,
+        "reference_linked_bytes": linked,
+        "reference_written_bytes": written,
+        "reference_at_disk_s": written / disk_bps if written and disk_bps else None,
         "error": dec.get("error"),
         "before_decompose_s": before["wall_s"] if before else None,
         "before_ratio": before["wall_s"] / base["wall_s"] if before and base["wall_s"] > 0 else None,
         "before_peak_rss_bytes": before.get("peak_rss_bytes") if before else None,
+        "before_reference_written_bytes": (before_ref.get("bytes", 0) - (before_ref.get("linked_bytes", 0) or 0)
+                                           if before_ref.get("bytes") is not None else None),
         "before_status": (before.get("summary", {}).get("verification", {}).get("status", "error")
                           if before and before["exit_code"] in (0, 1) else ("error" if before else None)),
     }
@@ -178,24 +187,26 @@ def print_report(rows, disk_bps, threads, out):
     out.write(f"Threads {threads}; disk sequential write (dd, direct) "
               f"{fmt(disk_bps / 1e9 if disk_bps else None, '.2f')} GB/s.\n\n")
     out.write("| model | status | baseline s | forward s | decompose s | ratio | export+other / import / record / verify s"
-              " | peak RSS | baseline RSS | RSS ratio | references | at disk speed s |\n")
+              " | peak RSS | baseline RSS | RSS ratio | references written (+ linked) | written at disk speed s |\n")
     out.write("|" + "---|" * 12 + "\n")
     for r in rows:
         out.write(f"| {r['model']} | {r['status']} | {fmt(r['baseline_s'], '.2f')} | {fmt(r['forward_s'], '.2f')} | "
                   f"{fmt(r['decompose_s'], '.2f')} | {fmt(r['ratio'], '.2f')}x | {fmt(r['export_other_s'], '.1f')} / "
                   f"{fmt(r['import_s'], '.1f')} / {fmt(r['record_s'], '.1f')} / {fmt(r['verify_s'], '.1f')} | "
                   f"{human_bytes(r['peak_rss_bytes'])} | {human_bytes(r['baseline_peak_rss_bytes'])} | "
-                  f"{fmt(r['rss_ratio'], '.2f')}x | {human_bytes(r['reference_bytes'])} | "
+                  f"{fmt(r['rss_ratio'], '.2f')}x | {human_bytes(r.get('reference_written_bytes'))}"
+                  f"{' (+ ' + human_bytes(r['reference_linked_bytes']) + ')' if r.get('reference_linked_bytes') else ''} | "
                   f"{fmt(r['reference_at_disk_s'], '.1f')} |\n")
     if any(r.get("before_ratio") is not None for r in rows):
         out.write("\nBefore (the --before kdecomp, same run):\n\n| model | status | decompose s | ratio | peak RSS |"
-                  " after / before |\n|---|---|---|---|---|---|\n")
+                  " references written | after / before |\n|---|---|---|---|---|---|---|\n")
         for r in rows:
             if r.get("before_ratio") is None:
                 continue
             speedup = r["before_decompose_s"] / r["decompose_s"] if r.get("decompose_s") else None
             out.write(f"| {r['model']} | {r['before_status']} | {fmt(r['before_decompose_s'], '.2f')} | "
                       f"{fmt(r['before_ratio'], '.2f')}x | {human_bytes(r['before_peak_rss_bytes'])} | "
+                      f"{human_bytes(r.get('before_reference_written_bytes'))} | "
                       f"{fmt(1 / speedup if speedup else None, '.2f')} |\n")
         before = [r["before_ratio"] for r in rows if r.get("before_ratio") is not None]
         out.write(f"\nbefore: decompose / baseline median {statistics.median(before):.2f}x, max {max(before):.2f}x; "
@@ -272,6 +283,7 @@ def main():
             row = {"model": name, "status": "error", "error": str(e)}
             for key in ("baseline_s", "forward_s", "decompose_s", "ratio", "export_other_s", "import_s", "record_s",
                         "verify_s", "peak_rss_bytes", "baseline_peak_rss_bytes", "rss_ratio", "reference_bytes",
+                        "reference_linked_bytes", "reference_written_bytes", "before_reference_written_bytes",
                         "reference_at_disk_s", "before_decompose_s", "before_ratio", "before_peak_rss_bytes",
                         "before_status"):
                 row.setdefault(key, None)

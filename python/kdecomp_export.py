@@ -10,6 +10,10 @@ Output files:
                inputs); carries `kdecomp/export.json` (the module hierarchy) as an extra file.
   inputs.pt    the exact input tensors as a tuple, written with torch.save (C++ reads it with
                torch::pickle_load).
+  inputs/      with --inputs-per-file, instead of inputs.pt: one torch.save file per input
+               (inputs/0.pt, 1.pt, ...: a tensor, or a tuple for a list of tensors). `kdecomp
+               decompose MODEL.py` asks for it: its reference store takes a tensor input's file as
+               it is (a hard link), so the input's bytes are written once.
   meta.json    provenance, method and fallback reason, input/output names/shapes/dtypes.
   model.onnx   with --onnx (opset 17; external data for models over 2 GiB).
   outputs.pt   with --onnx: the PyTorch model's own outputs on the exact inputs (a tuple), the
@@ -618,7 +622,10 @@ def run_export(args):
         meta["method"] = method
         meta["fallback_reason"] = reason
         # A tuple: the C++ unpickler (torch::pickle_load) lacks the APPEND opcode a 1-element list uses.
-        torch.save(tuple(inputs), os.path.join(staging, "inputs.pt"))
+        if args.inputs_per_file:
+            save_inputs_per_file(inputs, os.path.join(staging, "inputs"))
+        else:
+            torch.save(tuple(inputs), os.path.join(staging, "inputs.pt"))
         if args.onnx:
             t0 = time.perf_counter()
             meta["onnx"] = export_onnx(model, inputs, staging, input_names, output_names, extra)
@@ -843,6 +850,18 @@ def die_with_parent():
         sys.exit(2)
 
 
+def save_inputs_per_file(inputs, directory):
+    """inputs/<i>.pt, one torch.save file per input: the file a reference store can link as the
+    input's reference. Each value is saved as inputs.pt would hold it (a view with its strides)."""
+    import torch
+
+    os.makedirs(directory)
+    for i, value in enumerate(inputs):
+        if not isinstance(value, torch.Tensor):
+            value = tuple(value)  # a list of tensors (see the tuple note where inputs.pt is written)
+        torch.save(value, os.path.join(directory, f"{i}.pt"))
+
+
 def main(argv=None):
     die_with_parent()
     parser = argparse.ArgumentParser(prog="kdecomp export", description=__doc__.split("\n")[0])
@@ -851,6 +870,8 @@ def main(argv=None):
     parser.add_argument("--method", choices=["auto", "script", "trace"], default="auto")
     parser.add_argument("--onnx", action="store_true", help="also write model.onnx (opset 17)")
     parser.add_argument("--fx", action="store_true", help="also write model.fx.json (aten-level FX graph) and fx_state.pt")
+    parser.add_argument("--inputs-per-file", action="store_true",
+                        help="write the inputs as inputs/0.pt, 1.pt, ... (one file each) instead of inputs.pt")
     parser.add_argument("--debug", action="store_true", help="print the full traceback on failure")
     parser.add_argument("--staging", help="an empty directory to write into before the rename (kdecomp makes it)")
     args = parser.parse_args(argv)

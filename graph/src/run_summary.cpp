@@ -114,7 +114,10 @@ std::string runSummaryJson(const RunSummary& s) {
                     {"python_twins", s.emitted->python_twins},
                     {"skipped", s.emitted->skipped}};
   }
-  if (s.reference) j["reference"] = {{"values", s.reference->values}, {"bytes", s.reference->bytes}};
+  if (s.reference) {
+    j["reference"] = {
+        {"values", s.reference->values}, {"bytes", s.reference->bytes}, {"linked_bytes", s.reference->linked_bytes}};
+  }
   if (s.reference_checked) {
     j["reference_checked"] = {{"files", s.reference_checked->files}, {"bytes_read", s.reference_checked->bytes_read}};
   }
@@ -211,7 +214,8 @@ RunSummary parseRunSummary(std::string_view json_text, const std::string& file) 
     s.emitted = emitted;
   }
   if (const Json* ref = r.object(j, "reference", "")) {
-    s.reference = RunSummary::Reference{r.count(*ref, "values", "reference."), r.count(*ref, "bytes", "reference.")};
+    s.reference = RunSummary::Reference{r.count(*ref, "values", "reference."), r.count(*ref, "bytes", "reference."),
+                                        r.count(*ref, "linked_bytes", "reference.")};
   }
   if (const Json* ref = r.object(j, "reference_checked", "")) {
     s.reference_checked = RunSummary::ReferenceChecked{r.count(*ref, "files", "reference_checked."),

@@ -351,13 +351,13 @@ class FxImporter {
            std::to_string(kFxVersion));
     }
     fs::path dir = fs::path(path_).parent_path();
-    std::string inputs_path = options.inputs_path.empty() ? (dir / "inputs.pt").string() : options.inputs_path;
+    std::string inputs_path = options.inputs_path.empty() ? defaultInputsPath(path_) : options.inputs_path;
     fs::path state_path = dir / "fx_state.pt";
     result.timings.transform_s += secondsSince(t0);
 
     auto inputs_start = std::chrono::steady_clock::now();
     import_.program = std::make_shared<Program>();
-    import_.program->model_inputs = loadModelInputs(inputs_path);
+    loadProgramInputs(inputs_path, *import_.program);
     std::vector<c10::IValue> state;
     if (fs::exists(state_path)) state = loadModelInputs(state_path.string());
     result.timings.inputs_s = secondsSince(inputs_start);

@@ -339,11 +339,11 @@ class OnnxImporter {
       if (graph_.findModule(scope)) scoped_modules_.insert(scope);
     }
     fs::path dir = fs::path(path_).parent_path();
-    std::string inputs_path = options.inputs_path.empty() ? (dir / "inputs.pt").string() : options.inputs_path;
+    std::string inputs_path = options.inputs_path.empty() ? defaultInputsPath(path_) : options.inputs_path;
     result.timings.transform_s += secondsSince(t0);
 
     auto inputs_start = std::chrono::steady_clock::now();
-    program_->model_inputs = loadModelInputs(inputs_path);
+    loadProgramInputs(inputs_path, *program_);
     result.timings.inputs_s = secondsSince(inputs_start);
 
     t0 = std::chrono::steady_clock::now();

@@ -583,6 +583,23 @@ std::vector<c10::IValue> loadModelInputs(const std::string& path) {
   }
 }
 
+std::string defaultInputsPath(const std::string& model_path) {
+  fs::path dir = fs::path(model_path).parent_path();
+  std::error_code ec;
+  if (!fs::exists(dir / "inputs.pt", ec) && fs::is_directory(dir / "inputs", ec)) return (dir / "inputs").string();
+  return (dir / "inputs.pt").string();
+}
+
+void loadProgramInputs(const std::string& path, Program& program) {
+  try {
+    ModelInputs inputs = loadModelInputFiles(path);
+    program.model_inputs = std::move(inputs.values);
+    program.model_input_files = std::move(inputs.files);
+  } catch (const InputsError& e) {
+    throw ImportError(e.what());
+  }
+}
+
 bool loadReferenceOutputs(const std::string& model_path, const Graph& graph, Program& program) {
   fs::path file = fs::path(model_path).parent_path() / "outputs.pt";
   if (!fs::exists(file)) return false;
@@ -787,11 +804,10 @@ ImportedModel importTorchScript(const std::string& path, const ImportOptions& op
   std::vector<std::string> input_names;
   for (size_t i = 1; i < schema.arguments().size(); ++i) input_names.push_back(schema.arguments()[i].name());
 
-  std::string inputs_path =
-      options.inputs_path.empty() ? (fs::path(path).parent_path() / "inputs.pt").string() : options.inputs_path;
+  std::string inputs_path = options.inputs_path.empty() ? defaultInputsPath(path) : options.inputs_path;
   result.timings.transform_s += secondsSince(t0);
   auto inputs_start = std::chrono::steady_clock::now();
-  program->model_inputs = loadModelInputs(inputs_path);
+  loadProgramInputs(inputs_path, *program);
   result.timings.inputs_s = secondsSince(inputs_start);
   t0 = std::chrono::steady_clock::now();
   std::vector<c10::IValue> run_inputs = program->model_inputs;

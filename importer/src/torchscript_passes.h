@@ -21,6 +21,15 @@ std::string modelName(const std::string& model_path);
 // The runtime's loadInputs, its InputsError an ImportError (both importers read inputs.pt).
 std::vector<c10::IValue> loadModelInputs(const std::string& path);
 
+// The exact inputs beside a model: inputs.pt, else the inputs/ directory that `kdecomp export
+// --inputs-per-file` writes (one file per input); inputs.pt when neither is there, so that the
+// error names the file an export writes.
+std::string defaultInputsPath(const std::string& model_path);
+
+// The exact inputs into `program` (model_inputs, and model_input_files where each input was read
+// from a file of its own), a file that cannot be read an ImportError naming it.
+void loadProgramInputs(const std::string& path, Program& program);
+
 // The PyTorch model's own outputs (the export's outputs.pt beside `model_path`, as --onnx and --fx
 // write it) become `program`'s reference outputs, checked one by one against `graph`'s outputs:
 // the composition is then checked against PyTorch, not against the replay itself. False, with

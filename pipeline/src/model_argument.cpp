@@ -97,7 +97,8 @@ std::vector<std::string> exporterEnvironment() {
 // exporter writes into a staging directory that this process creates and removes, so nothing
 // is left behind however the exporter ends (a crash or a full disk included); its standard
 // output goes to our standard error, so a model that prints cannot corrupt `--json` output.
-int exportCommand(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx, bool fx) {
+int exportCommand(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx, bool fx,
+                  bool inputs_per_file) {
   std::string python = envOr("KDECOMP_PYTHON", "/usr/bin/python3");
   std::string script = envOr("KDECOMP_PYTHON_DIR", KDECOMP_PYTHON_DIR) + "/kdecomp_export.py";
   fs::path out = fs::absolute(out_dir).lexically_normal();
@@ -135,6 +136,7 @@ int exportCommand(const std::string& model, const std::string& out_dir, const st
   std::vector<std::string> args = {python, script, model, "-o", out.string(), "--method", method, "--staging", staging};
   if (onnx) args.push_back("--onnx");
   if (fx) args.push_back("--fx");
+  if (inputs_per_file) args.push_back("--inputs-per-file");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -274,11 +274,16 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       summary.timings.record_s = record.total_s;
       summary.timings.record_forward_s = record.forward_s;
       summary.timings.record_waited_s = record.waited_s;
-      summary.reference =
-          RunSummary::Reference{static_cast<int64_t>(record.manifest.entries.size()), record.manifest.total_bytes};
+      summary.reference = RunSummary::Reference{static_cast<int64_t>(record.manifest.entries.size()),
+                                                record.manifest.total_bytes, record.manifest.linked_bytes};
       summary.peak_rss.after_record = peakRssBytes();
-      char mb[64];
+      char mb[128];
       std::snprintf(mb, sizeof mb, "%.1f MB", record.manifest.total_bytes / 1e6);
+      if (record.manifest.linked_bytes > 0) {
+        // The inputs' files are the export's, linked: say what was written here.
+        std::snprintf(mb, sizeof mb, "%.1f MB (%.1f MB of it the export's input files, linked)",
+                      record.manifest.total_bytes / 1e6, record.manifest.linked_bytes / 1e6);
+      }
       progress.say("recorded " + std::to_string(record.manifest.entries.size()) + " values, " + mb + " -> " +
                    reference_dir);
     }
@@ -590,7 +595,9 @@ int decomposeCommand(DecomposeRequest request) {
       return kExitBadInput;
     }
     progress.stage("export", "export " + request.model);
-    if (int rc = exportCommand(request.model, (dir / "export").string(), "auto", request.onnx, request.fx);
+    // One file per input: the reference store links them rather than writing them again.
+    if (int rc = exportCommand(request.model, (dir / "export").string(), "auto", request.onnx, request.fx,
+                               /*inputs_per_file=*/true);
         rc != kExitOk)
       return rc;
     source.model = (dir / "export" / model_file).string();

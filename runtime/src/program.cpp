@@ -2,10 +2,13 @@
 // place (which inputs one run must get as copies).
 #include <caffe2/serialize/file_adapter.h>
 #include <caffe2/serialize/inline_container.h>
+#include <isa-l/crc.h>
 #include <torch/csrc/jit/serialization/unpickler.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -35,6 +38,15 @@ std::string dtypeName(c10::ScalarType t) {
 }
 
 namespace {
+
+// zlib's CRC-32 (Python's zlib.crc32, the reference store's), with ISA-L's kernel.
+uint32_t crc32Of(uint32_t crc, const void* data, size_t size) {
+  return crc32_gzip_refl(crc, static_cast<const unsigned char*>(data), size);
+}
+
+uint32_t crc32Combine(uint32_t first, uint32_t second, size_t second_bytes) {
+  return static_cast<uint32_t>(crc32_combine64(first, second, static_cast<z_off64_t>(second_bytes)));
+}
 
 // torch::jit::pickle_load, with the checks libtorch's unpickler leaves out (saved_value_checks.h):
 // the pickle allocates no more than its bytes back, and every tensor lies inside the record its
@@ -81,47 +93,134 @@ c10::IValue unpickleSaved(std::shared_ptr<caffe2::serialize::ReadAdapterInterfac
   return value;
 }
 
+// One element of a saved inputs tuple: a tensor, or a list of tensors (FPN features), which is
+// unpickled as a generic list or tuple and passed as Tensor[].
+c10::IValue inputElement(const c10::IValue& e, const std::string& path) {
+  if (e.isTensor()) return e;
+  c10::List<at::Tensor> tensors;
+  bool all_tensors = e.isList() || e.isTuple();
+  if (all_tensors) {
+    for (const c10::IValue& t : e.isList() ? e.toListRef().vec() : e.toTupleRef().elements().vec()) {
+      if (!t.isTensor()) {
+        all_tensors = false;
+        break;
+      }
+      tensors.push_back(t.toTensor());
+    }
+  }
+  if (!all_tensors) throw InputsError(path + ": inputs must be tensors or lists of tensors, found " + e.tagKind());
+  return tensors;
+}
+
+c10::IValue unpickleInputsFile(const std::string& path, std::shared_ptr<caffe2::serialize::ReadAdapterInterface> file) {
+  try {
+    // Read from the file record by record: the whole file in memory first held every input
+    // twice (45_Average_Pooling_2D's 17 GB input was killed by the kernel at 24.8 GB).
+    return unpickleSaved(std::move(file));
+  } catch (const std::exception& e) {
+    throw InputsError(path + ": not a tensor list saved with torch.save: " + firstMeaningfulLine(e.what()));
+  }
+}
+
+// The file as the zip reader reads it, with the CRC-32 of every piece it reads: the record
+// reads cover the tensor data, so the whole file's CRC needs only the headers read again.
+class CrcLoggingAdapter : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit CrcLoggingAdapter(const std::string& path) : file_(path) {}
+  size_t size() const override { return file_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* what) const override {
+    size_t got = file_.read(pos, buf, n, what);
+    if (got > 0) pieces_.push_back({pos, got, crc32Of(0, buf, got)});
+    return got;
+  }
+  // The whole file's CRC-32: the pieces read, in file order, each byte once; what no piece
+  // covered (or pieces overlapped) read again.
+  uint32_t fileCrc() const {
+    std::sort(pieces_.begin(), pieces_.end(),
+              [](const Piece& a, const Piece& b) { return a.pos != b.pos ? a.pos < b.pos : a.bytes > b.bytes; });
+    uint32_t crc = 0;
+    uint64_t cursor = 0;
+    const uint64_t end = file_.size();
+    std::vector<char> gap;
+    auto readGap = [&](uint64_t until) {
+      while (cursor < until) {
+        gap.resize(static_cast<size_t>(std::min<uint64_t>(until - cursor, uint64_t{1} << 20)));
+        size_t got = file_.read(cursor, gap.data(), gap.size(), "crc");
+        if (got == 0) throw InputsError("file shorter than it was");
+        crc = crc32Of(crc, gap.data(), got);
+        cursor += got;
+      }
+    };
+    for (const Piece& p : pieces_) {
+      if (p.pos < cursor) continue;  // overlaps what is counted already
+      readGap(p.pos);
+      crc = crc32Combine(crc, p.crc, p.bytes);
+      cursor += p.bytes;
+    }
+    readGap(end);
+    return crc;
+  }
+
+ private:
+  struct Piece {
+    uint64_t pos;
+    size_t bytes;
+    uint32_t crc;
+  };
+  caffe2::serialize::FileAdapter file_;
+  mutable std::vector<Piece> pieces_;
+};
+
 }  // namespace
 
 std::vector<c10::IValue> loadInputs(const std::string& path) {
   if (!std::ifstream(path, std::ios::binary)) {
     throw InputsError(path + ": cannot read the inputs file (export the model with `kdecomp export` first)");
   }
-  c10::IValue loaded;
-  try {
-    // Read from the file record by record: the whole file in memory first held every input
-    // twice (45_Average_Pooling_2D's 17 GB input was killed by the kernel at 24.8 GB).
-    loaded = unpickleSaved(std::make_shared<caffe2::serialize::FileAdapter>(path));
-  } catch (const std::exception& e) {
-    throw InputsError(path + ": not a tensor list saved with torch.save: " + firstMeaningfulLine(e.what()));
-  }
+  c10::IValue loaded = unpickleInputsFile(path, std::make_shared<caffe2::serialize::FileAdapter>(path));
   std::vector<c10::IValue> inputs;
   if (loaded.isTensor()) {
     inputs.push_back(loaded);
   } else if (loaded.isList() || loaded.isTuple()) {
     auto elements = loaded.isList() ? loaded.toListRef().vec() : loaded.toTupleRef().elements().vec();
-    for (const c10::IValue& e : elements) {
-      if (e.isTensor()) {
-        inputs.push_back(e);
-        continue;
-      }
-      // A list of tensors (FPN features): unpickled as a generic list, passed as Tensor[].
-      c10::List<at::Tensor> tensors;
-      bool all_tensors = e.isList() || e.isTuple();
-      if (all_tensors) {
-        for (const c10::IValue& t : e.isList() ? e.toListRef().vec() : e.toTupleRef().elements().vec()) {
-          if (!t.isTensor()) {
-            all_tensors = false;
-            break;
-          }
-          tensors.push_back(t.toTensor());
-        }
-      }
-      if (!all_tensors) throw InputsError(path + ": inputs must be tensors or lists of tensors, found " + e.tagKind());
-      inputs.push_back(tensors);
-    }
+    for (const c10::IValue& e : elements) inputs.push_back(inputElement(e, path));
   } else {
     throw InputsError(path + ": expected a list of tensors, found " + loaded.tagKind());
+  }
+  return inputs;
+}
+
+ModelInputs loadModelInputFiles(const std::string& path) {
+  ModelInputs inputs;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) {
+    inputs.values = loadInputs(path);
+    inputs.files.resize(inputs.values.size());
+    return inputs;
+  }
+  for (size_t i = 0;; ++i) {
+    std::string file = (std::filesystem::path(path) / (std::to_string(i) + ".pt")).string();
+    if (!std::filesystem::exists(file, ec)) {
+      if (i == 0) throw InputsError(file + ": cannot read the inputs file (an inputs directory holds 0.pt, 1.pt, ...)");
+      break;
+    }
+    std::shared_ptr<CrcLoggingAdapter> adapter;
+    try {
+      adapter = std::make_shared<CrcLoggingAdapter>(file);
+    } catch (const std::exception& e) {
+      throw InputsError(file + ": cannot read the inputs file: " + firstMeaningfulLine(e.what()));
+    }
+    c10::IValue value = inputElement(unpickleInputsFile(file, adapter), file);
+    SavedInputFile saved;
+    saved.path = file;
+    saved.bytes = static_cast<int64_t>(adapter->size());
+    try {
+      saved.crc32 = adapter->fileCrc();
+    } catch (const InputsError& e) {
+      throw InputsError(file + ": " + e.what());
+    }
+    inputs.values.push_back(std::move(value));
+    inputs.files.push_back(std::move(saved));
   }
   return inputs;
 }

@@ -23,10 +23,11 @@
 #include <sstream>
 
 #include "disk_queue.h"
+#include "kdecomp/content_digest.h"
 #include "kdecomp/json_input.h"
-#include "reference_file.h"
 #include "kdecomp/runtime.h"
 #include "kdecomp/saved_value_checks.h"
+#include "reference_file.h"
 
 namespace kdecomp {
 
@@ -92,6 +93,7 @@ nlohmann::json toJson(const ReferenceEntry& e) {
     j["shape"] = e.shape;
   }
   if (!e.digest.empty()) j["xxh3_128"] = e.digest;
+  if (e.linked) j["linked"] = true;
   return j;
 }
 
@@ -291,6 +293,7 @@ void ReferenceWriter::drain() {
 
 void ReferenceWriter::addEntryLocked(ReferenceEntry entry) {
   manifest_.total_bytes += entry.bytes;
+  if (entry.linked) manifest_.linked_bytes += entry.bytes;
   manifest_.entries.push_back(std::move(entry));
 }
 
@@ -336,6 +339,39 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
   changed_.notify_all();
 }
 
+bool ReferenceWriter::link(int value_id, const std::string& path, int64_t bytes, uint32_t crc32,
+                           const c10::IValue& value, const std::string& role, const std::string& name) {
+  disk_->rethrowIfFailed();
+  ReferenceEntry entry;
+  entry.value = value_id;
+  char file[32];
+  std::snprintf(file, sizeof file, "v%06d.pt", value_id);
+  entry.file = file;
+  const std::string target = partial_dir_ + "/" + entry.file;
+  std::error_code ec;
+  fs::create_hard_link(path, target, ec);
+  if (ec) return false;
+  // The size as read: a file replaced or rewritten since would not be the value in memory.
+  if (static_cast<int64_t>(fs::file_size(target, ec)) != bytes || ec) {
+    fs::remove(target, ec);
+    return false;
+  }
+  entry.role = role;
+  entry.name = name;
+  entry.kind = kindOf(value);
+  if (value.isTensor()) {
+    entry.dtype = dtypeName(value.toTensor().scalar_type());
+    entry.shape = value.toTensor().sizes().vec();
+    entry.digest = digestTensor(value.toTensor(), false).hash;
+  }
+  entry.bytes = bytes;
+  entry.crc32 = crc32;
+  entry.linked = true;
+  std::lock_guard<std::mutex> lock(mutex_);
+  addEntryLocked(std::move(entry));
+  return true;
+}
+
 ReferenceManifest ReferenceWriter::commit(const std::string& fingerprint) {
   stopWorker();
   if (error_) std::rethrow_exception(error_);
@@ -346,8 +382,10 @@ ReferenceManifest ReferenceWriter::commit(const std::string& fingerprint) {
   nlohmann::json j = {{"version", kManifestVersion},
                       {"fingerprint", fingerprint},
                       {"total_bytes", manifest_.total_bytes},
-                      {"format", "one torch.save zip per value (torch.load / torch::pickle_load); crc32 = zlib CRC-32 "
-                                 "of the file"}};
+                      {"linked_bytes", manifest_.linked_bytes},
+                      {"format",
+                       "one torch.save zip per value (torch.load / torch::pickle_load); crc32 = zlib CRC-32 "
+                       "of the file"}};
   j["values"] = nlohmann::json::array();
   for (const ReferenceEntry& e : manifest_.entries) j["values"].push_back(toJson(e));
   {
@@ -401,6 +439,7 @@ ReferenceManifest readReferenceManifest(const std::string& reference_dir) {
   try {
     m.fingerprint = j.value("fingerprint", "");
     m.total_bytes = manifestInteger(j, "total_bytes", 0, 0, kInt64, bad);
+    m.linked_bytes = manifestInteger(j, "linked_bytes", 0, 0, kInt64, bad);
     for (const auto& v : *values) {
       if (!v.is_object()) throw ReferenceError(bad + " (an entry is not a JSON object)");
       ReferenceEntry e;
@@ -426,6 +465,7 @@ ReferenceManifest readReferenceManifest(const std::string& reference_dir) {
       e.bytes = manifestInteger(v, "bytes", 0, 0, kInt64, bad);
       e.crc32 = static_cast<uint32_t>(manifestInteger(v, "crc32", 0, 0, std::numeric_limits<uint32_t>::max(), bad));
       e.digest = v.value("xxh3_128", "");
+      e.linked = v.value("linked", false);
       m.entries.push_back(std::move(e));
     }
   } catch (const nlohmann::json::exception&) {

@@ -67,12 +67,15 @@ std::vector<std::string> allFiles(const std::string& root) {
   return files;
 }
 
-// The reference files of a decomposition that hold tensors (the manifest names them).
-std::vector<std::string> tensorFiles(const std::string& decomposition) {
+// The reference files of a decomposition that hold tensors (the manifest names them), without
+// the inputs' files, which the store links from the export (`linked`: the same files).
+std::vector<std::string> tensorFiles(const std::string& decomposition, bool linked = false) {
   auto manifest = nlohmann::json::parse(readFile(decomposition + "/reference/manifest.json"));
   std::vector<std::string> files;
   for (const auto& v : manifest["values"]) {
-    if (v.value("kind", "") == "tensor") files.push_back(decomposition + "/reference/" + v["file"].get<std::string>());
+    if (v.value("kind", "") == "tensor" && v.value("linked", false) == linked) {
+      files.push_back(decomposition + "/reference/" + v["file"].get<std::string>());
+    }
   }
   REQUIRE_FALSE(files.empty());
   return files;
@@ -182,6 +185,16 @@ TEST_CASE("verify proves the reference store complete and intact", "[hostile]") 
     for (size_t i = bytes.size() - 100; i < bytes.size() - 96; ++i) bytes[i] = static_cast<char>(~bytes[i]);
     writeFile(files[0], bytes);
     checkRefused(kdecomp({"verify", decomposition}), files[0] + ": corrupt");
+  }
+  SECTION("an input's file damaged, which the store shares with the export: the import names it") {
+    std::vector<std::string> linked = tensorFiles(decomposition, true);
+    REQUIRE(linked.size() == 1);
+    std::string bytes = readFile(linked[0]);
+    for (size_t i = bytes.size() - 100; i < bytes.size() - 96; ++i) bytes[i] = static_cast<char>(~bytes[i]);
+    writeFile(linked[0], bytes);
+    RunResult r = kdecomp({"verify", decomposition});
+    checkRefused(r, decomposition + "/export/inputs/0.pt: not a tensor list saved with torch.save");
+    CHECK_THAT(r.err, !Catch::Contains("Could this error message be improved"));
   }
   SECTION("one file deleted") {
     fs::remove(files.back());

@@ -19,10 +19,11 @@
 #include <utility>
 #include <vector>
 
-#include "kdecomp/content_digest.h"
 #include "disk_queue.h"
-#include "reference_file.h"
+#include "kdecomp/content_digest.h"
 #include "kdecomp/reference_store.h"
+#include "kdecomp/runtime.h"
+#include "reference_file.h"
 
 namespace {
 
@@ -237,4 +238,94 @@ TEST_CASE("reading: pickles that make libtorch's unpickler allocate or pop unche
   // The checks pass what the writer writes: a tuple of tensors and scalars loads.
   writeStore(dir.path, archive(pickleOf(c10::ivalue::Tuple::create({at::arange(3, at::kFloat), 2.5, true})), 16));
   CHECK(kdecomp::ReferenceReader(dir.path.string(), "").load(0).isTuple());
+}
+
+// ---- inputs written once: an input the export saved in a file of its own (inputs/<i>.pt) is
+// that file in the store, a hard link whose CRC-32 was computed as the import read it.
+
+namespace {
+
+void writeBytes(const fs::path& path, const std::vector<char>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+uint32_t zlibCrc(const std::vector<char>& bytes) {
+  return static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+}
+
+}  // namespace
+
+TEST_CASE("inputs read from files of their own are linked into the store, their CRC-32 from the one read") {
+  TempDir dir;
+  const fs::path inputs_dir = dir.path / "inputs";
+  fs::create_directories(inputs_dir);
+  at::manual_seed(3);
+  const at::Tensor x = at::rand({3, 1024, 1024});  // past the direct-I/O floor, as at level 1
+  const std::vector<at::Tensor> features = {at::rand({2, 3}), at::rand({5})};
+  writeBytes(inputs_dir / "0.pt", torch::jit::pickle_save(x));
+  writeBytes(inputs_dir / "1.pt", torch::jit::pickle_save(c10::ivalue::Tuple::create({features[0], features[1]})));
+
+  kdecomp::ModelInputs inputs = kdecomp::loadModelInputFiles(inputs_dir.string());
+  REQUIRE(inputs.values.size() == 2);
+  REQUIRE(inputs.files.size() == 2);
+  CHECK(at::equal(inputs.values[0].toTensor(), x));
+  REQUIRE(inputs.values[1].isTensorList());  // a tuple of tensors is a Tensor[] input
+  CHECK(at::equal(inputs.values[1].toTensorVector()[1], features[1]));
+  for (size_t i = 0; i < 2; ++i) {
+    INFO("input " << i);
+    std::vector<char> bytes = readBytes(inputs.files[i].path);
+    CHECK(inputs.files[i].bytes == static_cast<int64_t>(bytes.size()));
+    CHECK(inputs.files[i].crc32 == zlibCrc(bytes));
+  }
+
+  const fs::path reference = dir.path / "reference";
+  kdecomp::ReferenceManifest manifest;
+  {
+    kdecomp::ReferenceWriter writer(reference.string());
+    const kdecomp::SavedInputFile& file = inputs.files[0];
+    REQUIRE(writer.link(0, file.path, file.bytes, file.crc32, inputs.values[0], "input", "x"));
+    // A file that is not the one read (another size) or is gone is not linked: written instead.
+    CHECK_FALSE(writer.link(1, inputs.files[1].path, inputs.files[1].bytes + 1, inputs.files[1].crc32, inputs.values[1],
+                            "input", "features"));
+    CHECK_FALSE(writer.link(1, (dir.path / "gone.pt").string(), 10, 0, inputs.values[1], "input", "features"));
+    writer.write(1, inputs.values[1], "input", "features");
+    manifest = writer.commit("fingerprint");
+  }
+  CHECK(fs::hard_link_count(reference / "v000000.pt") == 2);
+  CHECK(fs::equivalent(reference / "v000000.pt", inputs_dir / "0.pt"));
+  CHECK(fs::hard_link_count(reference / "v000001.pt") == 1);
+  CHECK(manifest.linked_bytes == inputs.files[0].bytes);
+  kdecomp::ReferenceManifest read_back = kdecomp::readReferenceManifest(reference.string());
+  CHECK(read_back.linked_bytes == manifest.linked_bytes);
+  REQUIRE(read_back.entries.size() == 2);
+  CHECK(read_back.entries[0].linked);
+  CHECK_FALSE(read_back.entries[1].linked);
+  CHECK(read_back.entries[0].crc32 == inputs.files[0].crc32);
+  CHECK(read_back.entries[0].digest == kdecomp::digestTensor(x, false).hash);
+  CHECK_NOTHROW(kdecomp::checkReferenceStore(reference.string(), read_back, kdecomp::StoreCheck::Full));
+  CHECK(at::equal(kdecomp::ReferenceReader(reference.string(), "fingerprint").load(0).toTensor(), x));
+
+  // The link is the export's file: one changed in place afterwards fails the store's full check.
+  {
+    std::fstream f(inputs_dir / "0.pt", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(inputs.files[0].bytes / 2));
+    f.put('\x7f');
+  }
+  CHECK_THROWS_WITH(kdecomp::checkReferenceStore(reference.string(), read_back, kdecomp::StoreCheck::Full),
+                    Catch::Contains("v000000.pt"));
+
+  // inputs.pt holds every input: no input has a file of its own.
+  writeBytes(dir.path / "inputs.pt", torch::jit::pickle_save(c10::ivalue::Tuple::create({x})));
+  kdecomp::ModelInputs shared = kdecomp::loadModelInputFiles((dir.path / "inputs.pt").string());
+  REQUIRE(shared.files.size() == 1);
+  CHECK(shared.files[0].path.empty());
+
+  // A directory without 0.pt, and a file that is no torch.save archive, are named.
+  fs::create_directories(dir.path / "empty");
+  CHECK_THROWS_WITH(kdecomp::loadModelInputFiles((dir.path / "empty").string()), Catch::Contains("empty/0.pt"));
+  writeBytes(inputs_dir / "1.pt", std::vector<char>(100, 'x'));
+  CHECK_THROWS_AS(kdecomp::loadModelInputFiles(inputs_dir.string()), kdecomp::InputsError);
+  CHECK_THROWS_WITH(kdecomp::loadModelInputFiles(inputs_dir.string()), Catch::Contains("inputs/1.pt"));
 }

@@ -33,7 +33,7 @@ RunSummary verifiedSummary() {
   s.params = 138357544;
   s.op_kinds = {{"aten::conv2d", 13}, {"aten::relu_", 15}};
   s.emitted = RunSummary::Emitted{21, 8, 5, 1, 34, {"random kernel x"}};
-  s.reference = RunSummary::Reference{96, 8000000000};
+  s.reference = RunSummary::Reference{96, 8000000000, 3000000000};
   s.reference_checked = RunSummary::ReferenceChecked{96, 0};
   RunSummary::Verification v;
   v.status = "passed";
@@ -58,6 +58,9 @@ TEST_CASE("a run summary reads back as it was written", "[run_summary]") {
   CHECK(back.tiers->kernel == 39);
   CHECK(back.timings.record_s == 7.75);
   CHECK_FALSE(back.timings.record_waited_s);  // never set: absent
+  REQUIRE(back.reference);
+  CHECK(back.reference->bytes == 8000000000);
+  CHECK(back.reference->linked_bytes == 3000000000);
   CHECK(back.peak_rss.final_value == int64_t{3} << 30);
   CHECK_FALSE(back.peak_rss.after_record);
   CHECK(back.params == 138357544);

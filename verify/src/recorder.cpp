@@ -51,6 +51,20 @@ std::shared_ptr<jit::Graph> copyWithValueMap(jit::Graph& graph,
   return copy;
 }
 
+// A model input read from a file of its own (the export's inputs/<i>.pt) is that file: the store
+// links it instead of writing the same bytes again. Only a tensor input that is still the tensor
+// loaded from the file qualifies (graph inputs may be defaults or parameters, and a Tensor[]
+// input's file holds a tuple, which the store keeps as a list).
+bool linkInputFile(ReferenceWriter& writer, const Program& program, size_t position, int value_id,
+                   const std::string& role, const std::string& name) {
+  if (position >= program.model_input_files.size() || program.model_input_files[position].path.empty()) return false;
+  const c10::IValue& value = program.graph_inputs.at(position);
+  const c10::IValue& loaded = program.model_inputs.at(position);
+  if (!value.isTensor() || !loaded.isTensor() || !value.toTensor().is_same(loaded.toTensor())) return false;
+  const SavedInputFile& file = program.model_input_files[position];
+  return writer.link(value_id, file.path, file.bytes, file.crc32, value, role, name);
+}
+
 }  // namespace
 
 RecordReport recordReferences(const ImportedModel& model, const PartitionTree& tree, const RecordOptions& options) {
@@ -91,7 +105,9 @@ RecordReport recordReferences(const ImportedModel& model, const PartitionTree& t
     if (pytorch != reference_outputs.end()) {
       writer.write(v, pytorch->second, roles[v], names[v]);
     } else if (pos != input_position.end()) {
-      writer.write(v, program.graph_inputs.at(pos->second), roles[v], names[v]);
+      const c10::IValue& value = program.graph_inputs.at(pos->second);
+      if (!linkInputFile(writer, program, pos->second, v, roles[v], names[v]))
+        writer.write(v, value, roles[v], names[v]);
     } else if (jv->node()->kind() == c10::prim::Constant) {
       writer.write(v, *jit::toIValue(jv), roles[v], names[v]);
     } else {

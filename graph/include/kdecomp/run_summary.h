@@ -52,6 +52,7 @@ struct RunSummary {
 
   struct Reference {
     int64_t values = 0, bytes = 0;
+    int64_t linked_bytes = 0;  // of bytes, files linked from the export (its inputs), not written again
   };
   std::optional<Reference> reference;
 

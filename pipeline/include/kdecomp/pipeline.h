@@ -33,9 +33,10 @@ void setUpProcessMemory();
 // `kdecomp export MODEL.py -o DIR`: the Python exporter into DIR, written whole or not at all.
 // kExitTooLittleMemoryNow when the kernel's OOM killer stopped the exporter.
 // With `fx`, also model.fx.json and fx_state.pt (an aten-level FX graph; its meta.json "fx" entry
-// says why when the capture failed).
+// says why when the capture failed). With `inputs_per_file`, the inputs are DIR/inputs/0.pt,
+// 1.pt, ... instead of DIR/inputs.pt: decompose's reference store links them (written once).
 int exportCommand(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx,
-                  bool fx = false);
+                  bool fx = false, bool inputs_per_file = false);
 
 struct InspectRequest {
   std::string model;        // .py (exported first), .pt or an export directory

@@ -20,6 +20,14 @@ class Library;
 
 namespace kdecomp {
 
+// The file one model input was read from, whole and alone: what a reference store needs to take
+// that file as the input's reference (a hard link) instead of writing the value again.
+struct SavedInputFile {
+  std::string path;    // empty: the input came from a file shared with other inputs (inputs.pt)
+  int64_t bytes = 0;   // the file's size when read
+  uint32_t crc32 = 0;  // zlib CRC-32 of the whole file, computed from the bytes as they were read
+};
+
 // The program behind an ImportedModel: an inlined, specialised forward graph and what one
 // execution of it is called with.
 struct Program {
@@ -28,6 +36,9 @@ struct Program {
   // order, constants excluded).
   std::shared_ptr<torch::jit::Graph> graph;
   std::vector<c10::IValue> model_inputs;  // the exact inputs, as loaded
+  // Where each model input was read from alone (inputs/<i>.pt): the record links those files
+  // into the reference store. Empty, or one per model input.
+  std::vector<SavedInputFile> model_input_files;
   // One value per input of `graph`: the exact inputs, defaults of omitted arguments, then the
   // lifted parameter tensors. What an execution of `graph` is called with.
   std::vector<c10::IValue> graph_inputs;
@@ -50,6 +61,15 @@ class InputsError : public std::runtime_error {
 // A tuple or list of tensors (or of lists of tensors) saved with torch.save (inputs.pt,
 // outputs.pt), read record by record with the checks of saved_value_checks.h.
 std::vector<c10::IValue> loadInputs(const std::string& path);
+
+struct ModelInputs {
+  std::vector<c10::IValue> values;
+  std::vector<SavedInputFile> files;  // one per value
+};
+
+// The exact inputs: `path` is inputs.pt (as loadInputs reads it) or a directory of one file per
+// input, 0.pt, 1.pt, ... (`kdecomp export --inputs-per-file`: a tensor, or a tuple of tensors).
+ModelInputs loadModelInputFiles(const std::string& path);
 
 // "float32", "int64", ...: the IR's dtype names.
 std::string dtypeName(c10::ScalarType type);

@@ -30,12 +30,15 @@ struct ReferenceEntry {
   // Tensors only: XXH3-128 of dtype, sizes, strides and elements (content_digest.h). Verify
   // recognises a replayed value that is this one bit for bit by it, without reading the file.
   std::string digest;
+  // A hard link of the file the value was read from (the export's inputs/<i>.pt), not written.
+  bool linked = false;
 };
 
 struct ReferenceManifest {
   std::string fingerprint;              // of the IR and the tier tree the store was recorded for
   std::vector<ReferenceEntry> entries;  // ascending value id
   int64_t total_bytes = 0;
+  int64_t linked_bytes = 0;  // of total_bytes, the linked entries' (written once, by the export)
   const ReferenceEntry* find(int value) const;
 };
 

@@ -38,6 +38,12 @@ class ReferenceWriter {
   // queue holds the value itself.
   void write(int value_id, const c10::IValue& value, const std::string& role, const std::string& name,
              bool may_change = true);
+  // Takes the file at `path` (`value` saved alone with torch.save: an input file of the export,
+  // `bytes` long with zlib CRC-32 `crc32` when it was read) as the value's reference: a hard
+  // link, nothing written. False, with nothing changed, when it cannot be linked (another file
+  // system, or the file is no longer the one read): write() the value then.
+  bool link(int value_id, const std::string& path, int64_t bytes, uint32_t crc32, const c10::IValue& value,
+            const std::string& role, const std::string& name);
   // Waits for the queue, writes the manifest and moves the store into place.
   ReferenceManifest commit(const std::string& fingerprint);
   // Seconds the caller of write() spent waiting: for room in the queue, or writing a value too
