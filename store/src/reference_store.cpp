@@ -85,6 +85,24 @@ std::string kindOf(const c10::IValue& v) {
   return v.tagKind();
 }
 
+// A value's entry before its file exists: the file name, and what the value is.
+ReferenceEntry describedEntry(int value_id, const c10::IValue& value, const std::string& role,
+                              const std::string& name) {
+  ReferenceEntry entry;
+  entry.value = value_id;
+  char file[32];
+  std::snprintf(file, sizeof file, "v%06d.pt", value_id);
+  entry.file = file;
+  entry.role = role;
+  entry.name = name;
+  entry.kind = kindOf(value);
+  if (value.isTensor()) {
+    entry.dtype = dtypeName(value.toTensor().scalar_type());
+    entry.shape = value.toTensor().sizes().vec();
+  }
+  return entry;
+}
+
 nlohmann::json toJson(const ReferenceEntry& e) {
   nlohmann::json j = {{"value", e.value}, {"file", e.file}, {"role", e.role}, {"name", e.name}, {"kind", e.kind},
                       {"bytes", e.bytes}, {"crc32", e.crc32}};
@@ -300,18 +318,8 @@ void ReferenceWriter::addEntryLocked(ReferenceEntry entry) {
 void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::string& role, const std::string& name,
                             bool may_change) {
   Job job;
+  job.entry = describedEntry(value_id, value, role, name);
   ReferenceEntry& entry = job.entry;
-  entry.value = value_id;
-  char file[32];
-  std::snprintf(file, sizeof file, "v%06d.pt", value_id);
-  entry.file = file;
-  entry.role = role;
-  entry.name = name;
-  entry.kind = kindOf(value);
-  if (value.isTensor()) {
-    entry.dtype = dtypeName(value.toTensor().scalar_type());
-    entry.shape = value.toTensor().sizes().vec();
-  }
   disk_->rethrowIfFailed();
   int64_t bytes = payloadBytes(value);
   auto start = std::chrono::steady_clock::now();
@@ -342,11 +350,7 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
 bool ReferenceWriter::link(int value_id, const std::string& path, int64_t bytes, uint32_t crc32,
                            const c10::IValue& value, const std::string& role, const std::string& name) {
   disk_->rethrowIfFailed();
-  ReferenceEntry entry;
-  entry.value = value_id;
-  char file[32];
-  std::snprintf(file, sizeof file, "v%06d.pt", value_id);
-  entry.file = file;
+  ReferenceEntry entry = describedEntry(value_id, value, role, name);
   const std::string target = partial_dir_ + "/" + entry.file;
   std::error_code ec;
   fs::create_hard_link(path, target, ec);
@@ -356,14 +360,7 @@ bool ReferenceWriter::link(int value_id, const std::string& path, int64_t bytes,
     fs::remove(target, ec);
     return false;
   }
-  entry.role = role;
-  entry.name = name;
-  entry.kind = kindOf(value);
-  if (value.isTensor()) {
-    entry.dtype = dtypeName(value.toTensor().scalar_type());
-    entry.shape = value.toTensor().sizes().vec();
-    entry.digest = digestTensor(value.toTensor(), false).hash;
-  }
+  if (value.isTensor()) entry.digest = digestTensor(value.toTensor(), false).hash;
   entry.bytes = bytes;
   entry.crc32 = crc32;
   entry.linked = true;
