@@ -39,10 +39,10 @@ int runCommand(int argc, char** argv) {
   // Every count and duration must be given as a positive number: 0 or a negative value is a
   // usage error, never silently replaced by a default.
   const CLI::Range kPositiveCount(1, 1 << 16, "POSITIVE");
+  const char* const kInputsHelp =
+      "exact inputs: inputs.pt, or a directory of 0.pt, 1.pt, ... (default: inputs.pt or inputs/ beside the model)";
   inspect_cmd->add_option("model", inspect_model, "model.pt, an export directory, or a .py")->required();
-  inspect_cmd->add_option(
-      "--inputs", inspect_inputs,
-      "exact inputs: inputs.pt, or a directory of 0.pt, 1.pt, ... (default: inputs.pt or inputs/ beside the model)");
+  inspect_cmd->add_option("--inputs", inspect_inputs, kInputsHelp);
   inspect_cmd->add_option("--work-dir", inspect_work, "where a .py is exported (default: a temporary directory)");
   inspect_cmd->add_flag("--json", inspect_json, "machine-readable analysis");
   bool inspect_fx = false;
@@ -56,9 +56,7 @@ int runCommand(int argc, char** argv) {
   bool partition_dot = false;
   partition_cmd->add_option("model", partition_model, "model.pt, an export directory, or a .py")->required();
   partition_cmd->add_option("-o,--output", partition_out, "output root: OUT/{source_level}/{model_name}/")->required();
-  partition_cmd->add_option(
-      "--inputs", partition_inputs,
-      "exact inputs: inputs.pt, or a directory of 0.pt, 1.pt, ... (default: inputs.pt or inputs/ beside the model)");
+  partition_cmd->add_option("--inputs", partition_inputs, kInputsHelp);
   partition_cmd->add_option("--work-dir", partition_work, "where a .py is exported (default: a temporary directory)");
   partition_cmd->add_flag("--dot", partition_dot, "also write decomposition_tree.dot (Graphviz)");
   bool partition_fx = false;
@@ -78,9 +76,7 @@ int runCommand(int argc, char** argv) {
   bool decompose_fx = false;
   decompose_cmd->add_flag("--fx", decompose_fx,
                           "decompose the FX export (model.fx.json, aten level) instead of TorchScript");
-  decompose_cmd->add_option(
-      "--inputs", decompose_inputs,
-      "exact inputs: inputs.pt, or a directory of 0.pt, 1.pt, ... (default: inputs.pt or inputs/ beside the model)");
+  decompose_cmd->add_option("--inputs", decompose_inputs, kInputsHelp);
   decompose_cmd->add_option("--device", verify_options.device, "replay device: auto | cpu | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   decompose_cmd->add_option("--summary-json", decompose_summary, "write timings, reference bytes, peak RSS and results here");

@@ -278,11 +278,12 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
                                                 record.manifest.total_bytes, record.manifest.linked_bytes};
       summary.peak_rss.after_record = peakRssBytes();
       char mb[128];
-      std::snprintf(mb, sizeof mb, "%.1f MB", record.manifest.total_bytes / 1e6);
       if (record.manifest.linked_bytes > 0) {
         // The inputs' files are the export's, linked: say what was written here.
         std::snprintf(mb, sizeof mb, "%.1f MB (%.1f MB of it the export's input files, linked)",
                       record.manifest.total_bytes / 1e6, record.manifest.linked_bytes / 1e6);
+      } else {
+        std::snprintf(mb, sizeof mb, "%.1f MB", record.manifest.total_bytes / 1e6);
       }
       progress.say("recorded " + std::to_string(record.manifest.entries.size()) + " values, " + mb + " -> " +
                    reference_dir);

@@ -135,7 +135,7 @@ class CrcLoggingAdapter : public caffe2::serialize::ReadAdapterInterface {
   }
   // The whole file's CRC-32: the pieces read, in file order, each byte once; what no piece
   // covered (or pieces overlapped) read again.
-  uint32_t fileCrc() const {
+  uint32_t fileCrc() {
     std::sort(pieces_.begin(), pieces_.end(),
               [](const Piece& a, const Piece& b) { return a.pos != b.pos ? a.pos < b.pos : a.bytes > b.bytes; });
     uint32_t crc = 0;
