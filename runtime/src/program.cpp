@@ -216,8 +216,8 @@ ModelInputs loadModelInputFiles(const std::string& path) {
     saved.bytes = static_cast<int64_t>(adapter->size());
     try {
       saved.crc32 = adapter->fileCrc();
-    } catch (const InputsError& e) {
-      throw InputsError(file + ": " + e.what());
+    } catch (const std::exception& e) {  // ours ("shorter than it was") or the file adapter's read error
+      throw InputsError(file + ": " + firstMeaningfulLine(e.what()));
     }
     inputs.values.push_back(std::move(value));
     inputs.files.push_back(std::move(saved));
