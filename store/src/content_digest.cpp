@@ -74,14 +74,18 @@ uint64_t thresholdBits(ElementBits kind, double threshold) {
 
 }  // namespace
 
-TensorDigestStream::TensorDigestStream(const at::Tensor& tensor) : state_(XXH3_createState()) {
+TensorDigestStream::TensorDigestStream(const at::Tensor& tensor, at::IntArrayRef as_strides)
+    : state_(XXH3_createState()) {
   if (!state_) throw std::bad_alloc();
   XXH3_128bits_reset(state_);
   // The layout is part of the identity: a replay reading a tensor with other strides may
   // compute other bits (a matmul picks its kernel by them).
   std::vector<int64_t> header{static_cast<int64_t>(tensor.scalar_type()), tensor.dim()};
   header.insert(header.end(), tensor.sizes().begin(), tensor.sizes().end());
-  header.insert(header.end(), tensor.strides().begin(), tensor.strides().end());
+  at::IntArrayRef strides = as_strides.empty() ? tensor.strides() : as_strides;
+  TORCH_CHECK(strides.size() == static_cast<size_t>(tensor.dim()), "digest: ", strides.size(), " strides for a ",
+              tensor.dim(), "-d tensor");
+  header.insert(header.end(), strides.begin(), strides.end());
   XXH3_128bits_update(state_, header.data(), header.size() * sizeof(int64_t));
 }
 
@@ -97,10 +101,10 @@ std::string TensorDigestStream::finish() {
   return hex;
 }
 
-TensorDigest digestTensor(const at::Tensor& tensor, bool scan, double magnitude_threshold) {
+TensorDigest digestTensor(const at::Tensor& tensor, bool scan, double magnitude_threshold, at::IntArrayRef as_strides) {
   TensorDigest digest;
   at::Tensor t = tensor.cpu();
-  TensorDigestStream stream(t);
+  TensorDigestStream stream(t, as_strides);
   at::Tensor dense = t.contiguous();
   const char* data = static_cast<const char*>(dense.data_ptr());
   size_t bytes = dense.nbytes();

@@ -246,13 +246,15 @@ void writeWithOwnZip(const c10::IValue& value, const PickledValue& pickled, Refe
       value.toTensor().storage_offset() == 0 && value.toTensor().storage().nbytes() == value.toTensor().nbytes()) {
     hashed_in_pass = &value.toTensor();
   }
-  if (value.isTensor() && !hashed_in_pass) entry.digest = digestTensor(value.toTensor(), false).hash;
+  if (value.isTensor() && !hashed_in_pass) {
+    entry.digest = digestTensor(value.toTensor(), false, 0, entry.produced_strides).hash;
+  }
   for (size_t i = 0; i < pickled.tensors.size(); ++i) {
     const at::Tensor& t = pickled.tensors[i];
     const char* data = static_cast<const char*>(t.storage().data());
     size_t size = t.storage().nbytes();  // the whole storage, as torch.save writes it
     if (hashed_in_pass) {
-      TensorDigestStream digest(*hashed_in_pass);
+      TensorDigestStream digest(*hashed_in_pass, entry.produced_strides);
       zip.addRecord("data/" + std::to_string(i), data, size,
                     [&](const char* piece, size_t bytes) { digest.update(piece, bytes); });
       entry.digest = digest.finish();
@@ -288,7 +290,7 @@ void writeReferenceFile(const c10::IValue& value, const std::string& path, DiskQ
   if (writer == ArchiveWriter::kAuto && fitsWithoutZip64(pickled)) {
     writeWithOwnZip(value, pickled, file, entry);
   } else {
-    if (value.isTensor()) entry.digest = digestTensor(value.toTensor(), false).hash;
+    if (value.isTensor()) entry.digest = digestTensor(value.toTensor(), false, 0, entry.produced_strides).hash;
     writeWithLibtorch(pickled, file, entry);
   }
   entry.bytes = static_cast<int64_t>(file.written());

@@ -71,6 +71,15 @@ c10::IValue ownStorage(const c10::IValue& v) {
   return owns ? c10::IValue(t.detach()) : snapshot(v);
 }
 
+// Where the copy to be written has other strides than the tensor the model produced (a view,
+// compacted), the entry keeps the produced ones: its digest covers them, so that verify knows a
+// replayed value with the model's layout for the recorded one.
+void noteProducedStrides(const c10::IValue& produced, const c10::IValue& stored, ReferenceEntry& entry) {
+  if (!produced.isTensor() || !stored.isTensor() || !produced.toTensor().defined()) return;
+  at::IntArrayRef strides = produced.toTensor().strides();
+  if (strides != stored.toTensor().strides()) entry.produced_strides = strides.vec();
+}
+
 std::string kindOf(const c10::IValue& v) {
   if (v.isTensor()) return "tensor";
   if (v.isTensorList()) return "tensor[]";
@@ -111,6 +120,7 @@ nlohmann::json toJson(const ReferenceEntry& e) {
     j["shape"] = e.shape;
   }
   if (!e.digest.empty()) j["xxh3_128"] = e.digest;
+  if (!e.produced_strides.empty()) j["produced_strides"] = e.produced_strides;
   if (e.linked) j["linked"] = true;
   return j;
 }
@@ -327,13 +337,16 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
   if (bytes > max_queued_bytes_ / 2) {
     // Too big to copy at the model's peak (31_VisionAttention's attention weights are GBs):
     // written now, on the model's thread, from the tensor itself.
-    writeReferenceFile(ownStorage(value), partial_dir_ + "/" + entry.file, *disk_, entry);
+    c10::IValue own = ownStorage(value);
+    noteProducedStrides(value, own, entry);
+    writeReferenceFile(own, partial_dir_ + "/" + entry.file, *disk_, entry);
     std::lock_guard<std::mutex> lock(mutex_);
     addEntryLocked(std::move(entry));
     waited_s_ += seconds_since_start();
     return;
   }
   job.value = may_change ? snapshot(value) : ownStorage(value);
+  noteProducedStrides(value, job.value, entry);
   job.bytes = bytes;
   std::unique_lock<std::mutex> lock(mutex_);
   // At most half the budget: it always fits once the queue has drained.
@@ -412,6 +425,19 @@ int64_t manifestInteger(const nlohmann::json& object, const char* key, std::opti
   return *v;
 }
 
+// A list of sizes or strides (non-negative integers); anything else is a ReferenceError saying
+// `bad` and naming `what`.
+std::vector<int64_t> sizeList(const nlohmann::json& list, const char* what, const std::string& bad) {
+  if (!list.is_array()) throw ReferenceError(bad + " (" + what + " is not a list)");
+  std::vector<int64_t> sizes;
+  for (const auto& size : list) {
+    std::optional<int64_t> n = jsonInt64(size);
+    if (!n || *n < 0) throw ReferenceError(bad + " (" + what + " holds something other than a size)");
+    sizes.push_back(*n);
+  }
+  return sizes;
+}
+
 }  // namespace
 
 ReferenceManifest readReferenceManifest(const std::string& reference_dir) {
@@ -450,13 +476,12 @@ ReferenceManifest readReferenceManifest(const std::string& reference_dir) {
       e.name = v.value("name", "");
       e.kind = v.value("kind", "");
       e.dtype = v.value("dtype", "");
-      if (v.contains("shape")) {
-        const nlohmann::json& shape = v.at("shape");
-        if (!shape.is_array()) throw ReferenceError(bad + " (a shape is not a list)");
-        for (const auto& size : shape) {
-          std::optional<int64_t> n = jsonInt64(size);
-          if (!n || *n < 0) throw ReferenceError(bad + " (a shape holds something other than a size)");
-          e.shape.push_back(*n);
+      if (v.contains("shape")) e.shape = sizeList(v.at("shape"), "a shape", bad);
+      if (v.contains("produced_strides")) {
+        e.produced_strides = sizeList(v.at("produced_strides"), "a produced_strides", bad);
+        if (e.produced_strides.size() != e.shape.size()) {
+          throw ReferenceError(bad + " (value " + std::to_string(e.value) +
+                               "'s produced_strides and shape differ in length)");
         }
       }
       e.bytes = manifestInteger(v, "bytes", 0, 0, kInt64, bad);

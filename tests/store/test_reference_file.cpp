@@ -200,11 +200,12 @@ TEST_CASE("manifest: numbers that are no integer in range are a ReferenceError, 
   TempDir dir;
   std::vector<char> file = torch::jit::pickle_save(at::arange(4, at::kFloat));
   std::string bytes(file.begin(), file.end());
-  for (const char* entry : {R"({"value": 1e300, "file": "v0.pt"})", R"({"value": -1, "file": "v0.pt"})",
-                            R"({"value": 0, "file": "v0.pt", "bytes": 1e300})",
-                            R"({"value": 0, "file": "v0.pt", "crc32": 4294967296})",
-                            R"({"value": 0, "file": "v0.pt", "shape": [1e300]})",
-                            R"({"value": 0, "file": "v0.pt", "shape": 4})"}) {
+  for (const char* entry :
+       {R"({"value": 1e300, "file": "v0.pt"})", R"({"value": -1, "file": "v0.pt"})",
+        R"({"value": 0, "file": "v0.pt", "bytes": 1e300})", R"({"value": 0, "file": "v0.pt", "crc32": 4294967296})",
+        R"({"value": 0, "file": "v0.pt", "shape": [1e300]})", R"({"value": 0, "file": "v0.pt", "shape": 4})",
+        R"({"value": 0, "file": "v0.pt", "shape": [4], "produced_strides": [1, 1]})",
+        R"({"value": 0, "file": "v0.pt", "shape": [4], "produced_strides": [-1]})"}) {
     INFO(entry);
     writeStore(dir.path, bytes, std::string(R"({"version": 1, "values": [)") + entry + "]}");
     CHECK_THROWS_AS(kdecomp::readReferenceManifest(dir.path.string()), kdecomp::ReferenceError);
@@ -215,6 +216,40 @@ TEST_CASE("manifest: numbers that are no integer in range are a ReferenceError, 
   writeStore(dir.path, bytes,
              R"({"version": 1, "values": [{"value": 0, "file": "v0.pt", "shape": [4], "bytes": 100, "crc32": 4294967295}]})");
   CHECK(kdecomp::readReferenceManifest(dir.path.string()).entries.at(0).crc32 == 4294967295u);
+}
+
+TEST_CASE("a view is written compacted, its digest and produced_strides those of the view as produced") {
+  TempDir dir;
+  at::Tensor base = at::randn({2, 5, 12});
+  std::vector<at::Tensor> parts = base.split(4, 2);  // views into base: each would drag all of it along
+  at::Tensor whole = at::randn({3, 4});
+  const fs::path reference = dir.path / "reference";
+  kdecomp::ReferenceManifest manifest;
+  {
+    kdecomp::ReferenceWriter writer(reference.string());
+    writer.write(0, parts[1], "intermediate", "split:1", /*may_change=*/false);  // copied: a view
+    writer.write(1, parts[2], "intermediate", "split:2", /*may_change=*/true);   // copied: a snapshot
+    writer.write(2, whole, "intermediate", "whole");
+    manifest = writer.commit("fingerprint");
+  }
+  kdecomp::ReferenceManifest read_back = kdecomp::readReferenceManifest(reference.string());
+  REQUIRE(read_back.entries.size() == 3);
+  kdecomp::ReferenceReader reader(reference.string(), "fingerprint");
+  for (int i : {0, 1}) {
+    INFO("split part " << i + 1);
+    const at::Tensor& view = parts[i + 1];
+    const ReferenceEntry& e = read_back.entries[i];
+    CHECK(e.produced_strides == view.strides().vec());
+    CHECK(e.digest == kdecomp::digestTensor(view, false).hash);
+    at::Tensor loaded = reader.load(i).toTensor();
+    CHECK(loaded.is_contiguous());
+    CHECK(loaded.storage().nbytes() == view.nbytes());  // compacted: not base's storage
+    CHECK(at::equal(loaded, view));
+    CHECK(e.digest == kdecomp::digestTensor(loaded, false, 0, e.produced_strides).hash);
+  }
+  // A tensor that owns its storage keeps its strides: nothing to note.
+  CHECK(read_back.entries[2].produced_strides.empty());
+  CHECK(read_back.entries[2].digest == kdecomp::digestTensor(whole, false).hash);
 }
 
 TEST_CASE("reading: pickles that make libtorch's unpickler allocate or pop unchecked are a ReferenceError") {

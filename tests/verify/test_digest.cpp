@@ -44,6 +44,39 @@ TEST_CASE("dtype, shape and strides are part of the digest", "[digest]") {
   CHECK(compareValues(a.clone(), a).identical);
 }
 
+TEST_CASE("a view's compact copy, digested with the view's strides, has the view's digest", "[digest]") {
+  // As the store keeps a split's output: its own storage, compacted; the digest as produced.
+  at::Tensor base = at::randn({4, 6, 9});
+  at::Tensor view = base.split(3, 2)[1];
+  at::Tensor copy = view.contiguous();
+  REQUIRE(copy.strides() != view.strides());
+  CHECK(digestTensor(copy, false).hash != digestTensor(view, false).hash);
+  CHECK(digestTensor(copy, false, 0, view.strides()).hash == digestTensor(view, false).hash);
+  // The strides stand in the hash only: other values under the same strides differ.
+  CHECK(digestTensor(copy.neg(), false, 0, view.strides()).hash != digestTensor(view, false).hash);
+  CHECK_THROWS(digestTensor(copy, false, 0, at::IntArrayRef{1, 2}));
+}
+
+TEST_CASE("a value that is its reference bit for bit compares as identical, flagged as the rule flags it", "[digest]") {
+  at::Tensor with_inf = at::tensor({1.0f, -std::numeric_limits<float>::infinity()});
+  Comparison c = kdecomp::sameAsRecorded(with_inf, true);
+  CHECK(c.identical);
+  CHECK(c.match);
+  CHECK(c.max_abs_diff == 0);
+  CHECK(c.degenerate_reference);
+  Comparison full = compareValues(with_inf, with_inf.clone());
+  CHECK(c.message == full.message);
+  CHECK(c.needed_atol == full.needed_atol);
+  for (const at::Tensor& small : {at::zeros({7}), at::full({7}, 1e-6f)}) {
+    Comparison s = kdecomp::sameAsRecorded(small, false);
+    Comparison f = compareValues(small, small.clone());
+    CHECK(s.identical);
+    CHECK(s.degenerate_reference);
+    CHECK(s.message == f.message);
+    CHECK_FALSE(s.message.empty());
+  }
+}
+
 TEST_CASE("the scan flags what the comparison rule flags", "[digest]") {
   auto flagged = [](const at::Tensor& t) { return digestTensor(t, true, toleranceFor(t.scalar_type()).atol).degenerate(); };
   auto flagged_by_compare = [](const at::Tensor& t) { return compareValues(t.clone(), t).degenerate_reference; };

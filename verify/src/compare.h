@@ -21,9 +21,9 @@ struct Comparison {
   double max_abs_diff = 0;
   double max_rel_diff = 0;
   std::string message;  // why it does not match, or why the reference is degenerate
-  // The actual value is the recorded one bit for bit, with the same dtype, shape and strides, on
-  // the CPU: any replay that reads the recorded value computes exactly what one reading this
-  // value computes.
+  // The actual value is the recorded one bit for bit, with the same dtype, shape and strides (as
+  // the model produced it), on the CPU: a replay that reads this value computes exactly what the
+  // model's own run computed from it.
   bool identical = false;
   // The smallest atol (with the rule's rtol) and rtol (with the rule's atol) under which every
   // element would pass; inf where none would, or where shapes, dtypes or structure differ
@@ -33,6 +33,12 @@ struct Comparison {
 };
 
 Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected);
+
+// The comparison of `value` with its reference where the digests prove the two the same bit for
+// bit (no reference read): zero differences, identical, and flagged as the rule flags that
+// reference. `any_nonfinite` is the digest scan's flag: a non-finite reference needs no other
+// scan; an all-small one is scanned in memory to say which.
+Comparison sameAsRecorded(const at::Tensor& value, bool any_nonfinite);
 
 // The contract's tolerance for values of `type` (kdecomp/tolerance.h; complex: its component's).
 Tolerance toleranceFor(at::ScalarType type);

@@ -3,13 +3,14 @@
 // model root is replayed from the model inputs alone: that run is the composition.
 //
 // The composition runs first and compares every recorded value it produces. Where those values
-// are the recorded ones bit for bit (on the CPU, all of them: replay is exact), a partition whose
-// inputs all came out identical, and whose reads nothing outside it overwrote, would compute in a
-// replay of its own exactly what the composition computed for it: same operators, same input
-// bits, same order. Its outputs were compared there already, so the comparison is taken over
-// instead of computed again (`from_composition`). Every other partition (inputs that differ in
-// any bit, stride or device, values written in place in between) is replayed from the store as
-// before, and `--independent-replay` replays them all; the tests check both give one result.
+// are the recorded ones bit for bit, layout included (on the CPU, all of them: replay is exact),
+// a partition whose inputs all came out identical, and whose reads nothing outside it overwrote,
+// ran in the composition on exactly the values the model produced at its boundary: same
+// operators, same input bits and strides, same order. Its outputs were compared there already,
+// so the comparison is taken over instead of computed again (`from_composition`). Every other
+// partition (inputs that differ in any bit, stride or device, values written in place in
+// between) is replayed from the store as before, and `--independent-replay` replays them all
+// (from the store's copies: a view is held compacted there); the tests check both agree.
 #include <ATen/Context.h>
 #include <torch/csrc/jit/ir/alias_analysis.h>
 
@@ -254,11 +255,12 @@ class Replayer {
     return result;
   }
 
-  // Whether a replay of `p` from the store would run its operators on exactly the bits the
-  // composition ran them on: every input the composition produced matched its record bit for
-  // bit (inputs, parameters and constants come from the same place either way), every output
-  // was compared there, and no node outside `p` wrote in place to anything `p` reads between
-  // the production of its inputs and its last node (the store holds values as produced).
+  // Whether the composition ran `p`'s operators on exactly the values recorded at its boundary,
+  // as the model produced them: every input the composition produced matched its record bit for
+  // bit, strides included (inputs, parameters and constants come from the same place either
+  // way), every output was compared there, and no node outside `p` wrote in place to anything
+  // `p` reads between the production of its inputs and its last node (the store holds values as
+  // produced).
   bool settledByComposition(const Partition& p) const {
     if (independent_replay_ || p.nodes.empty()) return false;
     for (int v : p.outputs) {
@@ -289,10 +291,10 @@ class Replayer {
   }
 
   // A replayed value against its record. A CPU tensor whose digest is the recorded one is that
-  // value bit for bit (same dtype, sizes, strides, elements): it matches with zero difference and
-  // the store is not read, unless the scan in the same pass finds the reference degenerate
-  // (kdecomp_rule::degenerateReason), which the full comparison then names. Anything else is read
-  // and compared element by element (so is everything with --independent-replay).
+  // value bit for bit (same dtype, sizes, strides as produced, elements): it matches with zero
+  // difference and the store is not read; a degenerate one (the scan in the same pass says so)
+  // is flagged with the rule's reason, found from the value in memory. Anything else is read and
+  // compared element by element (so is everything with --independent-replay).
   Comparison compareWithRecord(int v, const c10::IValue& value, double& compare_seconds) {
     const ReferenceEntry* entry = refs_.manifest().find(v);
     if (!independent_replay_ && entry && !entry->digest.empty() && value.isTensor() && value.toTensor().defined() &&
@@ -300,10 +302,13 @@ class Replayer {
       ScopedTimer timing(compare_seconds);
       const at::Tensor& t = value.toTensor();
       TensorDigest digest = digestTensor(t, true, toleranceFor(t.scalar_type()).atol);
-      if (digest.hash == entry->digest && !digest.degenerate()) {
-        Comparison same;
-        same.identical = true;
-        return same;
+      if (digest.hash == entry->digest) {
+        if (!digest.degenerate()) {
+          Comparison same;
+          same.identical = true;
+          return same;
+        }
+        return sameAsRecorded(t, digest.any_nonfinite);
       }
     }
     c10::IValue expected = load(v);

@@ -29,14 +29,18 @@ struct TensorDigest {
 
 // `scan` also fills the flags (verify needs them, record does not), with
 // `magnitude_threshold` the dtype's atol (0 for integers and bool: exact).
-TensorDigest digestTensor(const at::Tensor& tensor, bool scan, double magnitude_threshold = 0);
+// `as_strides`, where given, stands for the tensor's own strides in the hash: the
+// digest of a view as the model produced it, from its compacted copy.
+TensorDigest digestTensor(const at::Tensor& tensor, bool scan, double magnitude_threshold = 0,
+                          at::IntArrayRef as_strides = {});
 
 // The same hash, fed a contiguous tensor's bytes in order by a caller that
 // reads them anyway (the reference writer checksums and copies them in the same
 // pass).
 class TensorDigestStream {
  public:
-  explicit TensorDigestStream(const at::Tensor& tensor);  // hashes dtype, sizes and strides
+  // Hashes dtype, sizes and strides (`as_strides` where given, else the tensor's own).
+  explicit TensorDigestStream(const at::Tensor& tensor, at::IntArrayRef as_strides = {});
   ~TensorDigestStream();
   TensorDigestStream(const TensorDigestStream&) = delete;
   TensorDigestStream& operator=(const TensorDigestStream&) = delete;

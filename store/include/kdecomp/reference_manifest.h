@@ -27,9 +27,14 @@ struct ReferenceEntry {
   std::vector<int64_t> shape;
   int64_t bytes = 0;   // file size
   uint32_t crc32 = 0;  // zlib CRC-32 of the file (Python: zlib.crc32(open(f, "rb").read()))
-  // Tensors only: XXH3-128 of dtype, sizes, strides and elements (content_digest.h). Verify
-  // recognises a replayed value that is this one bit for bit by it, without reading the file.
+  // Tensors only: XXH3-128 of dtype, sizes, strides and elements (content_digest.h), as the
+  // model produced the value. Verify recognises a replayed value that is this one bit for bit,
+  // layout included, by it, without reading the file.
   std::string digest;
+  // A view the file holds as a compact copy of its own (a file of the view would carry its whole
+  // base storage): the strides the model produced it with, which the digest covers. Empty where
+  // the file keeps the value's own strides.
+  std::vector<int64_t> produced_strides;
   // A hard link of the file the value was read from (the export's inputs/<i>.pt), not written.
   bool linked = false;
 };
