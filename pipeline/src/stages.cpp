@@ -185,9 +185,12 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
     int64_t forward_peak =
         model.meta_activation_peak_bytes >= 0 ? import_rss + model.meta_activation_peak_bytes : import_rss;
     if (kdecomp::HostBufferAllocator* buffers = kdecomp::HostBufferAllocator::installed()) {
-      // Freed activations kept for reuse by the record and verify runs: within the memory goal
-      // beside the record queue and the verify cache, each a quarter or a third of a forward.
-      buffers->setKeptBytesCap(std::min<int64_t>(withinSpareMemory(forward_peak / 4, forward_peak), int64_t{1} << 30));
+      // Freed activations kept for reuse by the record and verify runs, up to half a forward
+      // (within what the machine spares): a kept buffer is taken by the next value of its size,
+      // so it adds to the peak only while it waits, and a fresh one costs its page faults (on a
+      // VM whose host backs memory lazily, more than the op that fills it: an attention model's
+      // 805 MB scores, each a fresh mapping under a 500 MB cap, doubled its record's time).
+      buffers->setKeptBytesCap(withinSpareMemory(forward_peak / 2, forward_peak));
     }
     t0 = std::chrono::steady_clock::now();
     progress.stage("partition", "partition");
@@ -270,6 +273,10 @@ int runStages(const char* command, const Progress& progress, const ModelSource& 
       // (the model waits for the disk) instead of being killed.
       record_options.max_queued_bytes =
           std::clamp<int64_t>(withinSpareMemory(forward_peak / 4, forward_peak), int64_t{64} << 20, int64_t{1} << 30);
+      // One value larger than the queue may wait in it alone (no copy: the model's own tensor),
+      // so the model computes on while the disk writes it: the memory beyond a forward stays
+      // within max(queue, that value), up to half a forward and within what the machine spares.
+      record_options.max_alone_bytes = withinSpareMemory(forward_peak / 2, forward_peak);
       kdecomp::RecordReport record = kdecomp::recordReferences(model, tree, record_options);
       summary.timings.record_s = record.total_s;
       summary.timings.record_forward_s = record.forward_s;

@@ -59,16 +59,20 @@ c10::IValue snapshot(const c10::IValue& v) {
   return v;
 }
 
+// Whether `v` is a CPU tensor whose storage is exactly its elements: written as it is, no copy.
+bool ownsStorage(const c10::IValue& v) {
+  if (!v.isTensor()) return false;
+  const at::Tensor& t = v.toTensor();
+  return t.defined() && t.device().is_cpu() && t.storage_offset() == 0 &&
+         t.storage().nbytes() == static_cast<size_t>(t.numel()) * t.element_size() && t.is_non_overlapping_and_dense();
+}
+
 // A tensor saved as it is would drag its whole base storage along (torch.save semantics): views
 // are copied into storage of their own, tensors that own theirs are written as they are.
 c10::IValue ownStorage(const c10::IValue& v) {
-  if (!v.isTensor()) return snapshot(v);
-  const at::Tensor& t = v.toTensor();
-  bool owns = t.defined() && t.device().is_cpu() && t.storage_offset() == 0 &&
-              t.storage().nbytes() == static_cast<size_t>(t.numel()) * t.element_size() && t.is_non_overlapping_and_dense();
   // A handle of its own even when the storage is shared: the pickler memoizes a tensor that has
   // other owners, which would make the file's bytes depend on who else still holds it.
-  return owns ? c10::IValue(t.detach()) : snapshot(v);
+  return ownsStorage(v) ? c10::IValue(v.toTensor().detach()) : snapshot(v);
 }
 
 // Where the copy to be written has other strides than the tensor the model produced (a view,
@@ -263,8 +267,11 @@ const ReferenceEntry* ReferenceManifest::find(int value) const {
   return it != entries.end() && it->value == value ? &*it : nullptr;
 }
 
-ReferenceWriter::ReferenceWriter(std::string reference_dir, int64_t max_queued_bytes)
-    : dir_(std::move(reference_dir)), partial_dir_(dir_ + ".partial"), max_queued_bytes_(max_queued_bytes),
+ReferenceWriter::ReferenceWriter(std::string reference_dir, int64_t max_queued_bytes, int64_t max_alone_bytes)
+    : dir_(std::move(reference_dir)),
+      partial_dir_(dir_ + ".partial"),
+      max_queued_bytes_(max_queued_bytes),
+      max_alone_bytes_(max_alone_bytes),
       disk_(std::make_unique<DiskQueue>()) {
   std::error_code ec;
   fs::remove_all(partial_dir_, ec);
@@ -334,7 +341,13 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
   int64_t bytes = payloadBytes(value);
   auto start = std::chrono::steady_clock::now();
   auto seconds_since_start = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  if (bytes > max_queued_bytes_ / 2) {
+  // A value over half the budget that nothing writes in place and that owns its storage needs no
+  // copy: it is queued as it is, alone (the queue waits to be empty, and nothing joins it until
+  // it is written), so the model computes on while the disk writes it and the memory beyond a
+  // plain run stays within max(budget, one value). Attention scores are such values (805 MB
+  // each in 50_ReLUSelfAttention, against a 512 MiB budget).
+  bool queue_alone = bytes > max_queued_bytes_ / 2 && bytes <= max_alone_bytes_ && !may_change && ownsStorage(value);
+  if (bytes > max_queued_bytes_ / 2 && !queue_alone) {
     // Too big to copy at the model's peak (31_VisionAttention's attention weights are GBs):
     // written now, on the model's thread, from the tensor itself.
     c10::IValue own = ownStorage(value);
@@ -342,6 +355,7 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
     writeReferenceFile(own, partial_dir_ + "/" + entry.file, *disk_, entry);
     std::lock_guard<std::mutex> lock(mutex_);
     addEntryLocked(std::move(entry));
+    ++values_written_by_caller_;
     waited_s_ += seconds_since_start();
     return;
   }
@@ -349,12 +363,13 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
   noteProducedStrides(value, job.value, entry);
   job.bytes = bytes;
   std::unique_lock<std::mutex> lock(mutex_);
-  // At most half the budget: it always fits once the queue has drained.
+  // At most half the budget, or alone: it always fits once the queue has drained.
   start = std::chrono::steady_clock::now();
-  changed_.wait(lock, [&] { return error_ || queued_bytes_ + job.bytes <= max_queued_bytes_; });
+  changed_.wait(lock, [&] { return error_ || queued_bytes_ == 0 || queued_bytes_ + job.bytes <= max_queued_bytes_; });
   waited_s_ += seconds_since_start();
   if (error_) std::rethrow_exception(error_);
   queued_bytes_ += job.bytes;
+  values_queued_alone_ += queue_alone;
   queue_.push_back(std::move(job));
   lock.unlock();
   changed_.notify_all();

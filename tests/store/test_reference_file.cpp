@@ -252,6 +252,36 @@ TEST_CASE("a view is written compacted, its digest and produced_strides those of
   CHECK(read_back.entries[2].digest == kdecomp::digestTensor(whole, false).hash);
 }
 
+TEST_CASE("a value over half the queue's bound is queued alone only where it needs no copy and fits the limit") {
+  TempDir dir;
+  constexpr int64_t kBudget = int64_t{1} << 20;                // bytes of queue
+  at::Tensor small = at::randn({1000});                        // 4 KB: queued as usual
+  at::Tensor big = at::randn({256, 1024});                     // 1 MiB: over half the budget
+  at::Tensor huge = at::randn({1024, 1024});                   // 4 MiB: over the limit for alone
+  at::Tensor view = at::randn({512, 1024}).slice(1, 0, 1000);  // a view: it would need a copy
+  const fs::path reference = dir.path / "reference";
+  kdecomp::ReferenceWriter writer(reference.string(), kBudget, /*max_alone_bytes=*/2 * kBudget);
+  writer.write(0, small, "intermediate", "small", /*may_change=*/false);
+  writer.write(1, big, "intermediate", "big", /*may_change=*/false);  // alone
+  writer.write(2, small, "intermediate", "after big", /*may_change=*/false);
+  writer.write(3, big, "intermediate", "big, written in place later", /*may_change=*/true);  // caller
+  writer.write(4, huge, "intermediate", "huge", /*may_change=*/false);                       // caller
+  writer.write(5, view, "intermediate", "view", /*may_change=*/false);                       // caller
+  writer.write(6, big * 2, "intermediate", "big again", /*may_change=*/false);               // alone
+  CHECK(writer.valuesQueuedAlone() == 2);
+  CHECK(writer.valuesWrittenByCaller() == 3);
+  kdecomp::ReferenceManifest manifest = writer.commit("fingerprint");
+  REQUIRE(manifest.entries.size() == 7);
+  kdecomp::ReferenceReader reader(reference.string(), "fingerprint");
+  std::vector<at::Tensor> expected{small, big, small, big, huge, view, big * 2};
+  for (int i = 0; i < 7; ++i) {
+    INFO("value " << i);
+    CHECK(at::equal(reader.load(i).toTensor(), expected[i]));
+    CHECK(manifest.entries[i].digest == kdecomp::digestTensor(expected[i], false).hash);
+  }
+  CHECK_NOTHROW(kdecomp::checkReferenceStore(reference.string(), manifest, kdecomp::StoreCheck::Full));
+}
+
 TEST_CASE("reading: pickles that make libtorch's unpickler allocate or pop unchecked are a ReferenceError") {
   TempDir dir;
   // Each is the whole data.pkl of an otherwise valid archive. Before the opcode walk

@@ -72,7 +72,7 @@ RecordReport recordReferences(const ImportedModel& model, const PartitionTree& t
   const Graph& graph = model.graph;
   if (!model.program) throw ReferenceError(model.source_path + ": nothing to record: the model has ops the replay lacks (see the import warnings)");
   const Program& program = *model.program;
-  ReferenceWriter writer(options.reference_dir, options.max_queued_bytes);
+  ReferenceWriter writer(options.reference_dir, options.max_queued_bytes, options.max_alone_bytes);
 
   std::set<int> wanted = valuesToRecord(graph, tree);
   std::set<int> outputs(graph.outputs.begin(), graph.outputs.end());

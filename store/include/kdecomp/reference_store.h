@@ -24,10 +24,13 @@ int64_t payloadBytes(const c10::IValue& value);
 
 // Writes on a background thread, so that the disk works while the model computes. Values that
 // the model may later modify in place are copied when queued, and the queue is bounded in
-// bytes, so memory stays within `max_queued_bytes` of a plain run.
+// bytes, so memory stays within `max_queued_bytes` of a plain run. A value over half that bound
+// is queued alone where it needs no copy (nothing writes it in place, it owns its storage) and
+// is at most `max_alone_bytes`; otherwise it is written on the caller's thread.
 class ReferenceWriter {
  public:
-  explicit ReferenceWriter(std::string reference_dir, int64_t max_queued_bytes = int64_t{1} << 30);
+  explicit ReferenceWriter(std::string reference_dir, int64_t max_queued_bytes = int64_t{1} << 30,
+                           int64_t max_alone_bytes = 0);
   ~ReferenceWriter();  // removes the partial directory unless committed
   ReferenceWriter(const ReferenceWriter&) = delete;
   ReferenceWriter& operator=(const ReferenceWriter&) = delete;
@@ -49,6 +52,9 @@ class ReferenceWriter {
   // Seconds the caller of write() spent waiting: for room in the queue, or writing a value too
   // large to queue.
   double waitedSeconds() const { return waited_s_; }
+  // Values over half the queue's bound: queued alone (no copy), or written by the caller.
+  int valuesQueuedAlone() const { return values_queued_alone_; }
+  int valuesWrittenByCaller() const { return values_written_by_caller_; }
 
  private:
   struct Job {
@@ -65,7 +71,10 @@ class ReferenceWriter {
   ReferenceManifest manifest_;
   bool committed_ = false;
   double waited_s_ = 0;
+  int values_queued_alone_ = 0;
+  int values_written_by_caller_ = 0;
   int64_t max_queued_bytes_;
+  int64_t max_alone_bytes_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Job> queue_;

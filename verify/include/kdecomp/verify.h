@@ -21,6 +21,9 @@ struct RecordOptions {
   // Values waiting for the disk (the writer runs beside the model). Bounds the extra memory of
   // recording over a plain run; the CLI uses a quarter of the import's peak RSS.
   int64_t max_queued_bytes = int64_t{1} << 30;
+  // A larger value that needs no copy may wait for the disk alone in the queue, up to this
+  // size (the model computes on meanwhile); a larger one is written on the model's thread.
+  int64_t max_alone_bytes = 0;
 };
 
 struct RecordReport {
