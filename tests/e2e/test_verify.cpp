@@ -551,7 +551,7 @@ TEST_CASE("4_LeNet5: kdecomp profile, KernelBench problems, and a failing candid
       CHECK(text.find("def get_init_inputs():") != std::string::npos);
     }
     const std::string harness = sourceDir() + "/tests/problems/kernelbench_eval.py";
-    for (const char* kernel : {"relu_4096x120_fp32", "linear_120x84_fp32"}) {
+    for (std::string kernel : {"relu_4096x120_fp32", "linear_120x84_fp32"}) {
       std::string file;
       for (const json& p : index["problems"]) {
         if (p["workload"] == kernel) file = problems + "/" + p["file"].get<std::string>();
