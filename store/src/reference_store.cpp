@@ -345,7 +345,7 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
   // copy: it is queued as it is, alone (the queue waits to be empty, and nothing joins it until
   // it is written), so the model computes on while the disk writes it and the memory beyond a
   // plain run stays within max(budget, one value). Attention scores are such values (805 MB
-  // each in 50_ReLUSelfAttention, against a 512 MiB budget).
+  // each in 50_ReLUSelfAttention, whose queue may hold 477 MiB).
   bool queue_alone = bytes > max_queued_bytes_ / 2 && bytes <= max_alone_bytes_ && !may_change && ownsStorage(value);
   if (bytes > max_queued_bytes_ / 2 && !queue_alone) {
     // Too big to copy at the model's peak (31_VisionAttention's attention weights are GBs):
