@@ -346,8 +346,9 @@ void ReferenceWriter::write(int value_id, const c10::IValue& value, const std::s
   // it is written), so the model computes on while the disk writes it and the memory beyond a
   // plain run stays within max(budget, one value). Attention scores are such values (805 MB
   // each in 50_ReLUSelfAttention, whose queue may hold 477 MiB).
-  bool queue_alone = bytes > max_queued_bytes_ / 2 && bytes <= max_alone_bytes_ && !may_change && ownsStorage(value);
-  if (bytes > max_queued_bytes_ / 2 && !queue_alone) {
+  bool over_half = bytes > max_queued_bytes_ / 2;
+  bool queue_alone = over_half && bytes <= max_alone_bytes_ && !may_change && ownsStorage(value);
+  if (over_half && !queue_alone) {
     // Too big to copy at the model's peak (31_VisionAttention's attention weights are GBs):
     // written now, on the model's thread, from the tensor itself.
     c10::IValue own = ownStorage(value);

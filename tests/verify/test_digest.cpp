@@ -58,8 +58,9 @@ TEST_CASE("a view's compact copy, digested with the view's strides, has the view
 }
 
 TEST_CASE("a value that is its reference bit for bit compares as identical, flagged as the rule flags it", "[digest]") {
+  auto scanned = [](const at::Tensor& t) { return digestTensor(t, true, toleranceFor(t.scalar_type()).atol); };
   at::Tensor with_inf = at::tensor({1.0f, -std::numeric_limits<float>::infinity()});
-  Comparison c = kdecomp::sameAsRecorded(with_inf, true);
+  Comparison c = kdecomp::sameAsRecorded(with_inf, scanned(with_inf));
   CHECK(c.identical);
   CHECK(c.match);
   CHECK(c.max_abs_diff == 0);
@@ -68,13 +69,19 @@ TEST_CASE("a value that is its reference bit for bit compares as identical, flag
   CHECK(c.message == full.message);
   CHECK(c.needed_atol == full.needed_atol);
   for (const at::Tensor& small : {at::zeros({7}), at::full({7}, 1e-6f)}) {
-    Comparison s = kdecomp::sameAsRecorded(small, false);
+    Comparison s = kdecomp::sameAsRecorded(small, scanned(small));
     Comparison f = compareValues(small, small.clone());
     CHECK(s.identical);
     CHECK(s.degenerate_reference);
     CHECK(s.message == f.message);
     CHECK_FALSE(s.message.empty());
   }
+  at::Tensor plain = at::randn({64});
+  Comparison p = kdecomp::sameAsRecorded(plain, scanned(plain));
+  CHECK(p.identical);
+  CHECK(p.match);
+  CHECK_FALSE(p.degenerate_reference);
+  CHECK(p.message.empty());
 }
 
 TEST_CASE("the scan flags what the comparison rule flags", "[digest]") {

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "kdecomp/content_digest.h"
 #include "kdecomp/tolerance.h"
 
 namespace kdecomp {
@@ -34,11 +35,12 @@ struct Comparison {
 
 Comparison compareValues(const c10::IValue& actual, const c10::IValue& expected);
 
-// The comparison of `value` with its reference where the digests prove the two the same bit for
-// bit (no reference read): zero differences, identical, and flagged as the rule flags that
-// reference. `any_nonfinite` is the digest scan's flag: a non-finite reference needs no other
-// scan; an all-small one is scanned in memory to say which.
-Comparison sameAsRecorded(const at::Tensor& value, bool any_nonfinite);
+// The comparison of `value` with its reference where `digest` (the value's, scanned) is the
+// recorded one, so the two are the same bit for bit (no reference read): zero differences,
+// identical, and flagged as the rule flags that reference. The scan's flags say whether it is
+// degenerate; a non-finite one needs nothing more, an all-small one is scanned in memory to say
+// which.
+Comparison sameAsRecorded(const at::Tensor& value, const TensorDigest& digest);
 
 // The contract's tolerance for values of `type` (kdecomp/tolerance.h; complex: its component's).
 Tolerance toleranceFor(at::ScalarType type);
