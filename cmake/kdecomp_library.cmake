@@ -5,7 +5,7 @@
 #     [PRECOMPILE_HEADER <header>]     the project's one precompiled LibTorch header (runtime)
 #     [REUSE_PCH_FROM target])         a LibTorch library reuses that one
 #
-# One static library, kdecomp_NAME, from the folder whose CMakeLists.txt calls it: its include/
+# One static library (position-independent), kdecomp_NAME, from the folder whose CMakeLists.txt calls it: its include/
 # is the public header folder (kdecomp/NAME.h), its src/ the private one. Another library sees
 # only include/: no library includes another's src/.
 function(kdecomp_add_library name)
@@ -15,6 +15,8 @@ function(kdecomp_add_library name)
   endif()
   set(target kdecomp_${name})
   add_library(${target} STATIC ${ARG_SOURCES})
+  # Position-independent: the libraries are linked into libkdecomp_commands.so (tools/).
+  set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
   target_include_directories(${target} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
   target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   if(ARG_PRECOMPILE_HEADER)

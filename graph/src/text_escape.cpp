@@ -51,6 +51,15 @@ std::string firstMeaningfulLine(std::string_view text) {
   return std::string(line.substr(0, line.find_last_not_of(" \t\r") + 1));
 }
 
+std::string plainError(const std::exception& e) {
+  std::string text = firstMeaningfulLine(e.what());
+  if (text.rfind("[json.exception.", 0) == 0) {
+    size_t close = text.find("] ");
+    text = "malformed JSON: " + (close == std::string::npos ? text : text.substr(close + 2));
+  }
+  return oneLineText(text);
+}
+
 std::string oneLineText(std::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -1,51 +1,25 @@
 // Model arguments: the Python exporter, a .py / .pt / export directory resolved to a model
 // file, the custom-op libraries to load, provenance from meta.json.
 #include <malloc.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/statvfs.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "kdecomp/exporter.h"
 #include "kdecomp/host_buffers.h"
-#include "kdecomp/system_memory.h"
 #include "kdecomp/text_escape.h"
 #include "pipeline_internal.h"
-
-extern char** environ;
 
 namespace kdecomp {
 
 std::string envOr(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v && *v ? v : fallback;
-}
-
-// An error's text as a user should read it: one line, without the library's decorations (a
-// json.exception tag, a LibTorch backtrace after the first line). Every reader names its file
-// and cause itself; this only keeps library wording from reaching the terminal.
-std::string plainError(const std::exception& e) {
-  std::string text = kdecomp::firstMeaningfulLine(e.what());
-  if (text.rfind("[json.exception.", 0) == 0) {
-    size_t close = text.find("] ");
-    text = "malformed JSON: " + (close == std::string::npos ? text : text.substr(close + 2));
-  }
-  return kdecomp::oneLineText(text);
-}
-
-// The running binary: batch workers are this same kdecomp.
-std::string selfExecutable() {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string("kdecomp") : self.string();
 }
 
 void setUpProcessMemory() {
@@ -59,142 +33,18 @@ void setUpProcessMemory() {
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
 }
 
-namespace {
-// Bytes free to an unprivileged writer on the file system holding `dir` (or its nearest
-// existing parent); -1 when unknown.
-int64_t freeBytesAt(fs::path dir) {
-  std::error_code ec;
-  while (!dir.empty() && !fs::exists(dir, ec)) dir = dir.parent_path();
-  struct statvfs st {};
-  if (dir.empty() || ::statvfs(dir.c_str(), &st) != 0) return -1;
-  return static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
-}
-
-// The exporter's environment: ours, with glibc told to back large allocations with transparent
-// huge pages (glibc.malloc.hugetlb, glibc 2.35+; unknown tunables are ignored), as kdecomp's
-// own runs are (host_buffers.h): the traced forward and the inputs it draws fault in a 2 MiB
-// page at a time. A setting of the user's own is kept.
-std::vector<std::string> exporterEnvironment() {
-  std::vector<std::string> env;
-  bool has_tunables = false;
-  for (char** e = environ; *e; ++e) {
-    std::string entry = *e;
-    if (entry.rfind("GLIBC_TUNABLES=", 0) == 0) {
-      has_tunables = true;
-      if (entry.find("glibc.malloc.hugetlb") == std::string::npos) {
-        entry += entry.size() > std::strlen("GLIBC_TUNABLES=") ? ":glibc.malloc.hugetlb=1" : "glibc.malloc.hugetlb=1";
-      }
-    }
-    env.push_back(std::move(entry));
-  }
-  if (!has_tunables) env.push_back("GLIBC_TUNABLES=glibc.malloc.hugetlb=1");
-  return env;
-}
-
-}  // namespace
-
-// Runs the Python exporter (Debian's interpreter by default: that is where torch lives). The
-// exporter writes into a staging directory that this process creates and removes, so nothing
-// is left behind however the exporter ends (a crash or a full disk included); its standard
-// output goes to our standard error, so a model that prints cannot corrupt `--json` output.
+// `kdecomp export` and the .py argument of the other commands (kdecomp/exporter.h).
 int exportCommand(const std::string& model, const std::string& out_dir, const std::string& method, bool onnx, bool fx,
                   bool inputs_per_file) {
-  std::string python = envOr("KDECOMP_PYTHON", "/usr/bin/python3");
-  std::string script = envOr("KDECOMP_PYTHON_DIR", KDECOMP_PYTHON_DIR) + "/kdecomp_export.py";
-  fs::path out = fs::absolute(out_dir).lexically_normal();
-  if (out.filename().empty()) out = out.parent_path();
-  std::error_code ec;
-  // Directories made for this export are removed again if it fails: a failed export leaves the
-  // file system as it found it.
-  fs::path first_created = out.parent_path();
-  while (!first_created.parent_path().empty() && first_created.parent_path() != first_created &&
-         !fs::exists(first_created.parent_path(), ec)) {
-    first_created = first_created.parent_path();
-  }
-  bool created = !fs::exists(out.parent_path(), ec);
-  fs::create_directories(out.parent_path(), ec);
-  struct CreatedDirectories {
-    fs::path deepest, first;
-    bool active;
-    ~CreatedDirectories() {
-      if (!active) return;
-      std::error_code ignored;
-      for (fs::path d = deepest;; d = d.parent_path()) {
-        fs::remove(d, ignored);  // only when empty
-        if (d == first || d.parent_path() == d) break;
-      }
-    }
-  } created_guard{out.parent_path(), first_created, created};
-  std::string staging = (out.parent_path() / ".kdecomp-export-XXXXXX").string();
-  if (ec || !mkdtemp(staging.data())) {
-    std::cerr << "kdecomp export: error: " << kdecomp::oneLineText(out.parent_path().string())
-              << ": cannot create the export directory: " << (ec ? ec.message() : std::strerror(errno)) << "\n";
-    return kExitBadInput;
-  }
-  ScratchDirectory staging_guard;
-  staging_guard = staging;
-  std::vector<std::string> args = {python, script, model, "-o", out.string(), "--method", method, "--staging", staging};
-  if (onnx) args.push_back("--onnx");
-  if (fx) args.push_back("--fx");
-  if (inputs_per_file) args.push_back("--inputs-per-file");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
-  // The kernel's OOM kills so far: an exporter killed by it is out of memory, not a bad model.
-  const int64_t oom_kills_before = oomKillCount();
-  pid_t pid;
-  std::vector<std::string> env = exporterEnvironment();
-  std::vector<char*> envp;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  int spawn_error = posix_spawn(&pid, python.c_str(), &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawn_error != 0) {
-    std::cerr << "kdecomp export: error: cannot run " << python << " (set KDECOMP_PYTHON)\n";
-    return kExitBadInput;
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  std::string shown = kdecomp::oneLineText(model);
-  // A disk that filled up shows as whatever the write that hit it raised (or an abort inside
-  // LibTorch's zip writer): say what happened in the user's words.
-  auto diskFull = [&] {
-    int64_t free_bytes = freeBytesAt(out.parent_path());
-    return free_bytes >= 0 && free_bytes < (int64_t{1} << 20);
-  };
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-    if (!fs::exists(out / "model.pt", ec)) {
-      std::cerr << "kdecomp export: error: " << shown << ": the exporter ended without writing "
-                << kdecomp::oneLineText((out / "model.pt").string())
-                << " (does the model file exit the interpreter, e.g. sys.exit() or os._exit(), when imported?)\n";
-      return kExitBadInput;
-    }
-    created_guard.active = false;
-    return kExitOk;
-  }
-  if (diskFull()) {
-    std::cerr << "kdecomp export: error: " << shown << ": no space left on device in "
-              << kdecomp::oneLineText(out.parent_path().string()) << " (the partial export was removed)\n";
-    return kExitBadInput;
-  }
-  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && oomKillCount() > oom_kills_before) {
-    char available[64] = "";
-    if (int64_t bytes = readSystemMemory().available_bytes; bytes >= 0) {
-      std::snprintf(available, sizeof available, " (%.1f GiB available now)", bytes / 1073741824.0);
-    }
-    std::cerr << "kdecomp export: error: " << shown
-              << ": the exporter was killed by the kernel's OOM killer: the machine ran out of memory during the "
-                 "export at the model's exact dimensions"
-              << available << "; run it with less beside it, or on a machine with more memory\n";
-    return kExitTooLittleMemoryNow;
-  }
-  if (WIFSIGNALED(status)) {
-    std::cerr << "kdecomp export: error: " << shown << ": the exporter was killed by signal " << WTERMSIG(status)
-              << " (" << strsignal(WTERMSIG(status)) << ")\n";
+  ExportProcess exporter({model, out_dir, method, onnx, fx, inputs_per_file});
+  return exitCodeOf(exporter.finish());
+}
+
+int exitCodeOf(ExportOutcome outcome) {
+  switch (outcome) {
+    case ExportOutcome::Exported: return kExitOk;
+    case ExportOutcome::OutOfMemory: return kExitTooLittleMemoryNow;
+    case ExportOutcome::Failed: break;
   }
   return kExitBadInput;
 }

@@ -9,10 +9,12 @@
 #include <vector>
 
 #include "kdecomp/clock.h"
+#include "kdecomp/exporter.h"
 #include "kdecomp/importer.h"
 #include "kdecomp/output_layout.h"
 #include "kdecomp/partition.h"
 #include "kdecomp/pipeline.h"
+#include "kdecomp/text_escape.h"
 #include "kdecomp/verify.h"
 
 namespace kdecomp {
@@ -20,6 +22,9 @@ namespace kdecomp {
 namespace fs = std::filesystem;
 
 std::string envOr(const char* name, const std::string& fallback);
+
+// The exit code of a command whose export ended so.
+int exitCodeOf(ExportOutcome outcome);
 
 // A temporary directory, removed when the command ends (an export can hold gigabytes).
 struct ScratchDirectory {

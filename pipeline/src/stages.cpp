@@ -586,6 +586,13 @@ int exportProblemsCommand(const std::vector<std::string>& dirs, const std::strin
   return kExitBadInput;
 }
 
+namespace {
+bool sameExport(const ExportRequest& a, const ExportRequest& b) {
+  return a.model == b.model && a.out_dir == b.out_dir && a.method == b.method && a.onnx == b.onnx && a.fx == b.fx &&
+         a.inputs_per_file == b.inputs_per_file && a.threads == b.threads;
+}
+}  // namespace
+
 int decomposeCommand(DecomposeRequest request) {
   Progress progress("decompose", request.stage_file);
   ModelSource source{request.model, request.inputs};
@@ -603,11 +610,21 @@ int decomposeCommand(DecomposeRequest request) {
       return kExitBadInput;
     }
     progress.stage("export", "export " + request.model);
-    // One file per input: the reference store links them rather than writing them again.
-    if (int rc = exportCommand(request.model, (dir / "export").string(), "auto", request.onnx, request.fx,
-                               /*inputs_per_file=*/true);
-        rc != kExitOk)
-      return rc;
+    // The CLI may have started this export already, before loading LibTorch; otherwise it starts
+    // here.
+    ExportRequest wanted = decomposeExportRequest(request, dir.string());
+    std::optional<ExportProcess> started_here;
+    ExportProcess* exporter = request.started_export;
+    if (exporter && !sameExport(exporter->request(), wanted)) {
+      // The CLI and this function disagree on the export: a defect, said as such rather than
+      // racing a second exporter into the same directory.
+      std::cerr << "kdecomp decompose: error: internal: the export started for "
+                << kdecomp::oneLineText(exporter->request().out_dir) << " is not the one wanted ("
+                << kdecomp::oneLineText(wanted.out_dir) << ")\n";
+      return kExitBadInput;
+    }
+    if (!exporter) exporter = &started_here.emplace(wanted);
+    if (int rc = exitCodeOf(exporter->finish()); rc != kExitOk) return rc;
     source.model = (dir / "export" / model_file).string();
     if ((request.onnx || request.fx) && !fs::exists(source.model)) {
       std::cerr << "kdecomp decompose: error: " << request.model << ": "

@@ -3,6 +3,7 @@
 // markup or a second line in what we write.
 #pragma once
 
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,11 @@ std::string oneLineText(std::string_view text);
 // The first line of `text` that says something (an exception's text; LibTorch's may begin with
 // a newline), without surrounding blanks; "" when there is none.
 std::string firstMeaningfulLine(std::string_view text);
+
+// An error's text as a user should read it: one line, without a library's decorations (a
+// json.exception tag, a LibTorch backtrace after the first line). Every reader names its file
+// and cause itself; this only keeps library wording from reaching the terminal.
+std::string plainError(const std::exception& e);
 
 // A double-quoted C++ string literal (the quotes included).
 std::string cppStringLiteral(std::string_view text);

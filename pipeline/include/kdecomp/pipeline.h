@@ -7,10 +7,10 @@
 // stderr), kExitTooLittleMemoryNow (output_layout.h: the model may fit on an idle machine).
 #pragma once
 
-#include <exception>
 #include <string>
 #include <vector>
 
+#include "kdecomp/exporter.h"
 #include "kdecomp/verify.h"
 
 namespace kdecomp {
@@ -18,12 +18,6 @@ namespace kdecomp {
 constexpr int kExitOk = 0;
 constexpr int kExitCheckFailed = 1;
 constexpr int kExitBadInput = 2;
-
-// An error's text as a user should read it: one line, without a library's decorations.
-std::string plainError(const std::exception& e);
-
-// The running binary (batch workers are this same kdecomp).
-std::string selfExecutable();
 
 // The memory policy of a kdecomp process, set before any tensor exists: LibTorch's CPU buffers
 // from kdecomp's allocator (kdecomp/host_buffers.h; KDECOMP_LIBTORCH_ALLOCATOR=1 keeps
@@ -73,9 +67,25 @@ struct DecomposeRequest {
   VerifyOptions verify;  // device, perturbation, replay mode
   int profile_runs = 0;  // > 0: then profile, as `kdecomp profile --runs N` would (verification/profile.json)
   bool fx = false;       // decompose the FX export (model.fx.json) instead of TorchScript
+  // The export of a .py model, already started by the caller (the CLI starts it before loading
+  // LibTorch); null: decompose starts it. It must be the export decompose would start: into
+  // OUT/{source_level}/{model_name}/export, inputs one file each, `threads` threads.
+  ExportProcess* started_export = nullptr;
 };
 // `kdecomp decompose`: export through verify, the main job.
 int decomposeCommand(DecomposeRequest request);
+// The export `kdecomp decompose` runs for a .py model whose decomposition goes to
+// `decomposition_dir` (OUT/{source_level}/{model_name}, kdecomp/output_layout.h).
+inline ExportRequest decomposeExportRequest(const DecomposeRequest& request, const std::string& decomposition_dir) {
+  ExportRequest wanted;
+  wanted.model = request.model;
+  wanted.out_dir = decomposition_dir + "/export";
+  wanted.onnx = request.onnx;
+  wanted.fx = request.fx;
+  wanted.inputs_per_file = true;  // the reference store links them rather than writing them again
+  wanted.threads = request.threads;
+  return wanted;
+}
 
 // The stages that run again on an existing decomposition (its source.json names the model).
 enum class RerunStage { Emit, Record, Verify, Profile };
