@@ -24,6 +24,7 @@ Output files:
 """
 
 import argparse
+import ast
 import contextlib
 import dataclasses
 import errno
@@ -38,6 +39,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import textwrap
 import time
 import traceback
 
@@ -326,6 +328,57 @@ def needs_grad_for_trace(model):
     return any(isinstance(m, fused) for m in model.modules())
 
 
+def is_integer_literal(node):
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int
+
+
+def module_list_index_failure(model):
+    """Why torch.jit.script is certain to refuse `model`, found before trying: a forward of one
+    of its modules indexes an nn.ModuleList or nn.Sequential attribute with an index that is not
+    an integer literal (`self.layers[i]`), which TorchScript rejects ("Expected integer literal
+    for index"). It rejects it only after scripting every submodule, which in a deep model costs
+    a second or more; a trace follows either way. None when no forward does (scripting is then
+    tried as before), or when a forward asks torch.jit.is_scripting() (a branch it skips)."""
+    import torch
+
+    containers = (torch.nn.ModuleList, torch.nn.Sequential)
+    seen = set()
+    for module in model.modules():
+        cls = type(module)
+        if cls in seen:
+            continue
+        seen.add(cls)
+        forward = getattr(cls, "forward", None)
+        if forward is None or (getattr(forward, "__module__", None) or "").startswith("torch."):
+            continue  # PyTorch's own modules script
+        try:
+            source = textwrap.dedent(inspect.getsource(forward))
+            tree = ast.parse(source)
+        except Exception:  # no source (generated code: an fx.GraphModule), or none Python parses
+            continue
+        function = tree.body[0] if tree.body else None
+        if not isinstance(function, ast.FunctionDef) or not function.args.args or "is_scripting" in source:
+            continue
+        if function.decorator_list:
+            continue  # an ignored, unused or otherwise wrapped forward: left to TorchScript
+        this = function.args.args[0].arg
+        for node in ast.walk(function):
+            if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
+                continue
+            target = node.value
+            if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == this):
+                continue
+            container = module._modules.get(target.attr)
+            if isinstance(container, containers) and not isinstance(node.slice, ast.Slice) and \
+                    not is_integer_literal(node.slice):
+                return (f"torch.jit.script would fail: {cls.__name__}.forward indexes nn.{type(container).__name__} "
+                        f"{this}.{target.attr} with a non-literal index (TorchScript takes integer literals only); "
+                        "not tried")
+    return None
+
+
 def export_torchscript(model, inputs, out_path, extra, method, nested=False, restore_buffers=None, bound=False,
                        scripted=None, script_failure=None):
     """Returns (method_used, fallback_reason). `extra` (a dict) is saved inside model.pt with
@@ -342,6 +395,8 @@ def export_torchscript(model, inputs, out_path, extra, method, nested=False, res
     if bound and method == "auto":
         method, fallback_reason = "trace", "get_inputs() holds non-tensor values, bound as constants of a trace"
     if method in ("auto", "script"):
+        if scripted is None and script_failure is None:
+            script_failure = module_list_index_failure(model)
         if scripted is None and script_failure is None:
             try:
                 scripted = torch.jit.script(model)
@@ -537,11 +592,13 @@ def run_export(args):
     scripted, script_failure = None, None
     if describe_from_meta and not bound and args.method in ("auto", "script"):
         t0 = time.perf_counter()
-        try:
-            scripted = torch.jit.script(model)
-        except Exception as exc:
-            # Not tried again: the model is as it was, and TorchScript keeps the failed class.
-            script_failure = f"torch.jit.script failed: {first_line(exc)}"
+        script_failure = module_list_index_failure(model)
+        if script_failure is None:
+            try:
+                scripted = torch.jit.script(model)
+            except Exception as exc:
+                # Not tried again: the model is as it was, and TorchScript keeps the failed class.
+                script_failure = f"torch.jit.script failed: {first_line(exc)}"
         timings["script_s"] = time.perf_counter() - t0
     restore_buffers = buffer_restorer(model)
     forward_peak_estimate = None
