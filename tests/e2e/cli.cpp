@@ -20,6 +20,27 @@ namespace fs = std::filesystem;
 
 // KDECOMP_E2E_BINARY runs the same tests against another build (e.g. an older one, to show that
 // a new test fails there).
+const char* const kSmallLinearModel = R"PY(import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.fc = nn.Linear(n, 4)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+
+def get_inputs():
+    return [torch.rand(3, 8)]
+
+
+def get_init_inputs():
+    return [8]
+)PY";
+
 std::string binary() {
   const char* other = std::getenv("KDECOMP_E2E_BINARY");
   return other && *other ? other : KDECOMP_BINARY;

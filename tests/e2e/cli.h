@@ -61,6 +61,10 @@ struct Inspection {
 };
 const Inspection& inspectJson(const Export& exported);
 
+// A small KernelBench-format model: Linear 8 -> 4 and a ReLU, one 3x8 input; exports and
+// decomposes in seconds.
+extern const char* const kSmallLinearModel;
+
 std::string readFile(const std::string& path);
 void writeFile(const std::string& path, const std::string& content);
 bool exists(const std::string& path);

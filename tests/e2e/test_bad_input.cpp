@@ -10,26 +10,8 @@ using namespace kdecomp_e2e;
 
 namespace {
 
-const char* const kValidModel = R"PY(import torch
-import torch.nn as nn
-
-
-class Model(nn.Module):
-    def __init__(self, n):
-        super().__init__()
-        self.fc = nn.Linear(n, 4)
-
-    def forward(self, x):
-        return torch.relu(self.fc(x))
-
-
-def get_inputs():
-    return [torch.rand(3, 8)]
-
-
-def get_init_inputs():
-    return [8]
-)PY";
+// The small Linear + ReLU model every test here starts from (cli.h).
+const char* const kValidModel = kSmallLinearModel;
 
 std::string writeModel(const TempDir& dir, const std::string& name, const std::string& text) {
   std::string path = dir / name;

@@ -13,27 +13,14 @@ using namespace kdecomp_e2e;
 
 namespace {
 
-const char* const kSmallModel = R"PY(import torch
-import torch.nn as nn
-
-
-class Model(nn.Module):
-    def __init__(self, n):
-        super().__init__()
-        self.fc = nn.Linear(n, 4)
-
-    def forward(self, x):
-        return torch.relu(self.fc(x))
-
-
-def get_inputs():
-    print(f"exporter intra-op threads: {torch.get_num_threads()}")
-    return [torch.rand(3, 8)]
-
-
-def get_init_inputs():
-    return [8]
-)PY";
+// The small model of cli.h, saying how many intra-op threads its process runs with.
+std::string smallModelPrintingThreads() {
+  std::string text = kSmallLinearModel;
+  const std::string get_inputs = "def get_inputs():\n";
+  size_t at = text.find(get_inputs);
+  REQUIRE(at != std::string::npos);
+  return text.insert(at + get_inputs.size(), "    print(f\"exporter intra-op threads: {torch.get_num_threads()}\")\n");
+}
 
 // A copy of the kdecomp binary alone in `dir` (its commands library is not copied).
 std::string binaryAlone(const TempDir& dir) {
@@ -57,7 +44,7 @@ TEST_CASE("cli: export runs in the binary alone, without the commands library", 
   TempDir dir;
   std::string kdecomp_alone = binaryAlone(dir);
   std::string model = dir / "small.py";
-  writeFile(model, kSmallModel);
+  writeFile(model, smallModelPrintingThreads());
   RunResult r = run({kdecomp_alone, "export", model, "-o", dir / "out"});
   INFO(r.err);
   CHECK(r.exit_code == 0);
@@ -70,7 +57,7 @@ TEST_CASE("cli: decompose without the commands library exits 2 naming it, and st
   TempDir dir;
   std::string kdecomp_alone = binaryAlone(dir);
   std::string model = dir / "small.py";
-  writeFile(model, kSmallModel);
+  writeFile(model, smallModelPrintingThreads());
   std::string out = dir / "out";
   RunResult r = run({kdecomp_alone, "decompose", model, "-o", out});
   INFO(r.err);
@@ -103,7 +90,7 @@ TEST_CASE("cli: a commands library of another build is refused", "[e2e][cli]") {
 TEST_CASE("cli: decompose --threads N gives the exporter N intra-op threads", "[e2e][cli]") {
   TempDir dir;
   std::string model = dir / "small.py";
-  writeFile(model, kSmallModel);
+  writeFile(model, smallModelPrintingThreads());
   // The environment says 1: the option wins, for the exporter as for kdecomp's own runs.
   RunResult r = run({"env", "OMP_NUM_THREADS=1", binary(), "decompose", model, "-o", dir / "out", "--threads", "3"});
   INFO(r.err);
