@@ -38,9 +38,11 @@ std::string commandsLibraryPath() { return (selfExecutable().parent_path() / kde
 
 // Loads the commands library and runs `request` with it. RTLD_GLOBAL: LibTorch's symbols stay
 // visible to the custom-op libraries a model loads later, as when LibTorch was linked in.
+// RTLD_LAZY, as the dynamic linker binds a program's libraries: LibTorch's dependencies are
+// many, and binding every function of theirs up front cost a tenth of a second more.
 int runInCommandsLibrary(const kdecomp::CommandRequest& request) {
   std::string path = commandsLibraryPath();
-  void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  void* library = dlopen(path.c_str(), RTLD_LAZY | RTLD_GLOBAL);
   if (!library) {
     const char* why = dlerror();
     std::cerr << "kdecomp: error: cannot load the commands library " << kdecomp::oneLineText(path) << ": "
