@@ -13,7 +13,9 @@ For each KernelBench-format model file (MODEL.py, or every *.py of a directory),
 Short models (baseline under --repeat-below seconds) run --repeat times each, medians reported.
 With --before BUILD_DIR[:PYTHON_DIR], an earlier kdecomp (and its exporter) decomposes each model
 too, in the same run and alternating with the current one, so before and after share the machine's
-state; its columns follow the current ones.
+state; its columns follow the current ones. Which side runs first alternates from model to model
+and from run to run: the second of two decompositions in a row found the memory and page cache
+the first one freed, which favours it on models that write gigabytes.
 The disk's sequential write speed is measured once with dd (direct I/O, 1 GiB), so the reference
 bytes can be read as seconds at the disk's speed.
 
@@ -258,22 +260,30 @@ def main():
     os.makedirs(work, exist_ok=True)
     disk_bps = disk_write_speed(work)
     rows = []
-    for model in model_files(args.models):
+    for index, model in enumerate(model_files(args.models)):
         name = os.path.splitext(os.path.basename(model))[0]
         print(f"[decompose_bench] {name}", file=sys.stderr, flush=True)
         out = os.path.join(work, "out")
         try:
+            def both_sides(turn):
+                """The current kdecomp and the --before one, in an order that alternates with `turn`."""
+                if before_kdecomp and turn % 2 == 1:
+                    earlier = run_decompose(before_kdecomp, model, out, before_env, args.timeout)
+                    return run_decompose(kdecomp, model, out, env, args.timeout), earlier
+                current = run_decompose(kdecomp, model, out, env, args.timeout)
+                earlier = run_decompose(before_kdecomp, model, out, before_env, args.timeout) if before_kdecomp else None
+                return current, earlier
+
             base = run_baseline(model, env, args.timeout)
-            dec = run_decompose(kdecomp, model, out, env, args.timeout)
-            before = run_decompose(before_kdecomp, model, out, before_env, args.timeout) if before_kdecomp else None
+            dec, before = both_sides(index)
             if base["wall_s"] < args.repeat_below and args.repeat > 1 and dec["exit_code"] == 0:
                 # Fresh processes each time, alternating, medians of each side.
                 bases, decs, befores = [base], [dec], [before]
-                for _ in range(args.repeat - 1):
+                for rep in range(1, args.repeat):
                     bases.append(run_baseline(model, env, args.timeout))
-                    decs.append(run_decompose(kdecomp, model, out, env, args.timeout))
-                    if before_kdecomp:
-                        befores.append(run_decompose(before_kdecomp, model, out, before_env, args.timeout))
+                    dec, before = both_sides(index + rep)
+                    decs.append(dec)
+                    befores.append(before)
                 base = sorted(bases, key=lambda b: b["wall_s"])[len(bases) // 2]
                 dec = sorted(decs, key=lambda d: d["wall_s"])[len(decs) // 2]
                 if before_kdecomp:
