@@ -379,6 +379,20 @@ def module_list_index_failure(model):
     return None
 
 
+def try_script(model):
+    """(the scripted model, None) or (None, why scripting failed or would). A failure is not
+    tried again: the model is as it was, and TorchScript keeps the failed class."""
+    import torch
+
+    failure = module_list_index_failure(model)
+    if failure is not None:
+        return None, failure
+    try:
+        return torch.jit.script(model), None
+    except Exception as exc:
+        return None, f"torch.jit.script failed: {first_line(exc)}"
+
+
 def export_torchscript(model, inputs, out_path, extra, method, nested=False, restore_buffers=None, bound=False,
                        scripted=None, script_failure=None):
     """Returns (method_used, fallback_reason). `extra` (a dict) is saved inside model.pt with
@@ -396,12 +410,7 @@ def export_torchscript(model, inputs, out_path, extra, method, nested=False, res
         method, fallback_reason = "trace", "get_inputs() holds non-tensor values, bound as constants of a trace"
     if method in ("auto", "script"):
         if scripted is None and script_failure is None:
-            script_failure = module_list_index_failure(model)
-        if scripted is None and script_failure is None:
-            try:
-                scripted = torch.jit.script(model)
-            except Exception as exc:
-                script_failure = f"torch.jit.script failed: {first_line(exc)}"
+            scripted, script_failure = try_script(model)
         if scripted is None:
             fallback_reason = script_failure
         else:
@@ -592,13 +601,7 @@ def run_export(args):
     scripted, script_failure = None, None
     if describe_from_meta and not bound and args.method in ("auto", "script"):
         t0 = time.perf_counter()
-        script_failure = module_list_index_failure(model)
-        if script_failure is None:
-            try:
-                scripted = torch.jit.script(model)
-            except Exception as exc:
-                # Not tried again: the model is as it was, and TorchScript keeps the failed class.
-                script_failure = f"torch.jit.script failed: {first_line(exc)}"
+        scripted, script_failure = try_script(model)
         timings["script_s"] = time.perf_counter() - t0
     restore_buffers = buffer_restorer(model)
     forward_peak_estimate = None

@@ -3,7 +3,7 @@
 // registration, a few tenths of a second) runs beside whatever the binary started first: the
 // Python exporter of `kdecomp decompose MODEL.py`.
 #include <iostream>
-#include <type_traits>
+#include <variant>
 
 #include "command_request.h"
 #include "kdecomp/importer.h"

@@ -294,12 +294,7 @@ int runCommand(int argc, char** argv) {
     kdecomp::ExportRequest request;
     request.model = export_model, request.out_dir = export_out, request.method = export_method;
     request.onnx = export_onnx, request.fx = export_fx;
-    switch (kdecomp::ExportProcess(request).finish()) {
-      case kdecomp::ExportOutcome::Exported: return kExitOk;
-      case kdecomp::ExportOutcome::OutOfMemory: return kdecomp::kExitTooLittleMemoryNow;
-      case kdecomp::ExportOutcome::Failed: break;
-    }
-    return kExitBadInput;
+    return kdecomp::exitCodeOf(kdecomp::ExportProcess(request).finish());
   }
   if (*inspect_cmd) {
     return runInCommandsLibrary(kdecomp::InspectRequest{inspect_model, inspect_inputs, inspect_work, threads,

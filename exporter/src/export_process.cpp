@@ -14,6 +14,7 @@
 #include <iostream>
 #include <vector>
 
+#include "kdecomp/output_layout.h"
 #include "kdecomp/system_memory.h"
 #include "kdecomp/text_escape.h"
 
@@ -65,6 +66,15 @@ std::vector<std::string> exporterEnvironment(int threads) {
 }
 
 }  // namespace
+
+int exitCodeOf(ExportOutcome outcome) {
+  switch (outcome) {
+    case ExportOutcome::Exported: return kExitOk;
+    case ExportOutcome::OutOfMemory: return kExitTooLittleMemoryNow;
+    case ExportOutcome::Failed: break;
+  }
+  return kExitBadInput;
+}
 
 ExportProcess::ExportProcess(ExportRequest request) : request_(std::move(request)) {
   std::string python = envOr("KDECOMP_PYTHON", "/usr/bin/python3");

@@ -40,15 +40,6 @@ int exportCommand(const std::string& model, const std::string& out_dir, const st
   return exitCodeOf(exporter.finish());
 }
 
-int exitCodeOf(ExportOutcome outcome) {
-  switch (outcome) {
-    case ExportOutcome::Exported: return kExitOk;
-    case ExportOutcome::OutOfMemory: return kExitTooLittleMemoryNow;
-    case ExportOutcome::Failed: break;
-  }
-  return kExitBadInput;
-}
-
 std::string exportFailure(const fs::path& meta_path, const char* format) {
   std::string reason = std::string(format) == "onnx" ? "the ONNX export failed" : "the FX capture failed";
   std::ifstream meta_in(meta_path);

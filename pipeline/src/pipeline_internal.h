@@ -23,9 +23,6 @@ namespace fs = std::filesystem;
 
 std::string envOr(const char* name, const std::string& fallback);
 
-// The exit code of a command whose export ended so.
-int exitCodeOf(ExportOutcome outcome);
-
 // A temporary directory, removed when the command ends (an export can hold gigabytes).
 struct ScratchDirectory {
   std::string path;

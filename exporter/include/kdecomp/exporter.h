@@ -11,6 +11,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <cstdint>
 #include <string>
 
 namespace kdecomp {
@@ -27,6 +28,8 @@ struct ExportRequest {
 
 // How an export ended. Failed and OutOfMemory have been explained on stderr.
 enum class ExportOutcome { Exported, Failed, OutOfMemory };
+// The exit code of a command whose export ended so (kdecomp/output_layout.h).
+int exitCodeOf(ExportOutcome outcome);
 
 class ExportProcess {
  public:
@@ -52,7 +55,7 @@ class ExportProcess {
   std::string first_created_;  // the outermost directory made for the output; empty when none
   std::string setup_error_;    // why the exporter could not be started
   pid_t pid_ = -1;
-  long long oom_kills_before_ = 0;
+  int64_t oom_kills_before_ = 0;
   bool finished_ = false;
   ExportOutcome outcome_ = ExportOutcome::Failed;
 };

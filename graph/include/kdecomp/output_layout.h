@@ -79,6 +79,11 @@ ExportMeta readExportMeta(const std::filesystem::path& meta_json);
 // without its margin: a model is refused only for memory it certainly needs.
 int64_t decompositionMemoryNeed(const ExportMeta& meta);
 
+// Exit codes of every command: ok; a check failed (verification, a diff that found changes, a
+// batch with failures); bad input or usage (named on stderr).
+constexpr int kExitOk = 0;
+constexpr int kExitCheckFailed = 1;
+constexpr int kExitBadInput = 2;
 // The exit status of a `kdecomp decompose` that stopped before import because less memory is
 // free than it needs (EX_TEMPFAIL): `kdecomp batch` runs it again with nothing beside it.
 constexpr int kExitTooLittleMemoryNow = 75;

@@ -4,20 +4,17 @@
 //
 // Exit codes of every command: kExitOk, kExitCheckFailed (a check failed: verification, a diff
 // that found changes, a batch with failures), kExitBadInput (bad input or usage, named on
-// stderr), kExitTooLittleMemoryNow (output_layout.h: the model may fit on an idle machine).
+// stderr), kExitTooLittleMemoryNow (the model may fit on an idle machine); all in output_layout.h.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "kdecomp/exporter.h"
+#include "kdecomp/output_layout.h"
 #include "kdecomp/verify.h"
 
 namespace kdecomp {
-
-constexpr int kExitOk = 0;
-constexpr int kExitCheckFailed = 1;
-constexpr int kExitBadInput = 2;
 
 // The memory policy of a kdecomp process, set before any tensor exists: LibTorch's CPU buffers
 // from kdecomp's allocator (kdecomp/host_buffers.h; KDECOMP_LIBTORCH_ALLOCATOR=1 keeps
