@@ -379,6 +379,46 @@ def module_list_index_failure(model):
     return None
 
 
+@contextlib.contextmanager
+def none_defaults_as_optional():
+    """While scripting: a parameter without annotation whose default is None is compiled as
+    Optional[Tensor], the one type under which TorchScript's Tensor default and that None agree.
+    Compiled as Tensor (TorchScript's type for unannotated parameters), the None becomes an
+    undefined Tensor in the method's schema, which the module runs with but torch.jit.save cannot
+    print ("strides() called on an undefined Tensor": `def forward(self, x, h0=None)`). A function
+    with a type comment keeps its own types. A torch without the parser hook scripts as before."""
+    import torch.jit.frontend as frontend
+
+    original = getattr(frontend, "parse_def", None)
+    if original is None:
+        yield
+        return
+
+    def parse_def(fn):
+        parsed = original(fn)
+        function = parsed.ast.body[0] if parsed.ast.body else None
+        if not isinstance(function, ast.FunctionDef) or "# type:" in parsed.source:
+            return parsed
+        positional = function.args.args
+        defaults = function.args.defaults
+        # Keyword-only parameters with defaults TorchScript refuses whatever their type.
+        with_defaults = zip(positional[len(positional) - len(defaults):], defaults)
+        for arg, default in with_defaults:
+            if arg.annotation is None and isinstance(default, ast.Constant) and default.value is None:
+                annotation = ast.Subscript(value=ast.Name(id="Optional", ctx=ast.Load()),
+                                           slice=ast.Name(id="Tensor", ctx=ast.Load()), ctx=ast.Load())
+                for node in ast.walk(annotation):
+                    ast.copy_location(node, arg)  # source ranges point at the parameter
+                arg.annotation = annotation
+        return parsed
+
+    frontend.parse_def = parse_def
+    try:
+        yield
+    finally:
+        frontend.parse_def = original
+
+
 def try_script(model):
     """(the scripted model, None) or (None, why scripting failed or would). A failure is not
     tried again: the model is as it was, and TorchScript keeps the failed class."""
@@ -388,9 +428,31 @@ def try_script(model):
     if failure is not None:
         return None, failure
     try:
-        return torch.jit.script(model), None
+        with none_defaults_as_optional():
+            return torch.jit.script(model), None
     except Exception as exc:
         return None, f"torch.jit.script failed: {first_line(exc)}"
+
+
+def unsaveable_reason(scripted):
+    """Why torch.jit.save would refuse this scripted module, found in milliseconds: saving prints
+    every method's code, and a code printer failure (an unannotated parameter defaulting to None
+    leaves an undefined Tensor in the schema: "strides() called on an undefined Tensor") is raised
+    only after every parameter has been written, GBs for a large model. None when the code of every
+    module type prints."""
+    seen = set()
+    for module in scripted.modules():
+        kind = module._c._type().qualified_name()
+        if kind in seen:
+            continue
+        seen.add(kind)
+        try:
+            module.code
+        except RuntimeError as exc:
+            return f"torch.jit.save of the scripted module would fail: {first_line(exc)}"
+        except Exception:
+            continue  # no forward (an nn.ModuleList): nothing to print
+    return None
 
 
 def export_torchscript(model, inputs, out_path, extra, method, nested=False, restore_buffers=None, bound=False,
@@ -411,6 +473,10 @@ def export_torchscript(model, inputs, out_path, extra, method, nested=False, res
     if method in ("auto", "script"):
         if scripted is None and script_failure is None:
             scripted, script_failure = try_script(model)
+        if scripted is not None:
+            script_failure = unsaveable_reason(scripted)
+            if script_failure is not None:
+                scripted = None
         if scripted is None:
             fallback_reason = script_failure
         else:
