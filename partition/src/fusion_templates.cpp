@@ -54,15 +54,24 @@ std::string word(const std::string& op) {
   return it == kLabelWords.end() ? op : it->second;
 }
 
+// A GELU written out: its nonlinearity (`required`), the add of one, and at least two scalings
+// (the half, the input, the 1/sqrt(2) or the cubic term), nothing else. A bare tanh or erf
+// epilogue (a recurrent cell's linear + tanh) is that op, not a GELU.
 bool matchesChain(const std::vector<std::string>& ops, size_t from, const std::set<std::string>& allowed,
                   const std::string& required) {
   if (from >= ops.size()) return false;
-  bool has_required = false;
+  int nonlinear = 0, adds = 0, scalings = 0;
   for (size_t i = from; i < ops.size(); ++i) {
     if (!allowed.count(ops[i])) return false;
-    has_required |= ops[i] == required;
+    if (ops[i] == required) {
+      ++nonlinear;
+    } else if (ops[i] == "add") {
+      ++adds;
+    } else {
+      ++scalings;
+    }
   }
-  return has_required;
+  return nonlinear > 0 && adds > 0 && scalings >= 2;
 }
 
 }  // namespace
