@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "cli.h"
@@ -749,6 +750,57 @@ print(torch.load(ref + "/" + out[0]["file"]).tolist())
                               out});
   INFO(first_call.err);
   CHECK(first_call.out == "[[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]\n");
+}
+
+// 33_VanillaRNN's pattern: an unannotated `initial_hidden=None` (scripted as Optional[Tensor]; as
+// Tensor it scripted but could not be saved, and the model was traced) and a copy_ into a module
+// attribute. The copy_ writes a graph input, which TorchScript's alias analysis takes to possibly
+// alias every other input: the partitions reading parameters after it are still settled by the
+// composition (the tensors say the copy_ reaches only the attribute), with the same results as
+// replays of their own.
+TEST_CASE("a forward copying into its hidden state, with a None default, scripts and stays settled", "[constructs]") {
+  TempDir dir;
+  Decomposed d = decompose(dir, "vanilla_rnn", R"PY(
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.randn(4, 16)
+        self.i2h = nn.Linear(32, 16)
+        self.h2o = nn.Linear(16, 8)
+
+    def forward(self, x: torch.Tensor, initial_hidden=None) -> torch.Tensor:
+        if initial_hidden is not None:
+            self.hidden.copy_(initial_hidden)
+        combined = torch.cat((x, self.hidden), dim=1)
+        self.hidden = torch.tanh(self.i2h(combined))
+        return self.h2o(self.hidden)
+
+
+def get_inputs():
+    return [torch.rand(4, 16), torch.rand(4, 16)]
+)PY");
+  INFO(d.result.err);
+  REQUIRE(d.result.exit_code == 0);
+  CHECK(d.meta["method"] == "script");
+  std::string out = outDir(dir, "vanilla_rnn");
+  nlohmann::json settled = nlohmann::json::parse(readFile(out + "/verification/test_results.json"));
+  RunResult independent_run = kdecomp({"verify", out, "--independent-replay"});
+  INFO(independent_run.err);
+  REQUIRE(independent_run.exit_code == 0);
+  nlohmann::json independent = nlohmann::json::parse(readFile(out + "/verification/test_results.json"));
+  std::map<std::string, nlohmann::json> own;
+  for (const auto& p : independent["partitions"]) own[p["id"].get<std::string>()] = p;
+  int linear_partitions = 0;
+  for (const auto& p : settled["partitions"]) {
+    INFO(p.dump());
+    const std::string id = p["id"];
+    if (id == "root") continue;
+    CHECK(p["replay"] == "composition");
+    CHECK(p["status"] == own.at(id)["status"]);
+    CHECK(p["max_abs_diff"] == own.at(id)["max_abs_diff"]);
+    linear_partitions += id.find("linear") != std::string::npos;
+  }
+  CHECK(linear_partitions >= 3);  // i2h, h2o, and the fusion of i2h with its tanh
 }
 
 // Context managers in a scripted forward: `with torch.no_grad():` (torch.nn.functional's

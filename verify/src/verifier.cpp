@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <list>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -153,6 +154,7 @@ class Replayer {
       for (size_t i = 0; i < program_.ir_nodes.size(); ++i) {
         if (alias_db_->isMutable(program_.ir_nodes[i])) writing_nodes_.push_back(static_cast<int>(i));
       }
+      for (int writer : writing_nodes_) written_input_storages_[writer] = findWrittenInputStorages(writer);
     }
   }
 
@@ -281,13 +283,58 @@ class Replayer {
     for (int writer : writing_nodes_) {
       if (writer >= p.nodes.back()) break;
       if (std::binary_search(p.nodes.begin(), p.nodes.end(), writer)) continue;
+      const std::vector<const c10::StorageImpl*>* written = writtenInputStorages(writer);
       jit::ValueSet live;
       for (const auto& [producer, value] : reads) {
-        if (producer < writer) live.insert(value);
+        if (producer < writer && !(written && isInputOutside(value, *written))) live.insert(value);
       }
       if (!live.empty() && alias_db_->writesToAlias(program_.ir_nodes[writer], live)) return false;
     }
     return true;
+  }
+
+  // The storages `writer` writes, where it writes only graph inputs named directly (an in-place
+  // op on a lifted attribute: `self.hidden.copy_(h0)`); null otherwise. AliasDb takes any two
+  // graph inputs to possibly alias, so such a write would unsettle every partition reading a
+  // parameter; the program's own input tensors say which storage the write reaches.
+  const std::vector<const c10::StorageImpl*>* writtenInputStorages(int writer) const {
+    auto known = written_input_storages_.find(writer);
+    return known != written_input_storages_.end() && known->second ? &*known->second : nullptr;
+  }
+
+  std::optional<std::vector<const c10::StorageImpl*>> findWrittenInputStorages(int writer) const {
+    std::optional<std::vector<const c10::StorageImpl*>> storages;
+    const jit::Node* node = program_.ir_nodes[writer];
+    if (const c10::FunctionSchema* schema = node->maybeSchema()) {
+      storages.emplace();
+      for (size_t i = 0; i < schema->arguments().size() && storages; ++i) {
+        const c10::AliasInfo* alias = schema->arguments()[i].alias_info();
+        if (!alias || !alias->isWrite()) continue;
+        const c10::StorageImpl* storage = i < node->inputs().size() ? inputStorage(node->inputs()[i]) : nullptr;
+        if (storage) {
+          storages->push_back(storage);
+        } else {
+          storages.reset();
+        }
+      }
+      if (storages && storages->empty()) storages.reset();  // writes what its schema does not say
+    }
+    return storages;
+  }
+
+  // The storage of a graph input that is a defined tensor; null for anything else.
+  const c10::StorageImpl* inputStorage(const jit::Value* value) const {
+    auto pos = input_position_.find(value);
+    if (pos == input_position_.end()) return nullptr;
+    const c10::IValue& imported = program_.graph_inputs.at(pos->second);
+    if (!imported.isTensor() || !imported.toTensor().defined()) return nullptr;
+    return imported.toTensor().storage().unsafeGetStorageImpl();
+  }
+
+  // Whether `value` is a graph input whose tensor shares no storage with `written`.
+  bool isInputOutside(const jit::Value* value, const std::vector<const c10::StorageImpl*>& written) const {
+    const c10::StorageImpl* storage = inputStorage(value);
+    return storage && std::find(written.begin(), written.end(), storage) == written.end();
   }
 
   // A replayed value against its record. A CPU tensor whose digest is the recorded one is that
@@ -446,6 +493,8 @@ class Replayer {
   std::list<CachedValue> cached_;  // least recently used first
   std::unordered_map<int, std::list<CachedValue>::iterator> cached_index_;
   std::vector<int> writing_nodes_;  // IR nodes that write in place, ascending
+  // findWrittenInputStorages of each writing node.
+  std::unordered_map<int, std::optional<std::vector<const c10::StorageImpl*>>> written_input_storages_;
   // What the composition compared: every recorded value it produced, and in which order.
   std::unordered_map<int, Comparison> composition_values_;
   std::vector<int> composition_order_;
