@@ -600,6 +600,12 @@ void loadProgramInputs(const std::string& path, Program& program) {
   }
 }
 
+int64_t standInByteLimit(int64_t held_bytes) {
+  constexpr int64_t kFloor = int64_t{1} << 30;
+  constexpr int64_t kCeiling = int64_t{4} << 30;
+  return std::min(kCeiling, std::max(kFloor, held_bytes / 2));
+}
+
 bool loadReferenceOutputs(const std::string& model_path, const Graph& graph, Program& program) {
   fs::path file = fs::path(model_path).parent_path() / "outputs.pt";
   if (!fs::exists(file)) return false;
@@ -637,6 +643,10 @@ ImportedModel finishJitImport(ImportedModel result, JitImport import, const std:
   ShapeObservations shapes;
   std::vector<std::string> warnings;
   std::optional<std::vector<c10::IValue>> meta_inputs;
+  int64_t held_bytes = 0;
+  for (const c10::IValue& v : run_inputs) {
+    if (v.isTensor() && v.toTensor().defined()) held_bytes += static_cast<int64_t>(v.toTensor().nbytes());
+  }
   if (!options.exact_shape_runs) {
     registerMissingMetaKernels();
     std::vector<c10::IValue> copies;
@@ -660,6 +670,7 @@ ImportedModel finishJitImport(ImportedModel result, JitImport import, const std:
       const c10::IValue cpu{c10::Device(c10::kCPU)};
       std::unordered_set<const jit::Value*> meta_scalars;  // zero-dimensional meta tensors
       evaluator.placeTensorConstantsOn(c10::Device(c10::kMeta));
+      evaluator.limitStandInBytes(standInByteLimit(held_bytes));
       try {
         c10::InferenceMode no_autograd;
         evaluator.run(inputsForOneRun(*graph, *meta_inputs), [&](const jit::Value* v, const c10::IValue& iv) {

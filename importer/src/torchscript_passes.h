@@ -111,6 +111,13 @@ Specialisation specializeOnObservedScalars(std::shared_ptr<torch::jit::Graph>& g
 // Meta-device kernels that LibTorch's C++ library lacks (Python registers them), for the
 // shape-recording runs; idempotent, for the whole process (meta_kernels.cpp).
 void registerMissingMetaKernels();
+
+// The bytes an op's CPU stand-ins may hold in the importer's meta run, given the bytes of the
+// inputs and state it already holds: half of those (a stand-in for a model input is a second copy
+// of it: 43_Max_Pooling_3D's 4 GiB input got one, and the import held 1.8x the forward's peak),
+// but at least 1 GiB (a stand-in for an activation holds what the forward would hold there) and
+// at most 4 GiB (larger operands: the exact run is cheaper than two runs of the op).
+int64_t standInByteLimit(int64_t held_bytes);
 // The ops of that table, "aten::name" or "aten::name.overload" (for tests).
 std::vector<std::string> metaKernelOps();
 

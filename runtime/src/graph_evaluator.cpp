@@ -409,8 +409,6 @@ bool GraphEvaluator::retryOnConstantDevice(Node* node, const torch::jit::Stack& 
 
 bool GraphEvaluator::retryOnCpuStandIns(Node* node, const torch::jit::Stack& arguments, torch::jit::Stack& stack) {
   if (!constant_device_->is_meta()) return false;
-  // Larger operands than this and the exact run is the cheaper way to learn the sizes.
-  constexpr int64_t kMaxStandInBytes = int64_t{4} << 30;
   std::vector<c10::IValue> outputs[2];
   for (int round = 0; round < 2; ++round) {
     torch::jit::Stack retry;
@@ -421,7 +419,7 @@ bool GraphEvaluator::retryOnCpuStandIns(Node* node, const torch::jit::Stack& arg
         std::optional<c10::IValue> copy = metaTensorsOnCpu(v, round == 0 ? 0.0 : 1.0, bytes);
         moved |= copy.has_value();
         retry.push_back(copy ? *copy : v);
-        if (bytes > kMaxStandInBytes) return false;
+        if (bytes > max_stand_in_bytes_) return false;
       }
       if (!moved) return false;
       operationFor(node)(retry);

@@ -284,6 +284,40 @@ graph(%x : Tensor):
   CHECK(on_meta.scalar_type() == on_cpu.scalar_type());
 }
 
+TEST_CASE("stand-ins above the evaluator's byte limit are not made: the op's error stands", "[meta_kernels]") {
+  kdecomp::registerMissingMetaKernels();
+  auto graph = std::make_shared<torch::jit::Graph>();
+  torch::jit::parseIR(R"IR(
+graph(%x : Tensor):
+  %k : int[] = prim::Constant[value=[2, 2, 2]]()
+  %p : int[] = prim::Constant[value=[0, 0, 0]]()
+  %d : int[] = prim::Constant[value=[1, 1, 1]]()
+  %false : bool = prim::Constant[value=0]()
+  %pooled : Tensor = aten::max_pool3d(%x, %k, %k, %p, %d, %false)
+  return (%pooled)
+)IR",
+                      graph.get());
+  at::Tensor meta_input = at::empty({2, 3, 16, 16, 16}, at::TensorOptions().device(c10::kMeta));  // 96 KiB
+  auto run = [&](int64_t limit) {
+    kdecomp::GraphEvaluator evaluator(graph);
+    evaluator.placeTensorConstantsOn(c10::Device(c10::kMeta));
+    evaluator.limitStandInBytes(limit);
+    return evaluator.run({meta_input}, [](const torch::jit::Value*, const c10::IValue&) {});
+  };
+  CHECK(run(meta_input.nbytes()).at(0).toTensor().sizes() == at::IntArrayRef({2, 3, 8, 8, 8}));
+  CHECK_THROWS(run(meta_input.nbytes() - 1));
+}
+
+TEST_CASE("the importer's stand-ins hold at most half of what it holds, within 1 GiB and 4 GiB", "[meta_kernels]") {
+  const int64_t MiB = int64_t{1} << 20;
+  CHECK(kdecomp::standInByteLimit(0) == 1024 * MiB);
+  CHECK(kdecomp::standInByteLimit(100 * MiB) == 1024 * MiB);
+  CHECK(kdecomp::standInByteLimit(6144 * MiB) == 3072 * MiB);
+  // 43_Max_Pooling_3D: a 4 GiB input, whose copy the stand-ins would have been.
+  CHECK(kdecomp::standInByteLimit(4096 * MiB) < 4096 * MiB);
+  CHECK(kdecomp::standInByteLimit(int64_t{64} << 30) == 4096 * MiB);
+}
+
 TEST_CASE("in a meta run an op whose output sizes depend on the data is not guessed from stand-ins", "[meta_kernels]") {
   kdecomp::registerMissingMetaKernels();
   auto graph = std::make_shared<torch::jit::Graph>();

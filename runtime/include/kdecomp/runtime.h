@@ -123,6 +123,10 @@ class GraphEvaluator {
   // runs on CPU stand-ins where its output sizes do not depend on the data (retryOnCpuStandIns).
   void placeTensorConstantsOn(c10::Device device) { constant_device_ = device; }
 
+  // The most bytes one op's CPU stand-ins may hold (each of the two runs): above it the op's
+  // error stands and the caller learns the sizes from the exact run, which holds no copies.
+  void limitStandInBytes(int64_t bytes) { max_stand_in_bytes_ = bytes; }
+
   using Env = std::unordered_map<const torch::jit::Value*, c10::IValue>;
 
   // Runs one node of the graph (nested blocks included), reading its inputs from `env`, then
@@ -150,6 +154,7 @@ class GraphEvaluator {
 
   std::shared_ptr<torch::jit::Graph> graph_;
   std::optional<c10::Device> constant_device_;
+  int64_t max_stand_in_bytes_ = int64_t{4} << 30;
   // Values of the top-level block to drop after each top-level node (their last use).
   std::unordered_map<const torch::jit::Node*, std::vector<const torch::jit::Value*>> dies_after_;
   std::unordered_map<const torch::jit::Node*, torch::jit::Operation> operations_;
