@@ -177,6 +177,22 @@ std::vector<MetaCase> metaCases() {
   };
 }
 
+// max_pool3d, which has no meta kernel in LibTorch 1.13, alone in a graph.
+std::shared_ptr<torch::jit::Graph> maxPool3dGraph() {
+  auto graph = std::make_shared<torch::jit::Graph>();
+  torch::jit::parseIR(R"IR(
+graph(%x : Tensor):
+  %k : int[] = prim::Constant[value=[2, 2, 2]]()
+  %p : int[] = prim::Constant[value=[0, 0, 0]]()
+  %d : int[] = prim::Constant[value=[1, 1, 1]]()
+  %false : bool = prim::Constant[value=0]()
+  %pooled : Tensor = aten::max_pool3d(%x, %k, %k, %p, %d, %false)
+  return (%pooled)
+)IR",
+                      graph.get());
+  return graph;
+}
+
 }  // namespace
 
 TEST_CASE("every meta kernel has a case that compares it with the CPU kernel", "[meta_kernels]") {
@@ -257,17 +273,7 @@ graph(%scale : Tensor, %x : Tensor):
 TEST_CASE("in a meta run an op without a meta kernel runs on CPU stand-ins when its sizes do not depend on the data",
           "[meta_kernels]") {
   kdecomp::registerMissingMetaKernels();
-  auto graph = std::make_shared<torch::jit::Graph>();
-  torch::jit::parseIR(R"IR(
-graph(%x : Tensor):
-  %k : int[] = prim::Constant[value=[2, 2, 2]]()
-  %p : int[] = prim::Constant[value=[0, 0, 0]]()
-  %d : int[] = prim::Constant[value=[1, 1, 1]]()
-  %false : bool = prim::Constant[value=0]()
-  %pooled : Tensor = aten::max_pool3d(%x, %k, %k, %p, %d, %false)
-  return (%pooled)
-)IR",
-                      graph.get());
+  std::shared_ptr<torch::jit::Graph> graph = maxPool3dGraph();
   auto run = [&](const at::Tensor& x, bool on_meta) {
     kdecomp::GraphEvaluator evaluator(graph);
     if (on_meta) evaluator.placeTensorConstantsOn(c10::Device(c10::kMeta));
@@ -286,17 +292,7 @@ graph(%x : Tensor):
 
 TEST_CASE("stand-ins above the evaluator's byte limit are not made: the op's error stands", "[meta_kernels]") {
   kdecomp::registerMissingMetaKernels();
-  auto graph = std::make_shared<torch::jit::Graph>();
-  torch::jit::parseIR(R"IR(
-graph(%x : Tensor):
-  %k : int[] = prim::Constant[value=[2, 2, 2]]()
-  %p : int[] = prim::Constant[value=[0, 0, 0]]()
-  %d : int[] = prim::Constant[value=[1, 1, 1]]()
-  %false : bool = prim::Constant[value=0]()
-  %pooled : Tensor = aten::max_pool3d(%x, %k, %k, %p, %d, %false)
-  return (%pooled)
-)IR",
-                      graph.get());
+  std::shared_ptr<torch::jit::Graph> graph = maxPool3dGraph();
   at::Tensor meta_input = at::empty({2, 3, 16, 16, 16}, at::TensorOptions().device(c10::kMeta));  // 96 KiB
   auto run = [&](int64_t limit) {
     kdecomp::GraphEvaluator evaluator(graph);
