@@ -19,7 +19,6 @@
 #include <cstdio>
 #include <list>
 #include <memory>
-#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -154,7 +153,10 @@ class Replayer {
       for (size_t i = 0; i < program_.ir_nodes.size(); ++i) {
         if (alias_db_->isMutable(program_.ir_nodes[i])) writing_nodes_.push_back(static_cast<int>(i));
       }
-      for (int writer : writing_nodes_) written_input_storages_[writer] = findWrittenInputStorages(writer);
+      for (int writer : writing_nodes_) {
+        std::vector<const c10::StorageImpl*> storages = findWrittenInputStorages(writer);
+        if (!storages.empty()) written_input_storages_.emplace(writer, std::move(storages));
+      }
     }
   }
 
@@ -299,25 +301,18 @@ class Replayer {
   // parameter; the program's own input tensors say which storage the write reaches.
   const std::vector<const c10::StorageImpl*>* writtenInputStorages(int writer) const {
     auto known = written_input_storages_.find(writer);
-    return known != written_input_storages_.end() && known->second ? &*known->second : nullptr;
+    return known == written_input_storages_.end() ? nullptr : &known->second;
   }
 
-  std::optional<std::vector<const c10::StorageImpl*>> findWrittenInputStorages(int writer) const {
-    std::optional<std::vector<const c10::StorageImpl*>> storages;
+  // For the constructor: writtenInputStorages of `writer`, empty where it does not qualify (it
+  // writes nothing its schema names, or something that is not a graph input).
+  std::vector<const c10::StorageImpl*> findWrittenInputStorages(int writer) const {
     const jit::Node* node = program_.ir_nodes[writer];
-    if (const c10::FunctionSchema* schema = node->maybeSchema()) {
-      storages.emplace();
-      for (size_t i = 0; i < schema->arguments().size() && storages; ++i) {
-        const c10::AliasInfo* alias = schema->arguments()[i].alias_info();
-        if (!alias || !alias->isWrite()) continue;
-        const c10::StorageImpl* storage = i < node->inputs().size() ? inputStorage(node->inputs()[i]) : nullptr;
-        if (storage) {
-          storages->push_back(storage);
-        } else {
-          storages.reset();
-        }
-      }
-      if (storages && storages->empty()) storages.reset();  // writes what its schema does not say
+    std::vector<const c10::StorageImpl*> storages;
+    for (size_t argument : writtenArguments(node)) {
+      const c10::StorageImpl* storage = inputStorage(node->inputs()[argument]);
+      if (!storage) return {};
+      storages.push_back(storage);
     }
     return storages;
   }
@@ -493,8 +488,8 @@ class Replayer {
   std::list<CachedValue> cached_;  // least recently used first
   std::unordered_map<int, std::list<CachedValue>::iterator> cached_index_;
   std::vector<int> writing_nodes_;  // IR nodes that write in place, ascending
-  // findWrittenInputStorages of each writing node.
-  std::unordered_map<int, std::optional<std::vector<const c10::StorageImpl*>>> written_input_storages_;
+  // The writing nodes that write only graph inputs, with their storages (writtenInputStorages).
+  std::unordered_map<int, std::vector<const c10::StorageImpl*>> written_input_storages_;
   // What the composition compared: every recorded value it produced, and in which order.
   std::unordered_map<int, Comparison> composition_values_;
   std::vector<int> composition_order_;
