@@ -43,6 +43,8 @@ import textwrap
 import time
 import traceback
 
+from kdecomp_script_source import ArgumentTypes, scriptable_source, unrollable_loop_index
+
 SEED = 42
 EXTRA_FILE = "kdecomp/export.json"
 SHIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kdecomp_shims")
@@ -364,7 +366,17 @@ def module_list_index_failure(model):
         if function.decorator_list:
             continue  # an ignored, unused or otherwise wrapped forward: left to TorchScript
         this = function.args.args[0].arg
+        # An index of a loop the amendments unroll (kdecomp_script_source) is a literal there.
+        unrolled = set()
+        for loop in ast.walk(function):
+            index = unrollable_loop_index(loop, this) if isinstance(loop, ast.For) else None
+            if index is not None:
+                unrolled.update(id(node) for statement in loop.body for node in ast.walk(statement)
+                                if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Name) and
+                                node.slice.id == index)
         for node in ast.walk(function):
+            if id(node) in unrolled:
+                continue
             if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
                 continue
             target = node.value
@@ -379,47 +391,7 @@ def module_list_index_failure(model):
     return None
 
 
-@contextlib.contextmanager
-def none_defaults_as_optional():
-    """While scripting: a parameter without annotation whose default is None is compiled as
-    Optional[Tensor], the one type under which TorchScript's Tensor default and that None agree.
-    Compiled as Tensor (TorchScript's type for unannotated parameters), the None becomes an
-    undefined Tensor in the method's schema, which the module runs with but torch.jit.save cannot
-    print ("strides() called on an undefined Tensor": `def forward(self, x, h0=None)`). A function
-    with a type comment keeps its own types. A torch without the parser hook scripts as before."""
-    import torch.jit.frontend as frontend
-
-    original = getattr(frontend, "parse_def", None)
-    if original is None:
-        yield
-        return
-
-    def parse_def(fn):
-        parsed = original(fn)
-        function = parsed.ast.body[0] if parsed.ast.body else None
-        if not isinstance(function, ast.FunctionDef) or "# type:" in parsed.source:
-            return parsed
-        positional = function.args.args
-        defaults = function.args.defaults
-        # Keyword-only parameters with defaults TorchScript refuses whatever their type.
-        with_defaults = zip(positional[len(positional) - len(defaults):], defaults)
-        for arg, default in with_defaults:
-            if arg.annotation is None and isinstance(default, ast.Constant) and default.value is None:
-                annotation = ast.Subscript(value=ast.Name(id="Optional", ctx=ast.Load()),
-                                           slice=ast.Name(id="Tensor", ctx=ast.Load()), ctx=ast.Load())
-                for node in ast.walk(annotation):
-                    ast.copy_location(node, arg)  # source ranges point at the parameter
-                arg.annotation = annotation
-        return parsed
-
-    frontend.parse_def = parse_def
-    try:
-        yield
-    finally:
-        frontend.parse_def = original
-
-
-def try_script(model):
+def try_script(model, argument_types=None):
     """(the scripted model, None) or (None, why scripting failed or would). A failure is not
     tried again: the model is as it was, and TorchScript keeps the failed class."""
     import torch
@@ -428,7 +400,7 @@ def try_script(model):
     if failure is not None:
         return None, failure
     try:
-        with none_defaults_as_optional():
+        with scriptable_source(model, argument_types):
             return torch.jit.script(model), None
     except Exception as exc:
         return None, f"torch.jit.script failed: {first_line(exc)}"
@@ -667,7 +639,7 @@ def run_export(args):
     scripted, script_failure = None, None
     if describe_from_meta and not bound and args.method in ("auto", "script"):
         t0 = time.perf_counter()
-        scripted, script_failure = try_script(model)
+        scripted, script_failure = try_script(model, meta_run.argument_types)
         timings["script_s"] = time.perf_counter() - t0
     restore_buffers = buffer_restorer(model)
     forward_peak_estimate = None
@@ -815,6 +787,8 @@ class MetaRun:
     # The forward assigned module attributes (a cache, a lazy submodule, an Optional set on the
     # first call): what scripting sees depends on whether the forward ran first.
     mutates_module: bool = False
+    # What the model's own Python functions were called with (types for scripting).
+    argument_types: object = None
 
 
 def live_bytes_mode(held):
@@ -906,10 +880,10 @@ def meta_forward(model, inputs):
         meta_inputs = [[t.to("meta") for t in v] if isinstance(v, list) else v.to("meta") for v in inputs]
         held += input_tensors(meta_inputs)
         before = module_attribute_state(shadow)
-        with torch.no_grad(), live_bytes_mode(held) as live:
+        with torch.no_grad(), live_bytes_mode(held) as live, ArgumentTypes().recording() as argument_types:
             raw = shadow(*meta_inputs)
         return MetaRun(flatten_tensors(raw), output_structure(raw), is_nested(raw), live.peak,
-                       module_attribute_state(shadow) != before)
+                       module_attribute_state(shadow) != before, argument_types)
     except Exception:  # an op without a meta kernel, or data-dependent Python: no estimate
         return None
 

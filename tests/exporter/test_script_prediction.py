@@ -19,9 +19,33 @@ class IndexedByLoopVariable(torch.nn.Module):
         self.blocks = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(3)])
 
     def forward(self, x):
-        for i in range(3):
+        n = 3
+        for i in range(n):  # a bound in a local: not a loop the amendments unroll
             x = self.blocks[i](x)
         return x
+
+
+def unrolled_by_the_amendments():
+    """Indexed by loop indices the exporter's source amendments unroll into literals (a class
+    of its own per call: TorchScript cannot compile a class again after it failed)."""
+
+    class UnrolledByTheAmendments(torch.nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.blocks = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(3)])
+            self.gates = torch.nn.ModuleList([torch.nn.ReLU() for _ in range(2)])
+
+        def forward(self, x):
+            for i in range(3):
+                x = self.blocks[i](x)
+            for i, block in enumerate(self.blocks):
+                x = block(x)
+                if i != len(self.blocks) - 1:
+                    x = self.gates[i](x)
+            return x
+
+    return UnrolledByTheAmendments()
 
 
 class Inner(torch.nn.Module):
@@ -84,6 +108,15 @@ class ScriptPredictionTest(unittest.TestCase):
             "torch.jit.script would fail: IndexedByLoopVariable.forward indexes nn.ModuleList self.blocks with a "
             "non-literal index (TorchScript takes integer literals only); not tried")
         self.assert_refused_by_torchscript(model)
+
+    def test_loops_the_amendments_unroll_are_tried(self):
+        self.assertIsNone(kdecomp_export.module_list_index_failure(unrolled_by_the_amendments()))
+        self.assert_refused_by_torchscript(unrolled_by_the_amendments())  # alone
+        model = unrolled_by_the_amendments()
+        scripted, failure = kdecomp_export.try_script(model)
+        self.assertIsNone(failure)
+        x = torch.rand(2, 4)
+        self.assertTrue(torch.equal(scripted(x), model(x)))
 
     def test_a_submodules_forward_and_its_own_receiver_name(self):
         model = Outer()

@@ -1,5 +1,5 @@
 """Scripting that torch.jit.save can finish (python/kdecomp_export.py): a parameter without
-annotation that defaults to None is compiled as Optional[Tensor] (none_defaults_as_optional),
+annotation that defaults to None is compiled as Optional[Tensor] (kdecomp_script_source.py),
 and a scripted module whose code cannot be printed is found before any parameter is written
 (unsaveable_reason). Each case is checked against TorchScript itself: what the rule changes is
 shown to fail without it."""
