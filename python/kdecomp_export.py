@@ -428,12 +428,13 @@ def unsaveable_reason(scripted):
 
 
 def export_torchscript(model, inputs, out_path, extra, method, nested=False, restore_buffers=None, bound=False,
-                       scripted=None, script_failure=None):
+                       scripted=None, script_failure=None, argument_types=None):
     """Returns (method_used, fallback_reason). `extra` (a dict) is saved inside model.pt with
     the method that produced it. `nested`: forward returns more than a tensor or a tuple of
     tensors (dicts, lists): a trace records its flattened tensors instead. `bound`: the model's
     forward is a bound_forward, which only a trace sees. `scripted`: the model already scripted;
-    `script_failure`: why scripting it already failed."""
+    `script_failure`: why scripting it already failed; `argument_types`: the meta run's, for
+    scripting."""
     import torch
 
     def extra_files(used):
@@ -444,7 +445,7 @@ def export_torchscript(model, inputs, out_path, extra, method, nested=False, res
         method, fallback_reason = "trace", "get_inputs() holds non-tensor values, bound as constants of a trace"
     if method in ("auto", "script"):
         if scripted is None and script_failure is None:
-            scripted, script_failure = try_script(model)
+            scripted, script_failure = try_script(model, argument_types)
         if scripted is not None:
             script_failure = unsaveable_reason(scripted)
             if script_failure is not None:
@@ -714,7 +715,7 @@ def run_export(args):
         t0 = time.perf_counter()
         method, reason = export_torchscript(
             model, inputs, os.path.join(staging, "model.pt"), extra, args.method, nested, restore_buffers, bool(bound),
-            scripted, script_failure
+            scripted, script_failure, meta_run.argument_types if meta_run is not None else None
         )
         timings["torchscript_s"] = time.perf_counter() - t0
         meta["method"] = method

@@ -18,7 +18,14 @@ is active, each parsed function's AST is amended before TorchScript builds it:
   (`torch.zeros_like(t, requires_grad=False)`): it decides whether autograd records, never a value;
 - a call of a lambda held in a module's attribute (`self.mlpf = lambda x: m.c_proj(m.c_fc(x))`)
   is replaced by the lambda's body, its parameters by the call's arguments and its closure's
-  submodules by their attribute paths: TorchScript compiles no lambda.
+  submodules by their attribute paths: TorchScript compiles no lambda;
+- a parameter without annotation that every call of the exporter's meta run passed one non-Tensor
+  type (`window_partition(x, 7)`) is annotated with it (ArgumentTypes): TorchScript takes an
+  unannotated parameter to be a Tensor;
+- an `if` that the module's own settings decide (`if self.use_checkpoint:`) becomes the branch
+  Python takes, and a loop whose index selects a submodule (`self.transition[i]` under
+  `for i, block in enumerate(self.blocks)`) is unrolled with the index a literal, the one index
+  TorchScript takes.
 
 On the model itself, a constant that its module class annotates as float (`__constants__`) but
 that holds an int (`nn.Hardtanh(-1, 1)`) is a float while scripting, as the class declares.
