@@ -125,6 +125,10 @@ def get_inputs():
   CHECK(d.result.exit_code == 0);
   REQUIRE(d.meta.is_object());
   CHECK(d.meta["method"] == "trace");
+  // A fallback says why, in meta.json and to the user.
+  REQUIRE(d.meta["fallback_reason"].is_string());
+  CHECK_THAT(d.meta["fallback_reason"].get<std::string>(), Catch::Contains("torch.jit.script failed"));
+  CHECK_THAT(d.result.err, Catch::Contains("via trace (fallback:"));
   CHECK(d.meta["output_structure"] ==
         nlohmann::json::parse(R"([{"boxes": 0, "scores": 1}, {"boxes": 2, "scores": 3}])"));
   // The trace keeps the model's own module names (no wrapper prefix).
