@@ -43,7 +43,7 @@ import textwrap
 import time
 import traceback
 
-from kdecomp_script_source import ArgumentTypes, scriptable_source, unrollable_loop_index
+from kdecomp_script_source import ArgumentTypes, integer_literal_value, scriptable_source, unrollable_loop_index
 
 SEED = 42
 EXTRA_FILE = "kdecomp/export.json"
@@ -330,12 +330,6 @@ def needs_grad_for_trace(model):
     return any(isinstance(m, fused) for m in model.modules())
 
 
-def is_integer_literal(node):
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        node = node.operand
-    return isinstance(node, ast.Constant) and type(node.value) is int
-
-
 def module_list_index_failure(model):
     """Why torch.jit.script is certain to refuse `model`, found before trying: a forward of one
     of its modules indexes an nn.ModuleList or nn.Sequential attribute with an index that is not
@@ -384,7 +378,7 @@ def module_list_index_failure(model):
                 continue
             container = module._modules.get(target.attr)
             if isinstance(container, containers) and not isinstance(node.slice, ast.Slice) and \
-                    not is_integer_literal(node.slice):
+                    integer_literal_value(node.slice) is None:
                 return (f"torch.jit.script would fail: {cls.__name__}.forward indexes nn.{type(container).__name__} "
                         f"{this}.{target.attr} with a non-literal index (TorchScript takes integer literals only); "
                         "not tried")

@@ -48,6 +48,19 @@ PLAIN_CONSTANT_TYPES = (bool, int, float, str, type(None))
 FLOAT_TYPE_NAMES = ("float", "Optional[float]")
 
 
+def closure_values(fn):
+    """{free variable: value} of a function's closure; an empty cell (a name bound later in the
+    enclosing function) is left out."""
+    code = getattr(fn, "__code__", None)
+    values = {}
+    for name, cell in zip(code.co_freevars if code else (), getattr(fn, "__closure__", None) or ()):
+        try:
+            values[name] = cell.cell_contents
+        except ValueError:
+            pass
+    return values
+
+
 class FunctionScope:
     """What a name in the body of the compiled function `fn` refers to: its locals (parameters
     and every name the body binds) are unknown here; any other name is looked up as Python does,
@@ -75,14 +88,7 @@ class FunctionScope:
                 elif isinstance(node, ast.arg):
                     self.local_names.add(node.arg)  # a nested lambda's parameter
         self.globals = getattr(fn, "__globals__", None) or {}
-        code = getattr(fn, "__code__", None)
-        cells = getattr(fn, "__closure__", None) or ()
-        self.closure = {}
-        for name, cell in zip(code.co_freevars if code else (), cells):
-            try:
-                self.closure[name] = cell.cell_contents
-            except ValueError:  # an empty cell
-                pass
+        self.closure = closure_values(fn)
 
     def lookup(self, name):
         """(True, value) for a name bound outside the function, else (False, None)."""
@@ -195,7 +201,8 @@ class ParameterTypes:
         self.positional = None  # one set of type names per position, or None when unknown
         self.keyword = {}
         schemas = builtin_schemas(callee)
-        if schemas is not None:
+        self.builtin = schemas is not None
+        if self.builtin:
             self.positional = []
             for schema in schemas:
                 index = 0
@@ -287,8 +294,7 @@ def amend_calls(function, scope):
                     node.args[index] = as_float_literal(argument)
             kept = []
             for keyword in node.keywords:
-                if keyword.arg == "requires_grad" and builtin_schemas(callee) is not None and \
-                        not types_of.accepts_keyword("requires_grad"):
+                if keyword.arg == "requires_grad" and types_of.builtin and not types_of.accepts_keyword("requires_grad"):
                     continue
                 if keyword.arg is not None and types_of.float_keyword(keyword.arg):
                     keyword.value = as_float_literal(keyword.value)
@@ -371,13 +377,9 @@ def inlined_lambda_call(call, module, fn, self_name, scope, modules):
     body = copy.deepcopy(lam.body)
     if any(isinstance(node, (ast.Lambda, ast.comprehension, ast.NamedExpr)) for node in ast.walk(body)):
         return None  # scopes of their own: left alone
-    code = fn.__code__
-    closure = {}
-    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
-        try:
-            closure[name] = cell.cell_contents
-        except ValueError:
-            return None
+    closure = closure_values(fn)
+    if len(closure) != len(fn.__code__.co_freevars):
+        return None  # an empty cell: what the lambda would read is not known
     uses = {}
     for node in ast.walk(body):
         if isinstance(node, ast.Name):
@@ -484,19 +486,18 @@ class ArgumentTypes:
     with it while scripting."""
 
     def __init__(self):
+        import torch
+
         self.seen = {}  # code object -> {parameter: {type name or None}}
         self.observed = {}  # code object -> whether its calls are recorded
-        self.excluded_dirs = tuple(os.path.dirname(path) + os.sep for path in
-                                   (os.__file__, contextlib.__file__, __file__))
+        # The standard library, torch, and the exporter's own directory.
+        self.excluded_dirs = tuple(os.path.dirname(path) + os.sep for path in (os.__file__, torch.__file__, __file__))
 
     def _observes(self, code):
         observed = self.observed.get(code)
         if observed is None:
-            import torch
-
             filename = code.co_filename
-            observed = not filename.startswith(self.excluded_dirs + (os.path.dirname(torch.__file__) + os.sep,)) \
-                and not filename.startswith("<")
+            observed = not filename.startswith(self.excluded_dirs) and not filename.startswith("<")
             self.observed[code] = observed
         return observed
 
